@@ -1,0 +1,44 @@
+//! `timbrel`: the desktop synthesizer's binary. With no arguments it will open the GUI;
+//! until the GUI lands it prints the command-line help.
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+mod check_golden;
+
+/// Timbrel: blend instruments with NSynth's WaveNet autoencoder.
+#[derive(Debug, Parser)]
+#[command(name = "timbrel", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check parity with Magenta's reference implementation on a fixture directory
+    /// (config.json, weights.safetensors, io.safetensors); exits non-zero if any output
+    /// is off by more than 1e-4.
+    CheckGolden(check_golden::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::CheckGolden(args)) => check_golden::run(&args),
+        None => {
+            // The GUI comes with its own issue; until then the help is the front door.
+            let mut cmd = Cli::command();
+            let _ = cmd.print_help();
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("timbrel: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! A model directory: `config.json` + `weights.safetensors`, Magenta's names and layouts.
+
+use std::path::{Path, PathBuf};
+
+use autoencoder::{Config, WaveNetAutoencoder};
+use candle_core::Device;
+
+use crate::error::{Error, Result, read_bounded};
+
+pub const CONFIG_FILE: &str = "config.json";
+pub const WEIGHTS_FILE: &str = "weights.safetensors";
+
+/// Larger than the `nsynth` preset's weights (≈ 200 MB in f32) with room to spare;
+/// a `config.json` is a few hundred bytes.
+const MAX_WEIGHTS_BYTES: u64 = 2 << 30;
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Reads and validates `DIR/config.json`.
+pub fn read_config(dir: &Path) -> Result<Config> {
+    let path = dir.join(CONFIG_FILE);
+    let bytes = read_bounded(&path, MAX_CONFIG_BYTES)?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| Error::invalid(&path, "config is not UTF-8 text"))?;
+    Config::from_json(text).map_err(|source| Error::Model { path, source })
+}
+
+/// A model loaded from a directory, with where it came from.
+#[derive(Debug)]
+pub struct LoadedModel {
+    pub model: WaveNetAutoencoder,
+    pub dir: PathBuf,
+}
+
+/// Loads `DIR/config.json` and `DIR/weights.safetensors` onto `device`.
+pub fn load(dir: &Path, device: &Device) -> Result<LoadedModel> {
+    let config = read_config(dir)?;
+    let path = dir.join(WEIGHTS_FILE);
+    let bytes = read_bounded(&path, MAX_WEIGHTS_BYTES)?;
+    let model = WaveNetAutoencoder::from_safetensors(&config, &bytes, device)
+        .map_err(|source| Error::Model { path, source })?;
+    Ok(LoadedModel {
+        model,
+        dir: dir.to_path_buf(),
+    })
+}
