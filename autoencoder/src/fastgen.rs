@@ -261,7 +261,8 @@ impl FastGenerator {
         for (v, &x) in scaled.iter().enumerate() {
             self.start.step(t, v, voices, &[x], &mut self.l);
             self.skip_start.apply(&self.l, &mut self.s);
-            for (layer, cond) in self.layers.iter_mut().zip(&self.layer_cond) {
+            let last = self.layers.len() - 1;
+            for (i, (layer, cond)) in self.layers.iter_mut().zip(&self.layer_cond).enumerate() {
                 layer.dilated.step(t, v, voices, &self.l, &mut self.d);
                 let cond = &cond[v * 2 * w..(v + 1) * 2 * w];
                 self.d.iter_mut().zip(cond).for_each(|(d, c)| *d += c);
@@ -269,8 +270,11 @@ impl FastGenerator {
                 for ((g, &a), &b) in self.g.iter_mut().zip(sig).zip(tanh) {
                     *g = sigmoid(a) * b.tanh();
                 }
-                layer.res.apply(&self.g, &mut self.tmp[..w]);
-                self.l.iter_mut().zip(&self.tmp).for_each(|(l, r)| *l += r);
+                // The last layer's residual output is never read (as in h512_bo16.py).
+                if i != last {
+                    layer.res.apply(&self.g, &mut self.tmp[..w]);
+                    self.l.iter_mut().zip(&self.tmp).for_each(|(l, r)| *l += r);
+                }
                 layer.skip.apply(&self.g, &mut self.tmp[..sw]);
                 self.s.iter_mut().zip(&self.tmp).for_each(|(s, r)| *s += r);
             }

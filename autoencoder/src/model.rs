@@ -229,6 +229,22 @@ impl WaveNetAutoencoder {
         Self::new(config, vb)
     }
 
+    /// A model with fresh seeded weights (see [`crate::weights::random`]): for tests and
+    /// benchmarks, and the starting point of training.
+    pub fn random(
+        config: &Config,
+        seed: u64,
+        bias: crate::weights::BiasInit,
+        device: &Device,
+    ) -> Result<Self> {
+        config.validate()?;
+        let tensors = crate::weights::random(config, seed, bias, device)?;
+        Self::new(
+            config,
+            VarBuilder::from_tensors(tensors, DType::F32, device),
+        )
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }

@@ -79,3 +79,28 @@ pub fn random(
     }
     Ok(map)
 }
+
+/// A `VarMap` holding a fresh seeded model (see [`random`]) in `dtype`, ready for an
+/// optimiser: `VarBuilder::from_varmap` over it builds a trainable model.
+pub fn varmap(
+    cfg: &Config,
+    seed: u64,
+    bias: BiasInit,
+    dtype: DType,
+    device: &Device,
+) -> Result<candle_nn::VarMap> {
+    let varmap = candle_nn::VarMap::new();
+    {
+        let mut vars = varmap
+            .data()
+            .lock()
+            .map_err(|_| crate::Error::Shape("variable map lock poisoned".into()))?;
+        for (name, tensor) in random(cfg, seed, bias, device)? {
+            vars.insert(
+                name,
+                candle_core::Var::from_tensor(&tensor.to_dtype(dtype)?)?,
+            );
+        }
+    }
+    Ok(varmap)
+}
