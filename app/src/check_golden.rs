@@ -13,8 +13,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let report = golden::check(&args.dir)
-        .with_context(|| format!("parity check failed to run on {}", args.dir.display()))?;
+    let report = golden::check(&args.dir).context("check-golden")?;
     let c = &report.config;
     println!(
         "fixture {}: batch {}, length {}, decoder {}x{} width {} skip {}, encoder {}x{} width {} bottleneck {} hop {}",

@@ -9,7 +9,7 @@ mod check_golden;
 
 /// Timbrel: blend instruments with NSynth's WaveNet autoencoder.
 #[derive(Debug, Parser)]
-#[command(name = "timbrel", version, about, long_about = None)]
+#[command(name = "timbrel", version, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code, helpers included
 //! `Conv1d` against a direct, loop-by-loop reading of Magenta's `masked.conv1d`.
 
 mod common;

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code, helpers included
 //! Autoregressive generation: seeded, deterministic, and each voice on its own.
 
 mod common;

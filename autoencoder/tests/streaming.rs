@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code, helpers included
 //! The fast generator against the parallel decoder: teacher-forced, the queues must
 //! reproduce the parallel convolution's probabilities.
 

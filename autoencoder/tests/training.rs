@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code, helpers included
 //! Gradients: finite differences, every variable reached, and an optimiser step that helps.
 
 mod common;

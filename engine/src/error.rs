@@ -4,22 +4,24 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot read {}: {source}", path.display())]
+    // The causes are part of each message, not error sources, so that a report that
+    // walks the source chain (anyhow's `{:#}`) does not print them twice.
+    #[error("cannot read ({error}): {}", path.display())]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write ({error}): {}", path.display())]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{what}: {}", path.display())]
     Invalid { path: PathBuf, what: String },
-    #[error("{source}: {}", path.display())]
+    #[error("{error}: {}", path.display())]
     Model {
         path: PathBuf,
-        source: autoencoder::Error,
+        error: autoencoder::Error,
     },
     #[error(transparent)]
     Compute(#[from] autoencoder::Error),
@@ -39,9 +41,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// Reads a whole file that is known to be small (configs, weights, fixtures), refusing
 /// anything larger than `max_bytes` before allocating for it.
 pub(crate) fn read_bounded(path: &std::path::Path, max_bytes: u64) -> Result<Vec<u8>> {
-    let read_err = |source| Error::Read {
+    let read_err = |error| Error::Read {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let len = std::fs::metadata(path).map_err(read_err)?.len();
     if len > max_bytes {
@@ -51,4 +53,12 @@ pub(crate) fn read_bounded(path: &std::path::Path, max_bytes: u64) -> Result<Vec
         ));
     }
     std::fs::read(path).map_err(read_err)
+}
+
+/// Checks that `bytes` are a safetensors file before candle sees them, so that garbage
+/// is reported as such rather than as candle's "header too large".
+pub(crate) fn check_safetensors(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    safetensors::SafeTensors::deserialize(bytes)
+        .map(|_| ())
+        .map_err(|e| Error::invalid(path, format!("not a safetensors file ({e})")))
 }

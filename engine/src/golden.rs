@@ -13,7 +13,7 @@ use autoencoder::sampling::softmax;
 use autoencoder::{Config, FastGenerator, WaveNetAutoencoder};
 use candle_core::{Device, Tensor};
 
-use crate::error::{Error, Result, read_bounded};
+use crate::error::{Error, Result, check_safetensors, read_bounded};
 
 /// Largest fixture file we read (the shared one is 2 MB).
 const MAX_FIXTURE_BYTES: u64 = 1 << 30;
@@ -57,6 +57,7 @@ impl Report {
 
 fn tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
     let bytes = read_bounded(path, MAX_FIXTURE_BYTES)?;
+    check_safetensors(path, &bytes)?;
     candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
         .map_err(|e| Error::invalid(path, format!("not a readable safetensors file ({e})")))
 }
@@ -137,9 +138,9 @@ fn fixture_config(dir: &Path) -> Result<(Config, usize, usize)> {
     let config = serde_json::from_value::<Config>(value)
         .map_err(autoencoder::Error::from)
         .and_then(|c| c.validate().map(|()| c))
-        .map_err(|source| Error::Model {
+        .map_err(|error| Error::Model {
             path: path.clone(),
-            source,
+            error,
         })?;
     if length % config.ae_hop_length != 0 {
         return Err(Error::invalid(
@@ -153,6 +154,54 @@ fn fixture_config(dir: &Path) -> Result<(Config, usize, usize)> {
     Ok((config, batch, length))
 }
 
+/// What a fixture holds besides the weights, all flattened row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outputs {
+    /// `[batch, length]` μ-law classes −128..=127.
+    pub quantized: Vec<f32>,
+    /// `[batch, frames, bottleneck]`.
+    pub encoding: Vec<f32>,
+    /// `[batch · length, 256]` teacher-forced logits of the parallel decoder.
+    pub logits: Vec<f32>,
+    /// Mean NLL in nats.
+    pub loss: f32,
+    /// `[length, batch, 256]` probabilities of the fast generator fed the decoded μ-law
+    /// value of sample `t − 1` and encoding frame `t / hop`.
+    pub fastgen_probs: Vec<f32>,
+}
+
+/// Runs our encoder, parallel decoder and fast generator on `wav` `[batch, length]`. The
+/// generator is fed `teacher` = (quantized, encoding) when given (the reference's, so that
+/// its check does not inherit the encoder's error), else our own.
+pub fn outputs(
+    model: &WaveNetAutoencoder,
+    wav: &[f32],
+    (batch, length): (usize, usize),
+    teacher: Option<(&[f32], &[f32])>,
+) -> Result<Outputs> {
+    let quantized: Vec<f32> = wav.iter().map(|&x| mulaw::mu_law(x) as f32).collect();
+    let scaled: Vec<f32> = quantized.iter().map(|q| q / 128.0).collect();
+    let flat = |t: &Tensor| -> Result<Vec<f32>> {
+        Ok(t.flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(autoencoder::Error::from)?)
+    };
+    let scaled = Tensor::from_vec(scaled, (batch, length), model.device())
+        .map_err(autoencoder::Error::from)?;
+    let (encoding, logits) = model.forward(&scaled)?;
+    let loss = flat(&autoencoder::nll(&logits, &scaled)?)?;
+    let encoding = flat(&encoding)?;
+    let (teacher_q, teacher_enc) = teacher.unwrap_or((&quantized, &encoding));
+    let fastgen_probs = teacher_forced_probs(model, teacher_q, teacher_enc, batch, length)?;
+    Ok(Outputs {
+        logits: flat(&logits)?,
+        quantized,
+        encoding,
+        loss: loss[0],
+        fastgen_probs,
+    })
+}
+
 /// Runs encoder, parallel decoder and fast generator on the fixture in `dir`.
 pub fn check(dir: &Path) -> Result<Report> {
     let (config, batch, length) = fixture_config(dir)?;
@@ -162,11 +211,12 @@ pub fn check(dir: &Path) -> Result<Report> {
 
     let weights_path = dir.join("weights.safetensors");
     let weights = read_bounded(&weights_path, MAX_FIXTURE_BYTES)?;
+    check_safetensors(&weights_path, &weights)?;
     let model =
-        WaveNetAutoencoder::from_safetensors(&config, &weights, &device).map_err(|source| {
+        WaveNetAutoencoder::from_safetensors(&config, &weights, &device).map_err(|error| {
             Error::Model {
                 path: weights_path.clone(),
-                source,
+                error,
             }
         })?;
 
@@ -179,25 +229,18 @@ pub fn check(dir: &Path) -> Result<Report> {
     let ref_loss = take(&io, "loss", &[], &io_path)?;
     let ref_probs = take(&io, "fastgen_probs", &[length, batch, CLASSES], &io_path)?;
 
-    let quantized: Vec<f32> = wav.iter().map(|&x| mulaw::mu_law(x) as f32).collect();
-    let scaled: Vec<f32> = quantized.iter().map(|q| q / 128.0).collect();
-    let scaled_t =
-        Tensor::from_vec(scaled, (batch, length), &device).map_err(autoencoder::Error::from)?;
-    let (encoding, logits) = model.forward(&scaled_t)?;
-    let loss = autoencoder::nll(&logits, &scaled_t)?;
-    let flat = |t: &Tensor| -> Result<Vec<f32>> {
-        Ok(t.flatten_all()
-            .and_then(|t| t.to_vec1::<f32>())
-            .map_err(autoencoder::Error::from)?)
-    };
-
-    let probs = teacher_forced_probs(&model, &ref_quantized, &ref_encoding, batch, length)?;
+    let ours = outputs(
+        &model,
+        &wav,
+        (batch, length),
+        Some((&ref_quantized, &ref_encoding)),
+    )?;
     let deviations = vec![
-        deviation("quantized", &quantized, &ref_quantized, false),
-        deviation("encoding", &flat(&encoding)?, &ref_encoding, true),
-        deviation("logits", &flat(&logits)?, &ref_logits, true),
-        deviation("loss", &flat(&loss)?, &ref_loss, true),
-        deviation("fastgen_probs", &probs, &ref_probs, false),
+        deviation("quantized", &ours.quantized, &ref_quantized, false),
+        deviation("encoding", &ours.encoding, &ref_encoding, true),
+        deviation("logits", &ours.logits, &ref_logits, true),
+        deviation("loss", &[ours.loss], &ref_loss, true),
+        deviation("fastgen_probs", &ours.fastgen_probs, &ref_probs, false),
     ];
     Ok(Report {
         config,
@@ -207,6 +250,64 @@ pub fn check(dir: &Path) -> Result<Report> {
     })
 }
 
+/// Writes a fixture of `model` in the layout [`check`] reads, with our own outputs as
+/// the expected ones. Such a fixture proves nothing about parity with Magenta; it lets
+/// tests exercise the checker on sizes and batches other than the shared fixture's.
+pub fn write_fixture(
+    dir: &Path,
+    model: &WaveNetAutoencoder,
+    weights: &HashMap<String, Tensor>,
+    wav: &[f32],
+    (batch, length): (usize, usize),
+) -> Result<()> {
+    let cfg = model.config();
+    let o = outputs(model, wav, (batch, length), None)?;
+    let frames = length / cfg.ae_hop_length;
+    let mut io = HashMap::new();
+    let mut put = |name: &str, values: Vec<f32>, shape: &[usize]| -> Result<()> {
+        let t = Tensor::from_vec(values, shape, &Device::Cpu).map_err(autoencoder::Error::from)?;
+        io.insert(name.to_string(), t);
+        Ok(())
+    };
+    put("wav", wav.to_vec(), &[batch, length])?;
+    put("quantized", o.quantized, &[batch, length])?;
+    put(
+        "encoding",
+        o.encoding,
+        &[batch, frames, cfg.ae_bottleneck_width],
+    )?;
+    put("logits", o.logits, &[batch * length, CLASSES])?;
+    put("loss", vec![o.loss], &[])?;
+    put("fastgen_probs", o.fastgen_probs, &[length, batch, CLASSES])?;
+
+    let mut config = serde_json::to_value(cfg)
+        .map_err(|e| Error::invalid(dir, format!("cannot serialise the config ({e})")))?;
+    if let Some(obj) = config.as_object_mut() {
+        obj.insert("batch".into(), batch.into());
+        obj.insert("length".into(), length.into());
+    }
+    let write_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e: candle_core::Error| Error::Write {
+            path,
+            error: std::io::Error::other(e.to_string()),
+        }
+    };
+    std::fs::create_dir_all(dir).map_err(|error| Error::Write {
+        path: dir.to_path_buf(),
+        error,
+    })?;
+    let config_path = dir.join("config.json");
+    std::fs::write(&config_path, config.to_string()).map_err(|error| Error::Write {
+        path: config_path,
+        error,
+    })?;
+    let weights_path = dir.join("weights.safetensors");
+    candle_core::safetensors::save(weights, &weights_path).map_err(write_err(&weights_path))?;
+    let io_path = dir.join("io.safetensors");
+    candle_core::safetensors::save(&io, &io_path).map_err(write_err(&io_path))?;
+    Ok(())
+}
 /// The fast generator's softmax `[time][voice][256]`, fed at step `t` the decoded μ-law
 /// value of reference sample `t − 1` (zero at `t = 0`) and the reference's encoding frame
 /// `t / hop`, as the fixture's `fastgen_probs` were made.

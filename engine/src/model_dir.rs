@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use autoencoder::{Config, WaveNetAutoencoder};
 use candle_core::Device;
 
-use crate::error::{Error, Result, read_bounded};
+use crate::error::{Error, Result, check_safetensors, read_bounded};
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const WEIGHTS_FILE: &str = "weights.safetensors";
@@ -21,7 +21,7 @@ pub fn read_config(dir: &Path) -> Result<Config> {
     let bytes = read_bounded(&path, MAX_CONFIG_BYTES)?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| Error::invalid(&path, "config is not UTF-8 text"))?;
-    Config::from_json(text).map_err(|source| Error::Model { path, source })
+    Config::from_json(text).map_err(|error| Error::Model { path, error })
 }
 
 /// A model loaded from a directory, with where it came from.
@@ -36,8 +36,9 @@ pub fn load(dir: &Path, device: &Device) -> Result<LoadedModel> {
     let config = read_config(dir)?;
     let path = dir.join(WEIGHTS_FILE);
     let bytes = read_bounded(&path, MAX_WEIGHTS_BYTES)?;
+    check_safetensors(&path, &bytes)?;
     let model = WaveNetAutoencoder::from_safetensors(&config, &bytes, device)
-        .map_err(|source| Error::Model { path, source })?;
+        .map_err(|error| Error::Model { path, error })?;
     Ok(LoadedModel {
         model,
         dir: dir.to_path_buf(),

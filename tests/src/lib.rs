@@ -1,1 +1,44 @@
+//! Helpers for the end-to-end tests in `tests/tests/`: they run the real `timbrel` binary.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `timbrel` binary of the profile these tests were built with
+/// (`target/<profile>/timbrel`). `cargo test --workspace` builds it before running any
+/// test, because the `app` crate has integration tests of its own.
+pub fn timbrel_path() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/deps/<test binary> → target/<profile>/timbrel
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
+    let path = profile_dir.join(format!("timbrel{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "no timbrel binary at {}: run the tests with `cargo test --workspace` (it builds it)",
+        path.display()
+    );
+    path
+}
+
+/// Runs `timbrel ARGS` and returns what it did.
+pub fn timbrel(args: &[&str]) -> Output {
+    Command::new(timbrel_path())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run timbrel: {e}"))
+}
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// Magenta's tiny fixture, copied into `tests/fixtures/`.
+pub fn magenta_tiny() -> PathBuf {
+    repo_root().join("tests/fixtures/magenta-tiny")
+}

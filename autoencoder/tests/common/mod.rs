@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code, helpers included
 //! Helpers shared by the integration tests (included with `mod common;`).
 #![allow(dead_code)]
 
