@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod check_golden;
+mod output;
+mod pack;
 
 /// Timbrel: blend instruments with NSynth's WaveNet autoencoder.
 #[derive(Debug, Parser)]
@@ -21,12 +23,16 @@ enum Command {
     /// (config.json, weights.safetensors, io.safetensors); exits non-zero if any output
     /// is off by more than 1e-4.
     CheckGolden(check_golden::Args),
+    /// Sample packs: folders of notes.
+    #[command(subcommand)]
+    Pack(pack::Command),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::CheckGolden(args)) => check_golden::run(&args),
+        Some(Command::Pack(command)) => pack::run(&command),
         None => {
             // The GUI comes with its own issue; until then the help is the front door.
             let mut cmd = Cli::command();

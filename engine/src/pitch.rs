@@ -135,6 +135,12 @@ pub fn from_name(stem: &str) -> NameInfo {
     info
 }
 
+/// `C4` for 60, `F#3` for 54 (sharps; C4 = 60).
+pub fn midi_name(midi: u8) -> String {
+    const NAMES: [&str; 12] = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
+    format!("{}{}", NAMES[usize::from(midi % 12)], i32::from(midi / 12) - 1)
+}
+
 /// MIDI note of a frequency (A4 = 440 Hz = 69), if within 0..=127.
 pub fn hz_to_midi(hz: f32) -> Option<u8> {
     let m = (69.0 + 12.0 * (hz / 440.0).log2()).round();
@@ -258,6 +264,15 @@ mod tests {
 
     fn check(stem: &str, pitch: Option<u8>, velocity: Option<u8>) {
         assert_eq!(from_name(stem), NameInfo { pitch, velocity }, "{stem}");
+    }
+
+    #[test]
+    fn midi_names_round_trip() {
+        for midi in 0..=127u8 {
+            assert_eq!(from_name(&midi_name(midi)).pitch, Some(midi));
+        }
+        assert_eq!(midi_name(60), "C4");
+        assert_eq!(midi_name(21), "A0");
     }
 
     #[test]
