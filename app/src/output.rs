@@ -16,7 +16,10 @@ impl Output {
     /// it wanted.
     pub fn flush(self) -> anyhow::Result<()> {
         let mut stdout = std::io::stdout().lock();
-        match stdout.write_all(self.0.as_bytes()).and_then(|()| stdout.flush()) {
+        match stdout
+            .write_all(self.0.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
             Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
             _ => Ok(()),
         }

@@ -8,7 +8,9 @@ mod error;
 pub mod fsutil;
 pub mod golden;
 pub mod model_dir;
+pub mod nsynth;
 pub mod pack;
 pub mod pitch;
+pub mod soundfont;
 
 pub use error::{Error, Result};

@@ -10,7 +10,9 @@ use crate::error::{Error, Result};
 use crate::pitch::{self, Pitch};
 
 /// File extensions we try to read as audio; other files in a pack are counted, not read.
-pub const AUDIO_EXTENSIONS: &[&str] = &["wav", "wave", "flac", "ogg", "oga", "mp3", "aif", "aiff", "aifc"];
+pub const AUDIO_EXTENSIONS: &[&str] = &[
+    "wav", "wave", "flac", "ogg", "oga", "mp3", "aif", "aiff", "aifc",
+];
 
 /// A pack deeper than this is not a sample pack (or is a link loop).
 const MAX_DEPTH: usize = 32;
@@ -88,7 +90,11 @@ fn is_audio(path: &Path) -> bool {
 }
 
 fn is_hidden(entry: &walkdir::DirEntry) -> bool {
-    entry.depth() > 0 && entry.file_name().to_str().is_some_and(|n| n.starts_with('.'))
+    entry.depth() > 0
+        && entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with('.'))
 }
 
 /// Reads one file of a pack: format, pitch (name first, then detection) and velocity.
@@ -101,7 +107,10 @@ pub fn describe(path: &Path, options: ReadOptions) -> Result<NoteInfo> {
         None => pitch::detect(&note.samples),
     };
     Ok(NoteInfo {
-        duration_secs: note.format.duration_secs.unwrap_or_else(|| note.duration_secs()),
+        duration_secs: note
+            .format
+            .duration_secs
+            .unwrap_or_else(|| note.duration_secs()),
         near_silent: note.near_silent(),
         peak_dbfs: note.peak_dbfs(),
         format: note.format,
@@ -119,7 +128,10 @@ pub fn scan(root: &Path, options: ReadOptions) -> Result<Scan> {
         error,
     })?;
     if !meta.is_dir() {
-        return Err(Error::invalid(root, "not a folder (a sample pack is a folder of sound files)"));
+        return Err(Error::invalid(
+            root,
+            "not a folder (a sample pack is a folder of sound files)",
+        ));
     }
     let mut audio = Vec::new();
     let mut other_files = 0;

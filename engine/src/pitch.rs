@@ -101,7 +101,10 @@ pub fn from_name(stem: &str) -> NameInfo {
     let groups: Vec<&str> = stem.split(['-', '_']).collect();
     if groups.len() >= 3 {
         let (p, v) = (groups[groups.len() - 2], groups[groups.len() - 1]);
-        if p.len() == 3 && v.len() == 3 && let (Some(p), Some(v)) = (number(p), number(v)) {
+        if p.len() == 3
+            && v.len() == 3
+            && let (Some(p), Some(v)) = (number(p), number(v))
+        {
             info.pitch = Some(p);
             info.velocity = Some(v);
             return info;
@@ -137,8 +140,14 @@ pub fn from_name(stem: &str) -> NameInfo {
 
 /// `C4` for 60, `F#3` for 54 (sharps; C4 = 60).
 pub fn midi_name(midi: u8) -> String {
-    const NAMES: [&str; 12] = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
-    format!("{}{}", NAMES[usize::from(midi % 12)], i32::from(midi / 12) - 1)
+    const NAMES: [&str; 12] = [
+        "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B",
+    ];
+    format!(
+        "{}{}",
+        NAMES[usize::from(midi % 12)],
+        i32::from(midi / 12) - 1
+    )
 }
 
 /// MIDI note of a frequency (A4 = 440 Hz = 69), if within 0..=127.
@@ -215,10 +224,11 @@ pub fn detect(samples: &[f32]) -> Pitch {
         .chunks(hop)
         .map(|c| (c.iter().map(|s| s * s).sum::<f32>() / c.len() as f32).sqrt())
         .collect();
-    let (loudest, &peak) = env
-        .iter()
-        .enumerate()
-        .fold((0, &0f32), |best, (i, e)| if *e > *best.1 { (i, e) } else { best });
+    let (loudest, &peak) =
+        env.iter().enumerate().fold(
+            (0, &0f32),
+            |best, (i, e)| if *e > *best.1 { (i, e) } else { best },
+        );
     if peak <= 0.0 {
         return Pitch::Unpitched;
     }
@@ -239,7 +249,9 @@ pub fn detect(samples: &[f32]) -> Pitch {
         .filter(|&at| at + span <= samples.len())
         .filter_map(|at| yin_frame(&samples[at..at + span]).map(|(hz, _)| hz))
         .collect();
-    let frames_tried = (0..FRAMES).filter(|i| start + i * step + span <= samples.len()).count();
+    let frames_tried = (0..FRAMES)
+        .filter(|i| start + i * step + span <= samples.len())
+        .count();
     if estimates.len() * 2 <= frames_tried || estimates.is_empty() {
         return Pitch::Unpitched;
     }

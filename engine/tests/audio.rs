@@ -163,7 +163,10 @@ fn check_tone(path: &Path, secs: f64, codec: &str, channels: usize, rate: u32) {
         path.display(),
         note.peak
     );
-    assert!(matches!(pitch::detect(&note.samples), Pitch::Detected { midi: 69, .. }));
+    assert!(matches!(
+        pitch::detect(&note.samples),
+        Pitch::Detected { midi: 69, .. }
+    ));
 }
 
 #[test]
@@ -179,7 +182,9 @@ fn reads_every_wav_sample_format_at_any_rate() {
         (16, false, 8_000, 6),
     ];
     for (bits, float, rate, channels) in cases {
-        let path = dir.path().join(format!("tone_{bits}_{float}_{rate}_{channels}.wav"));
+        let path = dir
+            .path()
+            .join(format!("tone_{bits}_{float}_{rate}_{channels}.wav"));
         write_wav(&path, rate, channels, bits, float, 1.0);
         check_tone(&path, 1.0, "pcm", channels as usize, rate);
         let note = read_note(&path, ReadOptions::default()).unwrap();
@@ -196,7 +201,13 @@ fn reads_aiff_flac_vorbis_and_mp3() {
     std::fs::write(&path, aiff(44_100, 2, &tone(44_100, 0.8, 2))).unwrap();
     check_tone(&path, 0.8, "pcm", 2, 44_100);
     check_tone(&audio_fixture("a4_44k_stereo.flac"), 0.6, "flac", 2, 44_100);
-    check_tone(&audio_fixture("a4_44k_stereo.ogg"), 0.6, "vorbis", 2, 44_100);
+    check_tone(
+        &audio_fixture("a4_44k_stereo.ogg"),
+        0.6,
+        "vorbis",
+        2,
+        44_100,
+    );
     check_tone(&audio_fixture("a4_44k_stereo.mp3"), 0.6, "mp3", 2, 44_100);
 }
 
@@ -243,7 +254,10 @@ fn check_error(name: &str, bytes: &[u8], needle: &str) {
         .unwrap_or_else(|| panic!("{name}: read without error"))
         .to_string();
     assert!(err.contains(needle), "{name}: {err:?} lacks {needle:?}");
-    assert!(err.ends_with(&path.display().to_string()), "{name}: path not last: {err}");
+    assert!(
+        err.ends_with(&path.display().to_string()),
+        "{name}: path not last: {err}"
+    );
     assert!(!err.contains('\n'), "{name}: {err:?}");
 }
 
@@ -251,15 +265,31 @@ fn check_error(name: &str, bytes: &[u8], needle: &str) {
 fn every_failure_is_one_line_naming_the_file() {
     let good = pcm16(&tone(16_000, 1.0, 1));
     check_error("empty.wav", b"", "empty file");
-    check_error("notes.wav", b"this is a text file, not audio at all", "not a sound file");
+    check_error(
+        "notes.wav",
+        b"this is a text file, not audio at all",
+        "not a sound file",
+    );
     check_error("random.flac", &[0x5a; 4096], "not a sound file");
     let full = raw_wav(1, 1, 16_000, 16, &good);
     check_error("cut.wav", &full[..full.len() / 2], "truncated");
     check_error("header-only.wav", &full[..30], "truncated");
-    check_error("zero-channels.wav", &raw_wav(1, 0, 16_000, 16, &good), "channels");
+    check_error(
+        "zero-channels.wav",
+        &raw_wav(1, 0, 16_000, 16, &good),
+        "channels",
+    );
     check_error("zero-rate.wav", &raw_wav(1, 1, 0, 16, &good), "sample rate");
-    check_error("odd-codec.wav", &raw_wav(0x1234, 1, 16_000, 16, &good), "unsupported codec");
-    check_error("silent.wav", &raw_wav(1, 1, 16_000, 16, &vec![0u8; 32_000]), "silent");
+    check_error(
+        "odd-codec.wav",
+        &raw_wav(0x1234, 1, 16_000, 16, &good),
+        "unsupported codec",
+    );
+    check_error(
+        "silent.wav",
+        &raw_wav(1, 1, 16_000, 16, &vec![0u8; 32_000]),
+        "silent",
+    );
     let nan: Vec<u8> = std::iter::repeat_n(f32::NAN, 1000)
         .flat_map(f32::to_le_bytes)
         .collect();
@@ -270,8 +300,13 @@ fn every_failure_is_one_line_naming_the_file() {
     check_error("cut.mp3", &mp3[..mp3.len() / 3], "truncated");
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.wav");
-    let err = read_note(&missing, ReadOptions::default()).unwrap_err().to_string();
-    assert!(err.contains("cannot read") && err.ends_with("missing.wav"), "{err}");
+    let err = read_note(&missing, ReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cannot read") && err.ends_with("missing.wav"),
+        "{err}"
+    );
 }
 
 #[test]

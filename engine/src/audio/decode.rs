@@ -93,13 +93,15 @@ fn container_name(path: &Path) -> String {
 /// Never panics: symphonia is guarded by a header check for the values known to make it
 /// panic, and by `catch_unwind` for any others.
 pub fn read_note(path: &Path, options: ReadOptions) -> Result<Note> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_note_inner(path, options)))
-        .unwrap_or_else(|_| {
-            Err(Error::invalid(
-                path,
-                "the decoder failed on this file (an internal error; the file is probably corrupt)",
-            ))
-        })
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        read_note_inner(path, options)
+    }))
+    .unwrap_or_else(|_| {
+        Err(Error::invalid(
+            path,
+            "the decoder failed on this file (an internal error; the file is probably corrupt)",
+        ))
+    })
 }
 
 fn read_note_inner(path: &Path, options: ReadOptions) -> Result<Note> {
@@ -119,7 +121,10 @@ fn read_note_inner(path: &Path, options: ReadOptions) -> Result<Note> {
         return Err(bad("empty file (0 bytes)".into()));
     }
     if !(options.max_secs > 0.0 && options.max_secs.is_finite()) {
-        return Err(bad(format!("cannot read {} seconds of audio", options.max_secs)));
+        return Err(bad(format!(
+            "cannot read {} seconds of audio",
+            options.max_secs
+        )));
     }
     let head = header::read_head(&mut file, 4096).map_err(|error| Error::Read {
         path: path.to_path_buf(),
@@ -173,7 +178,9 @@ fn read_note_inner(path: &Path, options: ReadOptions) -> Result<Note> {
         return Err(bad("the header gives zero channels".into()));
     }
     if channels > MAX_CHANNELS {
-        return Err(bad(format!("{channels} channels is more than we mix ({MAX_CHANNELS})")));
+        return Err(bad(format!(
+            "{channels} channels is more than we mix ({MAX_CHANNELS})"
+        )));
     }
     let registry = symphonia::default::get_codecs();
     let codec = registry

@@ -13,9 +13,7 @@ pub fn check(head: &[u8]) -> Option<&'static str> {
             let rate = u32::from_le_bytes([fmt[4], fmt[5], fmt[6], fmt[7]]);
             return problem(channels, rate);
         }
-    } else if head.len() >= 12
-        && &head[..4] == b"FORM"
-        && matches!(&head[8..12], b"AIFF" | b"AIFC")
+    } else if head.len() >= 12 && &head[..4] == b"FORM" && matches!(&head[8..12], b"AIFF" | b"AIFC")
     {
         let comm = find_chunk(&head[12..], b"COMM", u32::from_be_bytes)?;
         if comm.len() >= 18 {
@@ -39,7 +37,10 @@ pub fn codec_of(head: &[u8]) -> Option<String> {
     if head.len() >= 12 && &head[..4] == b"FORM" && &head[8..12] == b"AIFC" {
         let comm = find_chunk(&head[12..], b"COMM", u32::from_be_bytes)?;
         let kind = comm.get(18..22)?;
-        return Some(format!("AIFF-C compression {:?}", String::from_utf8_lossy(kind)));
+        return Some(format!(
+            "AIFF-C compression {:?}",
+            String::from_utf8_lossy(kind)
+        ));
     }
     None
 }

@@ -47,9 +47,11 @@ pub fn write(
             .map_err(std::io::Error::other)?;
         for &s in samples {
             let s = s.clamp(-1.0, 1.0);
+            // Full scale is 2^(bits−1), as readers divide by it; +1.0 clamps to the
+            // largest code.
             match format {
-                WavFormat::S16 => w.write_sample((s * 32767.0).round() as i16),
-                WavFormat::S24 => w.write_sample((s * 8_388_607.0).round() as i32),
+                WavFormat::S16 => w.write_sample((s * 32_768.0).round().min(32_767.0) as i16),
+                WavFormat::S24 => w.write_sample((s * 8_388_608.0).round().min(8_388_607.0) as i32),
                 WavFormat::F32 => w.write_sample(s),
             }
             .map_err(std::io::Error::other)?;
