@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod check_golden;
+mod dataset;
 mod output;
 mod pack;
 
@@ -23,6 +24,9 @@ enum Command {
     /// (config.json, weights.safetensors, io.safetensors); exits non-zero if any output
     /// is off by more than 1e-4.
     CheckGolden(check_golden::Args),
+    /// Note datasets in NSynth's layout: render from a SoundFont, summarise.
+    #[command(subcommand)]
+    Dataset(dataset::Command),
     /// Sample packs: folders of notes.
     #[command(subcommand)]
     Pack(pack::Command),
@@ -33,6 +37,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::CheckGolden(args)) => check_golden::run(&args),
         Some(Command::Pack(command)) => pack::run(&command),
+        Some(Command::Dataset(command)) => dataset::run(&command),
         None => {
             // The GUI comes with its own issue; until then the help is the front door.
             let mut cmd = Cli::command();
