@@ -5,10 +5,14 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+mod allocator;
+
+mod bench;
 mod check_golden;
 mod dataset;
 mod output;
 mod pack;
+mod train;
 
 /// Timbrel: blend instruments with NSynth's WaveNet autoencoder.
 #[derive(Debug, Parser)]
@@ -27,17 +31,25 @@ enum Command {
     /// Note datasets in NSynth's layout: render from a SoundFont, summarise.
     #[command(subcommand)]
     Dataset(dataset::Command),
+    /// Benchmarks: training and decoding speed.
+    #[command(subcommand)]
+    Bench(bench::Command),
+    /// Train a model on datasets in NSynth's layout, with checkpoints and --resume.
+    Train(train::Args),
     /// Sample packs: folders of notes.
     #[command(subcommand)]
     Pack(pack::Command),
 }
 
 fn main() -> ExitCode {
+    allocator::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::CheckGolden(args)) => check_golden::run(&args),
         Some(Command::Pack(command)) => pack::run(&command),
         Some(Command::Dataset(command)) => dataset::run(&command),
+        Some(Command::Train(args)) => train::run(&args),
+        Some(Command::Bench(command)) => bench::run(&command),
         None => {
             // The GUI comes with its own issue; until then the help is the front door.
             let mut cmd = Cli::command();

@@ -38,8 +38,9 @@ impl Default for Conv1dConfig {
 /// Magenta computes it as `time_to_batch` + `conv2d` + `batch_to_time`; with the time
 /// length a multiple of the dilation (which Magenta asserts) that is exactly an ordinary
 /// dilated convolution with zero padding, which is what this computes, for any length.
-/// The `k` shifted views are concatenated along channels so that the whole layer is one
-/// matrix product with the kernel seen as `[k·in, out]` (tap-major, Magenta's layout).
+/// Each of the `k` taps is a matrix product of a shifted view of the zero-padded input
+/// with its `[in, out]` slice of the kernel (seen as `[k·in, out]`, tap-major, Magenta's
+/// layout); the views are strided, not copied.
 #[derive(Clone, Debug)]
 pub struct Conv1d {
     kernel: Tensor,
@@ -128,19 +129,30 @@ impl Module for Conv1d {
                 self.in_channels
             );
         }
-        let columns = if self.cfg.filter_length == 1 {
-            xs.clone()
-        } else {
-            let (left, right) = self.padding();
-            let padded = xs.pad_with_zeros(1, left, right)?;
-            let taps = (0..self.cfg.filter_length)
-                .map(|i| padded.narrow(1, i * self.cfg.dilation, time))
-                .collect::<candle_core::Result<Vec<_>>>()?;
-            Tensor::cat(&taps, 2)?
-        };
-        let rows = columns.reshape((batch * time, self.kernel.dim(0)?))?;
-        rows.matmul(&self.kernel)?
-            .broadcast_add(&self.bias)?
-            .reshape((batch, time, self.out_channels))
+        if self.cfg.filter_length == 1 {
+            let rows = xs.reshape((batch * time, channels))?;
+            return rows
+                .matmul(&self.kernel)?
+                .broadcast_add(&self.bias)?
+                .reshape((batch, time, self.out_channels));
+        }
+        // One matmul per tap on a strided view of the padded input: no copy of the
+        // shifted columns (concatenating them costs twice the matmul).
+        let (left, right) = self.padding();
+        let padded = xs.pad_with_zeros(1, left, right)?;
+        let mut sum: Option<Tensor> = None;
+        for tap in 0..self.cfg.filter_length {
+            let view = padded.narrow(1, tap * self.cfg.dilation, time)?;
+            let kernel = self.kernel.narrow(0, tap * channels, channels)?;
+            let y = view.broadcast_matmul(&kernel)?;
+            sum = Some(match sum {
+                None => y,
+                Some(acc) => (acc + y)?,
+            });
+        }
+        match sum {
+            Some(y) => y.broadcast_add(&self.bias),
+            None => candle_core::bail!("conv1d with no taps"),
+        }
     }
 }

@@ -19,6 +19,7 @@ pub mod fastgen;
 pub mod layers;
 mod model;
 pub mod mulaw;
+pub mod optim;
 pub mod sampling;
 pub mod weights;
 

@@ -4,6 +4,7 @@
 //! ([`model_dir`]) and parity fixtures ([`golden`]). The encode/blend/decode jobs come next.
 
 pub mod audio;
+pub mod device;
 mod error;
 pub mod fsutil;
 pub mod golden;
@@ -12,5 +13,6 @@ pub mod nsynth;
 pub mod pack;
 pub mod pitch;
 pub mod soundfont;
+pub mod train;
 
 pub use error::{Error, Result};

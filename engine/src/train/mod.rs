@@ -1,0 +1,521 @@
+//! `timbrel train`: the training loop, its checkpoints and its log.
+//!
+//! A model directory being trained holds `config.json` + `weights.safetensors` (the EMA
+//! weights: a loadable model at every checkpoint), `train_log.jsonl` (one line per step
+//! and per validation), and `train/` with the exact training state (`state.json` and the
+//! `state-STEP.safetensors` it names: raw weights, Adam moments, EMA). `state.json` is
+//! written last, so a checkpoint either happened entirely or not at all.
+
+mod data;
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use autoencoder::optim::{Optimizer, OptimizerConfig};
+use autoencoder::weights::{self, BiasInit};
+use autoencoder::{Config, WaveNetAutoencoder};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+pub use data::{InstrumentKey, Split, TrainData};
+
+use crate::error::{Error, Result, read_bounded};
+use crate::fsutil::{Overwrite, write_atomic};
+use crate::model_dir::{CONFIG_FILE, WEIGHTS_FILE};
+
+pub const LOG_FILE: &str = "train_log.jsonl";
+pub const STATE_DIR: &str = "train";
+const STATE_FILE: &str = "state.json";
+
+/// Everything about a run except the model's shape. Saved in the state, so `--resume`
+/// continues with the same settings (only `steps` may change).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrainOptions {
+    pub data: Vec<PathBuf>,
+    /// Total optimiser steps of the run.
+    pub steps: u64,
+    pub batch: usize,
+    /// Samples per training crop (NSynth: 6144); a multiple of the hop length.
+    pub crop: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Linear warm-up from 0 to `lr` over this many steps, then cosine decay to
+    /// `lr · final_lr_ratio` at `steps`.
+    pub warmup_steps: u64,
+    pub final_lr_ratio: f64,
+    pub weight_decay: f64,
+    pub clip_norm: f64,
+    pub ema_decay: f64,
+    pub seed: u64,
+    pub checkpoint_every: u64,
+    pub validate_every: u64,
+    pub validation_notes: usize,
+    pub validation_share: f64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            data: Vec::new(),
+            steps: 10_000,
+            batch: 8,
+            crop: 6144,
+            lr: 6e-4,
+            warmup_steps: 200,
+            final_lr_ratio: 0.1,
+            weight_decay: 0.0,
+            clip_norm: 1.0,
+            ema_decay: 0.9999,
+            seed: 0,
+            checkpoint_every: 100,
+            validate_every: 100,
+            validation_notes: 16,
+            validation_share: 0.1,
+        }
+    }
+}
+
+impl TrainOptions {
+    /// The learning rate of step `step` (1-based).
+    pub fn lr_at(&self, step: u64) -> f64 {
+        if step <= self.warmup_steps {
+            return self.lr * step as f64 / self.warmup_steps.max(1) as f64;
+        }
+        let span = self.steps.saturating_sub(self.warmup_steps).max(1) as f64;
+        let progress = ((step - self.warmup_steps) as f64 / span).min(1.0);
+        let cosine = 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
+        self.lr * (self.final_lr_ratio + (1.0 - self.final_lr_ratio) * cosine)
+    }
+
+    fn optimizer(&self) -> OptimizerConfig {
+        OptimizerConfig {
+            weight_decay: self.weight_decay,
+            clip_norm: (self.clip_norm > 0.0).then_some(self.clip_norm),
+            ema_decay: self.ema_decay,
+            ..Default::default()
+        }
+    }
+
+    fn check(&self, config: &Config) -> std::result::Result<(), String> {
+        if self.data.is_empty() {
+            return Err("no --data given".into());
+        }
+        if self.crop == 0
+            || self.crop % config.ae_hop_length != 0
+            || self.crop > crate::nsynth::NOTE_SAMPLES
+        {
+            return Err(format!(
+                "--crop {} must be a positive multiple of ae_hop_length {} and at most {}",
+                self.crop,
+                config.ae_hop_length,
+                crate::nsynth::NOTE_SAMPLES
+            ));
+        }
+        if self.batch == 0 || self.steps == 0 {
+            return Err("--batch and --steps must be at least 1".into());
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(format!("--lr {} must be a positive number", self.lr));
+        }
+        Ok(())
+    }
+}
+
+/// The resumable part of a run, `train/state.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct State {
+    options: TrainOptions,
+    step: u64,
+    /// Word position of the batch sampler's ChaCha8 stream.
+    rng_word_pos: u128,
+    tensors_file: String,
+    validation_instruments: BTreeSet<InstrumentKey>,
+    samples_seen: u64,
+    train_secs: f64,
+}
+
+/// What the loop reports.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+pub enum Event {
+    Step {
+        step: u64,
+        steps: u64,
+        loss: f64,
+        lr: f64,
+        grad_norm: f64,
+        samples_per_s: f64,
+        eta_secs: f64,
+    },
+    Validation {
+        step: u64,
+        nll: f64,
+    },
+    Checkpoint {
+        step: u64,
+    },
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub step: u64,
+    pub stopped_early: bool,
+    pub last_loss: Option<f64>,
+    pub last_validation_nll: Option<f64>,
+    pub train_notes: usize,
+    pub validation_notes: usize,
+    pub train_secs: f64,
+    pub samples_seen: u64,
+}
+
+/// A training run over a model directory.
+pub struct Trainer {
+    dir: PathBuf,
+    config: Config,
+    options: TrainOptions,
+    data: TrainData,
+    model: WaveNetAutoencoder,
+    optimizer: Optimizer,
+    rng: ChaCha8Rng,
+    validation: Vec<Vec<f32>>,
+    device: Device,
+    samples_seen: u64,
+    train_secs: f64,
+    last_validation: Option<f64>,
+}
+
+impl std::fmt::Debug for Trainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trainer")
+            .field("dir", &self.dir)
+            .field("step", &self.optimizer.step_count())
+            .finish()
+    }
+}
+
+fn save_tensors(
+    path: &Path,
+    tensors: &HashMap<String, Tensor>,
+    overwrite: Overwrite,
+) -> Result<()> {
+    let host: HashMap<String, Tensor> = tensors
+        .iter()
+        .map(|(k, t)| {
+            Ok((
+                k.clone(),
+                t.to_device(&Device::Cpu)
+                    .map_err(autoencoder::Error::from)?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    let bytes = safetensors::serialize(host.iter(), None)
+        .map_err(|e| Error::invalid(path, format!("cannot serialise tensors ({e})")))?;
+    write_atomic(path, overwrite, |out| out.write_all(&bytes))
+}
+
+fn json_err(path: &Path) -> impl Fn(serde_json::Error) -> Error + '_ {
+    move |e| Error::invalid(path, format!("cannot write JSON ({e})"))
+}
+
+impl Trainer {
+    /// Starts a new run in `dir`. Refuses a directory that already holds a model unless
+    /// `overwrite` allows it (use [`Self::resume`] to continue one).
+    pub fn start(
+        dir: &Path,
+        config: &Config,
+        options: TrainOptions,
+        device: &Device,
+        overwrite: Overwrite,
+    ) -> Result<Self> {
+        options.check(config).map_err(|e| Error::invalid(dir, e))?;
+        let config_path = dir.join(CONFIG_FILE);
+        if overwrite == Overwrite::Never && config_path.exists() {
+            return Err(Error::invalid(
+                &config_path,
+                "a model is already there (use --resume to continue its training, or --force to start over)",
+            ));
+        }
+        let split = Split {
+            validation_share: options.validation_share,
+            seed: options.seed,
+        };
+        let data = TrainData::open(&options.data, &split, None)?;
+        let varmap = weights::varmap(config, options.seed, BiasInit::Zero, DType::F32, device)?;
+        let optimizer = Optimizer::new(&varmap, options.optimizer())?;
+        let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+        rng.set_stream(1);
+        if overwrite == Overwrite::Allowed {
+            let _ = std::fs::remove_file(dir.join(LOG_FILE));
+            let _ = std::fs::remove_dir_all(dir.join(STATE_DIR));
+        }
+        std::fs::create_dir_all(dir.join(STATE_DIR)).map_err(|error| Error::Write {
+            path: dir.join(STATE_DIR),
+            error,
+        })?;
+        let text = serde_json::to_string_pretty(config).map_err(json_err(&config_path))?;
+        write_atomic(&config_path, Overwrite::Allowed, |out| {
+            out.write_all(text.as_bytes())
+        })?;
+        Self::assemble(
+            dir, config, options, data, &varmap, optimizer, rng, device, 0, 0.0,
+        )
+    }
+
+    /// Continues the run saved in `dir`, with `steps` as the new total when given.
+    pub fn resume(dir: &Path, steps: Option<u64>, device: &Device) -> Result<Self> {
+        let state_path = dir.join(STATE_DIR).join(STATE_FILE);
+        let bytes = read_bounded(&state_path, 64 << 20)?;
+        let mut state: State = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::invalid(&state_path, format!("not a training state ({e})")))?;
+        if let Some(steps) = steps {
+            state.options.steps = steps;
+        }
+        let config = crate::model_dir::read_config(dir)?;
+        state
+            .options
+            .check(&config)
+            .map_err(|e| Error::invalid(dir, e))?;
+        let split = Split {
+            validation_share: state.options.validation_share,
+            seed: state.options.seed,
+        };
+        let data = TrainData::open(
+            &state.options.data,
+            &split,
+            Some(&state.validation_instruments),
+        )?;
+        let tensors_path = dir.join(STATE_DIR).join(&state.tensors_file);
+        let tensors_bytes = read_bounded(&tensors_path, 8 << 30)?;
+        crate::error::check_safetensors(&tensors_path, &tensors_bytes)?;
+        let tensors = candle_core::safetensors::load_buffer(&tensors_bytes, device)
+            .map_err(|e| Error::invalid(&tensors_path, e.to_string()))?;
+        let varmap = weights::varmap(&config, 0, BiasInit::Zero, DType::F32, device)?;
+        let optimizer =
+            Optimizer::restore(&varmap, state.options.optimizer(), &tensors, state.step).map_err(
+                |error| Error::Model {
+                    path: tensors_path.clone(),
+                    error,
+                },
+            )?;
+        let mut rng = ChaCha8Rng::seed_from_u64(state.options.seed);
+        rng.set_stream(1);
+        rng.set_word_pos(state.rng_word_pos);
+        Self::assemble(
+            dir,
+            &config,
+            state.options,
+            data,
+            &varmap,
+            optimizer,
+            rng,
+            device,
+            state.samples_seen,
+            state.train_secs,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        dir: &Path,
+        config: &Config,
+        options: TrainOptions,
+        data: TrainData,
+        varmap: &VarMap,
+        optimizer: Optimizer,
+        rng: ChaCha8Rng,
+        device: &Device,
+        samples_seen: u64,
+        train_secs: f64,
+    ) -> Result<Self> {
+        let model =
+            WaveNetAutoencoder::new(config, VarBuilder::from_varmap(varmap, DType::F32, device))?;
+        let validation = data.validation_set(options.validation_notes, options.crop)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            config: config.clone(),
+            options,
+            data,
+            model,
+            optimizer,
+            rng,
+            validation,
+            device: device.clone(),
+            samples_seen,
+            train_secs,
+            last_validation: None,
+        })
+    }
+
+    pub fn step(&self) -> u64 {
+        self.optimizer.step_count()
+    }
+
+    pub fn options(&self) -> &TrainOptions {
+        &self.options
+    }
+
+    pub fn data(&self) -> &TrainData {
+        &self.data
+    }
+
+    /// Mean NLL (nats per sample) of the current weights on the validation crops.
+    pub fn validate(&self) -> Result<f64> {
+        let crop = self.options.crop;
+        let mut total = 0f64;
+        for chunk in self.validation.chunks(self.options.batch.max(1)) {
+            let flat: Vec<f32> = chunk.iter().flatten().copied().collect();
+            let x = Tensor::from_vec(flat, (chunk.len(), crop), &self.device)
+                .map_err(autoencoder::Error::from)?;
+            let loss = self
+                .model
+                .loss(&x)?
+                .to_dtype(DType::F64)
+                .map_err(autoencoder::Error::from)?;
+            total +=
+                loss.to_scalar::<f64>().map_err(autoencoder::Error::from)? * chunk.len() as f64;
+        }
+        Ok(total / self.validation.len() as f64)
+    }
+
+    /// Writes the model (EMA weights) and the exact training state.
+    pub fn checkpoint(&self) -> Result<()> {
+        let step = self.step();
+        save_tensors(
+            &self.dir.join(WEIGHTS_FILE),
+            &self.optimizer.ema(),
+            Overwrite::Allowed,
+        )?;
+        let tensors_file = format!("state-{step:08}.safetensors");
+        let state_dir = self.dir.join(STATE_DIR);
+        save_tensors(
+            &state_dir.join(&tensors_file),
+            &self.optimizer.state(),
+            Overwrite::Allowed,
+        )?;
+        let state = State {
+            options: self.options.clone(),
+            step,
+            rng_word_pos: self.rng.get_word_pos(),
+            tensors_file: tensors_file.clone(),
+            validation_instruments: self.data.validation_instruments.clone(),
+            samples_seen: self.samples_seen,
+            train_secs: self.train_secs,
+        };
+        let path = state_dir.join(STATE_FILE);
+        let text = serde_json::to_string_pretty(&state).map_err(json_err(&path))?;
+        write_atomic(&path, Overwrite::Allowed, |out| {
+            out.write_all(text.as_bytes())
+        })?;
+        // Older state tensors are no longer named by state.json.
+        if let Ok(entries) = std::fs::read_dir(&state_dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with("state-")
+                    && name.ends_with(".safetensors")
+                    && name != tensors_file
+                {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn log(&self, event: &Event) -> Result<()> {
+        let path = self.dir.join(LOG_FILE);
+        let mut line = serde_json::to_string(event).map_err(json_err(&path))?;
+        line.push('\n');
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|error| Error::Write {
+                path: path.clone(),
+                error,
+            })?;
+        file.write_all(line.as_bytes())
+            .map_err(|error| Error::Write { path, error })
+    }
+
+    /// Trains until `options.steps` or until `stop` is set (checked between steps), with
+    /// checkpoints every `checkpoint_every` steps and at the end.
+    pub fn run(&mut self, stop: &AtomicBool, on_event: &mut dyn FnMut(&Event)) -> Result<Summary> {
+        let (batch, crop) = (self.options.batch, self.options.crop);
+        let mut last_loss = None;
+        let mut recent_rate = None::<f64>;
+        let mut stopped_early = false;
+        while self.step() < self.options.steps {
+            if stop.load(Ordering::Relaxed) {
+                stopped_early = true;
+                break;
+            }
+            let started = Instant::now();
+            let flat = self.data.batch(&mut self.rng, batch, crop)?;
+            let x = Tensor::from_vec(flat, (batch, crop), &self.device)
+                .map_err(autoencoder::Error::from)?;
+            let loss = self.model.loss(&x)?;
+            let step = self.step() + 1;
+            let lr = self.options.lr_at(step);
+            let stats = self.optimizer.step(&loss, lr)?;
+            let loss = loss
+                .to_dtype(DType::F64)
+                .and_then(|l| l.to_scalar::<f64>())
+                .map_err(autoencoder::Error::from)?;
+            let secs = started.elapsed().as_secs_f64();
+            self.train_secs += secs;
+            self.samples_seen += (batch * crop) as u64;
+            let rate = (batch * crop) as f64 / secs.max(1e-9);
+            let smoothed = recent_rate.map_or(rate, |r| 0.9 * r + 0.1 * rate);
+            recent_rate = Some(smoothed);
+            last_loss = Some(loss);
+            let event = Event::Step {
+                step,
+                steps: self.options.steps,
+                loss,
+                lr,
+                grad_norm: stats.grad_norm,
+                samples_per_s: rate,
+                eta_secs: (self.options.steps - step) as f64 * (batch * crop) as f64 / smoothed,
+            };
+            self.log(&event)?;
+            on_event(&event);
+            let last = step == self.options.steps;
+            if step % self.options.validate_every.max(1) == 0 || last {
+                let nll = self.validate()?;
+                self.last_validation = Some(nll);
+                let event = Event::Validation { step, nll };
+                self.log(&event)?;
+                on_event(&event);
+            }
+            if step % self.options.checkpoint_every.max(1) == 0 || last {
+                self.checkpoint()?;
+                on_event(&Event::Checkpoint { step });
+            }
+        }
+        if stopped_early {
+            self.checkpoint()?;
+            on_event(&Event::Checkpoint { step: self.step() });
+        }
+        Ok(Summary {
+            step: self.step(),
+            stopped_early,
+            last_loss,
+            last_validation_nll: self.last_validation,
+            train_notes: self.data.train_notes(),
+            validation_notes: self.data.validation_notes(),
+            train_secs: self.train_secs,
+            samples_seen: self.samples_seen,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}

@@ -1,0 +1,232 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code, helpers included
+//! Train → checkpoint → resume on a tiny config and a handful of generated notes.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use autoencoder::Config;
+use candle_core::Device;
+use engine::fsutil::Overwrite;
+use engine::soundfont::{RenderOptions, render_dataset, tiny_sf2};
+use engine::train::{Event, TrainOptions, Trainer};
+
+pub fn tiny_config() -> Config {
+    Config {
+        num_stages: 4,
+        num_layers: 4,
+        filter_length: 3,
+        width: 8,
+        skip_width: 8,
+        ae_num_stages: 4,
+        ae_num_layers: 3,
+        ae_filter_length: 3,
+        ae_width: 8,
+        ae_bottleneck_width: 4,
+        ae_hop_length: 64,
+    }
+}
+
+fn notes(dir: &Path) -> std::path::PathBuf {
+    let font = dir.join("tiny.sf2");
+    std::fs::write(&font, tiny_sf2(&[0, 24, 40, 56])).unwrap();
+    let data = dir.join("notes");
+    let options = RenderOptions {
+        programs: vec![0, 24, 40, 56],
+        pitches: vec![48, 60, 72],
+        velocities: vec![100],
+        sample: None,
+        seed: 0,
+        overwrite: Overwrite::Never,
+    };
+    render_dataset(&font, &data, &options, &|_, _| {}).unwrap();
+    data
+}
+
+fn options(data: &Path, steps: u64) -> TrainOptions {
+    TrainOptions {
+        data: vec![data.to_path_buf()],
+        steps,
+        batch: 2,
+        crop: 256,
+        lr: 3e-3,
+        warmup_steps: 2,
+        checkpoint_every: 3,
+        validate_every: 3,
+        validation_notes: 2,
+        seed: 5,
+        ..Default::default()
+    }
+}
+
+fn weights(dir: &Path) -> Vec<u8> {
+    std::fs::read(dir.join("weights.safetensors")).unwrap()
+}
+
+#[test]
+fn resuming_continues_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = notes(tmp.path());
+    let cfg = tiny_config();
+    let stop = AtomicBool::new(false);
+
+    // 8 steps in one go.
+    let straight = tmp.path().join("straight");
+    let mut t = Trainer::start(
+        &straight,
+        &cfg,
+        options(&data, 8),
+        &Device::Cpu,
+        Overwrite::Never,
+    )
+    .unwrap();
+    assert_eq!(
+        t.data().validation_notes(),
+        3,
+        "one instrument of four held out"
+    );
+    let mut events = Vec::new();
+    let summary = t.run(&stop, &mut |e| events.push(e.clone())).unwrap();
+    assert_eq!(summary.step, 8);
+    assert!(summary.last_validation_nll.unwrap() > 0.0);
+    let steps = events
+        .iter()
+        .filter(|e| matches!(e, Event::Step { .. }))
+        .count();
+    let checkpoints = events
+        .iter()
+        .filter(|e| matches!(e, Event::Checkpoint { .. }))
+        .count();
+    assert_eq!((steps, checkpoints), (8, 3)); // at 3, 6 and 8
+
+    // The same run stopped after 4 steps (as Ctrl-C does), then resumed by a new Trainer.
+    let resumed = tmp.path().join("resumed");
+    let mut t = Trainer::start(
+        &resumed,
+        &cfg,
+        options(&data, 8),
+        &Device::Cpu,
+        Overwrite::Never,
+    )
+    .unwrap();
+    let interrupt = AtomicBool::new(false);
+    let mut seen = 0;
+    let summary = t
+        .run(&interrupt, &mut |e| {
+            if matches!(e, Event::Step { .. }) {
+                seen += 1;
+                if seen == 4 {
+                    interrupt.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        })
+        .unwrap();
+    assert!(summary.stopped_early);
+    drop(t);
+    let mut t = Trainer::resume(&resumed, None, &Device::Cpu).unwrap();
+    assert_eq!(t.step(), 4);
+    t.run(&stop, &mut |_| {}).unwrap();
+    assert!(
+        weights(&straight) == weights(&resumed),
+        "a resumed run must equal an uninterrupted one, bit for bit"
+    );
+
+    // The log holds every step of both halves.
+    let log = std::fs::read_to_string(resumed.join("train_log.jsonl")).unwrap();
+    let logged_steps = log
+        .lines()
+        .filter(|l| l.contains("\"event\":\"step\""))
+        .count();
+    assert_eq!(logged_steps, 8);
+
+    // The saved model loads like any other.
+    let loaded = engine::model_dir::load(&resumed, &Device::Cpu).unwrap();
+    assert_eq!(loaded.model.config(), &cfg);
+}
+
+#[test]
+fn a_stop_request_checkpoints_and_training_lowers_the_loss() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = notes(tmp.path());
+    let dir = tmp.path().join("model");
+    let mut opts = options(&data, 40);
+    opts.validate_every = 40;
+    opts.checkpoint_every = 1000;
+    let mut t = Trainer::start(&dir, &tiny_config(), opts, &Device::Cpu, Overwrite::Never).unwrap();
+    let before = t.validate().unwrap();
+    let stop = AtomicBool::new(false);
+    let summary = t.run(&stop, &mut |_| {}).unwrap();
+    let after = summary.last_validation_nll.unwrap();
+    // From ~ln 256 = 5.5 nats, 40 small steps on sine notes of unseen instruments: a
+    // model that learns drops by tenths of a nat (measured 0.28); one that does not stays
+    // within f32 noise (1e-6).
+    assert!(after < before - 0.2, "validation NLL {before} → {after}");
+
+    // Ctrl-C: the flag is set before the next step; a checkpoint is written at once.
+    let stop = AtomicBool::new(false);
+    let mut t = Trainer::resume(&dir, Some(100), &Device::Cpu).unwrap();
+    let mut seen = 0;
+    let summary = t
+        .run(&stop, &mut |e| {
+            if matches!(e, Event::Step { .. }) {
+                seen += 1;
+                if seen == 2 {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        })
+        .unwrap();
+    assert!(summary.stopped_early);
+    assert_eq!(summary.step, 42);
+    assert_eq!(
+        Trainer::resume(&dir, None, &Device::Cpu).unwrap().step(),
+        42
+    );
+}
+
+#[test]
+fn a_model_directory_is_not_overwritten_without_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = notes(tmp.path());
+    let dir = tmp.path().join("model");
+    Trainer::start(
+        &dir,
+        &tiny_config(),
+        options(&data, 1),
+        &Device::Cpu,
+        Overwrite::Never,
+    )
+    .unwrap();
+    let err = Trainer::start(
+        &dir,
+        &tiny_config(),
+        options(&data, 1),
+        &Device::Cpu,
+        Overwrite::Never,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("--resume") && err.ends_with("config.json"),
+        "{err}"
+    );
+    Trainer::start(
+        &dir,
+        &tiny_config(),
+        options(&data, 1),
+        &Device::Cpu,
+        Overwrite::Allowed,
+    )
+    .unwrap();
+    let mut bad = options(&data, 1);
+    bad.crop = 100;
+    let err = Trainer::start(
+        &tmp.path().join("x"),
+        &tiny_config(),
+        bad,
+        &Device::Cpu,
+        Overwrite::Never,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("multiple of ae_hop_length"), "{err}");
+}
