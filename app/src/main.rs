@@ -10,6 +10,7 @@ mod allocator;
 mod bench;
 mod check_golden;
 mod dataset;
+mod eval;
 mod output;
 mod pack;
 mod train;
@@ -31,6 +32,9 @@ enum Command {
     /// Note datasets in NSynth's layout: render from a SoundFont, summarise.
     #[command(subcommand)]
     Dataset(dataset::Command),
+    /// Evaluate a model: teacher-forced NLL, and reconstructions scored by pitch accuracy
+    /// and log-mel distance.
+    Eval(eval::Args),
     /// Benchmarks: training and decoding speed.
     #[command(subcommand)]
     Bench(bench::Command),
@@ -50,6 +54,7 @@ fn main() -> ExitCode {
         Some(Command::Dataset(command)) => dataset::run(&command),
         Some(Command::Train(args)) => train::run(&args),
         Some(Command::Bench(command)) => bench::run(&command),
+        Some(Command::Eval(args)) => eval::run(&args),
         None => {
             // The GUI comes with its own issue; until then the help is the front door.
             let mut cmd = Cli::command();

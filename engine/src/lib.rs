@@ -6,6 +6,7 @@
 pub mod audio;
 pub mod device;
 mod error;
+pub mod eval;
 pub mod fsutil;
 pub mod golden;
 pub mod model_dir;

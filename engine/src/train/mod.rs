@@ -140,6 +140,19 @@ struct State {
     train_secs: f64,
 }
 
+/// The datasets a model in `dir` was trained on and the instruments its run held out for
+/// validation; `None` if the directory has no training state.
+pub fn validation_split(dir: &Path) -> Result<Option<(Vec<PathBuf>, BTreeSet<InstrumentKey>)>> {
+    let path = dir.join(STATE_DIR).join(STATE_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let bytes = read_bounded(&path, 64 << 20)?;
+    let state: State = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::invalid(&path, format!("not a training state ({e})")))?;
+    Ok(Some((state.options.data, state.validation_instruments)))
+}
+
 /// What the loop reports.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "lowercase")]

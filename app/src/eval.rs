@@ -1,0 +1,175 @@
+//! `timbrel eval`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow, bail};
+use autoencoder::Sampling;
+use engine::audio::SAMPLE_RATE_HZ;
+use engine::audio::wav::{WavFormat, write};
+use engine::eval::{Report, nll, reconstruct, score};
+use engine::fsutil::{Overwrite, write_atomic};
+use engine::nsynth::Dataset;
+
+use crate::output::Output;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The model directory (config.json + weights.safetensors).
+    #[arg(long, value_name = "MODEL_DIR")]
+    pub model: PathBuf,
+    /// A dataset in NSynth's layout.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// How many notes to evaluate (spread evenly over the dataset).
+    #[arg(long, default_value_t = 8)]
+    pub notes: usize,
+    /// Only the instruments the model's training run held out (needs its train/ state and
+    /// the same --data it trained on).
+    #[arg(long)]
+    pub held_out: bool,
+    /// Write the reconstructions (WAV) and eval.json here.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f32,
+    /// Replace files already in --out.
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    if args.notes == 0 {
+        bail!("--notes must be at least 1");
+    }
+    let device = engine::device::by_name(&args.device).map_err(|e| anyhow!(e))?;
+    let model = engine::model_dir::load(&args.model, &device)
+        .context("eval")?
+        .model;
+    let ds = Dataset::open(&args.data).context("eval")?;
+    let mut candidates: Vec<&String> = ds.examples.keys().collect();
+    if args.held_out {
+        let (dirs, held_out) = engine::train::validation_split(&args.model)
+            .context("eval --held-out")?
+            .ok_or_else(|| {
+                anyhow!(
+                    "eval --held-out: {} has no training state",
+                    args.model.display()
+                )
+            })?;
+        let wanted = std::fs::canonicalize(&args.data)?;
+        let index = dirs
+            .iter()
+            .position(|d| std::fs::canonicalize(d).ok().as_ref() == Some(&wanted))
+            .ok_or_else(|| {
+                anyhow!(
+                    "eval --held-out: the model was not trained on {}",
+                    args.data.display()
+                )
+            })?;
+        candidates.retain(|k| held_out.contains(&(index, ds.examples[*k].instrument)));
+    }
+    if candidates.is_empty() {
+        bail!("eval: no notes to evaluate in {}", args.data.display());
+    }
+    let n = args.notes.min(candidates.len());
+    let step = candidates.len() as f64 / n as f64;
+    let names: Vec<String> = (0..n)
+        .map(|i| candidates[(i as f64 * step) as usize].clone())
+        .collect();
+    let originals = names
+        .iter()
+        .map(|k| ds.load(k))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let nll_nats = nll(&model, &originals, 4)?;
+    let bar = if args.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(originals[0].len() as u64).with_style(
+            indicatif::ProgressStyle::with_template(
+                "decoding {bar:30} {pos}/{len} samples  {per_sec}  ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        )
+    };
+    let sampling = Sampling {
+        temperature: args.temperature,
+        seed: args.seed,
+    };
+    let started = std::time::Instant::now();
+    let reconstructions = reconstruct(&model, &originals, sampling, &mut |done| {
+        bar.set_position(done as u64)
+    })?;
+    bar.finish_and_clear();
+    let decode_secs = started.elapsed().as_secs_f64();
+    let (pitch_accuracy, pitched_notes, distance, per_note) =
+        score(&names, &originals, &reconstructions);
+    let report = Report {
+        notes: n,
+        nll_nats,
+        nll_bits: nll_nats / std::f64::consts::LN_2,
+        reconstructed: reconstructions.len(),
+        pitch_accuracy,
+        pitched_notes,
+        log_mel_distance_db: distance,
+        per_note,
+    };
+    if let Some(dir) = &args.out {
+        let overwrite = if args.force {
+            Overwrite::Allowed
+        } else {
+            Overwrite::Never
+        };
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for (name, audio) in names.iter().zip(&reconstructions) {
+            write(
+                &dir.join(format!("{name}.wav")),
+                audio,
+                SAMPLE_RATE_HZ,
+                WavFormat::S16,
+                overwrite,
+            )?;
+        }
+        let json = serde_json::to_string_pretty(&report)?;
+        write_atomic(&dir.join("eval.json"), overwrite, |out| {
+            std::io::Write::write_all(out, json.as_bytes())
+        })?;
+    }
+    let mut out = Output::default();
+    out.line(format!(
+        "notes={n} (of {}{})",
+        candidates.len(),
+        if args.held_out {
+            ", held-out instruments"
+        } else {
+            ""
+        }
+    ));
+    out.line(format!("nll_nats={:.4}", report.nll_nats));
+    out.line(format!("nll_bits={:.4}", report.nll_bits));
+    out.line(format!(
+        "pitch_accuracy={} ({} pitched notes)",
+        report
+            .pitch_accuracy
+            .map_or("-".into(), |a| format!("{a:.3}")),
+        report.pitched_notes
+    ));
+    out.line(format!(
+        "log_mel_distance_db={:.2}",
+        report.log_mel_distance_db
+    ));
+    out.line(format!(
+        "decoded {} voices x {} samples in {decode_secs:.1} s",
+        reconstructions.len(),
+        reconstructions.first().map_or(0, Vec::len)
+    ));
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,128 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code, helpers included
+//! `timbrel train` → checkpoint → `--resume` → `timbrel eval`, on a tiny config and a
+//! handful of generated notes.
+
+use tests::timbrel;
+
+const TINY: &str = r#"{"num_stages": 4, "num_layers": 4, "filter_length": 3, "width": 8,
+  "skip_width": 8, "ae_num_stages": 4, "ae_num_layers": 3, "ae_filter_length": 3,
+  "ae_width": 8, "ae_bottleneck_width": 4, "ae_hop_length": 64}"#;
+
+fn ok(out: &std::process::Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+#[test]
+fn train_resume_and_eval_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
+    std::fs::write(
+        p("tiny.sf2"),
+        engine::soundfont::tiny_sf2(&[0, 24, 40, 56, 73]),
+    )
+    .unwrap();
+    std::fs::write(p("tiny.json"), TINY).unwrap();
+    ok(&timbrel(&[
+        "dataset",
+        "render",
+        "--soundfont",
+        &p("tiny.sf2"),
+        "--out",
+        &p("notes"),
+        "--programs",
+        "0,24,40,56,73",
+        "--pitches",
+        "48,60,72",
+        "--velocities",
+        "100",
+        "--quiet",
+    ]));
+    let train = |extra: &[&str]| {
+        let model = p("model");
+        let mut args = vec![
+            "train", "--out", &model, "--quiet", "--batch", "2", "--crop", "512",
+        ];
+        args.extend_from_slice(extra);
+        timbrel(&args)
+    };
+    let notes = p("notes");
+    let config = p("tiny.json");
+    let text = ok(&train(&[
+        "--data",
+        &notes,
+        "--config",
+        &config,
+        "--steps",
+        "4",
+        "--checkpoint-every",
+        "2",
+        "--validate-every",
+        "2",
+        "--lr",
+        "3e-3",
+        "--warmup",
+        "1",
+    ]));
+    assert!(text.contains("finished at step 4/4"), "{text}");
+    // Starting again over an existing model needs --resume or --force.
+    let out = train(&["--data", &notes, "--config", &config, "--steps", "4"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--resume"));
+    let text = ok(&train(&["--resume", "--steps", "6"]));
+    assert!(text.contains("finished at step 6/6"), "{text}");
+    let log = std::fs::read_to_string(tmp.path().join("model/train_log.jsonl")).unwrap();
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("\"event\":\"step\""))
+            .count(),
+        6
+    );
+
+    let text = ok(&timbrel(&[
+        "eval",
+        "--model",
+        &p("model"),
+        "--data",
+        &notes,
+        "--notes",
+        "2",
+        "--held-out",
+        "--out",
+        &p("eval"),
+        "--quiet",
+    ]));
+    assert!(
+        text.contains("notes=2 (of 3, held-out instruments)"),
+        "{text}"
+    );
+    for key in [
+        "nll_nats=",
+        "nll_bits=",
+        "pitch_accuracy=",
+        "log_mel_distance_db=",
+    ] {
+        assert!(text.contains(key), "{key} missing:\n{text}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("eval/eval.json")).unwrap()).unwrap();
+    assert_eq!(report["reconstructed"], 2);
+    let nll = report["nll_nats"].as_f64().unwrap();
+    assert!(nll > 0.0 && nll < 6.0, "{nll}");
+    let wavs = std::fs::read_dir(tmp.path().join("eval"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "wav")
+        })
+        .count();
+    assert_eq!(wavs, 2);
+}
