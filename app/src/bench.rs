@@ -18,6 +18,23 @@ pub enum Command {
     /// Training throughput on random weights and audio-like input: prints
     /// `samples_per_s=` (crop samples per second through forward, backward and update).
     Train(TrainArgs),
+    /// One dilated causal convolution (filter 3) of the small preset's size, forward and
+    /// backward: ours (a matmul per tap on strided views) against candle's conv1d.
+    Conv(ConvArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConvArgs {
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 6144)]
+    pub crop: usize,
+    #[arg(long, default_value_t = 64)]
+    pub width: usize,
+    #[arg(long, default_value_t = 4)]
+    pub dilation: usize,
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -38,7 +55,54 @@ pub struct TrainArgs {
 pub fn run(command: &Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Train(args) => train(args),
+        Command::Conv(args) => conv(args),
     }
+}
+
+/// Mean seconds of `f` over `repeats` runs after one warm-up.
+fn time(repeats: usize, mut f: impl FnMut() -> candle_core::Result<()>) -> anyhow::Result<f64> {
+    f()?;
+    let started = Instant::now();
+    for _ in 0..repeats {
+        f()?;
+    }
+    Ok(started.elapsed().as_secs_f64() / repeats.max(1) as f64)
+}
+
+fn conv(args: &ConvArgs) -> anyhow::Result<ExitCode> {
+    use autoencoder::layers::{Conv1d, Conv1dConfig, Padding};
+    use candle_core::{Device, Module, Var};
+    let device = Device::Cpu;
+    let (b, t, c, d) = (args.batch, args.crop, args.width, args.dilation);
+    let varmap = candle_nn::VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+    let cfg = Conv1dConfig {
+        filter_length: 3,
+        dilation: d,
+        padding: Padding::Causal,
+    };
+    let ours = Conv1d::new(&vb, "c", c, 2 * c, cfg)?;
+    let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, t, c), &device)?)?;
+    // candle's conv1d works on [batch, channels, time] with a [out, in, k] kernel.
+    let kernel = Var::from_tensor(&Tensor::randn(0f32, 0.1, (2 * c, c, 3), &device)?)?;
+    let xt = Var::from_tensor(&x.as_tensor().transpose(1, 2)?.contiguous()?)?;
+    let theirs = |input: &Tensor| -> candle_core::Result<Tensor> {
+        // Causal: pad (k − 1)·d on the left, none on the right.
+        input.pad_with_zeros(2, 2 * d, 0)?.conv1d(kernel.as_tensor(), 0, 1, d, 1)
+    };
+    let r = args.repeats;
+    let ours_fwd = time(r, || ours.forward(x.as_tensor()).map(|_| ()))?;
+    let ours_both = time(r, || ours.forward(x.as_tensor())?.sum_all()?.backward().map(|_| ()))?;
+    let theirs_fwd = time(r, || theirs(xt.as_tensor()).map(|_| ()))?;
+    let theirs_both = time(r, || theirs(xt.as_tensor())?.sum_all()?.backward().map(|_| ()))?;
+    let mut out = Output::default();
+    out.line(format!("batch={b} time={t} in={c} out={} dilation={d}", 2 * c));
+    out.line(format!("ours_forward_ms={:.1}", ours_fwd * 1e3));
+    out.line(format!("ours_backward_ms={:.1}", (ours_both - ours_fwd) * 1e3));
+    out.line(format!("candle_conv1d_forward_ms={:.1}", theirs_fwd * 1e3));
+    out.line(format!("candle_conv1d_backward_ms={:.1}", (theirs_both - theirs_fwd) * 1e3));
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {

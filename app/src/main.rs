@@ -11,6 +11,7 @@ mod bench;
 mod check_golden;
 mod dataset;
 mod eval;
+mod model;
 mod output;
 mod pack;
 mod train;
@@ -32,6 +33,9 @@ enum Command {
     /// Note datasets in NSynth's layout: render from a SoundFont, summarise.
     #[command(subcommand)]
     Dataset(dataset::Command),
+    /// Models: the embedded default or a model directory.
+    #[command(subcommand)]
+    Model(model::Command),
     /// Evaluate a model: teacher-forced NLL, and reconstructions scored by pitch accuracy
     /// and log-mel distance.
     Eval(eval::Args),
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
         Some(Command::Train(args)) => train::run(&args),
         Some(Command::Bench(command)) => bench::run(&command),
         Some(Command::Eval(args)) => eval::run(&args),
+        Some(Command::Model(command)) => model::run(&command),
         None => {
             // The GUI comes with its own issue; until then the help is the front door.
             let mut cmd = Cli::command();

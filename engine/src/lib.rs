@@ -4,6 +4,7 @@
 //! ([`model_dir`]) and parity fixtures ([`golden`]). The encode/blend/decode jobs come next.
 
 pub mod audio;
+pub mod default_model;
 pub mod device;
 mod error;
 pub mod eval;

@@ -1,0 +1,61 @@
+//! `timbrel model ...`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use candle_core::Device;
+
+use crate::output::Output;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Show a model: where it comes from, its hyper-parameters and size.
+    Info(InfoArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InfoArgs {
+    /// A model directory; the embedded default model when omitted.
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+}
+
+pub fn run(command: &Command) -> anyhow::Result<ExitCode> {
+    let Command::Info(args) = command;
+    let (source, model) = match &args.model {
+        Some(dir) => (
+            dir.display().to_string(),
+            engine::model_dir::load(dir, &Device::Cpu).context("model info")?.model,
+        ),
+        None => (
+            engine::default_model::NAME.to_string(),
+            engine::default_model::load(&Device::Cpu).context("model info")?,
+        ),
+    };
+    let c = model.config();
+    let mut out = Output::default();
+    out.line(format!("model: {source}"));
+    out.line(format!(
+        "parameters: {} ({:.1} MB as f32)",
+        c.parameter_count(),
+        c.parameter_count() as f64 * 4.0 / 1e6
+    ));
+    out.line(format!(
+        "decoder: {} layers in stages of {}, filter {}, width {}, skip {}; receptive field {} samples ({:.0} ms)",
+        c.num_layers,
+        c.num_stages,
+        c.filter_length,
+        c.width,
+        c.skip_width,
+        c.receptive_field(),
+        c.receptive_field() as f64 / 16.0
+    ));
+    out.line(format!(
+        "encoder: {} layers in stages of {}, filter {}, width {}; embedding {} channels every {} samples",
+        c.ae_num_layers, c.ae_num_stages, c.ae_filter_length, c.ae_width, c.ae_bottleneck_width, c.ae_hop_length
+    ));
+    out.line(format!("config: {}", serde_json::to_string(c)?));
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
