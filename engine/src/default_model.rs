@@ -27,9 +27,11 @@ pub fn config() -> Result<Config> {
 
 /// Loads the embedded model onto `device`.
 pub fn load(device: &Device) -> Result<WaveNetAutoencoder> {
-    WaveNetAutoencoder::from_safetensors(&config()?, WEIGHTS, device).map_err(|error| Error::Model {
-        path: embedded_path(),
-        error,
+    WaveNetAutoencoder::from_safetensors(&config()?, WEIGHTS, device).map_err(|error| {
+        Error::Model {
+            path: embedded_path(),
+            error,
+        }
     })
 }
 

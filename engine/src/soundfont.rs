@@ -55,8 +55,7 @@ pub fn gm_family(program: u8) -> u8 {
         47 => "mallet",
         40..=51 => "string",
         52..=54 => "vocal",
-        55 => "brass",
-        56..=63 => "brass",
+        55..=63 => "brass",
         64..=71 => "reed",
         72..=79 => "flute",
         80..=103 => "synth_lead",
@@ -361,4 +360,44 @@ pub fn tiny_sf2(programs: &[u8]) -> Vec<u8> {
     body.extend_from_slice(&sdta);
     body.extend_from_slice(&pdta);
     chunk(b"RIFF", &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn family(program: u8) -> &'static str {
+        FAMILIES[usize::from(gm_family(program))]
+    }
+
+    #[test]
+    fn general_midi_programs_map_to_nsynth_families() {
+        let cases = [
+            (0, "keyboard"),
+            (11, "mallet"),
+            (19, "organ"),
+            (25, "guitar"),
+            (33, "bass"),
+            (40, "string"),
+            (47, "mallet"),
+            (52, "vocal"),
+            (55, "brass"),
+            (56, "brass"),
+            (65, "reed"),
+            (73, "flute"),
+            (81, "synth_lead"),
+            (89, "synth_lead"),
+            (104, "guitar"),
+            (108, "mallet"),
+            (109, "reed"),
+            (110, "string"),
+            (114, "mallet"),
+        ];
+        for (program, expected) in cases {
+            assert_eq!(family(program), expected, "program {program}");
+        }
+        // Every program has a family, and every NSynth family is reached.
+        let reached: std::collections::BTreeSet<u8> = (0..=127).map(gm_family).collect();
+        assert_eq!(reached.len(), FAMILIES.len());
+    }
 }

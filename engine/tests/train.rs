@@ -58,6 +58,21 @@ fn options(data: &Path, steps: u64) -> TrainOptions {
     }
 }
 
+/// Runs `t` and asks it to stop (as Ctrl-C does) once `steps` steps are done.
+fn run_stopping_after(t: &mut Trainer, steps: usize) -> engine::train::Summary {
+    let stop = AtomicBool::new(false);
+    let mut seen = 0;
+    t.run(&stop, &mut |e| {
+        if matches!(e, Event::Step { .. }) {
+            seen += 1;
+            if seen == steps {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    })
+    .unwrap()
+}
+
 fn weights(dir: &Path) -> Vec<u8> {
     std::fs::read(dir.join("weights.safetensors")).unwrap()
 }
@@ -108,18 +123,7 @@ fn resuming_continues_exactly() {
         Overwrite::Never,
     )
     .unwrap();
-    let interrupt = AtomicBool::new(false);
-    let mut seen = 0;
-    let summary = t
-        .run(&interrupt, &mut |e| {
-            if matches!(e, Event::Step { .. }) {
-                seen += 1;
-                if seen == 4 {
-                    interrupt.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-            }
-        })
-        .unwrap();
+    let summary = run_stopping_after(&mut t, 4);
     assert!(summary.stopped_early);
     drop(t);
     let mut t = Trainer::resume(&resumed, None, &Device::Cpu).unwrap();
@@ -162,19 +166,8 @@ fn a_stop_request_checkpoints_and_training_lowers_the_loss() {
     assert!(after < before - 0.2, "validation NLL {before} → {after}");
 
     // Ctrl-C: the flag is set before the next step; a checkpoint is written at once.
-    let stop = AtomicBool::new(false);
     let mut t = Trainer::resume(&dir, Some(100), &Device::Cpu).unwrap();
-    let mut seen = 0;
-    let summary = t
-        .run(&stop, &mut |e| {
-            if matches!(e, Event::Step { .. }) {
-                seen += 1;
-                if seen == 2 {
-                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-            }
-        })
-        .unwrap();
+    let summary = run_stopping_after(&mut t, 2);
     assert!(summary.stopped_early);
     assert_eq!(summary.step, 42);
     assert_eq!(
