@@ -33,11 +33,12 @@ pub fn write_atomic(
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".timbrel-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(write_err)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".timbrel-").suffix(".tmp");
+    // Temporary files are private (0600); what we write is an ordinary file for the user.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    let mut tmp = builder.tempfile_in(dir).map_err(write_err)?;
     {
         let mut out = std::io::BufWriter::new(tmp.as_file_mut());
         write(&mut out).map_err(write_err)?;
@@ -55,4 +56,35 @@ pub fn write_atomic(
             write_err(e.error)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_atomically_and_never_clobbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.txt");
+        write_atomic(&path, Overwrite::Never, |w| w.write_all(b"one")).unwrap();
+        let err = write_atomic(&path, Overwrite::Never, |w| w.write_all(b"two")).unwrap_err();
+        assert!(err.to_string().contains("--force"));
+        assert_eq!(std::fs::read(&path).unwrap(), b"one");
+        // A failing writer leaves the old file and no temporary behind.
+        let failed = write_atomic(&path, Overwrite::Allowed, |w| {
+            w.write_all(b"partial")?;
+            Err(std::io::Error::other("disk full"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"one");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        write_atomic(&path, Overwrite::Allowed, |w| w.write_all(b"two")).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o644);
+        }
+    }
 }
