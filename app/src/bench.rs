@@ -88,19 +88,37 @@ fn conv(args: &ConvArgs) -> anyhow::Result<ExitCode> {
     let xt = Var::from_tensor(&x.as_tensor().transpose(1, 2)?.contiguous()?)?;
     let theirs = |input: &Tensor| -> candle_core::Result<Tensor> {
         // Causal: pad (k − 1)·d on the left, none on the right.
-        input.pad_with_zeros(2, 2 * d, 0)?.conv1d(kernel.as_tensor(), 0, 1, d, 1)
+        input
+            .pad_with_zeros(2, 2 * d, 0)?
+            .conv1d(kernel.as_tensor(), 0, 1, d, 1)
     };
     let r = args.repeats;
     let ours_fwd = time(r, || ours.forward(x.as_tensor()).map(|_| ()))?;
-    let ours_both = time(r, || ours.forward(x.as_tensor())?.sum_all()?.backward().map(|_| ()))?;
+    let ours_both = time(r, || {
+        ours.forward(x.as_tensor())?
+            .sum_all()?
+            .backward()
+            .map(|_| ())
+    })?;
     let theirs_fwd = time(r, || theirs(xt.as_tensor()).map(|_| ()))?;
-    let theirs_both = time(r, || theirs(xt.as_tensor())?.sum_all()?.backward().map(|_| ()))?;
+    let theirs_both = time(r, || {
+        theirs(xt.as_tensor())?.sum_all()?.backward().map(|_| ())
+    })?;
     let mut out = Output::default();
-    out.line(format!("batch={b} time={t} in={c} out={} dilation={d}", 2 * c));
+    out.line(format!(
+        "batch={b} time={t} in={c} out={} dilation={d}",
+        2 * c
+    ));
     out.line(format!("ours_forward_ms={:.1}", ours_fwd * 1e3));
-    out.line(format!("ours_backward_ms={:.1}", (ours_both - ours_fwd) * 1e3));
+    out.line(format!(
+        "ours_backward_ms={:.1}",
+        (ours_both - ours_fwd) * 1e3
+    ));
     out.line(format!("candle_conv1d_forward_ms={:.1}", theirs_fwd * 1e3));
-    out.line(format!("candle_conv1d_backward_ms={:.1}", (theirs_both - theirs_fwd) * 1e3));
+    out.line(format!(
+        "candle_conv1d_backward_ms={:.1}",
+        (theirs_both - theirs_fwd) * 1e3
+    ));
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -26,7 +26,9 @@ pub fn run(command: &Command) -> anyhow::Result<ExitCode> {
     let (source, model) = match &args.model {
         Some(dir) => (
             dir.display().to_string(),
-            engine::model_dir::load(dir, &Device::Cpu).context("model info")?.model,
+            engine::model_dir::load(dir, &Device::Cpu)
+                .context("model info")?
+                .model,
         ),
         None => (
             engine::default_model::NAME.to_string(),
