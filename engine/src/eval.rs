@@ -150,21 +150,30 @@ pub fn pitch_match(reference: &[f32], candidate: &[f32]) -> Option<bool> {
     })
 }
 
+/// The notes as the network's input `[notes, len]`, all cut to the longest length that
+/// every note has and that is a multiple of the hop; `None` when that length is zero.
+fn scaled_batch(model: &WaveNetAutoencoder, notes: &[Vec<f32>]) -> Result<Option<(Tensor, usize)>> {
+    let hop = model.config().ae_hop_length;
+    let len = notes.iter().map(Vec::len).min().unwrap_or(0) / hop * hop;
+    if len == 0 {
+        return Ok(None);
+    }
+    let flat: Vec<f32> = notes
+        .iter()
+        .flat_map(|n| n[..len].iter().map(|&x| mulaw::scaled(x)))
+        .collect();
+    let x = Tensor::from_vec(flat, (notes.len(), len), model.device())
+        .map_err(autoencoder::Error::from)?;
+    Ok(Some((x, len)))
+}
+
 /// Teacher-forced NLL (nats per sample) of whole notes, `batch` at a time.
 pub fn nll(model: &WaveNetAutoencoder, notes: &[Vec<f32>], batch: usize) -> Result<f64> {
-    let hop = model.config().ae_hop_length;
     let (mut total, mut count) = (0f64, 0usize);
     for chunk in notes.chunks(batch.max(1)) {
-        let len = chunk.iter().map(Vec::len).min().unwrap_or(0) / hop * hop;
-        if len == 0 {
+        let Some((x, len)) = scaled_batch(model, chunk)? else {
             continue;
-        }
-        let flat: Vec<f32> = chunk
-            .iter()
-            .flat_map(|n| n[..len].iter().map(|&x| mulaw::scaled(x)))
-            .collect();
-        let x = Tensor::from_vec(flat, (chunk.len(), len), model.device())
-            .map_err(autoencoder::Error::from)?;
+        };
         let loss = model
             .loss(&x)?
             .to_dtype(DType::F64)
@@ -184,19 +193,10 @@ pub fn reconstruct(
     sampling: Sampling,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<Vec<f32>>> {
-    let cfg = model.config();
-    let hop = cfg.ae_hop_length;
-    let len = notes.iter().map(Vec::len).min().unwrap_or(0) / hop * hop;
-    let frames = len / hop;
-    if frames == 0 {
+    let Some((x, len)) = scaled_batch(model, notes)? else {
         return Ok(vec![Vec::new(); notes.len()]);
-    }
-    let flat: Vec<f32> = notes
-        .iter()
-        .flat_map(|n| n[..len].iter().map(|&x| mulaw::scaled(x)))
-        .collect();
-    let x = Tensor::from_vec(flat, (notes.len(), len), model.device())
-        .map_err(autoencoder::Error::from)?;
+    };
+    let frames = len / model.config().ae_hop_length;
     let encoding: Vec<f32> = model
         .encode(&x)?
         .to_device(&candle_core::Device::Cpu)
