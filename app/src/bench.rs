@@ -21,6 +21,32 @@ pub enum Command {
     /// One dilated causal convolution (filter 3) of the small preset's size, forward and
     /// backward: ours (a matmul per tap on strided views) against candle's conv1d.
     Conv(ConvArgs),
+    /// Autoregressive decoding on random weights: prints `samples_per_s=` (aggregate over
+    /// the batch) and `realtime_factor=` (per voice, against 16 kHz).
+    Decode(DecodeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DecodeArgs {
+    #[arg(long, default_value = "small")]
+    pub preset: String,
+    /// Voices decoded together.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Samples per voice (rounded up to whole frames of 512).
+    #[arg(long, default_value_t = 16384)]
+    pub samples: usize,
+    /// Threads (default: every core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Time the reference generator (autoencoder::FastGenerator, one thread) instead.
+    #[arg(long)]
+    pub reference: bool,
+    /// Force the portable kernels even where AVX2+FMA is available.
+    #[arg(long)]
+    pub generic: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -56,6 +82,7 @@ pub fn run(command: &Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Train(args) => train(args),
         Command::Conv(args) => conv(args),
+        Command::Decode(args) => decode(args),
     }
 }
 
@@ -167,6 +194,81 @@ fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     out.line(format!(
         "samples_per_s={:.0}",
         n as f64 * steps / (forward + backward)
+    ));
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
+    use autoencoder::cpu::{Control, CpuDecoder, Isa};
+    use autoencoder::{FastGenerator, Sampling};
+    use std::ops::ControlFlow;
+
+    if args.device != "cpu" {
+        return Err(anyhow!(
+            "--device {}: decoding runs on the CPU only for now (the GPU decoder is not built yet)",
+            args.device
+        ));
+    }
+    if args.batch == 0 || args.samples == 0 {
+        return Err(anyhow!("--batch and --samples must be at least 1"));
+    }
+    let cfg = Config::preset(&args.preset)?;
+    let model =
+        WaveNetAutoencoder::random(&cfg, 1, BiasInit::Uniform(0.1), &candle_core::Device::Cpu)?;
+    let hop = cfg.ae_hop_length;
+    let frames = args.samples.div_ceil(hop);
+    let per_voice = frames * hop;
+    let bn = cfg.ae_bottleneck_width;
+    let encoding: Vec<f32> = (0..args.batch * frames * bn)
+        .map(|i| ((i as f32) * 0.37).sin())
+        .collect();
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let sampling = Sampling::default();
+    let mut out = Output::default();
+    let seconds = if args.reference {
+        let mut generator = FastGenerator::new(&model, args.batch)?;
+        let started = Instant::now();
+        generator.generate(&encoding, frames, sampling, |_| ControlFlow::Continue(()))?;
+        out.line(format!(
+            "preset={} batch={} samples={per_voice} decoder=reference threads=1",
+            args.preset, args.batch
+        ));
+        started.elapsed().as_secs_f64()
+    } else {
+        let isa = if args.generic {
+            Isa::Generic
+        } else {
+            Isa::detect()
+        };
+        let decoder = CpuDecoder::with_isa(&model, isa)?;
+        let control = Control::default();
+        let started = Instant::now();
+        decoder.generate(&encoding, args.batch, sampling, threads, &control)?;
+        let seconds = started.elapsed().as_secs_f64();
+        out.line(format!(
+            "preset={} batch={} samples={per_voice} decoder=cpu isa={} threads={}",
+            args.preset,
+            args.batch,
+            isa.name(),
+            threads.min(args.batch)
+        ));
+        let macs = decoder.macs_per_sample() as f64;
+        out.line(format!("macs_per_sample={macs:.0}"));
+        out.line(format!(
+            "gflops={:.1}",
+            2.0 * macs * (args.batch * per_voice) as f64 / seconds / 1e9
+        ));
+        seconds
+    };
+    let aggregate = (args.batch * per_voice) as f64 / seconds;
+    out.line(format!("seconds={seconds:.3}"));
+    out.line(format!("samples_per_s={aggregate:.0}"));
+    out.line(format!(
+        "realtime_factor={:.3}",
+        aggregate / args.batch as f64 / 16_000.0
     ));
     out.flush()?;
     Ok(ExitCode::SUCCESS)

@@ -12,6 +12,9 @@ pub enum Error {
     /// Input of a shape the model cannot take (wrong rank, length not a multiple of the hop...).
     #[error("{0}")]
     Shape(String),
+    /// A generation was cancelled through its [`crate::cpu::Control`].
+    #[error("cancelled")]
+    Cancelled,
     /// A tensor operation failed (including a missing or mis-shaped weight).
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

@@ -14,6 +14,7 @@
 //! This crate knows nothing about files, audio devices or the GUI.
 
 mod config;
+pub mod cpu;
 mod error;
 pub mod fastgen;
 pub mod layers;
@@ -24,6 +25,7 @@ pub mod sampling;
 pub mod weights;
 
 pub use config::Config;
+pub use cpu::CpuDecoder;
 pub use error::{Error, Result};
 pub use fastgen::FastGenerator;
 pub use model::{Decoder, Encoder, WaveNetAutoencoder, nll};

@@ -40,7 +40,13 @@ pub struct Sampler {
 
 impl Sampler {
     pub fn new(sampling: Sampling, voices: usize) -> Self {
-        let rngs = (0..voices)
+        Self::for_voices(sampling, 0..voices)
+    }
+
+    /// The streams of voices `range` of a larger batch (local voice 0 is `range.start`),
+    /// so a batch split across threads draws exactly what it would draw whole.
+    pub fn for_voices(sampling: Sampling, range: std::ops::Range<usize>) -> Self {
+        let rngs = range
             .map(|voice| {
                 let mut rng = ChaCha8Rng::seed_from_u64(sampling.seed);
                 rng.set_stream(voice as u64);
@@ -68,6 +74,17 @@ impl Sampler {
             *w = ((l - max) * inv_t).exp();
             total += *w;
         }
+        self.pick(voice, &weights, total)
+    }
+
+    /// The sampling settings.
+    pub fn sampling(&self) -> Sampling {
+        self.sampling
+    }
+
+    /// Draws an index from unnormalised `weights` (all ≥ 0) summing to `total`: one
+    /// uniform draw from `voice`'s stream, scaled by the total, then the running sum.
+    pub fn pick(&mut self, voice: usize, weights: &[f32], total: f32) -> usize {
         let target = self.rngs[voice].random::<f32>() * total;
         let mut cumulative = 0f32;
         let mut last_nonzero = 0;

@@ -1,0 +1,216 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code, helpers included
+//! The fast CPU decoder against the reference generator ([`FastGenerator`]): the same
+//! distribution teacher-forced, the same samples at the same seed, on every instruction
+//! set this CPU has, for widths that do and do not fill whole SIMD panels.
+
+mod common;
+
+use autoencoder::cpu::{Control, CpuDecoder, Isa, State};
+use autoencoder::mulaw::CLASSES;
+use autoencoder::sampling::Sampler;
+use autoencoder::sampling::softmax;
+use autoencoder::{Config, Error, FastGenerator, Sampling, mulaw};
+use common::{max_abs_diff, random_model, scaled_audio, tiny};
+
+fn isas() -> Vec<Isa> {
+    let mut isas = vec![Isa::Generic];
+    if Isa::detect() == Isa::Avx2Fma {
+        isas.push(Isa::Avx2Fma);
+    } else {
+        println!("skipping the AVX2+FMA kernels: this CPU lacks them");
+    }
+    isas
+}
+
+fn wide(width: usize, skip_width: usize) -> Config {
+    Config {
+        width,
+        skip_width,
+        ..tiny(3, 5, 10, 32)
+    }
+}
+
+fn frames_of(voices: usize, frames: usize, bn: usize, seed: u64) -> Vec<f32> {
+    (0..voices * frames * bn)
+        .map(|i| ((i as f32 + seed as f32) * 0.71).sin() * 1.5)
+        .collect()
+}
+
+/// Teacher-forced on the same input, the largest probability difference.
+fn teacher_forced(cfg: &Config, voices: usize, frames: usize, isa: Isa, seed: u64) -> f32 {
+    let model = random_model(cfg, seed);
+    let bn = cfg.ae_bottleneck_width;
+    let hop = cfg.ae_hop_length;
+    let enc = frames_of(voices, frames, bn, seed);
+    let audio = scaled_audio(voices, frames * hop, seed + 1);
+    let mut reference = FastGenerator::new(&model, voices).unwrap();
+    let dec = CpuDecoder::with_isa(&model, isa).unwrap();
+    let mut fast = State::new(&dec, voices);
+    let (mut p_ref, mut p_fast) = (vec![0f32; CLASSES], vec![0f32; CLASSES]);
+    let mut previous = vec![0f32; voices];
+    let mut frame = vec![0f32; voices * bn];
+    let mut worst = 0f32;
+    for t in 0..frames * hop {
+        if t % hop == 0 {
+            for v in 0..voices {
+                let at = (v * frames + t / hop) * bn;
+                frame[v * bn..(v + 1) * bn].copy_from_slice(&enc[at..at + bn]);
+            }
+            reference.set_frame(&frame).unwrap();
+            fast.set_frame(&dec, &frame).unwrap();
+        }
+        let r = reference.step(&previous).to_vec();
+        let f = fast.step(&dec, &previous);
+        for v in 0..voices {
+            softmax(&r[v * CLASSES..(v + 1) * CLASSES], &mut p_ref);
+            softmax(&f[v * CLASSES..(v + 1) * CLASSES], &mut p_fast);
+            worst = worst.max(max_abs_diff(&p_ref, &p_fast));
+            previous[v] = audio[v * frames * hop + t];
+        }
+    }
+    worst
+}
+
+#[test]
+fn teacher_forced_probabilities_match_the_reference() {
+    // 1e-4 is the bound. The two compute the same sums in another order (fused
+    // multiply-adds, panels) with activations within 3e-7 of exact: a few ulps of the
+    // logits, ~1e-6 in probability; a wrong tap, lag or column moves them by 1e-2 or more.
+    for isa in isas() {
+        for (cfg, voices, frames) in [
+            // Magenta's filter 3, dilations 1..16; batches that use every tile shape.
+            (tiny(3, 5, 10, 32), 1, 3),
+            (tiny(3, 5, 10, 32), 7, 2),
+            // Other filter lengths; dilations past the hop.
+            (tiny(2, 6, 7, 16), 2, 6),
+            (tiny(4, 3, 5, 8), 3, 8),
+            (tiny(1, 2, 3, 8), 5, 4),
+            // Widths that fill whole panels, and ones that leave a ragged edge.
+            (wide(64, 128), 4, 2),
+            (wide(40, 24), 6, 2),
+            (wide(20, 200), 1, 2),
+        ] {
+            let worst = teacher_forced(&cfg, voices, frames, isa, 3);
+            assert!(
+                worst < 1e-4,
+                "{isa:?} {cfg:?} × {voices}: probability error {worst}"
+            );
+        }
+    }
+}
+
+#[test]
+fn draws_equal_the_reference_at_the_same_seed() {
+    // Teacher-forced on the reference's own samples, both draw from the same per-voice
+    // streams: a class can differ only where the uniform draw falls within the logits'
+    // ~1e-6 difference of a class boundary (probability ~1e-6 per sample). A flip in
+    // free-running generation changes the rest of that voice's note, so free-running
+    // equality is checked between thread counts below, not against the reference.
+    let cfg = wide(24, 40);
+    let model = random_model(&cfg, 5);
+    let (voices, frames) = (5, 24);
+    let bn = cfg.ae_bottleneck_width;
+    let hop = cfg.ae_hop_length;
+    let enc = frames_of(voices, frames, bn, 5);
+    for temperature in [1.0, 0.7, 0.0] {
+        let sampling = Sampling {
+            temperature,
+            seed: 17,
+        };
+        for isa in isas() {
+            let dec = CpuDecoder::with_isa(&model, isa).unwrap();
+            let mut reference = FastGenerator::new(&model, voices).unwrap();
+            let mut fast = State::new(&dec, voices);
+            let mut ref_sampler = Sampler::new(sampling, voices);
+            let mut fast_sampler = Sampler::new(sampling, voices);
+            let mut previous = vec![0f32; voices];
+            let mut frame = vec![0f32; voices * bn];
+            let mut classes = vec![0usize; voices];
+            let (mut draws, mut different) = (0usize, 0usize);
+            for t in 0..frames * hop {
+                if t % hop == 0 {
+                    for v in 0..voices {
+                        let at = (v * frames + t / hop) * bn;
+                        frame[v * bn..(v + 1) * bn].copy_from_slice(&enc[at..at + bn]);
+                    }
+                    reference.set_frame(&frame).unwrap();
+                    fast.set_frame(&dec, &frame).unwrap();
+                }
+                let logits = reference.step(&previous).to_vec();
+                fast.step(&dec, &previous);
+                fast.draw(&dec, &mut fast_sampler, &mut classes);
+                for v in 0..voices {
+                    let r = ref_sampler.draw(v, &logits[v * CLASSES..(v + 1) * CLASSES]);
+                    draws += 1;
+                    different += usize::from(r != classes[v]);
+                    previous[v] = mulaw::index_class(r) as f32 / 128.0;
+                }
+            }
+            assert_eq!(draws, voices * frames * hop);
+            assert!(
+                different <= 2,
+                "{isa:?}, temperature {temperature}: {different} of {draws} draws differ"
+            );
+        }
+    }
+}
+
+#[test]
+fn threads_do_not_change_the_audio() {
+    let cfg = wide(24, 40);
+    let model = random_model(&cfg, 6);
+    let (voices, frames) = (7, 6);
+    let enc = frames_of(voices, frames, cfg.ae_bottleneck_width, 6);
+    let sampling = Sampling {
+        temperature: 1.0,
+        seed: 3,
+    };
+    let dec = CpuDecoder::new(&model).unwrap();
+    let one = dec
+        .generate(&enc, voices, sampling, 1, &Control::default())
+        .unwrap();
+    assert_eq!(one.len(), voices);
+    assert!(one.iter().all(|v| v.len() == frames * cfg.ae_hop_length));
+    for threads in [2, 3, 8] {
+        let control = Control::default();
+        let many = dec
+            .generate(&enc, voices, sampling, threads, &control)
+            .unwrap();
+        assert_eq!(many, one, "{threads} threads");
+        assert_eq!(
+            control.samples(),
+            (voices * frames * cfg.ae_hop_length) as u64
+        );
+    }
+}
+
+#[test]
+fn a_cancelled_generation_stops() {
+    let cfg = tiny(3, 3, 4, 16);
+    let model = random_model(&cfg, 2);
+    let dec = CpuDecoder::new(&model).unwrap();
+    let enc = frames_of(2, 1000, cfg.ae_bottleneck_width, 1);
+    let control = Control::default();
+    control.cancel();
+    let result = dec.generate(&enc, 2, Sampling::default(), 2, &control);
+    assert!(matches!(result, Err(Error::Cancelled)));
+    assert_eq!(control.samples(), 0);
+}
+
+#[test]
+fn bad_shapes_are_errors() {
+    let cfg = tiny(3, 3, 4, 16);
+    let model = random_model(&cfg, 2);
+    let dec = CpuDecoder::new(&model).unwrap();
+    let control = Control::default();
+    assert!(
+        dec.generate(&[0.0; 7], 2, Sampling::default(), 1, &control)
+            .is_err()
+    );
+    assert!(
+        dec.generate(&[], 0, Sampling::default(), 1, &control)
+            .is_err()
+    );
+    let mut state = State::new(&dec, 2);
+    assert!(state.set_frame(&dec, &[0.0; 5]).is_err());
+}
