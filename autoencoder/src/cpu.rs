@@ -307,7 +307,10 @@ impl CpuDecoder {
         control: &Control,
     ) -> Result<Vec<Vec<f32>>> {
         let per_voice = encoding.len().checked_div(voices).unwrap_or(0);
-        if voices == 0 || per_voice % self.bottleneck != 0 || per_voice * voices != encoding.len() {
+        if voices == 0
+            || !per_voice.is_multiple_of(self.bottleneck)
+            || per_voice * voices != encoding.len()
+        {
             return Err(Error::Shape(format!(
                 "an encoding for {voices} voices of {}-channel frames cannot have {} values",
                 self.bottleneck,
@@ -995,7 +998,7 @@ pub fn exp_fast(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5;
     let y = p * r * r + r + 1.0;
     // 2^n from its biased exponent n + 127 ∈ [1, 254], read out of the mantissa of
     // (n + 127) + 2^23 (exact in f32): integer bit operations only, so this vectorises

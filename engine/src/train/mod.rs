@@ -107,7 +107,7 @@ impl TrainOptions {
             return Err("no --data given".into());
         }
         if self.crop == 0
-            || self.crop % config.ae_hop_length != 0
+            || !self.crop.is_multiple_of(config.ae_hop_length)
             || self.crop > crate::nsynth::NOTE_SAMPLES
         {
             return Err(format!(
@@ -500,14 +500,14 @@ impl Trainer {
             self.log(&event)?;
             on_event(&event);
             let last = step == self.options.steps;
-            if step % self.options.validate_every.max(1) == 0 || last {
+            if step.is_multiple_of(self.options.validate_every.max(1)) || last {
                 let nll = self.validate()?;
                 self.last_validation = Some(nll);
                 let event = Event::Validation { step, nll };
                 self.log(&event)?;
                 on_event(&event);
             }
-            if step % self.options.checkpoint_every.max(1) == 0 || last {
+            if step.is_multiple_of(self.options.checkpoint_every.max(1)) || last {
                 self.checkpoint()?;
                 on_event(&Event::Checkpoint { step });
             }
