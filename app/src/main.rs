@@ -14,6 +14,7 @@ mod eval;
 mod model;
 mod output;
 mod pack;
+mod synth;
 mod train;
 
 /// Timbrel: blend instruments with NSynth's WaveNet autoencoder.
@@ -47,6 +48,16 @@ enum Command {
     /// Sample packs: folders of notes.
     #[command(subcommand)]
     Pack(pack::Command),
+    /// Encode and decode sound files as they are (what the model makes of them).
+    Reconstruct(synth::ReconstructArgs),
+    /// Blend two instruments (--mix) or four on the XY pad (--xy) into a new note.
+    Blend(synth::BlendArgs),
+    /// Pre-render every cell of an XY grid over four corners at several pitches.
+    Grid(synth::GridArgs),
+    /// Encode a note into its embedding (.npy, [frames, 16] float32).
+    Encode(synth::EncodeArgs),
+    /// Decode an embedding (.npy) into a note.
+    Decode(synth::DecodeArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +71,11 @@ fn main() -> ExitCode {
         Some(Command::Bench(command)) => bench::run(&command),
         Some(Command::Eval(args)) => eval::run(&args),
         Some(Command::Model(command)) => model::run(&command),
+        Some(Command::Reconstruct(args)) => synth::reconstruct(&args),
+        Some(Command::Blend(args)) => synth::blend(&args),
+        Some(Command::Grid(args)) => synth::grid(&args),
+        Some(Command::Encode(args)) => synth::encode(&args),
+        Some(Command::Decode(args)) => synth::decode_npy(&args),
         None => {
             // The GUI comes with its own issue; until then the help is the front door.
             let mut cmd = Cli::command();

@@ -306,6 +306,21 @@ impl CpuDecoder {
         threads: usize,
         control: &Control,
     ) -> Result<Vec<Vec<f32>>> {
+        let streams: Vec<u64> = (0..voices as u64).collect();
+        self.generate_streams(encoding, &streams, sampling, threads, control)
+    }
+
+    /// [`CpuDecoder::generate`] with voice `v` drawing from random stream `streams[v]`
+    /// (`generate` uses stream `v`).
+    pub fn generate_streams(
+        &self,
+        encoding: &[f32],
+        streams: &[u64],
+        sampling: Sampling,
+        threads: usize,
+        control: &Control,
+    ) -> Result<Vec<Vec<f32>>> {
+        let voices = streams.len();
         let per_voice = encoding.len().checked_div(voices).unwrap_or(0);
         if voices == 0
             || !per_voice.is_multiple_of(self.bottleneck)
@@ -319,7 +334,7 @@ impl CpuDecoder {
         }
         let groups = split(voices, threads.max(1));
         if groups.len() == 1 {
-            return self.generate_group(encoding, 0..voices, sampling, control);
+            return self.generate_group(encoding, streams, sampling, control);
         }
         let results = std::thread::scope(|scope| {
             let handles: Vec<_> = groups
@@ -327,7 +342,8 @@ impl CpuDecoder {
                 .map(|range| {
                     let range = range.clone();
                     let enc = &encoding[range.start * per_voice..range.end * per_voice];
-                    scope.spawn(move || self.generate_group(enc, range, sampling, control))
+                    let streams = &streams[range];
+                    scope.spawn(move || self.generate_group(enc, streams, sampling, control))
                 })
                 .collect();
             handles
@@ -345,19 +361,19 @@ impl CpuDecoder {
         Ok(audio)
     }
 
-    /// One thread's share: voices `range` of the batch (`encoding` holds only theirs).
+    /// One thread's share: the voices of `streams` (`encoding` holds only theirs).
     fn generate_group(
         &self,
         encoding: &[f32],
-        range: Range<usize>,
+        streams: &[u64],
         sampling: Sampling,
         control: &Control,
     ) -> Result<Vec<Vec<f32>>> {
-        let voices = range.len();
+        let voices = streams.len();
         let per_voice = encoding.len() / voices;
         let frames = per_voice / self.bottleneck;
         let mut state = State::new(self, voices);
-        let mut sampler = Sampler::for_voices(sampling, range);
+        let mut sampler = Sampler::with_streams(sampling, streams.iter().copied());
         let total = frames * self.hop_length;
         let mut audio = vec![Vec::with_capacity(total); voices];
         let mut frame = vec![0f32; voices * self.bottleneck];

@@ -46,10 +46,17 @@ impl Sampler {
     /// The streams of voices `range` of a larger batch (local voice 0 is `range.start`),
     /// so a batch split across threads draws exactly what it would draw whole.
     pub fn for_voices(sampling: Sampling, range: std::ops::Range<usize>) -> Self {
-        let rngs = range
+        Self::with_streams(sampling, range.map(|v| v as u64))
+    }
+
+    /// Local voice `i` draws from stream `streams[i]`: a voice's audio then depends on its
+    /// stream, not on where it sits in a batch (a resumed grid renders what a whole run would).
+    pub fn with_streams(sampling: Sampling, streams: impl IntoIterator<Item = u64>) -> Self {
+        let rngs = streams
+            .into_iter()
             .map(|voice| {
                 let mut rng = ChaCha8Rng::seed_from_u64(sampling.seed);
-                rng.set_stream(voice as u64);
+                rng.set_stream(voice);
                 rng
             })
             .collect();

@@ -24,7 +24,19 @@ pub enum Error {
         error: autoencoder::Error,
     },
     #[error(transparent)]
-    Compute(#[from] autoencoder::Error),
+    Compute(autoencoder::Error),
+    /// A job stopped because it was asked to.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl From<autoencoder::Error> for Error {
+    fn from(error: autoencoder::Error) -> Self {
+        match error {
+            autoencoder::Error::Cancelled => Self::Cancelled,
+            other => Self::Compute(other),
+        }
+    }
 }
 
 impl Error {

@@ -10,7 +10,7 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use autoencoder::{FastGenerator, Sampling, WaveNetAutoencoder, mulaw};
+use autoencoder::{Sampling, WaveNetAutoencoder, mulaw};
 use candle_core::{DType, Tensor};
 use realfft::RealFftPlanner;
 use serde::Serialize;
@@ -193,21 +193,31 @@ pub fn reconstruct(
     sampling: Sampling,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<Vec<f32>>> {
-    let Some((x, len)) = scaled_batch(model, notes)? else {
+    let Some((x, _)) = scaled_batch(model, notes)? else {
         return Ok(vec![Vec::new(); notes.len()]);
     };
-    let frames = len / model.config().ae_hop_length;
     let encoding: Vec<f32> = model
         .encode(&x)?
         .to_device(&candle_core::Device::Cpu)
         .and_then(|e| e.flatten_all())
         .and_then(|e| e.to_vec1())
         .map_err(autoencoder::Error::from)?;
-    let mut generator = FastGenerator::new(model, notes.len())?;
-    Ok(generator.generate(&encoding, frames, sampling, |done| {
-        progress(done);
-        ControlFlow::Continue(())
-    })?)
+    let decoder = autoencoder::CpuDecoder::new(model)?;
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let streams: Vec<u64> = (0..notes.len() as u64).collect();
+    crate::synth::run_decoder(
+        &decoder,
+        threads,
+        &encoding,
+        &streams,
+        sampling,
+        &autoencoder::cpu::Control::default(),
+        &mut |p| {
+            // Per voice, as before: the voices advance together.
+            progress(p.done as usize / notes.len().max(1));
+            ControlFlow::Continue(())
+        },
+    )
 }
 
 /// The figures of one evaluation.

@@ -1,7 +1,9 @@
 //! Timbrel's engine: everything between files on disk and the model.
 //!
 //! Sound files ([`audio`]), pitch ([`pitch`]), sample packs ([`pack`]), model directories
-//! ([`model_dir`]) and parity fixtures ([`golden`]). The encode/blend/decode jobs come next.
+//! ([`model_dir`]), parity fixtures ([`golden`]), datasets ([`nsynth`], [`soundfont`]),
+//! training ([`train`]) and evaluation ([`eval`]), and the synthesizer itself ([`synth`]):
+//! encode (cached), blend, decode, render.
 
 pub mod audio;
 pub mod default_model;
@@ -15,6 +17,7 @@ pub mod nsynth;
 pub mod pack;
 pub mod pitch;
 pub mod soundfont;
+pub mod synth;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -29,6 +29,19 @@ pub fn read_config(dir: &Path) -> Result<Config> {
 pub struct LoadedModel {
     pub model: WaveNetAutoencoder,
     pub dir: PathBuf,
+    /// [`identity`] of the config and weights.
+    pub identity: String,
+}
+
+/// A model's identity for caches: the SHA-256 of its config (as JSON) and weight bytes,
+/// so retraining or editing either changes it.
+pub fn identity(config: &Config, weights: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(serde_json::to_vec(config).unwrap_or_default());
+    hash.update(b"\0");
+    hash.update(weights);
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Loads `DIR/config.json` and `DIR/weights.safetensors` onto `device`.
@@ -40,6 +53,7 @@ pub fn load(dir: &Path, device: &Device) -> Result<LoadedModel> {
     let model = WaveNetAutoencoder::from_safetensors(&config, &bytes, device)
         .map_err(|error| Error::Model { path, error })?;
     Ok(LoadedModel {
+        identity: identity(&config, &bytes),
         model,
         dir: dir.to_path_buf(),
     })

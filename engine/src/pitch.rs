@@ -34,7 +34,7 @@ impl Pitch {
 }
 
 /// `C4` = MIDI 60 (scientific pitch notation; some vendors call that note C3).
-fn note_name(token: &str) -> Option<u8> {
+pub fn note_name(token: &str) -> Option<u8> {
     let mut chars = token.chars().peekable();
     let letter = chars.next()?.to_ascii_uppercase();
     let base: i32 = match letter {

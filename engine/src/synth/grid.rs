@@ -1,0 +1,281 @@
+//! NSynth Super's pre-render: every cell of a res × res XY grid over four corner
+//! instruments, at each pitch, decoded in batches, resumable, with an index of the files.
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use autoencoder::Sampling;
+use autoencoder::cpu::Control;
+use serde::{Deserialize, Serialize};
+
+use super::blend::{Embedding, Weights, XyMode, blend, xy_weights};
+use super::render::{self, RenderOptions};
+use super::{Engine, Prepared, Progress};
+use crate::audio::ReadOptions;
+use crate::error::{Error, Result};
+use crate::fsutil::{Overwrite, write_atomic};
+use crate::pitch::midi_name;
+
+/// The name of the index written beside the cells.
+pub const INDEX_FILE: &str = "index.json";
+/// The largest grid side (a 33 × 33 grid is already 1,089 notes per pitch).
+pub const MAX_RES: usize = 33;
+
+#[derive(Debug, Clone)]
+pub struct GridSpec {
+    /// A, B, C, D: sound files or pack folders, at (0, 0), (1, 0), (0, 1), (1, 1).
+    pub corners: [PathBuf; 4],
+    pub res: usize,
+    pub pitches: Vec<u8>,
+    pub mode: XyMode,
+    pub out_dir: PathBuf,
+    pub render: RenderOptions,
+    pub sampling: Sampling,
+    pub read: ReadOptions,
+    /// Voices decoded together (a finished batch is written before the next starts, so
+    /// an interrupted grid loses at most one batch).
+    pub batch: usize,
+    /// Render cells whose files exist again, replacing them.
+    pub overwrite: bool,
+}
+
+/// One cell of the grid, as the index lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    pub file: String,
+    pub pitch: u8,
+    pub ix: usize,
+    pub iy: usize,
+    pub x: f32,
+    pub y: f32,
+    /// Weights of A, B, C, D.
+    pub weights: [f32; 4],
+}
+
+/// The index: what was asked for and every cell's file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Index {
+    pub model: String,
+    pub res: usize,
+    pub pitches: Vec<u8>,
+    pub mode: XyMode,
+    pub seed: u64,
+    pub temperature: f32,
+    pub corners: Vec<PathBuf>,
+    pub cells: Vec<Cell>,
+}
+
+/// What a grid run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct GridReport {
+    pub cells: usize,
+    pub rendered: usize,
+    /// Cells whose files were already there.
+    pub skipped: usize,
+    pub index: PathBuf,
+    /// Per pitch, the four corner notes used.
+    pub sources: Vec<(u8, Vec<Prepared>)>,
+    pub decode_secs: f64,
+}
+
+/// The cells of a grid, pitch by pitch, row by row: cell `i` of this list draws from
+/// random stream `i`, so a resumed grid renders what a whole run would have.
+pub fn cells(res: usize, pitches: &[u8], mode: XyMode) -> Vec<Cell> {
+    let coord = |i: usize| {
+        if res > 1 {
+            i as f32 / (res - 1) as f32
+        } else {
+            0.5
+        }
+    };
+    let mut out = Vec::with_capacity(res * res * pitches.len());
+    for &pitch in pitches {
+        for iy in 0..res {
+            for ix in 0..res {
+                let (x, y) = (coord(ix), coord(iy));
+                out.push(Cell {
+                    file: format!("{}_p{pitch:03}_x{ix}_y{iy}.wav", midi_name(pitch)),
+                    pitch,
+                    ix,
+                    iy,
+                    x,
+                    y,
+                    weights: xy_weights(x, y, mode),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Renders the grid into `spec.out_dir`, skipping cells whose files exist (unless
+/// `spec.overwrite`). `progress` sees the samples of the whole run; `log` gets one line
+/// per notable event (the corner notes picked, each batch written).
+pub fn run(
+    engine: &Engine,
+    spec: &GridSpec,
+    control: &Control,
+    progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
+    log: &mut dyn FnMut(&str),
+) -> Result<GridReport> {
+    let dir = &spec.out_dir;
+    if spec.res == 0 || spec.res > MAX_RES {
+        return Err(Error::invalid(
+            dir,
+            format!("grid resolution must be 1 to {MAX_RES}, got {}", spec.res),
+        ));
+    }
+    if spec.pitches.is_empty() {
+        return Err(Error::invalid(dir, "a grid needs at least one pitch"));
+    }
+    std::fs::create_dir_all(dir).map_err(|error| Error::Write {
+        path: dir.clone(),
+        error,
+    })?;
+    let all = cells(spec.res, &spec.pitches, spec.mode);
+    let index = Index {
+        model: engine.name().to_string(),
+        res: spec.res,
+        pitches: spec.pitches.clone(),
+        mode: spec.mode,
+        seed: spec.sampling.seed,
+        temperature: spec.sampling.temperature,
+        corners: spec.corners.to_vec(),
+        cells: all.clone(),
+    };
+    let index_path = dir.join(INDEX_FILE);
+    write_index(&index_path, &index)?;
+
+    let todo: Vec<usize> = (0..all.len())
+        .filter(|&i| spec.overwrite || !dir.join(&all[i].file).exists())
+        .collect();
+    let skipped = all.len() - todo.len();
+    if skipped > 0 {
+        log(&format!(
+            "{skipped} of {} cells already rendered, skipped",
+            all.len()
+        ));
+    }
+    // The corners' embeddings, per pitch that still has work.
+    let mut sources = Vec::new();
+    let mut corner_embeddings: Vec<(u8, Vec<Embedding>)> = Vec::new();
+    for &pitch in &spec.pitches {
+        if !todo.iter().any(|&i| all[i].pitch == pitch) {
+            continue;
+        }
+        let prepared = spec
+            .corners
+            .iter()
+            .map(|c| engine.prepare(c, Some(pitch), spec.read))
+            .collect::<Result<Vec<_>>>()?;
+        for (name, p) in ["A", "B", "C", "D"].iter().zip(&prepared) {
+            log(&format!("{} {name}: {}", midi_name(pitch), p.describe()));
+        }
+        let notes: Vec<&[f32]> = prepared.iter().map(|p| p.samples.as_slice()).collect();
+        let encoded = engine.encode(&notes)?;
+        corner_embeddings.push((pitch, encoded.into_iter().map(|e| e.embedding).collect()));
+        sources.push((pitch, prepared));
+    }
+
+    let hop = engine.config().ae_hop_length as u64;
+    let total: u64 = todo
+        .iter()
+        .map(|&i| {
+            let pitch = all[i].pitch;
+            corner_embeddings
+                .iter()
+                .find(|(p, _)| *p == pitch)
+                .map_or(0, |(_, e)| {
+                    e.iter().map(|e| e.frames).max().unwrap_or(0) as u64 * hop
+                })
+        })
+        .sum();
+    let mut done_before = 0u64;
+    let mut rendered = 0;
+    let mut decode_secs = 0.0;
+    for batch in todo.chunks(spec.batch.max(1)) {
+        let mut blends = Vec::with_capacity(batch.len());
+        for &i in batch {
+            let cell = &all[i];
+            let corners = corner_embeddings
+                .iter()
+                .find(|(p, _)| *p == cell.pitch)
+                .map(|(_, e)| e)
+                .ok_or_else(|| Error::invalid(dir, "internal: corner embeddings missing"))?;
+            let refs: Vec<&Embedding> = corners.iter().collect();
+            blends.push(
+                blend(&refs, &Weights::Fixed(cell.weights.to_vec()))
+                    .map_err(|e| Error::invalid(dir, e))?,
+            );
+        }
+        let streams: Vec<u64> = batch.iter().map(|&i| i as u64).collect();
+        let control_batch = Control::default();
+        let batch_total: u64 = blends.iter().map(|b| b.frames as u64 * hop).sum();
+        let started = std::time::Instant::now();
+        let audio = engine.decode(&blends, &streams, spec.sampling, &control_batch, &mut |p| {
+            if control.is_cancelled() {
+                return ControlFlow::Break(());
+            }
+            let done = done_before + p.done;
+            let elapsed = decode_secs + p.elapsed_secs;
+            let rate = done as f64 / elapsed.max(1e-9);
+            progress(&Progress {
+                done,
+                total,
+                samples_per_s: rate,
+                eta_secs: (done > 0).then(|| (total - done.min(total)) as f64 / rate),
+                elapsed_secs: elapsed,
+            })
+        });
+        decode_secs += started.elapsed().as_secs_f64();
+        let audio = audio?;
+        for (&i, audio) in batch.iter().zip(audio) {
+            let overwrite = if spec.overwrite {
+                Overwrite::Allowed
+            } else {
+                Overwrite::Never
+            };
+            render::write(&dir.join(&all[i].file), audio, &spec.render, overwrite)?;
+            rendered += 1;
+        }
+        done_before += batch_total;
+        log(&format!("{rendered} of {} cells rendered", todo.len()));
+    }
+    Ok(GridReport {
+        cells: all.len(),
+        rendered,
+        skipped,
+        index: index_path,
+        sources,
+        decode_secs,
+    })
+}
+
+fn write_index(path: &Path, index: &Index) -> Result<()> {
+    let json = serde_json::to_vec_pretty(index)
+        .map_err(|e| Error::invalid(path, format!("cannot write the index ({e})")))?;
+    write_atomic(path, Overwrite::Allowed, |out| {
+        use std::io::Write;
+        out.write_all(&json)?;
+        out.write_all(b"\n")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_cover_the_pad_and_pitches() {
+        let c = cells(3, &[48, 60], XyMode::Cone);
+        assert_eq!(c.len(), 18);
+        assert_eq!(c[0].weights, [1.0, 0.0, 0.0, 0.0]);
+        assert_eq!(c[2].weights, [0.0, 1.0, 0.0, 0.0]);
+        assert_eq!(c[8].weights, [0.0, 0.0, 0.0, 1.0]);
+        assert_eq!((c[4].x, c[4].y), (0.5, 0.5));
+        assert_eq!(c[9].pitch, 60);
+        let names: std::collections::HashSet<_> = c.iter().map(|c| &c.file).collect();
+        assert_eq!(names.len(), 18, "file names are unique");
+        assert_eq!(cells(1, &[60], XyMode::Cone)[0].weights, [0.25; 4]);
+    }
+}

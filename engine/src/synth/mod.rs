@@ -1,0 +1,461 @@
+//! The synthesizer: notes in, embeddings (encode, cached), blends, and new notes out
+//! (decode on the fast CPU decoder, batched, with progress and cancellation).
+//!
+//! ```text
+//! file / pack folder ──prepare──▶ 16 kHz note at the blend's pitch
+//!     ──encode (cache)──▶ Embedding [frames, 16] ──blend (weights, XY, morph)──▶ Embedding
+//!     ──decode (autoregressive, many voices at once)──▶ 16 kHz audio ──render──▶ WAV
+//! ```
+
+pub mod blend;
+pub mod cache;
+pub mod grid;
+pub mod npy;
+pub mod render;
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use autoencoder::cpu::{Control, CpuDecoder};
+use autoencoder::{Config, Sampling, WaveNetAutoencoder, mulaw};
+use candle_core::{Device, Tensor};
+use serde::Serialize;
+
+use crate::audio::{ReadOptions, SAMPLE_RATE_HZ, read_note, resample};
+use crate::error::{Error, Result};
+use crate::pitch::{Pitch, midi_name};
+use crate::{default_model, model_dir, pack};
+pub use blend::{Embedding, Weights, XyMode, blend, xy_weights};
+pub use cache::Cache;
+pub use render::RenderOptions;
+
+/// Which model the engine runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    /// The model embedded in the binary.
+    Default,
+    /// A model directory (`config.json` + `weights.safetensors`).
+    Dir(PathBuf),
+}
+
+/// The largest pitch shift applied to reach a blend's pitch. Beyond two octaves a
+/// resampled note is mostly artefact (and formants move with it); pick another note.
+pub const MAX_SHIFT_SEMITONES: i32 = 24;
+
+/// A loaded model ready to encode and decode.
+#[derive(Debug)]
+pub struct Engine {
+    model: WaveNetAutoencoder,
+    decoder: CpuDecoder,
+    name: String,
+    identity: String,
+    threads: usize,
+    cache: Option<Cache>,
+}
+
+/// Progress of a decode, as handed to the progress callback.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Progress {
+    /// Samples generated, summed over voices.
+    pub done: u64,
+    pub total: u64,
+    /// Aggregate samples per second so far.
+    pub samples_per_s: f64,
+    pub eta_secs: Option<f64>,
+    pub elapsed_secs: f64,
+}
+
+/// A source note made ready for encoding.
+#[derive(Debug, Clone, Serialize)]
+pub struct Prepared {
+    /// The sound file used (for a pack: the note picked from it).
+    pub file: PathBuf,
+    /// 16 kHz mono at the requested pitch; a multiple of the hop long (zero-padded).
+    #[serde(skip)]
+    pub samples: Vec<f32>,
+    /// Samples before that padding: the note's own length.
+    pub length: usize,
+    /// The note's own pitch (from its name, else detected), if it has one.
+    pub pitch: Option<u8>,
+    /// Semitones it was shifted by to reach the requested pitch (0: none).
+    pub shift_semitones: i32,
+}
+
+impl Prepared {
+    /// One line for the user about what was taken and whether it was shifted.
+    pub fn describe(&self) -> String {
+        let name = self.file.display();
+        match (self.pitch, self.shift_semitones) {
+            (Some(p), 0) => format!("{name} ({})", midi_name(p)),
+            (Some(p), s) => format!(
+                "{name} ({} shifted {s:+} semitones to {} by resampling)",
+                midi_name(p),
+                midi_name((i32::from(p) + s) as u8)
+            ),
+            (None, _) => format!("{name} (unpitched, used as is)"),
+        }
+    }
+}
+
+/// An encoded note and whether the cache had it.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    pub embedding: Embedding,
+    pub cached: bool,
+}
+
+impl Engine {
+    /// Loads the model and repacks its decoder; threads default to every core; the cache
+    /// to the user's (see [`Cache::user_default`]).
+    pub fn load(source: &ModelSource, device: &Device) -> Result<Self> {
+        let (model, name, identity) = match source {
+            ModelSource::Default => {
+                let model = default_model::load(device)?;
+                let identity = model_dir::identity(model.config(), default_model::WEIGHTS);
+                (model, default_model::NAME.to_string(), identity)
+            }
+            ModelSource::Dir(dir) => {
+                let loaded = model_dir::load(dir, device)?;
+                (loaded.model, dir.display().to_string(), loaded.identity)
+            }
+        };
+        Self::new(model, name, identity)
+    }
+
+    /// An engine on a model already in memory; `identity` keys its cache entries.
+    pub fn new(model: WaveNetAutoencoder, name: String, identity: String) -> Result<Self> {
+        let decoder = CpuDecoder::new(&model)?;
+        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        Ok(Self {
+            model,
+            decoder,
+            name,
+            identity,
+            threads,
+            cache: Cache::user_default(),
+        })
+    }
+
+    pub fn with_cache(mut self, cache: Option<Cache>) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    pub fn config(&self) -> &Config {
+        self.model.config()
+    }
+
+    pub fn model(&self) -> &WaveNetAutoencoder {
+        &self.model
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    pub fn cache(&self) -> Option<&Cache> {
+        self.cache.as_ref()
+    }
+
+    /// What decodes: the CPU decoder and its instruction set.
+    pub fn decoder_description(&self) -> String {
+        format!(
+            "CPU ({}, {} threads)",
+            self.decoder.isa().name(),
+            self.threads
+        )
+    }
+
+    fn hop(&self) -> usize {
+        self.model.config().ae_hop_length
+    }
+
+    /// Reads a source for a blend at `pitch`: a sound file, or a sample-pack folder from
+    /// which the note nearest `pitch` is taken (nearest C4 without a pitch). A pitched
+    /// note that is not at `pitch` is shifted by resampling (at most two octaves).
+    pub fn prepare(
+        &self,
+        source: &Path,
+        pitch: Option<u8>,
+        options: ReadOptions,
+    ) -> Result<Prepared> {
+        let (file, note_pitch) = if source.is_dir() {
+            let scan = pack::scan(source, options)?;
+            let want = pitch.unwrap_or(60);
+            match scan.nearest(want) {
+                Some((file, info)) => (scan.root.join(file), info.pitch.midi()),
+                None => {
+                    // No pitched note: an unpitched one (a drum kit) is used as is.
+                    let (file, info) = scan.notes().next().ok_or_else(|| {
+                        Error::invalid(source, "the folder holds no readable notes")
+                    })?;
+                    (scan.root.join(file), info.pitch.midi())
+                }
+            }
+        } else {
+            let info = pack::describe(source, options)?;
+            (source.to_path_buf(), info.pitch.midi())
+        };
+        let note = read_note(&file, options)?;
+        let shift = match (pitch, note_pitch) {
+            (Some(want), Some(have)) => i32::from(want) - i32::from(have),
+            _ => 0,
+        };
+        if shift.abs() > MAX_SHIFT_SEMITONES {
+            return Err(Error::invalid(
+                &file,
+                format!(
+                    "the nearest note is {} semitones from the requested pitch (at most {MAX_SHIFT_SEMITONES} are shifted); add notes nearer it",
+                    shift.abs()
+                ),
+            ));
+        }
+        let mut samples = if shift == 0 {
+            note.samples
+        } else {
+            pitch_shift(&note.samples, shift).map_err(|e| Error::invalid(&file, e))?
+        };
+        let length = samples.len();
+        samples.resize(samples.len().div_ceil(self.hop()).max(1) * self.hop(), 0.0);
+        Ok(Prepared {
+            file,
+            samples,
+            length,
+            pitch: note_pitch,
+            shift_semitones: shift,
+        })
+    }
+
+    /// Encodes 16 kHz notes (zero-padded to whole frames), from the cache where it has
+    /// them. Notes of equal length are encoded together.
+    pub fn encode(&self, notes: &[&[f32]]) -> Result<Vec<Encoded>> {
+        let hop = self.hop();
+        let channels = self.config().ae_bottleneck_width;
+        let padded: Vec<Vec<f32>> = notes
+            .iter()
+            .map(|n| {
+                let mut n = n.to_vec();
+                n.resize(n.len().div_ceil(hop).max(1) * hop, 0.0);
+                n
+            })
+            .collect();
+        let keys: Vec<String> = padded
+            .iter()
+            .map(|n| Cache::key(&self.identity, n))
+            .collect();
+        let mut out: Vec<Option<Encoded>> = keys
+            .iter()
+            .map(|k| {
+                self.cache
+                    .as_ref()
+                    .and_then(|c| c.get(k, channels))
+                    .map(|embedding| Encoded {
+                        embedding,
+                        cached: true,
+                    })
+            })
+            .collect();
+        // The misses, grouped by length, at most 8 at a time (bounded memory).
+        let mut misses: Vec<usize> = (0..notes.len()).filter(|&i| out[i].is_none()).collect();
+        misses.sort_by_key(|&i| padded[i].len());
+        for group in misses.chunk_by(|&a, &b| padded[a].len() == padded[b].len()) {
+            for chunk in group.chunks(8) {
+                let len = padded[chunk[0]].len();
+                let flat: Vec<f32> = chunk
+                    .iter()
+                    .flat_map(|&i| padded[i].iter().map(|&x| mulaw::scaled(x)))
+                    .collect();
+                let x = Tensor::from_vec(flat, (chunk.len(), len), self.model.device())
+                    .map_err(autoencoder::Error::from)?;
+                let z: Vec<f32> = self
+                    .model
+                    .encode(&x)?
+                    .to_device(&Device::Cpu)
+                    .and_then(|z| z.flatten_all())
+                    .and_then(|z| z.to_vec1())
+                    .map_err(autoencoder::Error::from)?;
+                let frames = len / hop;
+                for (&i, data) in chunk.iter().zip(z.chunks_exact(frames * channels)) {
+                    let embedding = Embedding {
+                        frames,
+                        channels,
+                        data: data.to_vec(),
+                    };
+                    if let Some(cache) = &self.cache {
+                        // A cache that cannot be written costs time later, not this job.
+                        let _ = cache.put(&keys[i], &embedding);
+                    }
+                    out[i] = Some(Encoded {
+                        embedding,
+                        cached: false,
+                    });
+                }
+            }
+        }
+        out.into_iter()
+            .map(|e| {
+                e.ok_or(Error::Compute(autoencoder::Error::Shape(
+                    "a note was not encoded".into(),
+                )))
+            })
+            .collect()
+    }
+
+    /// Decodes embeddings into 16 kHz audio, all voices in one batched pass on the
+    /// engine's threads. Voice `v` draws from random stream `streams[v]` of
+    /// `sampling.seed` (pass `0..n` when unsure). Embeddings of different lengths are
+    /// decoded together and each voice's audio is cut to its own length (the decoder is
+    /// causal, so what follows a note's end never changes it).
+    ///
+    /// `progress` is called about every 50 ms; returning `Break` cancels, as does
+    /// `control.cancel()` from another thread: either stops the decode before its next
+    /// sample (well within 50 ms) with [`Error::Cancelled`].
+    pub fn decode(
+        &self,
+        embeddings: &[Embedding],
+        streams: &[u64],
+        sampling: Sampling,
+        control: &Control,
+        progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
+    ) -> Result<Vec<Vec<f32>>> {
+        let channels = self.config().ae_bottleneck_width;
+        if embeddings.is_empty() {
+            return Ok(Vec::new());
+        }
+        if streams.len() != embeddings.len() {
+            return Err(Error::Compute(autoencoder::Error::Shape(format!(
+                "{} random streams for {} voices",
+                streams.len(),
+                embeddings.len()
+            ))));
+        }
+        if let Some(bad) = embeddings
+            .iter()
+            .find(|e| e.channels != channels || e.frames == 0)
+        {
+            return Err(Error::Compute(autoencoder::Error::Shape(format!(
+                "this model decodes embeddings of {channels} channels, got {} × {}",
+                bad.frames, bad.channels
+            ))));
+        }
+        let frames = embeddings.iter().map(|e| e.frames).max().unwrap_or(0);
+        let mut encoding = Vec::with_capacity(embeddings.len() * frames * channels);
+        for e in embeddings {
+            encoding.extend_from_slice(&e.data);
+            for _ in e.frames..frames {
+                encoding.extend_from_slice(e.frame(e.frames - 1));
+            }
+        }
+        let mut audio = run_decoder(
+            &self.decoder,
+            self.threads,
+            &encoding,
+            streams,
+            sampling,
+            control,
+            progress,
+        )?;
+        for (a, e) in audio.iter_mut().zip(embeddings) {
+            a.truncate(e.frames * self.hop());
+        }
+        Ok(audio)
+    }
+}
+
+/// Runs `decoder` on `encoding` (`[voice][frame][bottleneck]`, one voice per stream) on
+/// a worker thread while this one reports progress every ~10 ms and relays cancellation.
+pub fn run_decoder(
+    decoder: &CpuDecoder,
+    threads: usize,
+    encoding: &[f32],
+    streams: &[u64],
+    sampling: Sampling,
+    control: &Control,
+    progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
+) -> Result<Vec<Vec<f32>>> {
+    let total = (encoding.len() / decoder.bottleneck().max(1) * decoder.hop_length()) as u64;
+    let started = Instant::now();
+    let audio = std::thread::scope(|scope| {
+        let job =
+            scope.spawn(|| decoder.generate_streams(encoding, streams, sampling, threads, control));
+        while !job.is_finished() {
+            std::thread::sleep(Duration::from_millis(10));
+            let elapsed = started.elapsed().as_secs_f64();
+            let done = control.samples();
+            let rate = done as f64 / elapsed.max(1e-9);
+            let report = Progress {
+                done,
+                total,
+                samples_per_s: rate,
+                eta_secs: (done > 0).then(|| (total - done.min(total)) as f64 / rate),
+                elapsed_secs: elapsed,
+            };
+            if progress(&report).is_break() {
+                control.cancel();
+            }
+        }
+        job.join()
+            .unwrap_or_else(|_| Err(autoencoder::Error::Shape("the decoder panicked".into())))
+    })?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let _ = progress(&Progress {
+        done: total,
+        total,
+        samples_per_s: total as f64 / elapsed.max(1e-9),
+        eta_secs: Some(0.0),
+        elapsed_secs: elapsed,
+    });
+    Ok(audio)
+}
+
+/// Shifts a 16 kHz note by `semitones` by resampling (as a sampler does: up is shorter,
+/// down is longer). The rate ratio is rounded to 10 Hz steps of the source rate, within
+/// 0.6 cents of exact, which keeps the resampler's FFT sizes small.
+pub fn pitch_shift(samples: &[f32], semitones: i32) -> std::result::Result<Vec<f32>, String> {
+    let ratio = 2f64.powf(f64::from(semitones) / 12.0);
+    let from = ((f64::from(SAMPLE_RATE_HZ) * ratio / 10.0).round() * 10.0) as u32;
+    resample(samples, from, SAMPLE_RATE_HZ)
+}
+
+/// The pitch a prepared note sounds at, if known.
+pub fn sounding_pitch(p: &Prepared) -> Option<u8> {
+    p.pitch
+        .map(|m| (i32::from(m) + p.shift_semitones).clamp(0, 127) as u8)
+}
+
+/// Describes a pitch for the user ("A4" or "unpitched").
+pub fn pitch_label(p: &Pitch) -> String {
+    p.midi().map_or_else(|| "unpitched".to_string(), midi_name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pitch_shift_moves_the_pitch() {
+        let a4: Vec<f32> = (0..16_000)
+            .map(|i| (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 16_000.0).sin() * 0.5)
+            .collect();
+        let up = pitch_shift(&a4, 2).unwrap();
+        assert!((up.len() as f32 - 16_000.0 / 2f32.powf(2.0 / 12.0)).abs() < 2.0);
+        assert_eq!(crate::pitch::detect(&up).midi(), Some(71));
+        let down = pitch_shift(&a4, -12).unwrap();
+        assert_eq!(down.len(), 32_000);
+        assert_eq!(crate::pitch::detect(&down).midi(), Some(57));
+    }
+}
