@@ -47,6 +47,9 @@ pub struct DecodeArgs {
     /// Force the portable kernels even where AVX2+FMA is available.
     #[arg(long)]
     pub generic: bool,
+    /// How voices are spread over threads: auto, voices or columns.
+    #[arg(long, default_value = "auto")]
+    pub parallelism: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -200,7 +203,7 @@ fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
-    use autoencoder::cpu::{Control, CpuDecoder, Isa};
+    use autoencoder::cpu::{Control, CpuDecoder, Isa, Parallelism};
     use autoencoder::{FastGenerator, Sampling};
     use std::ops::ControlFlow;
 
@@ -243,17 +246,27 @@ fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
         } else {
             Isa::detect()
         };
-        let decoder = CpuDecoder::with_isa(&model, isa)?;
+        let parallelism = match args.parallelism.as_str() {
+            "auto" => Parallelism::Auto,
+            "voices" => Parallelism::Voices,
+            "columns" => Parallelism::Columns,
+            other => {
+                return Err(anyhow!(
+                    "--parallelism {other}: expected auto, voices or columns"
+                ));
+            }
+        };
+        let decoder = CpuDecoder::with_isa(&model, isa)?.with_parallelism(parallelism);
         let control = Control::default();
         let started = Instant::now();
         decoder.generate(&encoding, args.batch, sampling, threads, &control)?;
         let seconds = started.elapsed().as_secs_f64();
         out.line(format!(
-            "preset={} batch={} samples={per_voice} decoder=cpu isa={} threads={}",
+            "preset={} batch={} samples={per_voice} decoder=cpu isa={} threads={threads} parallelism={:?}",
             args.preset,
             args.batch,
             isa.name(),
-            threads.min(args.batch)
+            decoder.parallelism_for(args.batch, threads)
         ));
         let macs = decoder.macs_per_sample() as f64;
         out.line(format!("macs_per_sample={macs:.0}"));

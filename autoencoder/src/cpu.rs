@@ -28,7 +28,7 @@
 //! then changes the rest of that voice's note); the tests check this on thousands of samples.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use candle_core::{DType, Device, Tensor};
 
@@ -189,6 +189,24 @@ pub struct CpuDecoder {
     cond_out_kernel: Vec<f32>,
     cond_out_bias: Vec<f32>,
     logits: Packed,
+    /// Every panel of every matrix: a step on one thread.
+    whole: Part,
+    parallelism: Parallelism,
+}
+
+/// How a batch is spread over threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Parallelism {
+    /// [`Parallelism::Columns`] when there are fewer voices than threads or the model is
+    /// wide (its weights do not stay in cache, so splitting them is what pays), else
+    /// [`Parallelism::Voices`].
+    #[default]
+    Auto,
+    /// Each thread generates its own group of voices, independently (no waiting).
+    Voices,
+    /// Every thread computes a share of each matrix's columns for all voices and the
+    /// threads swap their shares twice per layer (spin barriers).
+    Columns,
 }
 
 impl CpuDecoder {
@@ -265,7 +283,26 @@ impl CpuDecoder {
             cond_out_kernel: host_vec(dec.cond_map_out1.kernel())?,
             cond_out_bias: host_vec(dec.cond_map_out1.bias())?,
             logits: Packed::dense(&dec.logits)?,
+            whole: Part::new(w, sw, 0, 1),
+            parallelism: Parallelism::Auto,
         })
+    }
+
+    /// Sets how batches are spread over threads (the default chooses).
+    pub fn with_parallelism(mut self, parallelism: Parallelism) -> Self {
+        self.parallelism = parallelism;
+        self
+    }
+
+    /// What [`Parallelism::Auto`] picks for `voices` on `threads`.
+    pub fn parallelism_for(&self, voices: usize, threads: usize) -> Parallelism {
+        match self.parallelism {
+            Parallelism::Auto if threads > 1 && (voices < threads || self.width >= 256) => {
+                Parallelism::Columns
+            }
+            Parallelism::Auto => Parallelism::Voices,
+            other => other,
+        }
     }
 
     pub fn isa(&self) -> Isa {
@@ -332,7 +369,11 @@ impl CpuDecoder {
                 encoding.len()
             )));
         }
-        let groups = split(voices, threads.max(1));
+        let threads = threads.max(1);
+        if threads > 1 && self.parallelism_for(voices, threads) == Parallelism::Columns {
+            return self.generate_columns(encoding, streams, sampling, threads, control);
+        }
+        let groups = split(voices, threads);
         if groups.len() == 1 {
             return self.generate_group(encoding, streams, sampling, control);
         }
@@ -359,6 +400,86 @@ impl CpuDecoder {
             audio.extend(r?);
         }
         Ok(audio)
+    }
+
+    /// All voices on `threads` threads, each computing a share of every matrix.
+    fn generate_columns(
+        &self,
+        encoding: &[f32],
+        streams: &[u64],
+        sampling: Sampling,
+        threads: usize,
+        control: &Control,
+    ) -> Result<Vec<Vec<f32>>> {
+        let voices = streams.len();
+        let per_voice = encoding.len() / voices;
+        let frames = per_voice / self.bottleneck;
+        let total = frames * self.hop_length;
+        let ex = Exchange::new(self, voices, threads);
+        let results = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|index| {
+                    let ex = &ex;
+                    scope.spawn(move || -> Result<Vec<Vec<f32>>> {
+                        let part = Part::new(self.width, self.skip_width, index, threads);
+                        let mut state = State::new(self, voices);
+                        let mut sampler = Sampler::with_streams(sampling, streams.iter().copied());
+                        let mut audio = if index == 0 {
+                            vec![Vec::with_capacity(total); voices]
+                        } else {
+                            Vec::new()
+                        };
+                        let mut frame = vec![0f32; voices * self.bottleneck];
+                        let mut classes = vec![0usize; voices];
+                        for f in 0..frames {
+                            for (v, z) in frame.chunks_exact_mut(self.bottleneck).enumerate() {
+                                z.copy_from_slice(
+                                    &encoding[v * per_voice + f * self.bottleneck..]
+                                        [..self.bottleneck],
+                                );
+                            }
+                            state.set_frame(self, &frame)?;
+                            for _ in 0..self.hop_length {
+                                let stop = index == 0 && control.is_cancelled();
+                                state.sample_part(
+                                    self,
+                                    &part,
+                                    Some(ex),
+                                    stop,
+                                    &mut sampler,
+                                    &mut classes,
+                                );
+                                // Published by thread 0 with the last exchange of the
+                                // step: every thread stops after the same step.
+                                if ex.stop.load(Ordering::Relaxed) {
+                                    return Err(Error::Cancelled);
+                                }
+                                if index == 0 {
+                                    for (out, &c) in audio.iter_mut().zip(&classes) {
+                                        out.push(mulaw::inv_mu_law(mulaw::index_class(c)));
+                                    }
+                                    control.samples.fetch_add(voices as u64, Ordering::Relaxed);
+                                }
+                            }
+                        }
+                        Ok(audio)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::Shape("a decoder thread panicked".into())))
+                })
+                .collect::<Vec<_>>()
+        });
+        let mut first = None;
+        for r in results {
+            let audio = r?;
+            first.get_or_insert(audio);
+        }
+        first.ok_or_else(|| Error::Shape("no decoder thread ran".into()))
     }
 
     /// One thread's share: the voices of `streams` (`encoding` holds only theirs).
@@ -420,6 +541,131 @@ impl Control {
 
     pub fn is_cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+/// The panels of each matrix one thread of a split step computes (all of them for a
+/// step on one thread). Shares are contiguous and differ by at most one panel.
+#[derive(Debug, Clone)]
+struct Part {
+    index: usize,
+    /// Gate panels (8 channels each), the same in every layer.
+    gate: Range<usize>,
+    /// Residual panels of the `[res | skip]` matrix (16 channels each).
+    res: Range<usize>,
+    /// Skip panels, counted within the skip part; also the skip start's panels, so each
+    /// skip channel is summed by one thread from start to end.
+    skip: Range<usize>,
+    out1: Range<usize>,
+    logits: Range<usize>,
+}
+
+impl Part {
+    fn new(width: usize, skip_width: usize, index: usize, threads: usize) -> Self {
+        let share = |n: usize| {
+            let r = split(n, threads);
+            r.get(index).cloned().unwrap_or(n..n)
+        };
+        Self {
+            index,
+            gate: share(width.div_ceil(HALF)),
+            res: share(width.div_ceil(NR)),
+            skip: share(skip_width.div_ceil(NR)),
+            out1: share(skip_width.div_ceil(NR)),
+            logits: share(CLASSES / NR),
+        }
+    }
+}
+
+/// What the threads of a split step swap: each writes the columns it computed, waits at
+/// the barrier, and reads everyone's. Values travel as `f32` bits in atomics (relaxed;
+/// the barrier orders them), so no `unsafe` sharing is needed.
+#[derive(Debug)]
+struct Exchange {
+    g: Vec<AtomicU32>,
+    l: Vec<AtomicU32>,
+    s: Vec<AtomicU32>,
+    h: Vec<AtomicU32>,
+    logits: Vec<AtomicU32>,
+    barrier: SpinBarrier,
+    /// Thread 0's cancel decision for the current step.
+    stop: AtomicBool,
+}
+
+impl Exchange {
+    fn new(dec: &CpuDecoder, voices: usize, threads: usize) -> Self {
+        let cells = |n: usize| (0..voices * n).map(|_| AtomicU32::new(0)).collect();
+        Self {
+            g: cells(dec.width.div_ceil(HALF) * HALF),
+            l: cells(pad16(dec.width)),
+            s: cells(pad(dec.skip_width)),
+            h: cells(pad(dec.skip_width)),
+            logits: cells(CLASSES),
+            barrier: SpinBarrier::new(threads),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    /// Publishes columns `owned` of `private` (`[voice][stride]`), waits for every
+    /// thread, then copies all threads' columns back into `private`.
+    fn share(
+        &self,
+        shared: &[AtomicU32],
+        private: &mut [f32],
+        stride: usize,
+        owned: Range<usize>,
+        voices: usize,
+    ) {
+        for v in 0..voices {
+            let row = v * stride;
+            for c in owned.clone() {
+                shared[row + c].store(private[row + c].to_bits(), Ordering::Relaxed);
+            }
+        }
+        self.barrier.wait();
+        for (p, s) in private[..voices * stride].iter_mut().zip(shared) {
+            *p = f32::from_bits(s.load(Ordering::Relaxed));
+        }
+        // No second barrier: a buffer is written again only after another exchange's
+        // barrier (g and l alternate within a step; s, h and logits once per step), which
+        // no thread passes before it has read this one.
+    }
+}
+
+/// A reusable barrier that spins (then yields, if the threads outnumber the cores):
+/// the threads of a split step meet ~40 times per sample, far too often to sleep.
+#[derive(Debug)]
+struct SpinBarrier {
+    threads: usize,
+    arrived: AtomicUsize,
+    generation: AtomicUsize,
+}
+
+impl SpinBarrier {
+    fn new(threads: usize) -> Self {
+        Self {
+            threads,
+            arrived: AtomicUsize::new(0),
+            generation: AtomicUsize::new(0),
+        }
+    }
+
+    fn wait(&self) {
+        let generation = self.generation.load(Ordering::Acquire);
+        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.threads {
+            self.arrived.store(0, Ordering::Relaxed);
+            self.generation.fetch_add(1, Ordering::Release);
+            return;
+        }
+        let mut spins = 0u32;
+        while self.generation.load(Ordering::Acquire) == generation {
+            if spins < 20_000 {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
     }
 }
 
@@ -566,9 +812,10 @@ impl State {
     pub fn step(&mut self, dec: &CpuDecoder, scaled: &[f32]) -> &[f32] {
         debug_assert_eq!(scaled.len(), self.voices);
         self.previous.copy_from_slice(scaled);
+        let whole = dec.whole.clone();
         match dec.isa {
-            Isa::Avx2Fma => self.step_avx2(dec),
-            Isa::Generic => self.step_impl::<false>(dec),
+            Isa::Avx2Fma => self.step_avx2(dec, &whole, None, false),
+            Isa::Generic => self.step_impl::<false>(dec, &whole, None, false),
         }
         &self.logits
     }
@@ -576,50 +823,55 @@ impl State {
     /// Generates one sample per voice (fed back as the next input); `classes[v]` gets
     /// voice `v`'s softmax index.
     pub fn sample(&mut self, dec: &CpuDecoder, sampler: &mut Sampler, classes: &mut [usize]) {
+        let whole = dec.whole.clone();
+        self.sample_part(dec, &whole, None, false, sampler, classes);
+    }
+
+    /// [`State::sample`] as one of the threads of a split step (see [`State::step_impl`]).
+    /// Every thread draws the same classes: the same logits, the same random streams.
+    fn sample_part(
+        &mut self,
+        dec: &CpuDecoder,
+        part: &Part,
+        ex: Option<&Exchange>,
+        stop: bool,
+        sampler: &mut Sampler,
+        classes: &mut [usize],
+    ) {
         match dec.isa {
-            Isa::Avx2Fma => self.sample_avx2(dec, sampler, classes),
-            Isa::Generic => self.sample_impl::<false>(dec, sampler, classes),
+            Isa::Avx2Fma => {
+                self.step_avx2(dec, part, ex, stop);
+                self.draw_avx2(sampler, classes);
+            }
+            Isa::Generic => {
+                self.step_impl::<false>(dec, part, ex, stop);
+                self.draw_impl::<false>(sampler, classes);
+            }
         }
     }
 
     #[allow(unsafe_code)]
-    fn step_avx2(&mut self, dec: &CpuDecoder) {
+    fn step_avx2(&mut self, dec: &CpuDecoder, part: &Part, ex: Option<&Exchange>, stop: bool) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `dec.isa` is `Avx2Fma` only when `Isa::detect` found AVX2 and FMA on
         // this CPU (checked in `CpuDecoder::with_isa`).
         unsafe {
-            self.step_avx2_inner(dec)
+            self.step_avx2_inner(dec, part, ex, stop)
         }
         #[cfg(not(target_arch = "x86_64"))]
-        self.step_impl::<false>(dec)
-    }
-
-    #[allow(unsafe_code)]
-    fn sample_avx2(&mut self, dec: &CpuDecoder, sampler: &mut Sampler, classes: &mut [usize]) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as in `step_avx2`.
-        unsafe {
-            self.sample_avx2_inner(dec, sampler, classes)
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        self.sample_impl::<false>(dec, sampler, classes)
+        self.step_impl::<false>(dec, part, ex, stop)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    fn step_avx2_inner(&mut self, dec: &CpuDecoder) {
-        self.step_impl::<true>(dec)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    fn sample_avx2_inner(
+    fn step_avx2_inner(
         &mut self,
         dec: &CpuDecoder,
-        sampler: &mut Sampler,
-        classes: &mut [usize],
+        part: &Part,
+        ex: Option<&Exchange>,
+        stop: bool,
     ) {
-        self.sample_impl::<true>(dec, sampler, classes)
+        self.step_impl::<true>(dec, part, ex, stop)
     }
 
     /// Draws each voice's class from the logits of the last step (and makes it the next
@@ -646,17 +898,6 @@ impl State {
     #[target_feature(enable = "avx2,fma")]
     fn draw_avx2_inner(&mut self, sampler: &mut Sampler, classes: &mut [usize]) {
         self.draw_impl::<true>(sampler, classes)
-    }
-
-    #[inline(always)]
-    fn sample_impl<const FMA: bool>(
-        &mut self,
-        dec: &CpuDecoder,
-        sampler: &mut Sampler,
-        classes: &mut [usize],
-    ) {
-        self.step_impl::<FMA>(dec);
-        self.draw_impl::<FMA>(sampler, classes);
     }
 
     #[inline(always)]
@@ -690,8 +931,21 @@ impl State {
         }
     }
 
+    /// One step for every voice. `part` is the share of each matrix this thread computes;
+    /// with `ex`, the threads of a split step swap the shares they computed (gate outputs
+    /// and the residual stream after every layer, the skip sum, hidden layer and logits at
+    /// the end), so every thread ends the step with the whole state. Each output column
+    /// is summed by exactly one thread in the same order as a whole step would, so a split
+    /// step computes bit for bit what one thread would. `stop` is thread 0's view of the
+    /// cancel flag, published with the last exchange so that all threads agree on it.
     #[inline(always)]
-    fn step_impl<const FMA: bool>(&mut self, dec: &CpuDecoder) {
+    fn step_impl<const FMA: bool>(
+        &mut self,
+        dec: &CpuDecoder,
+        part: &Part,
+        ex: Option<&Exchange>,
+        stop: bool,
+    ) {
         let (w, sw) = (dec.width, dec.skip_width);
         let (lw, swp) = (pad16(w), pad(sw));
         let voices = self.voices;
@@ -720,23 +974,30 @@ impl State {
         }
         matmul::<FMA>(
             &dec.skip_start,
+            part.skip.clone(),
             &self.l,
             lw,
             voices,
             &mut self.xt,
             &mut self.s,
         );
+        let cols = part.skip.start * NR..part.skip.end * NR;
         for s in self.s.chunks_exact_mut(swp) {
-            for (s, b) in s.iter_mut().zip(&dec.skip_start.bias) {
+            for (s, b) in s[cols.clone()]
+                .iter_mut()
+                .zip(&dec.skip_start.bias[cols.clone()])
+            {
                 *s += b;
             }
         }
 
         let gw = w.div_ceil(HALF) * HALF;
-        for (layer, (ring, cond)) in dec
+        let last = dec.layers.len().saturating_sub(1);
+        for (i, (layer, (ring, cond))) in dec
             .layers
             .iter()
             .zip(self.rings.iter_mut().zip(&self.gate_cond))
+            .enumerate()
         {
             let taps = layer.gate.k / w;
             let slots = (taps - 1) * layer.dilation + 1;
@@ -752,55 +1013,130 @@ impl State {
             }
             let cstride = layer.gate.panels * NR;
             let sums = &mut self.sums[..voices * cstride];
-            matmul::<FMA>(&layer.gate, &self.xin, kin, voices, &mut self.xt, sums);
+            matmul::<FMA>(
+                &layer.gate,
+                part.gate.clone(),
+                &self.xin,
+                kin,
+                voices,
+                &mut self.xt,
+                sums,
+            );
             for ((sums, cond), g) in sums
                 .chunks_exact(cstride)
                 .zip(cond.chunks_exact(cstride))
                 .zip(self.g.chunks_exact_mut(gw))
             {
-                for ((sums, cond), g) in sums
-                    .as_chunks::<NR>()
-                    .0
+                for ((sums, cond), g) in sums.as_chunks::<NR>().0[part.gate.clone()]
                     .iter()
-                    .zip(cond.as_chunks::<NR>().0)
-                    .zip(g.as_chunks_mut::<HALF>().0)
+                    .zip(&cond.as_chunks::<NR>().0[part.gate.clone()])
+                    .zip(&mut g.as_chunks_mut::<HALF>().0[part.gate.clone()])
                 {
                     gate(sums, cond, g);
                 }
             }
+            if let Some(ex) = ex {
+                let owned = part.gate.start * HALF..part.gate.end * HALF;
+                ex.share(&ex.g, &mut self.g, gw, owned, voices);
+            }
             let ostride = layer.out.panels * NR;
             let sums = &mut self.sums[..voices * ostride];
-            matmul::<FMA>(&layer.out, &self.g, gw, voices, &mut self.xt, sums);
+            let res = if layer.res_panels > 0 {
+                part.res.clone()
+            } else {
+                0..0
+            };
+            let skip = layer.res_panels + part.skip.start..layer.res_panels + part.skip.end;
+            matmul::<FMA>(
+                &layer.out,
+                res.clone(),
+                &self.g,
+                gw,
+                voices,
+                &mut self.xt,
+                sums,
+            );
+            matmul::<FMA>(&layer.out, skip, &self.g, gw, voices, &mut self.xt, sums);
             let split = layer.res_panels * NR;
+            let (rcols, scols) = (
+                res.start * NR..res.end * NR,
+                part.skip.start * NR..part.skip.end * NR,
+            );
             for (v, sums) in sums.chunks_exact(ostride).enumerate() {
-                let (res, skip) = sums.split_at(split);
+                let (rsum, ssum) = sums.split_at(split);
                 let (rb, sb) = layer.out.bias.split_at(split);
-                for ((l, r), b) in self.l[v * lw..][..split].iter_mut().zip(res).zip(rb) {
+                for ((l, r), b) in self.l[v * lw..][rcols.clone()]
+                    .iter_mut()
+                    .zip(&rsum[rcols.clone()])
+                    .zip(&rb[rcols.clone()])
+                {
                     *l += r + b;
                 }
-                for ((s, r), b) in self.s[v * swp..][..swp].iter_mut().zip(skip).zip(sb) {
+                for ((s, r), b) in self.s[v * swp..][scols.clone()]
+                    .iter_mut()
+                    .zip(&ssum[scols.clone()])
+                    .zip(&sb[scols.clone()])
+                {
                     *s += r + b;
                 }
             }
+            if let Some(ex) = ex
+                && i != last
+            {
+                ex.share(&ex.l, &mut self.l, lw, rcols, voices);
+            }
+        }
+        if let Some(ex) = ex {
+            let owned = part.skip.start * NR..part.skip.end * NR;
+            ex.share(&ex.s, &mut self.s, swp, owned, voices);
         }
 
         self.s.iter_mut().for_each(|s| *s = s.max(0.0));
-        matmul::<FMA>(&dec.out1, &self.s, swp, voices, &mut self.xt, &mut self.h);
-        for (h, c) in self.h.iter_mut().zip(&self.out_cond) {
-            *h = (*h + c).max(0.0);
+        matmul::<FMA>(
+            &dec.out1,
+            part.out1.clone(),
+            &self.s,
+            swp,
+            voices,
+            &mut self.xt,
+            &mut self.h,
+        );
+        let cols = part.out1.start * NR..part.out1.end * NR;
+        for (h, c) in self
+            .h
+            .chunks_exact_mut(swp)
+            .zip(self.out_cond.chunks_exact(swp))
+        {
+            for (h, c) in h[cols.clone()].iter_mut().zip(&c[cols.clone()]) {
+                *h = (*h + c).max(0.0);
+            }
+        }
+        if let Some(ex) = ex {
+            ex.share(&ex.h, &mut self.h, swp, cols, voices);
         }
         matmul::<FMA>(
             &dec.logits,
+            part.logits.clone(),
             &self.h,
             swp,
             voices,
             &mut self.xt,
             &mut self.logits,
         );
+        let cols = part.logits.start * NR..part.logits.end * NR;
         for logits in self.logits.chunks_exact_mut(CLASSES) {
-            for (l, b) in logits.iter_mut().zip(&dec.logits.bias) {
+            for (l, b) in logits[cols.clone()]
+                .iter_mut()
+                .zip(&dec.logits.bias[cols.clone()])
+            {
                 *l += b;
             }
+        }
+        if let Some(ex) = ex {
+            if part.index == 0 {
+                ex.stop.store(stop, Ordering::Relaxed);
+            }
+            ex.share(&ex.logits, &mut self.logits, CLASSES, cols, voices);
         }
         self.t += 1;
     }
@@ -816,7 +1152,13 @@ fn gate(sums: &[f32; NR], cond: &[f32; NR], g: &mut [f32; HALF]) {
         a[j] = -(sums[j] + cond[j]);
         b[j] = -2.0 * (sums[HALF + j] + cond[HALF + j]);
     }
-    let (ea, eb) = (a.map(exp_fast), b.map(exp_fast));
+    // Plain loops rather than `array::map`, which is not always inlined (and then
+    // loses the caller's AVX2 and calls libm's floor).
+    let (mut ea, mut eb) = ([0f32; HALF], [0f32; HALF]);
+    for j in 0..HALF {
+        ea[j] = exp_fast(a[j]);
+        eb[j] = exp_fast(b[j]);
+    }
     for j in 0..HALF {
         // σ(a) · tanh(b) = σ(a) · (2σ(2b) − 1)
         g[j] = (2.0 / (1.0 + eb[j]) - 1.0) / (1.0 + ea[j]);
@@ -850,6 +1192,7 @@ fn fmadd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
 #[inline(always)]
 fn matmul<const FMA: bool>(
     m: &Packed,
+    panels: Range<usize>,
     x: &[f32],
     stride: usize,
     voices: usize,
@@ -871,7 +1214,7 @@ fn matmul<const FMA: bool>(
         v0 += mr;
     }
     let panel = |p: usize| &m.data[p * k * NR..][..k * NR].as_chunks::<NR>().0[..k];
-    for p in 0..m.panels {
+    for p in panels.clone() {
         let mut v0 = 0;
         while v0 < voices {
             let mr = tile_size(voices - v0);
@@ -900,19 +1243,46 @@ fn matmul<const FMA: bool>(
     while v0 < voices {
         let mr = tile_size(voices - v0);
         let xt = &xt[v0 * k..(v0 + mr) * k];
-        let mut p = 0;
-        while p < m.panels {
+        let mut p = panels.start;
+        while p < panels.end {
+            let left = panels.end - p;
             match mr {
-                2 => {
+                2 if left >= 2 => {
                     let acc = tile2::<FMA>(panel(p), panel(p + 1), xt.as_chunks::<2>().0);
                     store(&acc, out, n, v0, p * NR);
                     p += 2;
                 }
-                1 => {
+                1 if left >= 4 => {
                     let acc =
                         tile4::<FMA>([panel(p), panel(p + 1), panel(p + 2), panel(p + 3)], xt);
                     store(&acc, out, n, v0, p * NR);
                     p += 4;
+                }
+                1 if left >= 2 => {
+                    let acc = tile2x1::<FMA>(panel(p), panel(p + 1), xt);
+                    store(&acc, out, n, v0, p * NR);
+                    p += 2;
+                }
+                // A ragged end of a thread's share: one panel at a time.
+                2 => {
+                    store(
+                        &[tile::<2, FMA>(panel(p), xt.as_chunks().0)],
+                        out,
+                        n,
+                        v0,
+                        p * NR,
+                    );
+                    p += 1;
+                }
+                1 => {
+                    store(
+                        &[tile::<1, FMA>(panel(p), xt.as_chunks().0)],
+                        out,
+                        n,
+                        v0,
+                        p * NR,
+                    );
+                    p += 1;
                 }
                 _ => break,
             }
@@ -977,6 +1347,20 @@ fn tile2<const FMA: bool>(
                 for (a, &wv) in acc.iter_mut().zip(w) {
                     *a = fmadd::<FMA>(xv, wv, *a);
                 }
+            }
+        }
+    }
+    acc
+}
+
+/// Two panels for one voice (the ragged end of a thread's share).
+#[inline(always)]
+fn tile2x1<const FMA: bool>(r0: &[[f32; NR]], r1: &[[f32; NR]], xt: &[f32]) -> [[[f32; NR]; 1]; 2] {
+    let mut acc = [[[0f32; NR]; 1]; 2];
+    for ((w0, w1), &xv) in r0.iter().zip(r1).zip(xt) {
+        for (b, w) in [w0, w1].into_iter().enumerate() {
+            for (a, &wv) in acc[b][0].iter_mut().zip(w) {
+                *a = fmadd::<FMA>(xv, wv, *a);
             }
         }
     }

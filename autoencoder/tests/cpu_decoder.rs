@@ -5,7 +5,7 @@
 
 mod common;
 
-use autoencoder::cpu::{Control, CpuDecoder, Isa, State};
+use autoencoder::cpu::{Control, CpuDecoder, Isa, Parallelism, State};
 use autoencoder::mulaw::CLASSES;
 use autoencoder::sampling::Sampler;
 use autoencoder::sampling::softmax;
@@ -171,16 +171,38 @@ fn threads_do_not_change_the_audio() {
         .unwrap();
     assert_eq!(one.len(), voices);
     assert!(one.iter().all(|v| v.len() == frames * cfg.ae_hop_length));
-    for threads in [2, 3, 8] {
-        let control = Control::default();
+    // Split by voices or by columns, on any number of threads, the arithmetic of every
+    // output is the same: the audio is identical.
+    for parallelism in [Parallelism::Voices, Parallelism::Columns, Parallelism::Auto] {
+        let dec = CpuDecoder::new(&model)
+            .unwrap()
+            .with_parallelism(parallelism);
+        for threads in [2, 3, 8] {
+            let control = Control::default();
+            let many = dec
+                .generate(&enc, voices, sampling, threads, &control)
+                .unwrap();
+            assert_eq!(many, one, "{parallelism:?} on {threads} threads");
+            assert_eq!(
+                control.samples(),
+                (voices * frames * cfg.ae_hop_length) as u64
+            );
+        }
+    }
+    // One voice on several threads (columns), and ragged widths.
+    let cfg = wide(40, 24);
+    let model = random_model(&cfg, 8);
+    let enc = frames_of(1, 4, cfg.ae_bottleneck_width, 8);
+    let dec = CpuDecoder::new(&model).unwrap();
+    let one = dec
+        .generate(&enc, 1, sampling, 1, &Control::default())
+        .unwrap();
+    for threads in [2, 3] {
+        let dec = dec.clone().with_parallelism(Parallelism::Columns);
         let many = dec
-            .generate(&enc, voices, sampling, threads, &control)
+            .generate(&enc, 1, sampling, threads, &Control::default())
             .unwrap();
-        assert_eq!(many, one, "{threads} threads");
-        assert_eq!(
-            control.samples(),
-            (voices * frames * cfg.ae_hop_length) as u64
-        );
+        assert_eq!(many, one, "one voice on {threads} threads");
     }
 }
 
@@ -190,11 +212,26 @@ fn a_cancelled_generation_stops() {
     let model = random_model(&cfg, 2);
     let dec = CpuDecoder::new(&model).unwrap();
     let enc = frames_of(2, 1000, cfg.ae_bottleneck_width, 1);
-    let control = Control::default();
-    control.cancel();
-    let result = dec.generate(&enc, 2, Sampling::default(), 2, &control);
-    assert!(matches!(result, Err(Error::Cancelled)));
-    assert_eq!(control.samples(), 0);
+    for parallelism in [Parallelism::Voices, Parallelism::Columns] {
+        let dec = dec.clone().with_parallelism(parallelism);
+        let control = Control::default();
+        control.cancel();
+        let result = dec.generate(&enc, 2, Sampling::default(), 2, &control);
+        assert!(matches!(result, Err(Error::Cancelled)), "{parallelism:?}");
+        assert_eq!(control.samples(), 0);
+        // Cancelled mid-way from another thread: every thread stops, none hangs.
+        let control = Control::default();
+        let result = std::thread::scope(|scope| {
+            let job = scope.spawn(|| dec.generate(&enc, 2, Sampling::default(), 2, &control));
+            while control.samples() < 1000 {
+                std::thread::yield_now();
+            }
+            control.cancel();
+            job.join().unwrap()
+        });
+        assert!(matches!(result, Err(Error::Cancelled)), "{parallelism:?}");
+        assert!(control.samples() < 2 * 1000 * 16);
+    }
 }
 
 #[test]
