@@ -57,6 +57,10 @@ pub struct Common {
     /// Decoder threads (default: every core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Where the encoder runs: cpu, or cuda on a build with the `cuda` feature (the
+    /// decoder runs on the CPU).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
     /// Do not read or write the embedding cache.
     #[arg(long)]
     pub no_cache: bool,
@@ -209,7 +213,8 @@ impl Common {
             .model
             .clone()
             .map_or(ModelSource::Default, ModelSource::Dir);
-        let mut engine = Engine::load(&source, &candle_core::Device::Cpu)?;
+        let device = engine::device::by_name(&self.device).map_err(|e| anyhow!(e))?;
+        let mut engine = Engine::load(&source, &device)?;
         if let Some(t) = self.threads {
             engine = engine.with_threads(t);
         }
