@@ -1,9 +1,9 @@
-//! `timbrel`: the desktop synthesizer's binary. With no arguments it will open the GUI;
-//! until the GUI lands it prints the command-line help.
+//! `timbrel`: the desktop synthesizer's binary. With no arguments it opens the window;
+//! with a subcommand it works on the command line.
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 mod allocator;
 
@@ -11,6 +11,7 @@ mod bench;
 mod check_golden;
 mod dataset;
 mod eval;
+mod gui;
 mod model;
 mod output;
 mod pack;
@@ -58,6 +59,24 @@ enum Command {
     Encode(synth::EncodeArgs),
     /// Decode an embedding (.npy) into a note.
     Decode(synth::DecodeArgs),
+    /// Open the window (what `timbrel` with no arguments does), with options.
+    Gui(GuiArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct GuiArgs {
+    /// Model directory (default: the embedded model).
+    #[arg(long, value_name = "DIR")]
+    model: Option<std::path::PathBuf>,
+    /// Do not open an audio output.
+    #[arg(long)]
+    no_audio: bool,
+    /// Start with a fresh session (the demo notes) instead of the last one.
+    #[arg(long)]
+    fresh: bool,
+    /// Render the current blend as soon as the model is loaded (screenshots, demos).
+    #[arg(long)]
+    render_on_start: bool,
 }
 
 fn main() -> ExitCode {
@@ -76,12 +95,17 @@ fn main() -> ExitCode {
         Some(Command::Grid(args)) => synth::grid(&args),
         Some(Command::Encode(args)) => synth::encode(&args),
         Some(Command::Decode(args)) => synth::decode_npy(&args),
-        None => {
-            // The GUI comes with its own issue; until then the help is the front door.
-            let mut cmd = Cli::command();
-            let _ = cmd.print_help();
-            Ok(ExitCode::SUCCESS)
-        }
+        Some(Command::Gui(args)) => gui::run(gui::Options {
+            model: args.model.map_or(
+                engine::synth::ModelSource::Default,
+                engine::synth::ModelSource::Dir,
+            ),
+            audio: !args.no_audio,
+            restore: !args.fresh,
+            render_on_start: args.render_on_start,
+            ..gui::Options::default()
+        }),
+        None => gui::run(gui::Options::default()),
     };
     match result {
         Ok(code) => code,

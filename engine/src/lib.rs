@@ -7,6 +7,7 @@
 
 pub mod audio;
 pub mod default_model;
+pub mod demo;
 pub mod device;
 mod error;
 pub mod eval;

@@ -76,9 +76,22 @@ impl Scan {
 
     /// The pitched note nearest `midi` (ties: the louder velocity, then the first file).
     pub fn nearest(&self, midi: u8) -> Option<(&Path, &NoteInfo)> {
+        self.nearest_at(midi, None)
+    }
+
+    /// The pitched note nearest `midi`; among those, the velocity nearest `velocity`
+    /// (without one, the loudest), then the first file.
+    pub fn nearest_at(&self, midi: u8, velocity: Option<u8>) -> Option<(&Path, &NoteInfo)> {
         self.notes()
             .filter_map(|(f, n)| n.pitch.midi().map(|p| (f, n, p.abs_diff(midi))))
-            .min_by_key(|&(_, n, distance)| (distance, std::cmp::Reverse(n.velocity.unwrap_or(0))))
+            .min_by_key(|&(_, n, distance)| {
+                let v = n.velocity.unwrap_or(0);
+                let by_velocity = match velocity {
+                    Some(want) => i32::from(v.abs_diff(want)),
+                    None => -i32::from(v),
+                };
+                (distance, by_velocity)
+            })
             .map(|(f, n, _)| (f, n))
     }
 }

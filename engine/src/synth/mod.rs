@@ -193,10 +193,22 @@ impl Engine {
         pitch: Option<u8>,
         options: ReadOptions,
     ) -> Result<Prepared> {
+        self.prepare_at(source, pitch, None, options)
+    }
+
+    /// [`Engine::prepare`], preferring among a pack's notes at the nearest pitch the one
+    /// whose velocity is nearest `velocity` (velocity layers differ in timbre, not just level).
+    pub fn prepare_at(
+        &self,
+        source: &Path,
+        pitch: Option<u8>,
+        velocity: Option<u8>,
+        options: ReadOptions,
+    ) -> Result<Prepared> {
         let (file, note_pitch) = if source.is_dir() {
             let scan = pack::scan(source, options)?;
             let want = pitch.unwrap_or(60);
-            match scan.nearest(want) {
+            match scan.nearest_at(want, velocity) {
                 Some((file, info)) => (scan.root.join(file), info.pitch.midi()),
                 None => {
                     // No pitched note: an unpitched one (a drum kit) is used as is.

@@ -1,0 +1,1196 @@
+//! The app: panels drawn by `*_ui` functions that return commands, applied after drawing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use autoencoder::Sampling;
+use autoencoder::cpu::Control;
+use eframe::egui::{self, Color32, Key, RichText, Sense, Stroke, Vec2};
+use egui_plot::{Heatmap, Legend, Line, Plot};
+use engine::audio::wav::WavFormat;
+use engine::pack::{Outcome, Scan};
+use engine::pitch::midi_name;
+use engine::synth::render::RenderOptions;
+use engine::synth::{ModelSource, Progress, Weights, XyMode, xy_weights};
+
+use super::audio::Player;
+use super::plots;
+use super::state::{PadMode, State};
+use super::worker::{Event, Job, RenderJob, Rendered, Worker};
+
+/// How the app starts.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub model: ModelSource,
+    /// Open the default audio output (off in tests).
+    pub audio: bool,
+    /// Use native file dialogs (off in tests: they need a desktop portal).
+    pub dialogs: bool,
+    /// Restore the last session from eframe's storage.
+    pub restore: bool,
+    /// Where the demo packs are put on first start (`None`: the user's data folder).
+    pub data_dir: Option<PathBuf>,
+    /// Start a render as soon as the model is ready (for the screenshot script).
+    pub render_on_start: bool,
+    /// The embedding cache (`None`: the user's, see `engine::synth::Cache`).
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            model: ModelSource::Default,
+            audio: true,
+            dialogs: true,
+            restore: true,
+            data_dir: None,
+            render_on_start: false,
+            cache_dir: None,
+        }
+    }
+}
+
+/// Something a panel asks for; the app applies it after the frame is drawn.
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+pub enum Command {
+    AddSource(PathBuf),
+    RemoveSource(PathBuf),
+    SetCorner(usize, Option<PathBuf>),
+    Render,
+    Cancel,
+    PlayResult,
+    PlaySource(usize),
+    Stop,
+    /// Play the result transposed by this many semitones (the computer keyboard).
+    PlayTransposed(i32),
+    ExportDialog,
+    ExportTo(PathBuf),
+    ConfirmOverwrite(bool),
+    SaveSession,
+    OpenSession,
+}
+
+#[derive(Debug)]
+enum ModelStatus {
+    Loading,
+    Ready {
+        name: String,
+        parameters: usize,
+        decoder: String,
+    },
+    Failed(String),
+}
+
+#[derive(Debug)]
+struct Running {
+    id: u64,
+    control: Arc<Control>,
+    progress: Option<Progress>,
+    started: Instant,
+}
+
+/// A finished render and what its plots show.
+#[derive(Debug)]
+pub struct ResultView {
+    pub rendered: Rendered,
+    pub pitch: u8,
+    pub waveform: Vec<[f64; 2]>,
+    pub source_waveforms: Vec<Vec<[f64; 2]>>,
+    pub embedding: Vec<Vec<[f64; 2]>>,
+    pub spectrogram: (Vec<f64>, usize),
+    transposed: HashMap<i32, Vec<f32>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum View {
+    Waveform,
+    Embedding,
+    Spectrogram,
+}
+
+/// The computer keyboard's row: a chromatic octave from the rendered pitch.
+const KEYS: [(Key, i32); 13] = [
+    (Key::A, 0),
+    (Key::W, 1),
+    (Key::S, 2),
+    (Key::E, 3),
+    (Key::D, 4),
+    (Key::F, 5),
+    (Key::T, 6),
+    (Key::G, 7),
+    (Key::Y, 8),
+    (Key::H, 9),
+    (Key::U, 10),
+    (Key::J, 11),
+    (Key::K, 12),
+];
+
+pub struct TimbrelApp {
+    pub state: State,
+    options: Options,
+    worker: Worker,
+    player: Player,
+    /// Scans of the sources, by path (`None` while scanning).
+    pub scans: BTreeMap<PathBuf, Option<Result<Scan, String>>>,
+    model: ModelStatus,
+    running: Option<Running>,
+    pub result: Option<ResultView>,
+    next_id: u64,
+    /// The last error, shown once in the status line until dismissed.
+    pub error: Option<String>,
+    /// The last thing that happened (rendered, exported, cancelled).
+    pub notice: Option<String>,
+    /// An export waiting for the user to confirm replacing a file.
+    pub confirm_overwrite: Option<PathBuf>,
+    /// Where the next export goes when dialogs are off (tests).
+    pub export_path: Option<PathBuf>,
+    view: View,
+    /// Longest and mean time spent drawing a frame while a render ran (ms).
+    pub frame_ms_during_render: (f32, f32, u32),
+    commands: Vec<Command>,
+}
+
+impl std::fmt::Debug for TimbrelApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimbrelApp")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TimbrelApp {
+    pub fn new(cc: &eframe::CreationContext<'_>, options: Options) -> Self {
+        let restored: Option<State> = if options.restore {
+            cc.storage
+                .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
+        } else {
+            None
+        };
+        let ctx = cc.egui_ctx.clone();
+        let worker = Worker::start(
+            options.model.clone(),
+            options.cache_dir.clone(),
+            move || ctx.request_repaint(),
+        );
+        let player = if options.audio {
+            Player::open()
+        } else {
+            Player::none("no audio output (disabled)")
+        };
+        let mut app = Self {
+            state: restored.unwrap_or_default(),
+            options,
+            worker,
+            player,
+            scans: BTreeMap::new(),
+            model: ModelStatus::Loading,
+            running: None,
+            result: None,
+            next_id: 1,
+            error: None,
+            notice: None,
+            confirm_overwrite: None,
+            export_path: None,
+            view: View::Waveform,
+            frame_ms_during_render: (0.0, 0.0, 0),
+            commands: Vec::new(),
+        };
+        if app.state.packs.is_empty() {
+            app.install_demo();
+        }
+        for pack in app.state.packs.clone() {
+            app.scan(pack);
+        }
+        app
+    }
+
+    /// The embedded demo notes as the first four sources, one per corner.
+    fn install_demo(&mut self) {
+        let dir = self
+            .options
+            .data_dir
+            .clone()
+            .or_else(engine::demo::data_dir);
+        let Some(dir) = dir else {
+            self.error = Some("no data folder for the demo notes ($HOME is not set)".into());
+            return;
+        };
+        match engine::demo::install(&dir) {
+            Ok(packs) => {
+                for (i, pack) in packs.iter().enumerate().take(4) {
+                    self.state.corners[i] = Some(pack.clone());
+                }
+                self.state.packs = packs;
+            }
+            Err(e) => self.error = Some(format!("demo notes: {e}")),
+        }
+    }
+
+    fn scan(&mut self, path: PathBuf) {
+        self.scans.insert(path.clone(), None);
+        self.worker.send(Job::Scan(path));
+    }
+
+    /// Whether a render is running.
+    pub fn rendering(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// Whether every source has been scanned and the model has loaded (or failed).
+    pub fn idle(&self) -> bool {
+        self.running.is_none()
+            && self.scans.values().all(Option::is_some)
+            && !matches!(self.model, ModelStatus::Loading)
+    }
+
+    pub fn model_ready(&self) -> bool {
+        matches!(self.model, ModelStatus::Ready { .. })
+    }
+
+    /// The blend weights the pad or slider gives, with the sources they apply to.
+    pub fn blend_spec(&self) -> Result<(Vec<PathBuf>, Weights), String> {
+        let corner = |i: usize| {
+            self.state.corners[i].clone().ok_or_else(|| {
+                format!(
+                    "choose an instrument for corner {}",
+                    ["A", "B", "C", "D"][i]
+                )
+            })
+        };
+        match self.state.mode {
+            PadMode::Slider => {
+                let t = self.state.mix.clamp(0.0, 1.0);
+                Ok((
+                    vec![corner(0)?, corner(1)?],
+                    Weights::Fixed(vec![1.0 - t, t]),
+                ))
+            }
+            PadMode::Xy => {
+                let mode = if self.state.bilinear {
+                    XyMode::Bilinear
+                } else {
+                    XyMode::Cone
+                };
+                let w = xy_weights(self.state.xy[0], self.state.xy[1], mode);
+                // Corners with no weight need no instrument.
+                let mut sources = Vec::new();
+                let mut weights = Vec::new();
+                for (i, &w) in w.iter().enumerate() {
+                    if w > 0.0 {
+                        sources.push(corner(i)?);
+                        weights.push(w);
+                    }
+                }
+                Ok((sources, Weights::Fixed(weights)))
+            }
+        }
+    }
+
+    fn apply(&mut self, command: Command, ctx: &egui::Context) {
+        match command {
+            Command::AddSource(path) => {
+                if !self.state.packs.contains(&path) {
+                    self.state.packs.push(path.clone());
+                    if let Some(free) = self.state.corners.iter().position(Option::is_none) {
+                        self.state.corners[free] = Some(path.clone());
+                    }
+                    self.scan(path);
+                }
+            }
+            Command::RemoveSource(path) => {
+                self.state.packs.retain(|p| p != &path);
+                self.scans.remove(&path);
+                for c in &mut self.state.corners {
+                    if c.as_ref() == Some(&path) {
+                        *c = None;
+                    }
+                }
+            }
+            Command::SetCorner(i, path) => {
+                if let Some(c) = self.state.corners.get_mut(i) {
+                    *c = path;
+                }
+            }
+            Command::Render => self.start_render(),
+            Command::Cancel => {
+                if let Some(r) = &self.running {
+                    r.control.cancel();
+                }
+            }
+            Command::PlayResult => {
+                if let Some(r) = &self.result {
+                    self.player.play(&r.rendered.audio);
+                }
+            }
+            Command::PlaySource(i) => {
+                if let Some(s) = self.result.as_ref().and_then(|r| r.rendered.sources.get(i)) {
+                    self.player.play(&s.samples[..s.length]);
+                }
+            }
+            Command::Stop => self.player.stop(),
+            Command::PlayTransposed(semitones) => {
+                if let Some(r) = &mut self.result {
+                    let audio = r.transposed.entry(semitones).or_insert_with(|| {
+                        engine::synth::pitch_shift(&r.rendered.audio, semitones).unwrap_or_default()
+                    });
+                    self.player.play(audio);
+                }
+            }
+            Command::ExportDialog => {
+                let path = if self.options.dialogs {
+                    let mut dialog = rfd::FileDialog::new()
+                        .add_filter("WAV", &["wav"])
+                        .set_file_name(self.suggested_name());
+                    if let Some(dir) = self.state.last_export.as_ref().and_then(|p| p.parent()) {
+                        dialog = dialog.set_directory(dir);
+                    }
+                    dialog.save_file()
+                } else {
+                    self.export_path.clone()
+                };
+                if let Some(path) = path {
+                    self.commands.push(Command::ExportTo(path));
+                }
+            }
+            Command::ExportTo(path) => {
+                if path.exists() {
+                    self.confirm_overwrite = Some(path);
+                } else {
+                    self.export(path);
+                }
+            }
+            Command::ConfirmOverwrite(yes) => {
+                if let Some(path) = self.confirm_overwrite.take()
+                    && yes
+                {
+                    self.export(path);
+                }
+            }
+            Command::SaveSession => self.save_session(),
+            Command::OpenSession => self.open_session(),
+        }
+        ctx.request_repaint();
+    }
+
+    fn suggested_name(&self) -> String {
+        let name = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .and_then(|p| p.file_stem())
+                .map_or_else(|| "x".to_string(), |s| s.to_string_lossy().into_owned())
+        };
+        format!(
+            "{}-{}-{}.wav",
+            name(&self.state.corners[0]),
+            name(&self.state.corners[1]),
+            midi_name(self.state.pitch)
+        )
+    }
+
+    fn start_render(&mut self) {
+        if self.running.is_some() {
+            return;
+        }
+        if !self.model_ready() {
+            self.error = Some("the model is not loaded yet".into());
+            return;
+        }
+        let (sources, weights) = match self.blend_spec() {
+            Ok(spec) => spec,
+            Err(e) => {
+                self.error = Some(e);
+                return;
+            }
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        let control = Arc::new(Control::default());
+        self.worker.send(Job::Render(RenderJob {
+            id,
+            sources,
+            weights,
+            pitch: self.state.pitch,
+            velocity: self.state.velocity,
+            sampling: Sampling {
+                temperature: self.state.temperature.max(0.0),
+                seed: self.state.seed,
+            },
+            control: Arc::clone(&control),
+        }));
+        self.running = Some(Running {
+            id,
+            control,
+            progress: None,
+            started: Instant::now(),
+        });
+        self.frame_ms_during_render = (0.0, 0.0, 0);
+        self.notice = None;
+    }
+
+    fn export(&mut self, path: PathBuf) {
+        let Some(result) = &self.result else {
+            self.error = Some("render something first".into());
+            return;
+        };
+        let e = &self.state.export;
+        self.worker.send(Job::Export {
+            audio: Arc::new(result.rendered.audio.clone()),
+            path: path.clone(),
+            options: RenderOptions {
+                trim_silence: e.trim,
+                fade_out_ms: e.fade_ms,
+                format: e.format,
+                rate_hz: e.rate_hz,
+            },
+        });
+        self.state.last_export = Some(path);
+    }
+
+    fn save_session(&mut self) {
+        if !self.options.dialogs {
+            return;
+        }
+        let Some(path) = rfd::FileDialog::new()
+            .add_filter("Timbrel session", &["json"])
+            .set_file_name("session.json")
+            .save_file()
+        else {
+            return;
+        };
+        let result = serde_json::to_vec_pretty(&self.state)
+            .map_err(|e| e.to_string())
+            .and_then(|json| {
+                engine::fsutil::write_atomic(&path, engine::fsutil::Overwrite::Allowed, |out| {
+                    use std::io::Write;
+                    out.write_all(&json)
+                })
+                .map_err(|e| e.to_string())
+            });
+        match result {
+            Ok(()) => self.notice = Some(format!("session saved to {}", path.display())),
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    fn open_session(&mut self) {
+        if !self.options.dialogs {
+            return;
+        }
+        let Some(path) = rfd::FileDialog::new()
+            .add_filter("Timbrel session", &["json"])
+            .pick_file()
+        else {
+            return;
+        };
+        match self.load_session(&path) {
+            Ok(()) => self.notice = Some(format!("session opened from {}", path.display())),
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// Replaces the state with a session file's.
+    pub fn load_session(&mut self, path: &Path) -> Result<(), String> {
+        let meta = std::fs::metadata(path)
+            .map_err(|e| format!("cannot read ({e}): {}", path.display()))?;
+        if meta.len() > 1 << 20 {
+            return Err(format!(
+                "not a session file (too large): {}",
+                path.display()
+            ));
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read ({e}): {}", path.display()))?;
+        let state: State = serde_json::from_str(&text)
+            .map_err(|e| format!("not a session file ({e}): {}", path.display()))?;
+        self.state = state;
+        self.scans.clear();
+        for pack in self.state.packs.clone() {
+            self.scan(pack);
+        }
+        Ok(())
+    }
+
+    /// Drains the worker's events.
+    fn poll(&mut self) {
+        while let Ok(event) = self.worker.events.try_recv() {
+            match event {
+                Event::ModelReady {
+                    name,
+                    parameters,
+                    decoder,
+                } => {
+                    self.model = ModelStatus::Ready {
+                        name,
+                        parameters,
+                        decoder,
+                    };
+                    if self.options.render_on_start {
+                        self.options.render_on_start = false;
+                        self.start_render();
+                    }
+                }
+                Event::ModelFailed(e) => {
+                    self.error = Some(format!("model: {e}"));
+                    self.model = ModelStatus::Failed(e);
+                }
+                Event::Scanned { path, scan } => {
+                    if let Some(slot) = self.scans.get_mut(&path) {
+                        *slot = Some(scan);
+                    }
+                }
+                Event::Progress { id, progress } => {
+                    if let Some(r) = &mut self.running
+                        && r.id == id
+                    {
+                        r.progress = Some(progress);
+                    }
+                }
+                Event::Rendered { id, result } => {
+                    if self.running.as_ref().is_some_and(|r| r.id == id) {
+                        self.running = None;
+                        self.notice = Some(format!(
+                            "rendered in {:.1} s ({:.2}× real time)",
+                            result.decode_secs, result.realtime_factor
+                        ));
+                        self.result = Some(self.view_of(*result));
+                    }
+                }
+                Event::RenderFailed {
+                    id,
+                    error,
+                    cancelled,
+                } => {
+                    if self.running.as_ref().is_some_and(|r| r.id == id) {
+                        self.running = None;
+                        if cancelled {
+                            self.notice = Some("render cancelled".into());
+                        } else {
+                            self.error = Some(error);
+                        }
+                    }
+                }
+                Event::Exported(result) => match result {
+                    Ok(path) => self.notice = Some(format!("exported {}", path.display())),
+                    Err(e) => self.error = Some(e),
+                },
+            }
+        }
+        self.player.collect();
+    }
+
+    fn view_of(&self, rendered: Rendered) -> ResultView {
+        let hop = 512;
+        ResultView {
+            waveform: plots::waveform(&rendered.audio, 0.0),
+            source_waveforms: rendered
+                .sources
+                .iter()
+                .enumerate()
+                .map(|(i, s)| plots::waveform(&s.samples[..s.length], 2.0 * (i + 1) as f64))
+                .collect(),
+            embedding: plots::embedding(&rendered.blend, hop),
+            spectrogram: plots::spectrogram(&rendered.audio),
+            pitch: self.state.pitch,
+            rendered,
+            transposed: HashMap::new(),
+        }
+    }
+}
+
+impl eframe::App for TimbrelApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let started = Instant::now();
+        let ctx = ui.ctx().clone();
+        self.poll();
+        let mut commands = std::mem::take(&mut self.commands);
+
+        // Files and folders dropped on the window become sources.
+        ctx.input(|i| {
+            for file in &i.raw.dropped_files {
+                let path = file.path();
+                if !path.as_os_str().is_empty() {
+                    commands.push(Command::AddSource(path.to_path_buf()));
+                }
+            }
+        });
+        // Shortcuts: Ctrl+R renders, Escape cancels, Space plays; the key row plays
+        // the result transposed.
+        if !ctx.egui_wants_keyboard_input() {
+            ctx.input(|i| {
+                if i.modifiers.command && i.key_pressed(Key::R) {
+                    commands.push(Command::Render);
+                } else if i.key_pressed(Key::Escape) {
+                    commands.push(Command::Cancel);
+                } else if i.key_pressed(Key::Space) {
+                    commands.push(Command::PlayResult);
+                } else if !i.modifiers.command {
+                    for (key, semitones) in KEYS {
+                        if i.key_pressed(key) {
+                            commands.push(Command::PlayTransposed(semitones));
+                        }
+                    }
+                }
+            });
+        }
+
+        egui::Panel::top("menu").show(ui, |ui| commands.extend(menu_ui(ui)));
+        egui::Panel::bottom("status").show(ui, |ui| status_ui(ui, self));
+        egui::Panel::left("sources")
+            .resizable(true)
+            .default_size(320.0)
+            .show(ui, |ui| {
+                commands.extend(sources_ui(ui, &self.state, &self.scans))
+            });
+        egui::CentralPanel::default().show(ui, |ui| {
+            commands.extend(blend_ui(ui, &mut self.state, &self.scans));
+            ui.separator();
+            commands.extend(render_ui(ui, self));
+            ui.separator();
+            plots_ui(ui, self);
+        });
+        if let Some(path) = &self.confirm_overwrite {
+            commands.extend(confirm_ui(&ctx, path));
+        }
+
+        for command in commands {
+            self.apply(command, &ctx);
+        }
+        if self.running.is_some() {
+            // Keep the progress bar moving; the worker also wakes us on each report.
+            ctx.request_repaint_after(std::time::Duration::from_millis(100));
+            let ms = started.elapsed().as_secs_f32() * 1e3;
+            let (max, mean, n) = self.frame_ms_during_render;
+            self.frame_ms_during_render =
+                (max.max(ms), (mean * n as f32 + ms) / (n + 1) as f32, n + 1);
+        }
+        if self.player.playing() {
+            ctx.request_repaint_after(std::time::Duration::from_millis(100));
+        }
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, eframe::APP_KEY, &self.state);
+    }
+}
+
+fn menu_ui(ui: &mut egui::Ui) -> Vec<Command> {
+    let mut out = Vec::new();
+    egui::MenuBar::new().ui(ui, |ui| {
+        ui.menu_button("File", |ui| {
+            if ui.button("Add sample pack folder…").clicked() {
+                if let Some(dir) = rfd::FileDialog::new().pick_folder() {
+                    out.push(Command::AddSource(dir));
+                }
+                ui.close();
+            }
+            if ui.button("Add sound files…").clicked() {
+                for file in rfd::FileDialog::new()
+                    .add_filter("Sound files", engine::pack::AUDIO_EXTENSIONS)
+                    .pick_files()
+                    .unwrap_or_default()
+                {
+                    out.push(Command::AddSource(file));
+                }
+                ui.close();
+            }
+            ui.separator();
+            if ui.button("Open session…").clicked() {
+                out.push(Command::OpenSession);
+                ui.close();
+            }
+            if ui.button("Save session…").clicked() {
+                out.push(Command::SaveSession);
+                ui.close();
+            }
+            ui.separator();
+            if ui.button("Export WAV…").clicked() {
+                out.push(Command::ExportDialog);
+                ui.close();
+            }
+        });
+    });
+    out
+}
+
+fn status_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) {
+    ui.horizontal_wrapped(|ui| {
+        match &app.model {
+            ModelStatus::Loading => {
+                ui.spinner();
+                ui.label("loading the model…");
+            }
+            ModelStatus::Ready {
+                name,
+                parameters,
+                decoder,
+            } => {
+                ui.label(format!(
+                    "{name}, {:.2} M parameters, decoding on {decoder}",
+                    *parameters as f64 / 1e6
+                ));
+            }
+            ModelStatus::Failed(e) => {
+                ui.colored_label(Color32::LIGHT_RED, format!("no model: {e}"));
+            }
+        }
+        if !app.rendering() && !app.idle() {
+            ui.spinner();
+            ui.label("reading sources…");
+        }
+        ui.separator();
+        ui.label(app.player.describe());
+        if let Some(r) = &app.result {
+            ui.separator();
+            ui.label(format!(
+                "last render {:.2}× real time",
+                r.rendered.realtime_factor
+            ));
+        }
+        if let Some(n) = &app.notice {
+            ui.separator();
+            ui.label(n);
+        }
+        if let Some(e) = app.error.clone() {
+            ui.separator();
+            ui.colored_label(Color32::LIGHT_RED, e);
+            if ui.small_button("dismiss").clicked() {
+                app.error = None;
+            }
+        }
+    });
+}
+
+fn source_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+fn sources_ui(
+    ui: &mut egui::Ui,
+    state: &State,
+    scans: &BTreeMap<PathBuf, Option<Result<Scan, String>>>,
+) -> Vec<Command> {
+    let mut out = Vec::new();
+    ui.heading("Sources");
+    ui.horizontal(|ui| {
+        if ui.button("Add folder…").clicked()
+            && let Some(dir) = rfd::FileDialog::new().pick_folder()
+        {
+            out.push(Command::AddSource(dir));
+        }
+        ui.weak("or drop folders and files here");
+    });
+    ui.separator();
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        for path in &state.packs {
+            let name = source_name(path);
+            let corners: String = state
+                .corners
+                .iter()
+                .zip(["A", "B", "C", "D"])
+                .filter(|(c, _)| c.as_ref() == Some(path))
+                .map(|(_, n)| n)
+                .collect();
+            let title = if corners.is_empty() {
+                name.clone()
+            } else {
+                format!("{name}  [{corners}]")
+            };
+            egui::CollapsingHeader::new(title)
+                .id_salt(path)
+                .show(ui, |ui| {
+                    ui.weak(path.display().to_string());
+                    match scans.get(path) {
+                        None | Some(None) => {
+                            ui.horizontal(|ui| {
+                                ui.spinner();
+                                ui.label("scanning…");
+                            });
+                        }
+                        Some(Some(Err(e))) => {
+                            ui.colored_label(Color32::LIGHT_RED, e);
+                        }
+                        Some(Some(Ok(scan))) => notes_ui(ui, scan),
+                    }
+                    ui.horizontal(|ui| {
+                        for (i, corner) in ["A", "B", "C", "D"].iter().enumerate() {
+                            if ui
+                                .small_button(format!("to {corner}"))
+                                .on_hover_text(format!("use {name} as corner {corner}"))
+                                .clicked()
+                            {
+                                out.push(Command::SetCorner(i, Some(path.clone())));
+                            }
+                        }
+                        if ui.small_button("remove").clicked() {
+                            out.push(Command::RemoveSource(path.clone()));
+                        }
+                    });
+                });
+        }
+    });
+    out
+}
+
+fn notes_ui(ui: &mut egui::Ui, scan: &Scan) {
+    egui::Grid::new(("notes", &scan.root))
+        .striped(true)
+        .show(ui, |ui| {
+            for entry in &scan.entries {
+                let file = entry.file.display().to_string();
+                match &entry.outcome {
+                    Outcome::Note(n) => {
+                        ui.label(file);
+                        ui.label(n.pitch.midi().map_or_else(|| "unpitched".into(), midi_name));
+                        ui.label(n.velocity.map_or_else(|| "–".into(), |v| format!("v{v}")));
+                        ui.label(format!("{:.1} s", n.duration_secs));
+                    }
+                    Outcome::Error(e) => {
+                        ui.label(file);
+                        ui.colored_label(Color32::LIGHT_RED, e);
+                    }
+                }
+                ui.end_row();
+            }
+        });
+    if scan.entries.is_empty() {
+        ui.weak("no sound files");
+    }
+}
+
+fn blend_ui(
+    ui: &mut egui::Ui,
+    state: &mut State,
+    scans: &BTreeMap<PathBuf, Option<Result<Scan, String>>>,
+) -> Vec<Command> {
+    let mut out = Vec::new();
+    ui.horizontal(|ui| {
+        ui.heading("Blend");
+        ui.selectable_value(&mut state.mode, PadMode::Xy, "XY pad");
+        ui.selectable_value(&mut state.mode, PadMode::Slider, "Slider");
+        if state.mode == PadMode::Xy {
+            ui.checkbox(&mut state.bilinear, "bilinear");
+        }
+    });
+    let corners = if state.mode == PadMode::Xy { 4 } else { 2 };
+    ui.horizontal_wrapped(|ui| {
+        for i in 0..corners {
+            let label = ["A", "B", "C", "D"][i];
+            let current = state.corners[i]
+                .as_deref()
+                .map_or_else(|| "(none)".to_string(), source_name);
+            egui::ComboBox::from_label(format!("Corner {label}"))
+                .selected_text(current)
+                .show_ui(ui, |ui| {
+                    for path in scans.keys() {
+                        if ui
+                            .selectable_label(
+                                state.corners[i].as_ref() == Some(path),
+                                source_name(path),
+                            )
+                            .clicked()
+                        {
+                            out.push(Command::SetCorner(i, Some(path.clone())));
+                        }
+                    }
+                });
+        }
+    });
+    ui.horizontal(|ui| {
+        match state.mode {
+            PadMode::Xy => xy_pad_ui(ui, state),
+            PadMode::Slider => {
+                ui.add(egui::Slider::new(&mut state.mix, 0.0..=1.0).text("A to B"));
+            }
+        }
+        ui.vertical(|ui| {
+            ui.label(format!(
+                "Pitch {} (MIDI {})",
+                midi_name(state.pitch),
+                state.pitch
+            ));
+            keyboard_ui(ui, &mut state.pitch);
+            ui.add(egui::Slider::new(&mut state.velocity, 1..=127).text("velocity"));
+            ui.add(egui::Slider::new(&mut state.temperature, 0.0..=1.5).text("temperature"));
+            ui.horizontal(|ui| {
+                let label = ui.label("seed");
+                ui.add(egui::DragValue::new(&mut state.seed))
+                    .labelled_by(label.id);
+            });
+        });
+    });
+    out
+}
+
+/// NSynth Super's pad: a square with an instrument in each corner and a puck.
+fn xy_pad_ui(ui: &mut egui::Ui, state: &mut State) {
+    let size = Vec2::splat(220.0);
+    let (rect, response) = ui.allocate_exact_size(size, Sense::click_and_drag());
+    let response = response.on_hover_text("XY pad: drag the puck");
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Unknown, true, "XY pad puck"));
+    if let Some(pos) = response.interact_pointer_pos() {
+        let p = (pos - rect.min) / rect.size();
+        // Screen y grows downwards; the pad's y grows upwards (A and B at the bottom).
+        state.xy = [p.x.clamp(0.0, 1.0), (1.0 - p.y).clamp(0.0, 1.0)];
+    }
+    let painter = ui.painter_at(rect);
+    let visuals = ui.visuals();
+    painter.rect_filled(rect, 6.0, visuals.extreme_bg_color);
+    painter.rect_stroke(
+        rect,
+        6.0,
+        Stroke::new(1.0, visuals.weak_text_color()),
+        egui::StrokeKind::Inside,
+    );
+    let weights = xy_weights(
+        state.xy[0],
+        state.xy[1],
+        if state.bilinear {
+            XyMode::Bilinear
+        } else {
+            XyMode::Cone
+        },
+    );
+    for (i, ((cx, cy), name)) in engine::synth::blend::CORNERS
+        .iter()
+        .zip(["A", "B", "C", "D"])
+        .enumerate()
+    {
+        let at = rect.min + Vec2::new(cx * rect.width(), (1.0 - cy) * rect.height());
+        let inward = Vec2::new(
+            if *cx > 0.5 { -16.0 } else { 16.0 },
+            if *cy > 0.5 { 12.0 } else { -12.0 },
+        );
+        painter.text(
+            at + inward,
+            egui::Align2::CENTER_CENTER,
+            format!("{name} {:.0}%", weights[i] * 100.0),
+            egui::FontId::proportional(13.0),
+            visuals.text_color(),
+        );
+    }
+    let puck = rect.min
+        + Vec2::new(
+            state.xy[0] * rect.width(),
+            (1.0 - state.xy[1]) * rect.height(),
+        );
+    painter.circle_filled(puck, 9.0, visuals.selection.bg_fill);
+    painter.circle_stroke(puck, 9.0, Stroke::new(2.0, visuals.strong_text_color()));
+}
+
+/// Two octaves of keys around the current pitch, with octave buttons.
+fn keyboard_ui(ui: &mut egui::Ui, pitch: &mut u8) {
+    let base = (*pitch / 12) * 12;
+    ui.horizontal(|ui| {
+        if ui.small_button("oct -").clicked() && *pitch >= 12 {
+            *pitch -= 12;
+        }
+        for midi in base..(base + 24).min(128) {
+            let black = matches!(midi % 12, 1 | 3 | 6 | 8 | 10);
+            let text = RichText::new(if midi % 12 == 0 {
+                midi_name(midi)
+            } else {
+                " ".into()
+            })
+            .small();
+            let fill = if black {
+                Color32::from_gray(30)
+            } else {
+                Color32::from_gray(220)
+            };
+            let button = egui::Button::new(text.color(if black {
+                Color32::WHITE
+            } else {
+                Color32::BLACK
+            }))
+            .fill(if midi == *pitch {
+                ui.visuals().selection.bg_fill
+            } else {
+                fill
+            })
+            .min_size(Vec2::new(14.0, 34.0));
+            let response = ui.add(button).on_hover_text(midi_name(midi));
+            // The keys show no text (only the Cs are named); screen readers and tests
+            // still get each key's note.
+            response.widget_info(|| {
+                egui::WidgetInfo::labeled(
+                    egui::Role::Button,
+                    true,
+                    format!("key {}", midi_name(midi)),
+                )
+            });
+            if response.clicked() {
+                *pitch = midi;
+            }
+        }
+        if ui.small_button("oct +").clicked() && *pitch <= 115 {
+            *pitch += 12;
+        }
+    });
+}
+
+fn render_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) -> Vec<Command> {
+    let mut out = Vec::new();
+    ui.horizontal(|ui| {
+        let can = app.model_ready() && app.running.is_none();
+        if ui
+            .add_enabled(can, egui::Button::new(RichText::new("Render").strong()))
+            .on_hover_text("render the blend (Ctrl+R)")
+            .clicked()
+        {
+            out.push(Command::Render);
+        }
+        if let Some(r) = &app.running {
+            let (fraction, eta) = r.progress.map_or((0.0, None), |p| {
+                (p.done as f32 / p.total.max(1) as f32, p.eta_secs)
+            });
+            ui.add(
+                egui::ProgressBar::new(fraction)
+                    .desired_width(240.0)
+                    .show_percentage(),
+            );
+            ui.label(match eta {
+                Some(s) => format!("ETA {s:.0} s"),
+                None => format!("{:.0} s", r.started.elapsed().as_secs_f32()),
+            });
+            if ui
+                .button("Cancel")
+                .on_hover_text("stop the render (Esc)")
+                .clicked()
+            {
+                out.push(Command::Cancel);
+            }
+        }
+        ui.separator();
+        let has_result = app.result.is_some();
+        if ui
+            .add_enabled(
+                has_result && app.player.available(),
+                egui::Button::new("Play"),
+            )
+            .on_hover_text(
+                "play the result (Space); keys A W S E D F T G Y H U J K play it transposed",
+            )
+            .clicked()
+        {
+            out.push(Command::PlayResult);
+        }
+        if ui
+            .add_enabled(app.player.playing(), egui::Button::new("Stop"))
+            .clicked()
+        {
+            out.push(Command::Stop);
+        }
+        if ui
+            .add_enabled(has_result, egui::Button::new("Export WAV…"))
+            .clicked()
+        {
+            out.push(Command::ExportDialog);
+        }
+        let e = &mut app.state.export;
+        egui::ComboBox::from_label("format")
+            .selected_text(match e.format {
+                WavFormat::S16 => "16-bit",
+                WavFormat::S24 => "24-bit",
+                WavFormat::F32 => "32-bit float",
+            })
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut e.format, WavFormat::S16, "16-bit");
+                ui.selectable_value(&mut e.format, WavFormat::S24, "24-bit");
+                ui.selectable_value(&mut e.format, WavFormat::F32, "32-bit float");
+            });
+        egui::ComboBox::from_label("rate")
+            .selected_text(format!("{} Hz", e.rate_hz))
+            .show_ui(ui, |ui| {
+                for rate in engine::synth::render::RATES_HZ {
+                    ui.selectable_value(&mut e.rate_hz, rate, format!("{rate} Hz"));
+                }
+            });
+        ui.checkbox(&mut e.trim, "trim silence");
+    });
+    if let Some(r) = &app.result {
+        ui.horizontal_wrapped(|ui| {
+            ui.weak(format!("result at {}:", midi_name(r.pitch)));
+            for (i, s) in r.rendered.sources.iter().enumerate() {
+                if ui
+                    .add_enabled(
+                        app.player.available(),
+                        egui::Button::new(format!("play {}", source_name(&s.file))).small(),
+                    )
+                    .on_hover_text(s.describe())
+                    .clicked()
+                {
+                    out.push(Command::PlaySource(i));
+                }
+            }
+        });
+    }
+    out
+}
+
+fn plots_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) {
+    ui.horizontal(|ui| {
+        ui.selectable_value(&mut app.view, View::Waveform, "Waveforms");
+        ui.selectable_value(&mut app.view, View::Embedding, "Embedding");
+        ui.selectable_value(&mut app.view, View::Spectrogram, "Spectrogram");
+    });
+    let Some(r) = &app.result else {
+        ui.weak("Render a blend to see it here.");
+        return;
+    };
+    match app.view {
+        View::Waveform => {
+            Plot::new("waveforms")
+                .legend(Legend::default())
+                .x_axis_label("s")
+                .show(ui, |plot| {
+                    plot.line(Line::new("result", r.waveform.clone()));
+                    for (s, points) in r.rendered.sources.iter().zip(&r.source_waveforms) {
+                        plot.line(Line::new(source_name(&s.file), points.clone()));
+                    }
+                });
+        }
+        View::Embedding => {
+            Plot::new("embedding").x_axis_label("s").show(ui, |plot| {
+                for (c, points) in r.embedding.iter().enumerate() {
+                    plot.line(Line::new(format!("z{c}"), points.clone()));
+                }
+            });
+        }
+        View::Spectrogram => {
+            let (values, cols) = &r.spectrogram;
+            if *cols > 0 {
+                Plot::new("spectrogram")
+                    .x_axis_label("frame (16 ms)")
+                    .y_axis_label("mel band")
+                    .show(ui, |plot| {
+                        plot.heatmap(Heatmap::new(values.clone(), *cols).show_labels(false));
+                    });
+            }
+        }
+    }
+}
+
+fn confirm_ui(ctx: &egui::Context, path: &Path) -> Vec<Command> {
+    let mut out = Vec::new();
+    egui::Window::new("Replace file?")
+        .collapsible(false)
+        .resizable(false)
+        .anchor(egui::Align2::CENTER_CENTER, Vec2::ZERO)
+        .show(ctx, |ui| {
+            ui.label(format!("{} already exists.", path.display()));
+            ui.horizontal(|ui| {
+                if ui.button("Replace").clicked() {
+                    out.push(Command::ConfirmOverwrite(true));
+                }
+                if ui.button("Keep it").clicked() {
+                    out.push(Command::ConfirmOverwrite(false));
+                }
+            });
+        });
+    out
+}

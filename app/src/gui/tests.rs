@@ -1,0 +1,266 @@
+//! The real app driven through egui_kittest, headless: a tiny random model, a temporary
+//! pack folder, no display, no sound card, no file dialogs.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use autoencoder::Config;
+use autoencoder::weights::{self, BiasInit};
+use candle_core::{DType, Device};
+use eframe::egui;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use engine::audio::wav::{self, WavFormat};
+use engine::fsutil::Overwrite;
+use engine::synth::ModelSource;
+
+use super::app::{Options, TimbrelApp};
+use super::state::PadMode;
+
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("model");
+        std::fs::create_dir_all(&model).unwrap();
+        let cfg = Config {
+            num_stages: 4,
+            num_layers: 4,
+            filter_length: 3,
+            width: 16,
+            skip_width: 16,
+            ae_num_stages: 4,
+            ae_num_layers: 3,
+            ae_filter_length: 3,
+            ae_width: 8,
+            ae_bottleneck_width: 4,
+            ae_hop_length: 64,
+        };
+        std::fs::write(
+            model.join("config.json"),
+            serde_json::to_string(&cfg).unwrap(),
+        )
+        .unwrap();
+        weights::varmap(&cfg, 3, BiasInit::Uniform(0.1), DType::F32, &Device::Cpu)
+            .unwrap()
+            .save(model.join("weights.safetensors"))
+            .unwrap();
+        let pack = dir.path().join("mypack");
+        std::fs::create_dir_all(&pack).unwrap();
+        for pitch in [48u8, 60, 72] {
+            let hz = 440.0 * 2f32.powf((f32::from(pitch) - 69.0) / 12.0);
+            let samples: Vec<f32> = (0..4000)
+                .map(|t| 0.5 * (std::f32::consts::TAU * hz * t as f32 / 16_000.0).sin())
+                .collect();
+            wav::write(
+                &pack.join(format!("saw_{}.wav", engine::pitch::midi_name(pitch))),
+                &samples,
+                16_000,
+                WavFormat::S16,
+                Overwrite::Never,
+            )
+            .unwrap();
+        }
+        Self { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn harness(&self) -> Harness<'static, TimbrelApp> {
+        let options = Options {
+            model: ModelSource::Dir(self.path("model")),
+            audio: false,
+            dialogs: false,
+            restore: false,
+            data_dir: Some(self.path("data")),
+            render_on_start: false,
+            cache_dir: Some(self.path("cache")),
+        };
+        Harness::builder()
+            .with_size(egui::Vec2::new(1400.0, 900.0))
+            .build_eframe(move |cc| TimbrelApp::new(cc, options))
+    }
+}
+
+/// Steps the app until `done` holds (the worker runs on its own thread).
+fn wait(h: &mut Harness<'_, TimbrelApp>, what: &str, done: impl Fn(&TimbrelApp) -> bool) {
+    let started = Instant::now();
+    while !done(h.state()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "timed out waiting for {what}"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    h.step();
+}
+
+#[test]
+fn a_first_session_blends_renders_and_exports() {
+    let s = Setup::new();
+    let mut h = s.harness();
+    // First start: the demo packs are the sources and fill the four corners.
+    wait(&mut h, "the model and the demo packs", |a| {
+        a.idle() && a.model_ready()
+    });
+    assert_eq!(h.state().state.packs.len(), 4);
+    assert!(h.state().state.corners.iter().all(Option::is_some));
+    h.get_by_label("Render");
+
+    // Drop the user's pack on the window; it is scanned and listed with its notes.
+    let pack = s.path("mypack");
+    h.input_mut()
+        .dropped_files
+        .push(Arc::new(Dropped(pack.clone())));
+    wait(&mut h, "the pack scan", |a| {
+        a.scans.get(&pack).is_some_and(Option::is_some)
+    });
+    let scan = h.state().scans[&pack].clone().unwrap().unwrap();
+    assert_eq!(scan.notes().count(), 3);
+
+    // Make it corner B through its button in the sources list, and corner A through
+    // the corner's combo box.
+    h.get_by_label("mypack").click();
+    h.run_steps(2);
+    h.get_by_label("to B").click();
+    h.run_steps(2);
+    assert_eq!(h.state().state.corners[1].as_ref(), Some(&pack));
+    h.get_by_label("Corner A").click();
+    h.run_steps(2);
+    h.get_all_by_label("mypack").last().unwrap().click();
+    h.run_steps(2);
+    assert_eq!(h.state().state.corners[0].as_ref(), Some(&pack));
+
+    // Drag the puck into the bottom-right corner of the pad (B), past its edge: it
+    // stops at the corner.
+    let pad = h.get_by_label("XY pad puck").rect();
+    h.drag_at(pad.center());
+    h.run_steps(1);
+    h.hover_at(egui::pos2(pad.right() + 30.0, pad.bottom() + 30.0));
+    h.run_steps(1);
+    h.drop_at(egui::pos2(pad.right() + 30.0, pad.bottom() + 30.0));
+    h.run_steps(2);
+    assert_eq!(h.state().state.xy, [1.0, 0.0]);
+
+    // Render at C4 and wait; the result and its plots are there.
+    h.get_by_label("Render").click();
+    h.run_steps(1);
+    assert!(h.state().rendering());
+    wait(&mut h, "the render", |a| !a.rendering());
+    let app = h.state();
+    assert!(app.error.is_none(), "{:?}", app.error);
+    let result = app.result.as_ref().expect("a result");
+    assert_eq!(result.pitch, 60);
+    assert_eq!(result.rendered.audio.len(), 4000);
+    assert!(!result.waveform.is_empty());
+    assert_eq!(result.embedding.len(), 4, "one line per embedding channel");
+    assert!(result.spectrogram.1 > 0);
+    // Only corner B has weight at (1, 0): one source went into the blend.
+    assert_eq!(result.rendered.sources.len(), 1);
+    assert!(result.rendered.sources[0].file.starts_with(&pack));
+    for view in ["Embedding", "Spectrogram", "Waveforms"] {
+        h.get_by_label(view).click();
+        h.run_steps(2);
+    }
+
+    // Export: written; a second export to the same path asks first.
+    let out = s.path("out.wav");
+    h.state_mut().export_path = Some(out.clone());
+    h.get_by_label("Export WAV…").click();
+    wait(&mut h, "the export", |_| out.exists());
+    wait(&mut h, "the export notice", |a| {
+        a.notice
+            .as_deref()
+            .is_some_and(|n| n.starts_with("exported"))
+    });
+    let first = std::fs::read(&out).unwrap();
+    assert!(hound::WavReader::open(&out).is_ok());
+    std::fs::write(&out, b"mine").unwrap();
+    h.get_by_label("Export WAV…").click();
+    h.run_steps(2);
+    assert_eq!(h.state().confirm_overwrite.as_ref(), Some(&out));
+    // A new window is laid out invisibly in its first frame.
+    h.run_steps(2);
+    h.get_by_label("Keep it").click();
+    h.run_steps(2);
+    assert_eq!(std::fs::read(&out).unwrap(), b"mine");
+    h.get_by_label("Export WAV…").click();
+    h.run_steps(4);
+    h.get_by_label("Replace").click();
+    wait(&mut h, "the replaced export", |_| {
+        std::fs::read(&out).is_ok_and(|b| b.len() > 100)
+    });
+    assert_eq!(std::fs::read(&out).unwrap(), first);
+}
+
+#[test]
+fn a_render_can_be_cancelled() {
+    let s = Setup::new();
+    // A long note so the render is still running when Cancel is clicked.
+    let long = s.path("long.wav");
+    let samples: Vec<f32> = (0..16_000 * 60)
+        .map(|t| 0.3 * (t as f32 * 0.05).sin())
+        .collect();
+    wav::write(&long, &samples, 16_000, WavFormat::S16, Overwrite::Never).unwrap();
+    let mut h = s.harness();
+    wait(&mut h, "the model", |a| a.idle() && a.model_ready());
+    h.state_mut().state.mode = PadMode::Slider;
+    h.state_mut().state.mix = 0.0;
+    h.state_mut().state.corners[0] = Some(long.clone());
+    h.run_steps(2);
+    // The engine reads 4 s of a file by default: still 64,000 samples to decode.
+    h.get_by_label("Render").click();
+    h.run_steps(1);
+    assert!(h.state().rendering());
+    wait(&mut h, "the cancel button", |a| a.rendering());
+    h.get_by_label("Cancel").click();
+    wait(&mut h, "the cancelled render", |a| !a.rendering());
+    let app = h.state();
+    assert_eq!(app.notice.as_deref(), Some("render cancelled"));
+    assert!(app.result.is_none());
+    assert!(app.error.is_none(), "{:?}", app.error);
+}
+
+#[test]
+fn state_survives_a_restart() {
+    let s = Setup::new();
+    let mut h = s.harness();
+    wait(&mut h, "the model", |a| a.idle());
+    h.state_mut().state.pitch = 67;
+    h.state_mut().state.xy = [0.25, 0.75];
+    let saved = serde_json::to_string(&h.state().state).unwrap();
+    let restored: super::state::State = serde_json::from_str(&saved).unwrap();
+    assert_eq!(restored, h.state().state);
+    // Missing keys (an older session file) take their defaults.
+    let partial: super::state::State = serde_json::from_str(r#"{"pitch": 50}"#).unwrap();
+    assert_eq!(partial.pitch, 50);
+    assert_eq!(partial.velocity, 100);
+    // A session file: loaded, its packs rescanned; garbage is a clear error.
+    let file = s.path("session.json");
+    std::fs::write(&file, &saved).unwrap();
+    h.state_mut().load_session(&file).unwrap();
+    assert_eq!(h.state().state.pitch, 67);
+    std::fs::write(&file, b"{not json").unwrap();
+    let err = h.state_mut().load_session(&file).unwrap_err();
+    assert!(err.contains("session.json"), "{err}");
+}
