@@ -550,8 +550,9 @@ impl TimbrelApp {
                 Event::Rendered { id, result } => {
                     if self.running.as_ref().is_some_and(|r| r.id == id) {
                         self.running = None;
+                        let (max, mean, _) = self.frame_ms_during_render;
                         self.notice = Some(format!(
-                            "rendered in {:.1} s ({:.2}× real time)",
+                            "rendered in {:.1} s ({:.2}× real time); UI frames meanwhile {mean:.1} ms mean, {max:.1} ms max",
                             result.decode_secs, result.realtime_factor
                         ));
                         self.result = Some(self.view_of(*result));
@@ -883,8 +884,10 @@ fn blend_ui(
             let current = state.corners[i]
                 .as_deref()
                 .map_or_else(|| "(none)".to_string(), source_name);
-            egui::ComboBox::from_label(format!("Corner {label}"))
+            let name = ui.label(format!("{label}:"));
+            egui::ComboBox::from_id_salt(("corner", i))
                 .selected_text(current)
+                .width(110.0)
                 .show_ui(ui, |ui| {
                     for path in scans.keys() {
                         if ui
@@ -897,6 +900,11 @@ fn blend_ui(
                             out.push(Command::SetCorner(i, Some(path.clone())));
                         }
                     }
+                })
+                .response
+                .labelled_by(name.id)
+                .widget_info(|| {
+                    egui::WidgetInfo::labeled(egui::Role::ComboBox, true, format!("Corner {label}"))
                 });
         }
     });
@@ -986,6 +994,8 @@ fn xy_pad_ui(ui: &mut egui::Ui, state: &mut State) {
 fn keyboard_ui(ui: &mut egui::Ui, pitch: &mut u8) {
     let base = (*pitch / 12) * 12;
     ui.horizontal(|ui| {
+        ui.spacing_mut().item_spacing.x = 2.0;
+        ui.spacing_mut().button_padding = Vec2::new(1.0, 1.0);
         if ui.small_button("oct -").clicked() && *pitch >= 12 {
             *pitch -= 12;
         }
