@@ -805,6 +805,20 @@ fn sources_ui(
                 .id_salt(path)
                 .show(ui, |ui| {
                     ui.weak(path.display().to_string());
+                    ui.dnd_drag_source(
+                        egui::Id::unique(("drag-pack", path)),
+                        DraggedSource(path.clone()),
+                        |ui| {
+                            ui.add(
+                                egui::Label::new(
+                                    RichText::new(format!("drag {name} onto a corner")).small(),
+                                )
+                                .selectable(false),
+                            );
+                        },
+                    )
+                    .response
+                    .on_hover_cursor(egui::CursorIcon::Grab);
                     match scans.get(path) {
                         None | Some(None) => {
                             ui.horizontal(|ui| {
@@ -880,32 +894,15 @@ fn blend_ui(
     let corners = if state.mode == PadMode::Xy { 4 } else { 2 };
     ui.horizontal_wrapped(|ui| {
         for i in 0..corners {
-            let label = ["A", "B", "C", "D"][i];
-            let current = state.corners[i]
-                .as_deref()
-                .map_or_else(|| "(none)".to_string(), source_name);
-            let name = ui.label(format!("{label}:"));
-            egui::ComboBox::from_id_salt(("corner", i))
-                .selected_text(current)
-                .width(110.0)
-                .show_ui(ui, |ui| {
-                    for path in scans.keys() {
-                        if ui
-                            .selectable_label(
-                                state.corners[i].as_ref() == Some(path),
-                                source_name(path),
-                            )
-                            .clicked()
-                        {
-                            out.push(Command::SetCorner(i, Some(path.clone())));
-                        }
-                    }
-                })
-                .response
-                .labelled_by(name.id)
-                .widget_info(|| {
-                    egui::WidgetInfo::labeled(egui::Role::ComboBox, true, format!("Corner {label}"))
-                });
+            let (_, dropped) = ui.dnd_drop_zone::<DraggedSource, ()>(
+                egui::Frame::default().inner_margin(2.0),
+                |ui| {
+                    ui.horizontal(|ui| corner_ui(ui, state, scans, i, &mut out));
+                },
+            );
+            if let Some(source) = dropped {
+                out.push(Command::SetCorner(i, Some(source.0.clone())));
+            }
         }
     });
     ui.horizontal(|ui| {
@@ -932,6 +929,50 @@ fn blend_ui(
         });
     });
     out
+}
+
+/// A pack being dragged from the sources list onto a corner.
+#[derive(Debug, Clone)]
+struct DraggedSource(PathBuf);
+
+/// One corner's instrument menu.
+fn corner_ui(
+    ui: &mut egui::Ui,
+    state: &State,
+    scans: &BTreeMap<PathBuf, Option<Result<Scan, String>>>,
+    i: usize,
+    out: &mut Vec<Command>,
+) {
+    let label = ["A", "B", "C", "D"][i];
+    let current = state.corners[i]
+        .as_deref()
+        .map_or_else(|| "(none)".to_string(), source_name);
+    {
+        {
+            let name = ui.label(format!("{label}:"));
+            egui::ComboBox::from_id_salt(("corner", i))
+                .selected_text(current)
+                .width(110.0)
+                .show_ui(ui, |ui| {
+                    for path in scans.keys() {
+                        if ui
+                            .selectable_label(
+                                state.corners[i].as_ref() == Some(path),
+                                source_name(path),
+                            )
+                            .clicked()
+                        {
+                            out.push(Command::SetCorner(i, Some(path.clone())));
+                        }
+                    }
+                })
+                .response
+                .labelled_by(name.id)
+                .widget_info(|| {
+                    egui::WidgetInfo::labeled(egui::Role::ComboBox, true, format!("Corner {label}"))
+                });
+        }
+    }
 }
 
 /// NSynth Super's pad: a square with an instrument in each corner and a puck.

@@ -150,6 +150,16 @@ fn a_first_session_blends_renders_and_exports() {
     h.get_all_by_label("mypack").last().unwrap().click();
     h.run_steps(2);
     assert_eq!(h.state().state.corners[0].as_ref(), Some(&pack));
+    // And drag it from the list onto corner C.
+    let from = h.get_by_label("drag mypack onto a corner").rect().center();
+    let to = h.get_by_label("C:").rect().center();
+    h.drag_at(from);
+    h.run_steps(1);
+    h.hover_at(to);
+    h.run_steps(1);
+    h.drop_at(to);
+    h.run_steps(2);
+    assert_eq!(h.state().state.corners[2].as_ref(), Some(&pack));
 
     // Drag the puck into the bottom-right corner of the pad (B), past its edge: it
     // stops at the corner.
