@@ -331,6 +331,21 @@ fn cancel_on_ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(flag)
 }
 
+/// A progress callback that moves `bar` and cancels once Ctrl-C set `stop`.
+fn watch<'a>(
+    bar: &'a mut Bar,
+    stop: &'a AtomicBool,
+) -> impl FnMut(&Progress) -> ControlFlow<()> + 'a {
+    move |p| {
+        bar.update(p);
+        if stop.load(Ordering::Relaxed) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+}
+
 /// Decodes with a progress bar; Ctrl-C cancels.
 fn decode(
     engine: &Engine,
@@ -347,14 +362,7 @@ fn decode(
         &streams,
         sampling,
         &Control::default(),
-        &mut |p| {
-            bar.update(p);
-            if stop.load(Ordering::Relaxed) {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        },
+        &mut watch(&mut bar, &stop),
     );
     bar.finish();
     let audio = result.map_err(|e| match e {
@@ -621,14 +629,7 @@ pub fn grid(args: &GridArgs) -> anyhow::Result<ExitCode> {
         &engine,
         &spec,
         &Control::default(),
-        &mut |p| {
-            bar.update(p);
-            if stop.load(Ordering::Relaxed) {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        },
+        &mut watch(&mut bar, &stop),
         &mut |line| {
             if !c.quiet {
                 log_bar.suspend(|| eprintln!("{line}"));

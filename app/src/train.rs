@@ -63,11 +63,7 @@ pub struct Args {
 
 fn config(args: &Args) -> anyhow::Result<Config> {
     match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            Config::from_json(&text).with_context(|| format!("{}", path.display()))
-        }
+        Some(path) => Ok(engine::model_dir::read_config_file(path)?),
         None => Ok(Config::preset(&args.preset)?),
     }
 }

@@ -15,14 +15,42 @@ fn timbrel(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn help_lists_the_commands() {
-    for args in [&["--help"][..], &[]] {
-        let out = timbrel(args);
-        assert!(out.status.success());
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains("check-golden"), "{text}");
+    let out = timbrel(&["--help"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for command in [
+        "check-golden",
+        "blend",
+        "grid",
+        "reconstruct",
+        "encode",
+        "decode",
+        "gui",
+    ] {
+        assert!(text.contains(command), "{command}: {text}");
     }
     let out = timbrel(&["check-golden", "--help"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("1e-4"));
+}
+
+#[test]
+fn without_a_display_the_window_fails_with_a_clear_message() {
+    // `timbrel` alone opens the window; with no display it must say so, not panic.
+    let out = Command::new(env!("CARGO_BIN_EXE_timbrel"))
+        .args(["gui", "--no-audio", "--fresh"])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .env(
+            "TIMBREL_DATA_DIR",
+            std::env::temp_dir().join("timbrel-cli-test"),
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot open the window"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }
 
 #[test]

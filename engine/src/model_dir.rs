@@ -17,7 +17,12 @@ const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// Reads and validates `DIR/config.json`.
 pub fn read_config(dir: &Path) -> Result<Config> {
-    let path = dir.join(CONFIG_FILE);
+    read_config_file(&dir.join(CONFIG_FILE))
+}
+
+/// Reads and validates a config file (at most 1 MB read).
+pub fn read_config_file(path: &Path) -> Result<Config> {
+    let path = path.to_path_buf();
     let bytes = read_bounded(&path, MAX_CONFIG_BYTES)?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| Error::invalid(&path, "config is not UTF-8 text"))?;
@@ -57,4 +62,32 @@ pub fn load(dir: &Path, device: &Device) -> Result<LoadedModel> {
         model,
         dir: dir.to_path_buf(),
     })
+}
+
+/// Writes a model directory with freshly initialised weights (Magenta's initialiser,
+/// biases uniform in ±0.1 so every path is exercised): for tests and experiments.
+pub fn write_random(dir: &Path, config: &Config, seed: u64) -> Result<()> {
+    let write_err = |path: PathBuf, error| Error::Write { path, error };
+    std::fs::create_dir_all(dir).map_err(|e| write_err(dir.to_path_buf(), e))?;
+    let json = serde_json::to_string_pretty(config)
+        .map_err(|e| Error::invalid(dir.join(CONFIG_FILE), e.to_string()))?;
+    crate::fsutil::write_atomic(
+        &dir.join(CONFIG_FILE),
+        crate::fsutil::Overwrite::Allowed,
+        |out| {
+            use std::io::Write;
+            out.write_all(json.as_bytes())
+        },
+    )?;
+    let varmap = autoencoder::weights::varmap(
+        config,
+        seed,
+        autoencoder::weights::BiasInit::Uniform(0.1),
+        candle_core::DType::F32,
+        &Device::Cpu,
+    )?;
+    let path = dir.join(WEIGHTS_FILE);
+    varmap
+        .save(&path)
+        .map_err(|e| Error::invalid(&path, format!("cannot save weights ({e})")))
 }

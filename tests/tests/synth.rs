@@ -7,9 +7,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use autoencoder::weights::{self, BiasInit};
 use autoencoder::{Config, Sampling};
-use candle_core::{DType, Device};
+use candle_core::Device;
 use engine::audio::wav::{self, WavFormat};
 use engine::fsutil::Overwrite;
 use tests::timbrel_path;
@@ -39,17 +38,7 @@ impl Setup {
     /// A random tiny model, four instruments as sample packs (C3, C4, C5 each) and a cache.
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let model = dir.path().join("model");
-        std::fs::create_dir_all(&model).unwrap();
-        let cfg = tiny();
-        std::fs::write(
-            model.join("config.json"),
-            serde_json::to_string(&cfg).unwrap(),
-        )
-        .unwrap();
-        let varmap =
-            weights::varmap(&cfg, 7, BiasInit::Uniform(0.1), DType::F32, &Device::Cpu).unwrap();
-        varmap.save(model.join("weights.safetensors")).unwrap();
+        engine::model_dir::write_random(&dir.path().join("model"), &tiny(), 7).unwrap();
         for (i, name) in ["flute", "organ", "bass", "reed"].iter().enumerate() {
             let pack = dir.path().join(name);
             std::fs::create_dir_all(&pack).unwrap();

@@ -6,8 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use autoencoder::Config;
-use autoencoder::weights::{self, BiasInit};
-use candle_core::{DType, Device};
 use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -38,8 +36,6 @@ struct Setup {
 impl Setup {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let model = dir.path().join("model");
-        std::fs::create_dir_all(&model).unwrap();
         let cfg = Config {
             num_stages: 4,
             num_layers: 4,
@@ -53,15 +49,7 @@ impl Setup {
             ae_bottleneck_width: 4,
             ae_hop_length: 64,
         };
-        std::fs::write(
-            model.join("config.json"),
-            serde_json::to_string(&cfg).unwrap(),
-        )
-        .unwrap();
-        weights::varmap(&cfg, 3, BiasInit::Uniform(0.1), DType::F32, &Device::Cpu)
-            .unwrap()
-            .save(model.join("weights.safetensors"))
-            .unwrap();
+        engine::model_dir::write_random(&dir.path().join("model"), &cfg, 3).unwrap();
         let pack = dir.path().join("mypack");
         std::fs::create_dir_all(&pack).unwrap();
         for pitch in [48u8, 60, 72] {

@@ -333,7 +333,7 @@ impl Engine {
     /// decoded together and each voice's audio is cut to its own length (the decoder is
     /// causal, so what follows a note's end never changes it).
     ///
-    /// `progress` is called about every 50 ms; returning `Break` cancels, as does
+    /// `progress` is called about every 10 ms; returning `Break` cancels, as does
     /// `control.cancel()` from another thread: either stops the decode before its next
     /// sample (well within 50 ms) with [`Error::Cancelled`].
     pub fn decode(
