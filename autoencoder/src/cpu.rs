@@ -632,7 +632,8 @@ impl Exchange {
     }
 }
 
-/// A reusable barrier that spins (then yields, if the threads outnumber the cores):
+/// A reusable barrier that spins (then yields, after ~50 µs, in case the threads
+/// outnumber the cores):
 /// the threads of a split step meet ~40 times per sample, far too often to sleep.
 #[derive(Debug)]
 struct SpinBarrier {
@@ -659,7 +660,7 @@ impl SpinBarrier {
         }
         let mut spins = 0u32;
         while self.generation.load(Ordering::Acquire) == generation {
-            if spins < 20_000 {
+            if spins < 2_000 {
                 spins += 1;
                 std::hint::spin_loop();
             } else {
