@@ -755,15 +755,7 @@ impl State {
             &mut self.xt,
             &mut self.s,
         );
-        let cols = part.skip.start * NR..part.skip.end * NR;
-        for s in self.s.chunks_exact_mut(swp) {
-            for (s, b) in s[cols.clone()]
-                .iter_mut()
-                .zip(&dec.skip_start.bias[cols.clone()])
-            {
-                *s += b;
-            }
-        }
+        add_bias(&mut self.s, swp, &dec.skip_start.bias, &part.skip);
 
         let gw = w.div_ceil(HALF) * HALF;
         let last = dec.layers.len().saturating_sub(1);
@@ -897,15 +889,8 @@ impl State {
             &mut self.xt,
             &mut self.logits,
         );
+        add_bias(&mut self.logits, CLASSES, &dec.logits.bias, &part.logits);
         let cols = part.logits.start * NR..part.logits.end * NR;
-        for logits in self.logits.chunks_exact_mut(CLASSES) {
-            for (l, b) in logits[cols.clone()]
-                .iter_mut()
-                .zip(&dec.logits.bias[cols.clone()])
-            {
-                *l += b;
-            }
-        }
         if let Some(ex) = ex {
             if part.index == 0 {
                 ex.stop.store(stop, Ordering::Relaxed);
@@ -913,5 +898,17 @@ impl State {
             ex.share(&ex.logits, &mut self.logits, CLASSES, cols, voices);
         }
         self.t += 1;
+    }
+}
+
+/// `out[v][c] += bias[c]` for every voice (`out` is `[voice][stride]`) and the columns of
+/// `panels`: the bias of a matrix product this thread computed.
+#[inline(always)]
+fn add_bias(out: &mut [f32], stride: usize, bias: &[f32], panels: &std::ops::Range<usize>) {
+    let cols = panels.start * NR..panels.end * NR;
+    for row in out.chunks_exact_mut(stride) {
+        for (o, b) in row[cols.clone()].iter_mut().zip(&bias[cols.clone()]) {
+            *o += b;
+        }
     }
 }

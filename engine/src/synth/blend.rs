@@ -138,11 +138,15 @@ pub fn blend(sources: &[&Embedding], weights: &Weights) -> Result<Embedding, Str
     };
     let mut data = vec![0f32; frames * channels];
     for (f, out) in data.chunks_exact_mut(channels).enumerate() {
+        let morphed;
         let w = match &fixed {
-            Some(w) => w.clone(),
-            None => check(&weights.at(f, frames))?,
+            Some(w) => w,
+            None => {
+                morphed = check(&weights.at(f, frames))?;
+                &morphed
+            }
         };
-        for (source, &w) in sources.iter().zip(&w) {
+        for (source, &w) in sources.iter().zip(w) {
             if w == 0.0 {
                 continue;
             }

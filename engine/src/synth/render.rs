@@ -100,19 +100,13 @@ pub fn finish(
 }
 
 /// [`finish`]es `audio` and writes it as `path` (atomically; an existing file only with
-/// `overwrite`).
+/// `overwrite`; `write_atomic` refuses an existing file, even one that appears meanwhile).
 pub fn write(
     path: &Path,
     audio: Vec<f32>,
     options: &RenderOptions,
     overwrite: Overwrite,
 ) -> Result<Finished> {
-    if overwrite == Overwrite::Never && path.exists() {
-        return Err(Error::invalid(
-            path,
-            "already exists (use --force to overwrite)",
-        ));
-    }
     let (audio, finished) = finish(audio, options).map_err(|e| Error::invalid(path, e))?;
     wav::write(path, &audio, options.rate_hz, options.format, overwrite)?;
     Ok(finished)
