@@ -39,8 +39,12 @@ pub struct DecodeArgs {
     /// Threads (default: every core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// cpu, or cuda (the tensor decoder on GPU 0, in a build with the `cuda` feature).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Time the tensor decoder (the GPU's) even on the CPU device.
+    #[arg(long)]
+    pub tensor: bool,
     /// Time the reference generator (autoencoder::FastGenerator, one thread) instead.
     #[arg(long)]
     pub reference: bool,
@@ -204,15 +208,10 @@ fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
 
 fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     use autoencoder::cpu::{Control, CpuDecoder, Isa, Parallelism};
-    use autoencoder::{FastGenerator, Sampling};
+    use autoencoder::{FastGenerator, Sampling, TensorGenerator};
     use std::ops::ControlFlow;
 
-    if args.device != "cpu" {
-        return Err(anyhow!(
-            "--device {}: decoding runs on the CPU only for now (the GPU decoder is not built yet)",
-            args.device
-        ));
-    }
+    let device = engine::device::by_name(&args.device).map_err(|e| anyhow!(e))?;
     if args.batch == 0 || args.samples == 0 {
         return Err(anyhow!("--batch and --samples must be at least 1"));
     }
@@ -231,7 +230,26 @@ fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     });
     let sampling = Sampling::default();
     let mut out = Output::default();
-    let seconds = if args.reference {
+    let seconds = if args.tensor || !device.is_cpu() {
+        let generator = TensorGenerator::new(&model, &device)?;
+        let streams: Vec<u64> = (0..args.batch as u64).collect();
+        // One frame first: the device's kernels load and its memory pool fills.
+        generator.generate_streams(
+            &encoding[..args.batch * bn],
+            &streams,
+            sampling,
+            &Control::default(),
+        )?;
+        let started = Instant::now();
+        generator.generate_streams(&encoding, &streams, sampling, &Control::default())?;
+        out.line(format!(
+            "preset={} batch={} samples={per_voice} decoder=tensor device={}",
+            args.preset,
+            args.batch,
+            engine::device::describe(&device)
+        ));
+        started.elapsed().as_secs_f64()
+    } else if args.reference {
         let mut generator = FastGenerator::new(&model, args.batch)?;
         let started = Instant::now();
         generator.generate(&encoding, frames, sampling, |_| ControlFlow::Continue(()))?;

@@ -34,9 +34,10 @@ pub struct Args {
     /// Samples per training crop (a multiple of the hop length; NSynth used 6144).
     #[arg(long, default_value_t = TrainOptions::default().crop)]
     pub crop: usize,
-    /// Peak learning rate (linear warm-up, then cosine decay to a tenth).
-    #[arg(long, default_value_t = TrainOptions::default().lr)]
-    pub lr: f64,
+    /// Peak learning rate (linear warm-up, then cosine decay to a tenth) [default: 6e-4].
+    /// With --resume: a new peak for the rest of the run (the schedule keeps its shape).
+    #[arg(long)]
+    pub lr: Option<f64>,
     #[arg(long, default_value_t = TrainOptions::default().warmup_steps)]
     pub warmup: u64,
     /// Steps between checkpoints (also written on Ctrl-C and at the end).
@@ -71,14 +72,14 @@ fn config(args: &Args) -> anyhow::Result<Config> {
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let device = engine::device::by_name(&args.device).map_err(|e| anyhow!(e))?;
     let mut trainer = if args.resume {
-        Trainer::resume(&args.out, args.steps, &device).context("train --resume")?
+        Trainer::resume(&args.out, args.steps, args.lr, &device).context("train --resume")?
     } else {
         let options = TrainOptions {
             data: args.data.clone(),
             steps: args.steps.unwrap_or(TrainOptions::default().steps),
             batch: args.batch,
             crop: args.crop,
-            lr: args.lr,
+            lr: args.lr.unwrap_or(TrainOptions::default().lr),
             warmup_steps: args.warmup,
             checkpoint_every: args.checkpoint_every,
             validate_every: args.validate_every,

@@ -22,6 +22,7 @@ mod model;
 pub mod mulaw;
 pub mod optim;
 pub mod sampling;
+pub mod tensorgen;
 pub mod weights;
 
 pub use config::Config;
@@ -30,3 +31,4 @@ pub use error::{Error, Result};
 pub use fastgen::FastGenerator;
 pub use model::{Decoder, Encoder, WaveNetAutoencoder, nll};
 pub use sampling::Sampling;
+pub use tensorgen::TensorGenerator;

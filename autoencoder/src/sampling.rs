@@ -89,10 +89,16 @@ impl Sampler {
         self.sampling
     }
 
+    /// The next uniform draw in [0, 1) of `voice`'s stream: what [`Sampler::pick`] scales by
+    /// the total (decoders that sample elsewhere, on a GPU, draw their uniforms here).
+    pub fn uniform(&mut self, voice: usize) -> f32 {
+        self.rngs[voice].random::<f32>()
+    }
+
     /// Draws an index from unnormalised `weights` (all ≥ 0) summing to `total`: one
     /// uniform draw from `voice`'s stream, scaled by the total, then the running sum.
     pub fn pick(&mut self, voice: usize, weights: &[f32], total: f32) -> usize {
-        let target = self.rngs[voice].random::<f32>() * total;
+        let target = self.uniform(voice) * total;
         let mut cumulative = 0f32;
         let mut last_nonzero = 0;
         for (i, &w) in weights.iter().enumerate() {

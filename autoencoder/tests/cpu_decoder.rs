@@ -10,7 +10,7 @@ use autoencoder::mulaw::CLASSES;
 use autoencoder::sampling::Sampler;
 use autoencoder::sampling::softmax;
 use autoencoder::{Config, Error, FastGenerator, Sampling, mulaw};
-use common::{max_abs_diff, random_model, scaled_audio, tiny};
+use common::{frames_of, max_abs_diff, random_model, scaled_audio, tiny, wide};
 
 fn isas() -> Vec<Isa> {
     let mut isas = vec![Isa::Generic];
@@ -20,20 +20,6 @@ fn isas() -> Vec<Isa> {
         println!("skipping the AVX2+FMA kernels: this CPU lacks them");
     }
     isas
-}
-
-fn wide(width: usize, skip_width: usize) -> Config {
-    Config {
-        width,
-        skip_width,
-        ..tiny(3, 5, 10, 32)
-    }
-}
-
-fn frames_of(voices: usize, frames: usize, bn: usize, seed: u64) -> Vec<f32> {
-    (0..voices * frames * bn)
-        .map(|i| ((i as f32 + seed as f32) * 0.71).sin() * 1.5)
-        .collect()
 }
 
 /// Teacher-forced on the same input, the largest probability difference.

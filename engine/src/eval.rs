@@ -202,7 +202,7 @@ pub fn reconstruct(
         .and_then(|e| e.flatten_all())
         .and_then(|e| e.to_vec1())
         .map_err(autoencoder::Error::from)?;
-    let decoder = autoencoder::CpuDecoder::new(model)?;
+    let decoder = crate::synth::Decoder::for_device(model, model.device())?;
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let streams: Vec<u64> = (0..notes.len() as u64).collect();
     crate::synth::run_decoder(

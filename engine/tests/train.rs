@@ -126,7 +126,7 @@ fn resuming_continues_exactly() {
     let summary = run_stopping_after(&mut t, 4);
     assert!(summary.stopped_early);
     drop(t);
-    let mut t = Trainer::resume(&resumed, None, &Device::Cpu).unwrap();
+    let mut t = Trainer::resume(&resumed, None, None, &Device::Cpu).unwrap();
     assert_eq!(t.step(), 4);
     t.run(&stop, &mut |_| {}).unwrap();
     assert!(
@@ -166,14 +166,15 @@ fn a_stop_request_checkpoints_and_training_lowers_the_loss() {
     assert!(after < before - 0.2, "validation NLL {before} → {after}");
 
     // Ctrl-C: the flag is set before the next step; a checkpoint is written at once.
-    let mut t = Trainer::resume(&dir, Some(100), &Device::Cpu).unwrap();
+    // Resuming may set a new total and a new peak learning rate; both are kept.
+    let mut t = Trainer::resume(&dir, Some(100), Some(3e-4), &Device::Cpu).unwrap();
     let summary = run_stopping_after(&mut t, 2);
     assert!(summary.stopped_early);
     assert_eq!(summary.step, 42);
-    assert_eq!(
-        Trainer::resume(&dir, None, &Device::Cpu).unwrap().step(),
-        42
-    );
+    let t = Trainer::resume(&dir, None, None, &Device::Cpu).unwrap();
+    assert_eq!(t.step(), 42);
+    assert_eq!((t.options().steps, t.options().lr), (100, 3e-4));
+    assert!(Trainer::resume(&dir, None, Some(-1.0), &Device::Cpu).is_err());
 }
 
 #[test]

@@ -272,17 +272,7 @@ impl CpuDecoder {
         control: &Control,
     ) -> Result<Vec<Vec<f32>>> {
         let voices = streams.len();
-        let per_voice = encoding.len().checked_div(voices).unwrap_or(0);
-        if voices == 0
-            || !per_voice.is_multiple_of(self.bottleneck)
-            || per_voice * voices != encoding.len()
-        {
-            return Err(Error::Shape(format!(
-                "an encoding for {voices} voices of {}-channel frames cannot have {} values",
-                self.bottleneck,
-                encoding.len()
-            )));
-        }
+        let per_voice = frames_in(encoding, voices, self.bottleneck)? * self.bottleneck;
         let threads = threads.max(1);
         if threads > 1 && self.parallelism_for(voices, threads) == Parallelism::Columns {
             return self.generate_columns(encoding, streams, sampling, threads, control);
@@ -433,6 +423,20 @@ impl CpuDecoder {
         }
         Ok(audio)
     }
+}
+
+/// The frames per voice of an encoding `[voice][frame][bottleneck]` of `voices` voices,
+/// or why it cannot be one.
+pub fn frames_in(encoding: &[f32], voices: usize, bottleneck: usize) -> Result<usize> {
+    let per_voice = encoding.len().checked_div(voices).unwrap_or(0);
+    if voices == 0 || !per_voice.is_multiple_of(bottleneck) || per_voice * voices != encoding.len()
+    {
+        return Err(Error::Shape(format!(
+            "an encoding for {voices} voices of {bottleneck}-channel frames cannot have {} values",
+            encoding.len()
+        )));
+    }
+    Ok(per_voice / bottleneck)
 }
 
 /// Progress and cancellation shared between a generation and whoever watches it.

@@ -25,6 +25,22 @@ pub fn tiny(filter_length: usize, num_stages: usize, num_layers: usize, hop: usi
     }
 }
 
+/// [`tiny`] with other widths (filter 3, dilations 1..16, hop 32).
+pub fn wide(width: usize, skip_width: usize) -> Config {
+    Config {
+        width,
+        skip_width,
+        ..tiny(3, 5, 10, 32)
+    }
+}
+
+/// A deterministic embedding `[voice][frame][bn]` with values in [-1.5, 1.5].
+pub fn frames_of(voices: usize, frames: usize, bn: usize, seed: u64) -> Vec<f32> {
+    (0..voices * frames * bn)
+        .map(|i| ((i as f32 + seed as f32) * 0.71).sin() * 1.5)
+        .collect()
+}
+
 pub fn random_model(cfg: &Config, seed: u64) -> WaveNetAutoencoder {
     WaveNetAutoencoder::random(cfg, seed, BiasInit::Uniform(0.2), &Device::Cpu).unwrap()
 }

@@ -1,5 +1,6 @@
 //! The synthesizer: notes in, embeddings (encode, cached), blends, and new notes out
-//! (decode on the fast CPU decoder, batched, with progress and cancellation).
+//! (decode on the fast CPU decoder, or the tensor decoder on a GPU; batched, with
+//! progress and cancellation).
 //!
 //! ```text
 //! file / pack folder ──prepare──▶ 16 kHz note at the blend's pitch
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use autoencoder::cpu::{Control, CpuDecoder};
-use autoencoder::{Config, Sampling, WaveNetAutoencoder, mulaw};
+use autoencoder::{Config, Sampling, TensorGenerator, WaveNetAutoencoder, mulaw};
 use candle_core::{Device, Tensor};
 use serde::Serialize;
 
@@ -47,7 +48,7 @@ pub const MAX_SHIFT_SEMITONES: i32 = 24;
 #[derive(Debug)]
 pub struct Engine {
     model: WaveNetAutoencoder,
-    decoder: CpuDecoder,
+    decoder: Decoder,
     name: String,
     identity: String,
     threads: usize,
@@ -106,6 +107,11 @@ pub struct Encoded {
 }
 
 impl Engine {
+    /// Whether the decoder runs on a GPU (which wants wide batches).
+    pub fn decodes_on_gpu(&self) -> bool {
+        matches!(self.decoder, Decoder::Device(_))
+    }
+
     /// Loads the model and repacks its decoder; threads default to every core; the cache
     /// to the user's (see [`Cache::user_default`]).
     pub fn load(source: &ModelSource, device: &Device) -> Result<Self> {
@@ -125,7 +131,7 @@ impl Engine {
 
     /// An engine on a model already in memory; `identity` keys its cache entries.
     pub fn new(model: WaveNetAutoencoder, name: String, identity: String) -> Result<Self> {
-        let decoder = CpuDecoder::new(&model)?;
+        let decoder = Decoder::for_device(&model, model.device())?;
         let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         Ok(Self {
             model,
@@ -171,13 +177,9 @@ impl Engine {
         self.cache.as_ref()
     }
 
-    /// What decodes: the CPU decoder and its instruction set.
+    /// What decodes: the CPU decoder and its instruction set, or the GPU.
     pub fn decoder_description(&self) -> String {
-        format!(
-            "CPU ({}, {} threads)",
-            self.decoder.isa().name(),
-            self.threads
-        )
+        self.decoder.describe(self.threads)
     }
 
     fn hop(&self) -> usize {
@@ -388,10 +390,67 @@ impl Engine {
     }
 }
 
+/// What decodes: the fast CPU decoder on the CPU, the tensor decoder
+/// ([`TensorGenerator`]) on a GPU, where a per-sample step of whole-batch operations
+/// pays for its kernel launches once the batch is wide.
+#[derive(Debug)]
+pub enum Decoder {
+    Cpu(Box<CpuDecoder>),
+    Device(TensorGenerator),
+}
+
+impl Decoder {
+    /// The decoder for a model whose tensors live on `device`.
+    pub fn for_device(model: &WaveNetAutoencoder, device: &Device) -> Result<Self> {
+        Ok(match device {
+            Device::Cpu => Self::Cpu(Box::new(CpuDecoder::new(model)?)),
+            gpu => Self::Device(TensorGenerator::new(model, gpu)?),
+        })
+    }
+
+    pub fn hop_length(&self) -> usize {
+        match self {
+            Self::Cpu(d) => d.hop_length(),
+            Self::Device(d) => d.hop_length(),
+        }
+    }
+
+    pub fn bottleneck(&self) -> usize {
+        match self {
+            Self::Cpu(d) => d.bottleneck(),
+            Self::Device(d) => d.bottleneck(),
+        }
+    }
+
+    /// Generates every voice (see [`CpuDecoder::generate_streams`]); `threads` is for the
+    /// CPU decoder.
+    pub fn generate_streams(
+        &self,
+        encoding: &[f32],
+        streams: &[u64],
+        sampling: Sampling,
+        threads: usize,
+        control: &Control,
+    ) -> autoencoder::Result<Vec<Vec<f32>>> {
+        match self {
+            Self::Cpu(d) => d.generate_streams(encoding, streams, sampling, threads, control),
+            Self::Device(d) => d.generate_streams(encoding, streams, sampling, control),
+        }
+    }
+
+    /// For status lines: "CPU (avx2+fma, 2 threads)" or "CUDA GPU (tensor decoder)".
+    pub fn describe(&self, threads: usize) -> String {
+        match self {
+            Self::Cpu(d) => format!("CPU ({}, {threads} threads)", d.isa().name()),
+            Self::Device(d) => format!("{} (tensor decoder)", crate::device::describe(d.device())),
+        }
+    }
+}
+
 /// Runs `decoder` on `encoding` (`[voice][frame][bottleneck]`, one voice per stream) on
 /// a worker thread while this one reports progress every ~10 ms and relays cancellation.
 pub fn run_decoder(
-    decoder: &CpuDecoder,
+    decoder: &Decoder,
     threads: usize,
     encoding: &[f32],
     streams: &[u64],

@@ -32,6 +32,8 @@ use crate::model_dir::{CONFIG_FILE, WEIGHTS_FILE};
 pub const LOG_FILE: &str = "train_log.jsonl";
 pub const STATE_DIR: &str = "train";
 const STATE_FILE: &str = "state.json";
+/// Validation crops evaluated together.
+pub const VALIDATION_BATCH: usize = 4;
 
 /// Everything about a run except the model's shape. Saved in the state, so `--resume`
 /// continues with the same settings (only `steps` may change).
@@ -282,13 +284,23 @@ impl Trainer {
     }
 
     /// Continues the run saved in `dir`, with `steps` as the new total when given.
-    pub fn resume(dir: &Path, steps: Option<u64>, device: &Device) -> Result<Self> {
+    /// Continues the run saved in `dir` exactly; `steps` sets a new total and `lr` a new
+    /// peak learning rate for the rest of the run (both kept in the state from then on).
+    pub fn resume(
+        dir: &Path,
+        steps: Option<u64>,
+        lr: Option<f64>,
+        device: &Device,
+    ) -> Result<Self> {
         let state_path = dir.join(STATE_DIR).join(STATE_FILE);
         let bytes = read_bounded(&state_path, 64 << 20)?;
         let mut state: State = serde_json::from_slice(&bytes)
             .map_err(|e| Error::invalid(&state_path, format!("not a training state ({e})")))?;
         if let Some(steps) = steps {
             state.options.steps = steps;
+        }
+        if let Some(lr) = lr {
+            state.options.lr = lr;
         }
         let config = crate::model_dir::read_config(dir)?;
         state
@@ -378,16 +390,22 @@ impl Trainer {
         &self.data
     }
 
-    /// Mean NLL (nats per sample) of the current weights on the validation crops.
+    /// Mean NLL (nats per sample) on the validation crops of the EMA weights (the model
+    /// that gets saved), in batches of at most [`VALIDATION_BATCH`] crops.
+    ///
+    /// The EMA weights are plain tensors, not the optimiser's variables, so nothing here
+    /// records a graph for backpropagation: each activation is freed once the next layer
+    /// has read it, and validation needs a fraction of a training step's memory.
     pub fn validate(&self) -> Result<f64> {
         let crop = self.options.crop;
+        let vb = VarBuilder::from_tensors(self.optimizer.ema(), DType::F32, &self.device);
+        let model = WaveNetAutoencoder::new(&self.config, vb)?;
         let mut total = 0f64;
-        for chunk in self.validation.chunks(self.options.batch.max(1)) {
+        for chunk in self.validation.chunks(VALIDATION_BATCH) {
             let flat: Vec<f32> = chunk.iter().flatten().copied().collect();
             let x = Tensor::from_vec(flat, (chunk.len(), crop), &self.device)
                 .map_err(autoencoder::Error::from)?;
-            let loss = self
-                .model
+            let loss = model
                 .loss(&x)?
                 .to_dtype(DType::F64)
                 .map_err(autoencoder::Error::from)?;

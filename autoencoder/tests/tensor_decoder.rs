@@ -1,0 +1,232 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code, helpers included
+//! The tensor (GPU) decoder against the reference generator ([`FastGenerator`]), run on
+//! the CPU device: the same operations are what a CUDA build launches on the GPU, so
+//! these tests check its logic (taps, lags, queues, conditioning, gate, sampling)
+//! everywhere; only the device's kernels differ. With the `cuda` feature and a GPU
+//! present, the same checks run on the GPU too.
+
+mod common;
+
+use autoencoder::cpu::Control;
+use autoencoder::mulaw::CLASSES;
+use autoencoder::sampling::{Sampler, softmax};
+use autoencoder::{Config, CpuDecoder, Error, FastGenerator, Sampling, TensorGenerator, mulaw};
+use candle_core::{Device, Tensor};
+use common::{frames_of, max_abs_diff, random_model, scaled_audio, tiny, wide};
+
+/// The devices to check: the CPU always; GPU 0 where this is a CUDA build and one exists.
+fn devices() -> Vec<Device> {
+    let mut devices = vec![Device::Cpu];
+    match Device::new_cuda(0) {
+        Ok(gpu) => devices.push(gpu),
+        Err(e) => println!("checking on the CPU device only: no CUDA device ({e})"),
+    }
+    devices
+}
+
+fn frame_tensor(
+    enc: &[f32],
+    voices: usize,
+    frames: usize,
+    bn: usize,
+    f: usize,
+    device: &Device,
+) -> Tensor {
+    let mut frame = Vec::with_capacity(voices * bn);
+    for v in 0..voices {
+        let at = (v * frames + f) * bn;
+        frame.extend_from_slice(&enc[at..at + bn]);
+    }
+    Tensor::from_vec(frame, (voices, bn), device).unwrap()
+}
+
+/// Teacher-forced on the same input, the largest probability difference.
+fn teacher_forced(cfg: &Config, voices: usize, frames: usize, device: &Device, seed: u64) -> f32 {
+    let model = random_model(cfg, seed);
+    let bn = cfg.ae_bottleneck_width;
+    let hop = cfg.ae_hop_length;
+    let enc = frames_of(voices, frames, bn, seed);
+    let audio = scaled_audio(voices, frames * hop, seed + 1);
+    let mut reference = FastGenerator::new(&model, voices).unwrap();
+    let generator = TensorGenerator::new(&model, device).unwrap();
+    let mut run = generator.start(voices).unwrap();
+    let (mut p_ref, mut p_gen) = (vec![0f32; CLASSES], vec![0f32; CLASSES]);
+    let mut previous = vec![0f32; voices];
+    let mut worst = 0f32;
+    for t in 0..frames * hop {
+        if t % hop == 0 {
+            let frame = frame_tensor(&enc, voices, frames, bn, t / hop, device);
+            let host: Vec<f32> = frame.flatten_all().unwrap().to_vec1().unwrap();
+            reference.set_frame(&host).unwrap();
+            generator.set_frame(&mut run, &frame).unwrap();
+        }
+        let r = reference.step(&previous).to_vec();
+        let x = Tensor::from_slice(&previous, (voices, 1), device).unwrap();
+        let g: Vec<f32> = generator
+            .step(&mut run, &x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        for v in 0..voices {
+            softmax(&r[v * CLASSES..(v + 1) * CLASSES], &mut p_ref);
+            softmax(&g[v * CLASSES..(v + 1) * CLASSES], &mut p_gen);
+            worst = worst.max(max_abs_diff(&p_ref, &p_gen));
+            previous[v] = audio[v * frames * hop + t];
+        }
+    }
+    assert_eq!(run.position(), frames * hop);
+    worst
+}
+
+#[test]
+fn teacher_forced_probabilities_match_the_reference() {
+    // 1e-4 is the bound; the two compute the same sums in another order (~1e-6 in
+    // probability); a wrong tap, lag, slot or bias moves them by 1e-2 or more.
+    for device in devices() {
+        for (cfg, voices, frames) in [
+            (tiny(3, 5, 10, 32), 1, 3),
+            (tiny(3, 5, 10, 32), 7, 2),
+            (tiny(2, 6, 7, 16), 2, 6),
+            (tiny(4, 3, 5, 8), 3, 8),
+            (tiny(1, 2, 3, 8), 5, 4),
+            (wide(64, 128), 4, 2),
+            (wide(20, 200), 1, 2),
+        ] {
+            let worst = teacher_forced(&cfg, voices, frames, &device, 3);
+            assert!(
+                worst < 1e-4,
+                "{device:?} {cfg:?} × {voices}: probability error {worst}"
+            );
+        }
+    }
+}
+
+#[test]
+fn draws_equal_the_reference_at_the_same_seed() {
+    // Teacher-forced on the reference's samples, both draw with the same per-voice
+    // uniforms: a class can differ only where a uniform falls within the running sums'
+    // ~1e-6 rounding difference of a class boundary.
+    let cfg = wide(24, 40);
+    let model = random_model(&cfg, 5);
+    let (voices, frames) = (5, 12);
+    let bn = cfg.ae_bottleneck_width;
+    let hop = cfg.ae_hop_length;
+    let enc = frames_of(voices, frames, bn, 5);
+    for device in devices() {
+        let generator = TensorGenerator::new(&model, &device).unwrap();
+        for temperature in [1.0, 0.7, 0.0] {
+            let sampling = Sampling {
+                temperature,
+                seed: 17,
+            };
+            let mut reference = FastGenerator::new(&model, voices).unwrap();
+            let mut run = generator.start(voices).unwrap();
+            let mut ref_sampler = Sampler::new(sampling, voices);
+            let mut gen_sampler = Sampler::new(sampling, voices);
+            let mut previous = vec![0f32; voices];
+            let (mut draws, mut different) = (0usize, 0usize);
+            for t in 0..frames * hop {
+                if t % hop == 0 {
+                    let frame = frame_tensor(&enc, voices, frames, bn, t / hop, &device);
+                    let host: Vec<f32> = frame.flatten_all().unwrap().to_vec1().unwrap();
+                    reference.set_frame(&host).unwrap();
+                    generator.set_frame(&mut run, &frame).unwrap();
+                }
+                let logits = reference.step(&previous).to_vec();
+                let x = Tensor::from_slice(&previous, (voices, 1), &device).unwrap();
+                let g = generator.step(&mut run, &x).unwrap();
+                let u: Vec<f32> = if sampling.greedy() {
+                    vec![0.0; voices]
+                } else {
+                    (0..voices).map(|v| gen_sampler.uniform(v)).collect()
+                };
+                let u = Tensor::from_vec(u, (voices, 1), &device).unwrap();
+                let picks: Vec<f32> = generator
+                    .draw(&g, sampling, &u)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1()
+                    .unwrap();
+                for v in 0..voices {
+                    let r = ref_sampler.draw(v, &logits[v * CLASSES..(v + 1) * CLASSES]);
+                    draws += 1;
+                    different += usize::from(r != picks[v] as usize);
+                    previous[v] = mulaw::index_class(r) as f32 / 128.0;
+                }
+            }
+            assert_eq!(draws, voices * frames * hop);
+            assert!(
+                different <= 2,
+                "{device:?}, temperature {temperature}: {different} of {draws} draws differ"
+            );
+        }
+    }
+}
+
+#[test]
+fn generation_has_the_cpu_decoders_shape_and_is_reproducible() {
+    let cfg = wide(24, 40);
+    let model = random_model(&cfg, 6);
+    let (voices, frames) = (3, 5);
+    let hop = cfg.ae_hop_length;
+    let enc = frames_of(voices, frames, cfg.ae_bottleneck_width, 6);
+    let streams = [4u64, 0, 9];
+    for device in devices() {
+        let generator = TensorGenerator::new(&model, &device).unwrap();
+        for temperature in [1.0, 0.0] {
+            let sampling = Sampling {
+                temperature,
+                seed: 3,
+            };
+            let control = Control::default();
+            let audio = generator
+                .generate_streams(&enc, &streams, sampling, &control)
+                .unwrap();
+            assert_eq!(control.samples(), (voices * frames * hop) as u64);
+            assert_eq!(audio.len(), voices);
+            assert!(audio.iter().all(|a| a.len() == frames * hop));
+            assert!(audio.iter().flatten().all(|x| x.abs() <= 1.0));
+            let again = generator
+                .generate_streams(&enc, &streams, sampling, &Control::default())
+                .unwrap();
+            assert_eq!(again, audio, "{device:?}: same seed, same audio");
+            // The fast CPU decoder draws from the same streams: the notes agree sample for
+            // sample until a draw falls on a class boundary (~1e-6 per sample), after which
+            // that voice's note goes its own way. Over 3 × 160 samples, all but a rare
+            // voice agree throughout.
+            let cpu = CpuDecoder::new(&model)
+                .unwrap()
+                .generate_streams(&enc, &streams, sampling, 1, &Control::default())
+                .unwrap();
+            let agreeing = cpu.iter().zip(&audio).filter(|(a, b)| a == b).count();
+            assert!(
+                agreeing >= voices - 1,
+                "{device:?}: {agreeing} of {voices} voices agree"
+            );
+        }
+    }
+}
+
+#[test]
+fn cancelling_stops_before_the_next_frame_and_bad_shapes_are_errors() {
+    let cfg = wide(24, 40);
+    let model = random_model(&cfg, 7);
+    let generator = TensorGenerator::new(&model, &Device::Cpu).unwrap();
+    let enc = frames_of(2, 4, cfg.ae_bottleneck_width, 7);
+    let control = Control::default();
+    control.cancel();
+    let result = generator.generate_streams(&enc, &[0, 1], Sampling::default(), &control);
+    assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
+    assert_eq!(control.samples(), 0);
+    let result = generator.generate_streams(&enc[1..], &[0, 1], Sampling::default(), &control);
+    assert!(matches!(result, Err(Error::Shape(_))), "{result:?}");
+    let mut run = generator.start(2).unwrap();
+    let x = Tensor::zeros((2, 1), candle_core::DType::F32, &Device::Cpu).unwrap();
+    assert!(
+        generator.step(&mut run, &x).is_err(),
+        "a step needs a frame first"
+    );
+}
