@@ -13,7 +13,14 @@ pub fn by_name(name: &str) -> Result<Device, String> {
 
 #[cfg(feature = "cuda")]
 fn cuda() -> Result<Device, String> {
-    Device::new_cuda(0).map_err(|e| format!("no usable CUDA GPU ({e})"))
+    // candle's errors carry a backtrace when RUST_BACKTRACE is set: keep the first line.
+    Device::new_cuda(0).map_err(|e| {
+        let e = e.to_string();
+        format!(
+            "no usable CUDA GPU ({})",
+            e.lines().next().unwrap_or_default()
+        )
+    })
 }
 
 #[cfg(not(feature = "cuda"))]
