@@ -1,0 +1,575 @@
+//! The window's panels: menu, status line, sources, blend (corners, XY pad, keyboard),
+//! render controls, plots and the overwrite confirmation. Each draws from the app's state
+//! and returns the [`Command`]s the user gave, which `TimbrelApp::apply` carries out.
+
+use super::*;
+
+pub(super) fn menu_ui(ui: &mut egui::Ui) -> Vec<Command> {
+    let mut out = Vec::new();
+    egui::MenuBar::new().ui(ui, |ui| {
+        ui.menu_button("File", |ui| {
+            if ui.button("Add sample pack folder…").clicked() {
+                if let Some(dir) = rfd::FileDialog::new().pick_folder() {
+                    out.push(Command::AddSource(dir));
+                }
+                ui.close();
+            }
+            if ui.button("Add sound files…").clicked() {
+                for file in rfd::FileDialog::new()
+                    .add_filter("Sound files", engine::pack::AUDIO_EXTENSIONS)
+                    .pick_files()
+                    .unwrap_or_default()
+                {
+                    out.push(Command::AddSource(file));
+                }
+                ui.close();
+            }
+            ui.separator();
+            if ui.button("Open session…").clicked() {
+                out.push(Command::OpenSession);
+                ui.close();
+            }
+            if ui.button("Save session…").clicked() {
+                out.push(Command::SaveSession);
+                ui.close();
+            }
+            ui.separator();
+            if ui.button("Export WAV…").clicked() {
+                out.push(Command::ExportDialog);
+                ui.close();
+            }
+        });
+    });
+    out
+}
+
+pub(super) fn status_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) {
+    ui.horizontal_wrapped(|ui| {
+        match &app.model {
+            ModelStatus::Loading => {
+                ui.spinner();
+                ui.label("loading the model…");
+            }
+            ModelStatus::Ready {
+                name,
+                parameters,
+                decoder,
+            } => {
+                ui.label(format!(
+                    "{name}, {:.2} M parameters, decoding on {decoder}",
+                    *parameters as f64 / 1e6
+                ));
+            }
+            ModelStatus::Failed(e) => {
+                ui.colored_label(Color32::LIGHT_RED, format!("no model: {e}"));
+            }
+        }
+        if !app.rendering() && !app.idle() {
+            ui.spinner();
+            ui.label("reading sources…");
+        }
+        ui.separator();
+        ui.label(app.player.describe());
+        if let Some(r) = &app.result {
+            ui.separator();
+            ui.label(format!(
+                "last render {:.2}× real time",
+                r.rendered.realtime_factor
+            ));
+        }
+        if let Some(n) = &app.notice {
+            ui.separator();
+            ui.label(n);
+        }
+        if let Some(e) = app.error.clone() {
+            ui.separator();
+            ui.colored_label(Color32::LIGHT_RED, e);
+            if ui.small_button("dismiss").clicked() {
+                app.error = None;
+            }
+        }
+    });
+}
+
+pub(super) fn source_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+pub(super) fn sources_ui(
+    ui: &mut egui::Ui,
+    state: &State,
+    scans: &BTreeMap<PathBuf, Option<Result<Scan, String>>>,
+) -> Vec<Command> {
+    let mut out = Vec::new();
+    ui.heading("Sources");
+    ui.horizontal(|ui| {
+        if ui.button("Add folder…").clicked()
+            && let Some(dir) = rfd::FileDialog::new().pick_folder()
+        {
+            out.push(Command::AddSource(dir));
+        }
+        ui.weak("or drop folders and files here");
+    });
+    ui.separator();
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        for path in &state.packs {
+            let name = source_name(path);
+            let corners: String = state
+                .corners
+                .iter()
+                .zip(["A", "B", "C", "D"])
+                .filter(|(c, _)| c.as_ref() == Some(path))
+                .map(|(_, n)| n)
+                .collect();
+            let title = if corners.is_empty() {
+                name.clone()
+            } else {
+                format!("{name}  [{corners}]")
+            };
+            egui::CollapsingHeader::new(title)
+                .id_salt(path)
+                .show(ui, |ui| {
+                    ui.weak(path.display().to_string());
+                    ui.dnd_drag_source(
+                        egui::Id::unique(("drag-pack", path)),
+                        DraggedSource(path.clone()),
+                        |ui| {
+                            ui.add(
+                                egui::Label::new(
+                                    RichText::new(format!("drag {name} onto a corner")).small(),
+                                )
+                                .selectable(false),
+                            );
+                        },
+                    )
+                    .response
+                    .on_hover_cursor(egui::CursorIcon::Grab);
+                    match scans.get(path) {
+                        None | Some(None) => {
+                            ui.horizontal(|ui| {
+                                ui.spinner();
+                                ui.label("scanning…");
+                            });
+                        }
+                        Some(Some(Err(e))) => {
+                            ui.colored_label(Color32::LIGHT_RED, e);
+                        }
+                        Some(Some(Ok(scan))) => notes_ui(ui, scan),
+                    }
+                    ui.horizontal(|ui| {
+                        for (i, corner) in ["A", "B", "C", "D"].iter().enumerate() {
+                            if ui
+                                .small_button(format!("to {corner}"))
+                                .on_hover_text(format!("use {name} as corner {corner}"))
+                                .clicked()
+                            {
+                                out.push(Command::SetCorner(i, Some(path.clone())));
+                            }
+                        }
+                        if ui.small_button("remove").clicked() {
+                            out.push(Command::RemoveSource(path.clone()));
+                        }
+                    });
+                });
+        }
+    });
+    out
+}
+
+pub(super) fn notes_ui(ui: &mut egui::Ui, scan: &Scan) {
+    egui::Grid::new(("notes", &scan.root))
+        .striped(true)
+        .show(ui, |ui| {
+            for entry in &scan.entries {
+                let file = entry.file.display().to_string();
+                match &entry.outcome {
+                    Outcome::Note(n) => {
+                        ui.label(file);
+                        ui.label(n.pitch.midi().map_or_else(|| "unpitched".into(), midi_name));
+                        ui.label(n.velocity.map_or_else(|| "–".into(), |v| format!("v{v}")));
+                        ui.label(format!("{:.1} s", n.duration_secs));
+                    }
+                    Outcome::Error(e) => {
+                        ui.label(file);
+                        ui.colored_label(Color32::LIGHT_RED, e);
+                    }
+                }
+                ui.end_row();
+            }
+        });
+    if scan.entries.is_empty() {
+        ui.weak("no sound files");
+    }
+}
+
+pub(super) fn blend_ui(
+    ui: &mut egui::Ui,
+    state: &mut State,
+    scans: &BTreeMap<PathBuf, Option<Result<Scan, String>>>,
+) -> Vec<Command> {
+    let mut out = Vec::new();
+    ui.horizontal(|ui| {
+        ui.heading("Blend");
+        ui.selectable_value(&mut state.mode, PadMode::Xy, "XY pad");
+        ui.selectable_value(&mut state.mode, PadMode::Slider, "Slider");
+        if state.mode == PadMode::Xy {
+            ui.checkbox(&mut state.bilinear, "bilinear");
+        }
+    });
+    let corners = if state.mode == PadMode::Xy { 4 } else { 2 };
+    ui.horizontal_wrapped(|ui| {
+        for i in 0..corners {
+            let (_, dropped) = ui.dnd_drop_zone::<DraggedSource, ()>(
+                egui::Frame::default().inner_margin(2.0),
+                |ui| {
+                    ui.horizontal(|ui| corner_ui(ui, state, scans, i, &mut out));
+                },
+            );
+            if let Some(source) = dropped {
+                out.push(Command::SetCorner(i, Some(source.0.clone())));
+            }
+        }
+    });
+    ui.horizontal(|ui| {
+        match state.mode {
+            PadMode::Xy => xy_pad_ui(ui, state),
+            PadMode::Slider => {
+                ui.add(egui::Slider::new(&mut state.mix, 0.0..=1.0).text("A to B"));
+            }
+        }
+        ui.vertical(|ui| {
+            ui.label(format!(
+                "Pitch {} (MIDI {})",
+                midi_name(state.pitch),
+                state.pitch
+            ));
+            keyboard_ui(ui, &mut state.pitch);
+            ui.add(egui::Slider::new(&mut state.velocity, 1..=127).text("velocity"));
+            ui.add(egui::Slider::new(&mut state.temperature, 0.0..=1.5).text("temperature"));
+            ui.horizontal(|ui| {
+                let label = ui.label("seed");
+                ui.add(egui::DragValue::new(&mut state.seed))
+                    .labelled_by(label.id);
+            });
+        });
+    });
+    out
+}
+
+/// A pack being dragged from the sources list onto a corner.
+#[derive(Debug, Clone)]
+pub(super) struct DraggedSource(PathBuf);
+
+/// One corner's instrument menu.
+pub(super) fn corner_ui(
+    ui: &mut egui::Ui,
+    state: &State,
+    scans: &BTreeMap<PathBuf, Option<Result<Scan, String>>>,
+    i: usize,
+    out: &mut Vec<Command>,
+) {
+    let label = ["A", "B", "C", "D"][i];
+    let current = state.corners[i]
+        .as_deref()
+        .map_or_else(|| "(none)".to_string(), source_name);
+    {
+        {
+            let name = ui.label(format!("{label}:"));
+            egui::ComboBox::from_id_salt(("corner", i))
+                .selected_text(current)
+                .width(110.0)
+                .show_ui(ui, |ui| {
+                    for path in scans.keys() {
+                        if ui
+                            .selectable_label(
+                                state.corners[i].as_ref() == Some(path),
+                                source_name(path),
+                            )
+                            .clicked()
+                        {
+                            out.push(Command::SetCorner(i, Some(path.clone())));
+                        }
+                    }
+                })
+                .response
+                .labelled_by(name.id)
+                .widget_info(|| {
+                    egui::WidgetInfo::labeled(egui::Role::ComboBox, true, format!("Corner {label}"))
+                });
+        }
+    }
+}
+
+/// NSynth Super's pad: a square with an instrument in each corner and a puck.
+pub(super) fn xy_pad_ui(ui: &mut egui::Ui, state: &mut State) {
+    let size = Vec2::splat(220.0);
+    let (rect, response) = ui.allocate_exact_size(size, Sense::click_and_drag());
+    let response = response.on_hover_text("XY pad: drag the puck");
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Unknown, true, "XY pad puck"));
+    if let Some(pos) = response.interact_pointer_pos() {
+        let p = (pos - rect.min) / rect.size();
+        // Screen y grows downwards; the pad's y grows upwards (A and B at the bottom).
+        state.xy = [p.x.clamp(0.0, 1.0), (1.0 - p.y).clamp(0.0, 1.0)];
+    }
+    let painter = ui.painter_at(rect);
+    let visuals = ui.visuals();
+    painter.rect_filled(rect, 6.0, visuals.extreme_bg_color);
+    painter.rect_stroke(
+        rect,
+        6.0,
+        Stroke::new(1.0, visuals.weak_text_color()),
+        egui::StrokeKind::Inside,
+    );
+    let weights = xy_weights(
+        state.xy[0],
+        state.xy[1],
+        if state.bilinear {
+            XyMode::Bilinear
+        } else {
+            XyMode::Cone
+        },
+    );
+    for (i, ((cx, cy), name)) in engine::synth::blend::CORNERS
+        .iter()
+        .zip(["A", "B", "C", "D"])
+        .enumerate()
+    {
+        let at = rect.min + Vec2::new(cx * rect.width(), (1.0 - cy) * rect.height());
+        let inward = Vec2::new(
+            if *cx > 0.5 { -16.0 } else { 16.0 },
+            if *cy > 0.5 { 12.0 } else { -12.0 },
+        );
+        painter.text(
+            at + inward,
+            egui::Align2::CENTER_CENTER,
+            format!("{name} {:.0}%", weights[i] * 100.0),
+            egui::FontId::proportional(13.0),
+            visuals.text_color(),
+        );
+    }
+    let puck = rect.min
+        + Vec2::new(
+            state.xy[0] * rect.width(),
+            (1.0 - state.xy[1]) * rect.height(),
+        );
+    painter.circle_filled(puck, 9.0, visuals.selection.bg_fill);
+    painter.circle_stroke(puck, 9.0, Stroke::new(2.0, visuals.strong_text_color()));
+}
+
+/// Two octaves of keys around the current pitch, with octave buttons.
+pub(super) fn keyboard_ui(ui: &mut egui::Ui, pitch: &mut u8) {
+    let base = (*pitch / 12) * 12;
+    ui.horizontal(|ui| {
+        ui.spacing_mut().item_spacing.x = 2.0;
+        ui.spacing_mut().button_padding = Vec2::new(1.0, 1.0);
+        if ui.small_button("oct -").clicked() && *pitch >= 12 {
+            *pitch -= 12;
+        }
+        for midi in base..(base + 24).min(128) {
+            let black = matches!(midi % 12, 1 | 3 | 6 | 8 | 10);
+            let text = RichText::new(if midi % 12 == 0 {
+                midi_name(midi)
+            } else {
+                " ".into()
+            })
+            .small();
+            let fill = if black {
+                Color32::from_gray(30)
+            } else {
+                Color32::from_gray(220)
+            };
+            let button = egui::Button::new(text.color(if black {
+                Color32::WHITE
+            } else {
+                Color32::BLACK
+            }))
+            .fill(if midi == *pitch {
+                ui.visuals().selection.bg_fill
+            } else {
+                fill
+            })
+            .min_size(Vec2::new(14.0, 34.0));
+            let response = ui.add(button).on_hover_text(midi_name(midi));
+            // The keys show no text (only the Cs are named); screen readers and tests
+            // still get each key's note.
+            response.widget_info(|| {
+                egui::WidgetInfo::labeled(
+                    egui::Role::Button,
+                    true,
+                    format!("key {}", midi_name(midi)),
+                )
+            });
+            if response.clicked() {
+                *pitch = midi;
+            }
+        }
+        if ui.small_button("oct +").clicked() && *pitch <= 115 {
+            *pitch += 12;
+        }
+    });
+}
+
+pub(super) fn render_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) -> Vec<Command> {
+    let mut out = Vec::new();
+    ui.horizontal(|ui| {
+        let can = app.model_ready() && app.running.is_none();
+        if ui
+            .add_enabled(can, egui::Button::new(RichText::new("Render").strong()))
+            .on_hover_text("render the blend (Ctrl+R)")
+            .clicked()
+        {
+            out.push(Command::Render);
+        }
+        if let Some(r) = &app.running {
+            let (fraction, eta) = r.progress.map_or((0.0, None), |p| {
+                (p.done as f32 / p.total.max(1) as f32, p.eta_secs)
+            });
+            ui.add(
+                egui::ProgressBar::new(fraction)
+                    .desired_width(240.0)
+                    .show_percentage(),
+            );
+            ui.label(match eta {
+                Some(s) => format!("ETA {s:.0} s"),
+                None => format!("{:.0} s", r.started.elapsed().as_secs_f32()),
+            });
+            if ui
+                .button("Cancel")
+                .on_hover_text("stop the render (Esc)")
+                .clicked()
+            {
+                out.push(Command::Cancel);
+            }
+        }
+        ui.separator();
+        let has_result = app.result.is_some();
+        if ui
+            .add_enabled(
+                has_result && app.player.available(),
+                egui::Button::new("Play"),
+            )
+            .on_hover_text(
+                "play the result (Space); keys A W S E D F T G Y H U J K play it transposed",
+            )
+            .clicked()
+        {
+            out.push(Command::PlayResult);
+        }
+        if ui
+            .add_enabled(app.player.playing(), egui::Button::new("Stop"))
+            .clicked()
+        {
+            out.push(Command::Stop);
+        }
+        if ui
+            .add_enabled(has_result, egui::Button::new("Export WAV…"))
+            .clicked()
+        {
+            out.push(Command::ExportDialog);
+        }
+        let e = &mut app.state.export;
+        egui::ComboBox::from_label("format")
+            .selected_text(match e.format {
+                WavFormat::S16 => "16-bit",
+                WavFormat::S24 => "24-bit",
+                WavFormat::F32 => "32-bit float",
+            })
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut e.format, WavFormat::S16, "16-bit");
+                ui.selectable_value(&mut e.format, WavFormat::S24, "24-bit");
+                ui.selectable_value(&mut e.format, WavFormat::F32, "32-bit float");
+            });
+        egui::ComboBox::from_label("rate")
+            .selected_text(format!("{} Hz", e.rate_hz))
+            .show_ui(ui, |ui| {
+                for rate in engine::synth::render::RATES_HZ {
+                    ui.selectable_value(&mut e.rate_hz, rate, format!("{rate} Hz"));
+                }
+            });
+        ui.checkbox(&mut e.trim, "trim silence");
+    });
+    if let Some(r) = &app.result {
+        ui.horizontal_wrapped(|ui| {
+            ui.weak(format!("result at {}:", midi_name(r.pitch)));
+            for (i, s) in r.rendered.sources.iter().enumerate() {
+                if ui
+                    .add_enabled(
+                        app.player.available(),
+                        egui::Button::new(format!("play {}", source_name(&s.file))).small(),
+                    )
+                    .on_hover_text(s.describe())
+                    .clicked()
+                {
+                    out.push(Command::PlaySource(i));
+                }
+            }
+        });
+    }
+    out
+}
+
+pub(super) fn plots_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) {
+    ui.horizontal(|ui| {
+        ui.selectable_value(&mut app.view, View::Waveform, "Waveforms");
+        ui.selectable_value(&mut app.view, View::Embedding, "Embedding");
+        ui.selectable_value(&mut app.view, View::Spectrogram, "Spectrogram");
+    });
+    let Some(r) = &app.result else {
+        ui.weak("Render a blend to see it here.");
+        return;
+    };
+    match app.view {
+        View::Waveform => {
+            Plot::new("waveforms")
+                .legend(Legend::default())
+                .x_axis_label("s")
+                .show(ui, |plot| {
+                    plot.line(Line::new("result", r.waveform.clone()));
+                    for (s, points) in r.rendered.sources.iter().zip(&r.source_waveforms) {
+                        plot.line(Line::new(source_name(&s.file), points.clone()));
+                    }
+                });
+        }
+        View::Embedding => {
+            Plot::new("embedding").x_axis_label("s").show(ui, |plot| {
+                for (c, points) in r.embedding.iter().enumerate() {
+                    plot.line(Line::new(format!("z{c}"), points.clone()));
+                }
+            });
+        }
+        View::Spectrogram => {
+            let (values, cols) = &r.spectrogram;
+            if *cols > 0 {
+                Plot::new("spectrogram")
+                    .x_axis_label("frame (16 ms)")
+                    .y_axis_label("mel band")
+                    .show(ui, |plot| {
+                        plot.heatmap(Heatmap::new(values.clone(), *cols).show_labels(false));
+                    });
+            }
+        }
+    }
+}
+
+pub(super) fn confirm_ui(ctx: &egui::Context, path: &Path) -> Vec<Command> {
+    let mut out = Vec::new();
+    egui::Window::new("Replace file?")
+        .collapsible(false)
+        .resizable(false)
+        .anchor(egui::Align2::CENTER_CENTER, Vec2::ZERO)
+        .show(ctx, |ui| {
+            ui.label(format!("{} already exists.", path.display()));
+            ui.horizontal(|ui| {
+                if ui.button("Replace").clicked() {
+                    out.push(Command::ConfirmOverwrite(true));
+                }
+                if ui.button("Keep it").clicked() {
+                    out.push(Command::ConfirmOverwrite(false));
+                }
+            });
+        });
+    out
+}
