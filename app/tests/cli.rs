@@ -59,3 +59,32 @@ fn unknown_commands_fail() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("frobnicate"));
 }
+
+#[test]
+fn the_gpu_decoder_benchmarks_on_any_device_and_cuda_is_explained() {
+    // The tensor decoder (the GPU path) on the CPU device: the benchmark's figures print.
+    let out = timbrel(&[
+        "bench",
+        "decode",
+        "--tensor",
+        "--batch",
+        "2",
+        "--samples",
+        "512",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("decoder=tensor"), "{text}");
+    assert!(text.contains("samples_per_s="), "{text}");
+    assert!(text.contains("realtime_factor="), "{text}");
+    // --device cuda: runs where there is a CUDA build and a GPU; otherwise one line says why.
+    let out = timbrel(&["bench", "decode", "--device", "cuda", "--samples", "512"]);
+    if out.status.success() {
+        println!("a CUDA GPU is present: the GPU decoder ran");
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains("CUDA"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
