@@ -23,6 +23,77 @@ struct Shared {
     latency_centi_ms: AtomicU32,
 }
 
+/// The audio callback's side: the buffer playing and the rings to the GUI thread.
+struct Renderer {
+    commands: rtrb::Consumer<Command>,
+    returned: rtrb::Producer<Box<[f32]>>,
+    current: Option<Box<[f32]>>,
+    position: usize,
+    channels: usize,
+    shared: Arc<Shared>,
+}
+
+type GuiSide = (
+    rtrb::Producer<Command>,
+    rtrb::Consumer<Box<[f32]>>,
+    Arc<Shared>,
+    Renderer,
+);
+
+impl Renderer {
+    /// The callback's state and the GUI's ends of its rings, for `channels` interleaved
+    /// output channels.
+    fn new(channels: usize) -> GuiSide {
+        let (commands, command_rx) = rtrb::RingBuffer::<Command>::new(16);
+        let (returned_tx, returned) = rtrb::RingBuffer::<Box<[f32]>>::new(32);
+        let shared = Arc::new(Shared::default());
+        let renderer = Self {
+            commands: command_rx,
+            returned: returned_tx,
+            current: None,
+            position: 0,
+            channels: channels.max(1),
+            shared: Arc::clone(&shared),
+        };
+        (commands, returned, shared, renderer)
+    }
+
+    /// Fills one device buffer: takes the GUI's commands, copies the current buffer (the
+    /// same sample on every channel), silence after its end. No allocation, no free, no
+    /// lock: a replaced buffer goes back to the GUI thread through the return ring.
+    fn fill(&mut self, out: &mut [f32]) {
+        // Take a command only when the buffer it replaces can be handed back.
+        while self.returned.slots() > 0 {
+            let Ok(command) = self.commands.pop() else {
+                break;
+            };
+            let new = match command {
+                Command::Play(buffer) => Some(buffer),
+                Command::Stop => None,
+            };
+            if let Some(old) = std::mem::replace(&mut self.current, new) {
+                let _ = self.returned.push(old);
+            }
+            self.position = 0;
+        }
+        for frame in out.chunks_exact_mut(self.channels) {
+            let sample = match &self.current {
+                Some(buffer) if self.position < buffer.len() => {
+                    self.position += 1;
+                    buffer[self.position - 1]
+                }
+                _ => 0.0,
+            };
+            frame.fill(sample);
+        }
+        let done = self
+            .current
+            .as_ref()
+            .is_none_or(|b| self.position >= b.len());
+        self.shared.playing.store(!done, Ordering::Relaxed);
+    }
+}
+
 /// The output device, or why there is none.
 pub struct Player {
     stream: Option<cpal::Stream>,
@@ -78,40 +149,13 @@ impl Player {
         let supported = device.default_output_config().map_err(|e| e.to_string())?;
         let config = supported.config();
         let channels = usize::from(config.channels);
-        let (commands, mut command_rx) = rtrb::RingBuffer::<Command>::new(16);
-        let (mut returned_tx, returned) = rtrb::RingBuffer::<Box<[f32]>>::new(32);
-        let shared = Arc::new(Shared::default());
-        let cb_shared = Arc::clone(&shared);
-        let mut current: Option<Box<[f32]>> = None;
-        let mut position = 0usize;
+        let (commands, returned, shared, mut renderer) = Renderer::new(channels);
         let callback = move |out: &mut [f32], info: &cpal::OutputCallbackInfo| {
-            // Take a command only when the buffer it replaces can be handed back.
-            while returned_tx.slots() > 0 {
-                let Ok(command) = command_rx.pop() else { break };
-                let new = match command {
-                    Command::Play(buffer) => Some(buffer),
-                    Command::Stop => None,
-                };
-                if let Some(old) = std::mem::replace(&mut current, new) {
-                    let _ = returned_tx.push(old);
-                }
-                position = 0;
-            }
-            for frame in out.chunks_exact_mut(channels) {
-                let sample = match &current {
-                    Some(buffer) if position < buffer.len() => {
-                        position += 1;
-                        buffer[position - 1]
-                    }
-                    _ => 0.0,
-                };
-                frame.fill(sample);
-            }
-            let done = current.as_ref().is_none_or(|b| position >= b.len());
-            cb_shared.playing.store(!done, Ordering::Relaxed);
+            renderer.fill(out);
             let ts = info.timestamp();
             let latency = ts.playback.duration_since(ts.callback);
-            cb_shared
+            renderer
+                .shared
                 .latency_centi_ms
                 .store((latency.as_secs_f64() * 1e5) as u32, Ordering::Relaxed);
         };
@@ -188,5 +232,51 @@ impl Player {
                 self.latency_ms()
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::allocator::counting::calls_on_this_thread;
+
+    #[test]
+    fn the_callback_plays_replaces_and_stops_without_allocating() {
+        let (mut commands, mut returned, shared, mut renderer) = Renderer::new(2);
+        let mut out = vec![1f32; 64];
+        let (mut after_first, mut after_end) = (vec![0f32; 64], vec![0f32; 64]);
+        let first: Box<[f32]> = (0..40).map(|i| i as f32).collect();
+        let second: Box<[f32]> = vec![-0.5; 8].into_boxed_slice();
+        commands.push(Command::Play(first)).unwrap();
+
+        // Everything the callback does, counted on this thread: any allocation, free or
+        // reallocation by the allocator shows up here.
+        let before = calls_on_this_thread();
+        renderer.fill(&mut out); // 32 frames of the first buffer
+        after_first.copy_from_slice(&out);
+        let playing_mid = shared.playing.load(Ordering::Relaxed);
+        renderer.fill(&mut out); // 8 more, then silence
+        after_end.copy_from_slice(&out);
+        let playing_end = shared.playing.load(Ordering::Relaxed);
+        let allocations = calls_on_this_thread() - before;
+        assert_eq!(allocations, 0, "the callback used the allocator");
+
+        assert_eq!(&after_first[..4], &[0.0, 0.0, 1.0, 1.0]);
+        assert_eq!(after_first[62..], [31.0, 31.0]);
+        assert_eq!(after_end[14..18], [39.0, 39.0, 0.0, 0.0]);
+        assert!(playing_mid && !playing_end);
+
+        // A new buffer replaces the old one, which comes back to this side to be freed.
+        commands.push(Command::Play(second)).unwrap();
+        commands.push(Command::Stop).unwrap();
+        let before = calls_on_this_thread();
+        renderer.fill(&mut out);
+        assert_eq!(calls_on_this_thread() - before, 0);
+        assert!(out.iter().all(|&x| x == 0.0), "stopped");
+        let mut back = 0;
+        while returned.pop().is_ok() {
+            back += 1;
+        }
+        assert_eq!(back, 2, "both buffers handed back");
     }
 }
