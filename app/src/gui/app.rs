@@ -18,10 +18,12 @@ use engine::synth::{ModelSource, Progress, Weights, XyMode, xy_weights};
 use super::audio::Player;
 use super::plots;
 use super::state::{PadMode, State};
-use super::worker::{Event, Job, RenderJob, Rendered, Worker};
+use super::worker::{Event, GridJob, Job, RenderJob, Rendered, Worker};
 
 mod panels;
+mod preview;
 use panels::*;
+pub use preview::{PREVIEW_RES, Preview};
 
 /// How the app starts.
 #[derive(Debug, Clone)]
@@ -74,6 +76,9 @@ pub enum Command {
     ConfirmOverwrite(bool),
     SaveSession,
     OpenSession,
+    /// The puck was let go: with the preview grid ready, play the nearest cell and
+    /// render the exact blend.
+    PuckReleased,
 }
 
 #[derive(Debug)]
@@ -93,6 +98,8 @@ struct Running {
     control: Arc<Control>,
     progress: Option<Progress>,
     started: Instant,
+    /// Play the result as soon as it is there (a render started by the puck).
+    autoplay: bool,
 }
 
 /// A finished render and what its plots show.
@@ -154,6 +161,12 @@ pub struct TimbrelApp {
     /// Longest and mean time spent drawing a frame while a render ran (ms).
     pub frame_ms_during_render: (f32, f32, u32),
     commands: Vec<Command>,
+    /// The background preview grid, if asked for (see `preview.rs`).
+    pub preview: Option<Preview>,
+    /// The preview cell last played.
+    pub preview_cell: Option<(usize, usize)>,
+    /// Render (and play) the blend as soon as the worker is free.
+    queued_render: bool,
 }
 
 impl std::fmt::Debug for TimbrelApp {
@@ -200,6 +213,9 @@ impl TimbrelApp {
             view: View::Waveform,
             frame_ms_during_render: (0.0, 0.0, 0),
             commands: Vec::new(),
+            preview: None,
+            preview_cell: None,
+            queued_render: false,
         };
         if app.state.packs.is_empty() {
             app.install_demo();
@@ -374,6 +390,17 @@ impl TimbrelApp {
             }
             Command::SaveSession => self.save_session(),
             Command::OpenSession => self.open_session(),
+            Command::PuckReleased => {
+                if let Some(cell) = self.play_nearest_cell() {
+                    self.preview_cell = Some(cell);
+                    // The exact blend of the new position: now, or once a render of the
+                    // old one has stopped.
+                    if let Some(r) = &self.running {
+                        r.control.cancel();
+                    }
+                    self.queued_render = true;
+                }
+            }
         }
         ctx.request_repaint();
     }
@@ -393,9 +420,14 @@ impl TimbrelApp {
     }
 
     fn start_render(&mut self) {
+        self.start_render_with(false);
+    }
+
+    fn start_render_with(&mut self, autoplay: bool) {
         if self.running.is_some() {
             return;
         }
+        self.yield_preview();
         if !self.model_ready() {
             self.error = Some("the model is not loaded yet".into());
             return;
@@ -427,6 +459,7 @@ impl TimbrelApp {
             control,
             progress: None,
             started: Instant::now(),
+            autoplay,
         });
         self.frame_ms_during_render = (0.0, 0.0, 0);
         self.notice = None;
@@ -518,6 +551,9 @@ impl TimbrelApp {
     /// Drains the worker's events.
     fn poll(&mut self) {
         while let Ok(event) = self.worker.events.try_recv() {
+            if self.preview_event(&event) {
+                continue;
+            }
             match event {
                 Event::ModelReady {
                     name,
@@ -551,8 +587,10 @@ impl TimbrelApp {
                     }
                 }
                 Event::Rendered { id, result } => {
-                    if self.running.as_ref().is_some_and(|r| r.id == id) {
-                        self.running = None;
+                    if let Some(running) = self.running.take_if(|r| r.id == id) {
+                        if running.autoplay {
+                            self.player.play(&result.audio);
+                        }
                         let (max, mean, _) = self.frame_ms_during_render;
                         self.notice = Some(format!(
                             "rendered in {:.1} s ({:.2}× real time); UI frames meanwhile {mean:.1} ms mean, {max:.1} ms max",
@@ -575,6 +613,7 @@ impl TimbrelApp {
                         }
                     }
                 }
+                Event::GridReady { .. } => {}
                 Event::Exported(result) => match result {
                     Ok(path) => self.notice = Some(format!("exported {}", path.display())),
                     Err(e) => self.error = Some(e),
@@ -648,7 +687,8 @@ impl eframe::App for TimbrelApp {
                 commands.extend(sources_ui(ui, &self.state, &self.scans))
             });
         egui::CentralPanel::default().show(ui, |ui| {
-            commands.extend(blend_ui(ui, &mut self.state, &self.scans));
+            let preview = self.preview.as_ref().map(Preview::describe);
+            commands.extend(blend_ui(ui, &mut self.state, &self.scans, preview));
             ui.separator();
             commands.extend(render_ui(ui, self));
             ui.separator();
@@ -660,6 +700,14 @@ impl eframe::App for TimbrelApp {
 
         for command in commands {
             self.apply(command, &ctx);
+        }
+        if self.queued_render && self.running.is_none() {
+            self.queued_render = false;
+            self.start_render_with(true);
+        }
+        self.update_preview();
+        if self.preview.as_ref().is_some_and(Preview::running) {
+            ctx.request_repaint_after(std::time::Duration::from_millis(250));
         }
         if self.running.is_some() {
             // Keep the progress bar moving; the worker also wakes us on each report.

@@ -49,6 +49,8 @@ pub struct State {
     /// Slider mode: 0 = A, 1 = B.
     pub mix: f32,
     pub bilinear: bool,
+    /// Pre-render a grid of the corners in the background (see `app/preview.rs`).
+    pub preview_grid: bool,
     /// MIDI pitch of the blend.
     pub pitch: u8,
     /// Preferred velocity layer of the packs' notes.
@@ -68,6 +70,7 @@ impl Default for State {
             xy: [0.5, 0.5],
             mix: 0.5,
             bilinear: false,
+            preview_grid: false,
             pitch: 60,
             velocity: 100,
             temperature: 1.0,

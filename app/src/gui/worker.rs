@@ -12,13 +12,15 @@ use engine::audio::ReadOptions;
 use engine::fsutil::Overwrite;
 use engine::pack::Scan;
 use engine::synth::render::{self, RenderOptions};
-use engine::synth::{Embedding, Engine, ModelSource, Prepared, Progress, Weights};
+use engine::synth::{Embedding, Engine, ModelSource, Prepared, Progress, Weights, XyMode};
 
 /// What the GUI asks for.
 #[derive(Debug)]
 pub enum Job {
     Scan(PathBuf),
     Render(RenderJob),
+    /// The preview grid: every cell of a res × res XY grid over the four corners.
+    Grid(GridJob),
     Export {
         audio: Arc<Vec<f32>>,
         path: PathBuf,
@@ -31,6 +33,18 @@ pub struct RenderJob {
     pub id: u64,
     pub sources: Vec<PathBuf>,
     pub weights: Weights,
+    pub pitch: u8,
+    pub velocity: u8,
+    pub sampling: Sampling,
+    pub control: Arc<Control>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GridJob {
+    pub id: u64,
+    pub corners: [PathBuf; 4],
+    pub res: usize,
+    pub mode: XyMode,
     pub pitch: u8,
     pub velocity: u8,
     pub sampling: Sampling,
@@ -72,6 +86,12 @@ pub enum Event {
         id: u64,
         error: String,
         cancelled: bool,
+    },
+    /// A grid's cells, row by row from A (`iy · res + ix`); its progress and failure come
+    /// as `Progress` and `RenderFailed` with its id.
+    GridReady {
+        id: u64,
+        cells: Vec<Arc<[f32]>>,
     },
     Exported(Result<PathBuf, String>),
 }
@@ -145,30 +165,28 @@ fn serve(
                 emit(Event::Scanned { path, scan });
             }
             Job::Render(job) => {
-                let Some(engine) = &engine else {
-                    emit(Event::RenderFailed {
-                        id: job.id,
-                        error: "no model loaded".into(),
-                        cancelled: false,
-                    });
-                    continue;
-                };
                 let id = job.id;
-                match render_job(engine, &job, &emit) {
+                let result = match &engine {
+                    Some(engine) => render_job(engine, &job, &emit),
+                    None => Err(no_model()),
+                };
+                match result {
                     Ok(result) => emit(Event::Rendered {
                         id,
                         result: Box::new(result),
                     }),
-                    Err(engine::Error::Cancelled) => emit(Event::RenderFailed {
-                        id,
-                        error: "cancelled".into(),
-                        cancelled: true,
-                    }),
-                    Err(e) => emit(Event::RenderFailed {
-                        id,
-                        error: e.to_string(),
-                        cancelled: false,
-                    }),
+                    Err(e) => emit(failed(id, e)),
+                }
+            }
+            Job::Grid(job) => {
+                let id = job.id;
+                let result = match &engine {
+                    Some(engine) => grid_job(engine, &job, &emit),
+                    None => Err(no_model()),
+                };
+                match result {
+                    Ok(cells) => emit(Event::GridReady { id, cells }),
+                    Err(e) => emit(failed(id, e)),
                 }
             }
             Job::Export {
@@ -187,28 +205,85 @@ fn serve(
     }
 }
 
-fn render_job(engine: &Engine, job: &RenderJob, emit: &dyn Fn(Event)) -> engine::Result<Rendered> {
-    let sources = job
-        .sources
+fn no_model() -> engine::Error {
+    engine::Error::Compute(autoencoder::Error::Shape("no model loaded".into()))
+}
+
+fn failed(id: u64, error: engine::Error) -> Event {
+    let cancelled = matches!(error, engine::Error::Cancelled);
+    Event::RenderFailed {
+        id,
+        error: if cancelled {
+            "cancelled".into()
+        } else {
+            error.to_string()
+        },
+        cancelled,
+    }
+}
+
+/// The notes of `sources` nearest `pitch` and `velocity`, shifted to the pitch, and their
+/// embeddings (cached).
+fn encode_sources(
+    engine: &Engine,
+    sources: &[PathBuf],
+    pitch: u8,
+    velocity: u8,
+) -> engine::Result<(Vec<Prepared>, Vec<Embedding>)> {
+    let prepared = sources
         .iter()
-        .map(|s| {
-            engine.prepare_at(
-                s,
-                Some(job.pitch),
-                Some(job.velocity),
-                ReadOptions::default(),
-            )
-        })
+        .map(|s| engine.prepare_at(s, Some(pitch), Some(velocity), ReadOptions::default()))
         .collect::<engine::Result<Vec<_>>>()?;
-    let notes: Vec<&[f32]> = sources.iter().map(|p| p.samples.as_slice()).collect();
-    let embeddings: Vec<Embedding> = engine
+    let notes: Vec<&[f32]> = prepared.iter().map(|p| p.samples.as_slice()).collect();
+    let embeddings = engine
         .encode(&notes)?
         .into_iter()
         .map(|e| e.embedding)
         .collect();
+    Ok((prepared, embeddings))
+}
+
+fn blend_error(e: String) -> engine::Error {
+    engine::Error::Compute(autoencoder::Error::Shape(e))
+}
+
+/// Every cell of the grid in one batch; cell `i` draws from random stream `i` (as
+/// `timbrel grid` does), each cut to the longest corner note.
+fn grid_job(
+    engine: &Engine,
+    job: &GridJob,
+    emit: &dyn Fn(Event),
+) -> engine::Result<Vec<Arc<[f32]>>> {
+    let (sources, embeddings) = encode_sources(engine, &job.corners, job.pitch, job.velocity)?;
     let refs: Vec<&Embedding> = embeddings.iter().collect();
-    let blend = engine::synth::blend(&refs, &job.weights)
-        .map_err(|e| engine::Error::Compute(autoencoder::Error::Shape(e)))?;
+    let cells = engine::synth::grid::cells(job.res, &[job.pitch], job.mode);
+    let blends = cells
+        .iter()
+        .map(|c| engine::synth::blend(&refs, &Weights::Fixed(c.weights.to_vec())))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(blend_error)?;
+    let streams: Vec<u64> = (0..cells.len() as u64).collect();
+    let length = sources.iter().map(|p| p.length).max().unwrap_or(0);
+    let audio = engine.decode(&blends, &streams, job.sampling, &job.control, &mut |p| {
+        emit(Event::Progress {
+            id: job.id,
+            progress: *p,
+        });
+        ControlFlow::Continue(())
+    })?;
+    Ok(audio
+        .into_iter()
+        .map(|mut a| {
+            a.truncate(length);
+            Arc::from(a)
+        })
+        .collect())
+}
+
+fn render_job(engine: &Engine, job: &RenderJob, emit: &dyn Fn(Event)) -> engine::Result<Rendered> {
+    let (sources, embeddings) = encode_sources(engine, &job.sources, job.pitch, job.velocity)?;
+    let refs: Vec<&Embedding> = embeddings.iter().collect();
+    let blend = engine::synth::blend(&refs, &job.weights).map_err(blend_error)?;
     let started = std::time::Instant::now();
     let mut audio = engine
         .decode(

@@ -209,6 +209,7 @@ pub(super) fn blend_ui(
     ui: &mut egui::Ui,
     state: &mut State,
     scans: &BTreeMap<PathBuf, Option<Result<Scan, String>>>,
+    preview: Option<String>,
 ) -> Vec<Command> {
     let mut out = Vec::new();
     ui.horizontal(|ui| {
@@ -217,6 +218,17 @@ pub(super) fn blend_ui(
         ui.selectable_value(&mut state.mode, PadMode::Slider, "Slider");
         if state.mode == PadMode::Xy {
             ui.checkbox(&mut state.bilinear, "bilinear");
+            ui.checkbox(
+                &mut state.preview_grid,
+                format!("Preview grid ({PREVIEW_RES}x{PREVIEW_RES})"),
+            )
+            .on_hover_text(
+                "Pre-render a grid of blends in the background; then letting go of the \
+                 puck plays the nearest one at once while the exact blend renders",
+            );
+            if let Some(line) = preview {
+                ui.weak(line);
+            }
         }
     });
     let corners = if state.mode == PadMode::Xy { 4 } else { 2 };
@@ -235,7 +247,11 @@ pub(super) fn blend_ui(
     });
     ui.horizontal(|ui| {
         match state.mode {
-            PadMode::Xy => xy_pad_ui(ui, state),
+            PadMode::Xy => {
+                if xy_pad_ui(ui, state) {
+                    out.push(Command::PuckReleased);
+                }
+            }
             PadMode::Slider => {
                 ui.add(egui::Slider::new(&mut state.mix, 0.0..=1.0).text("A to B"));
             }
@@ -304,7 +320,8 @@ pub(super) fn corner_ui(
 }
 
 /// NSynth Super's pad: a square with an instrument in each corner and a puck.
-pub(super) fn xy_pad_ui(ui: &mut egui::Ui, state: &mut State) {
+/// The XY pad; true when the puck was let go (after a drag, or a click on the pad).
+pub(super) fn xy_pad_ui(ui: &mut egui::Ui, state: &mut State) -> bool {
     let size = Vec2::splat(220.0);
     let (rect, response) = ui.allocate_exact_size(size, Sense::click_and_drag());
     let response = response.on_hover_text("XY pad: drag the puck");
@@ -357,6 +374,7 @@ pub(super) fn xy_pad_ui(ui: &mut egui::Ui, state: &mut State) {
         );
     painter.circle_filled(puck, 9.0, visuals.selection.bg_fill);
     painter.circle_stroke(puck, 9.0, Stroke::new(2.0, visuals.strong_text_color()));
+    response.drag_stopped() || response.clicked()
 }
 
 /// Two octaves of keys around the current pitch, with octave buttons.
