@@ -71,6 +71,9 @@ struct GuiArgs {
     /// Do not open an audio output.
     #[arg(long)]
     no_audio: bool,
+    /// Do not connect a MIDI keyboard (by default the first MIDI input port is used).
+    #[arg(long)]
+    no_midi: bool,
     /// Start with a fresh session (the demo notes) instead of the last one.
     #[arg(long)]
     fresh: bool,
@@ -101,6 +104,7 @@ fn main() -> ExitCode {
                 engine::synth::ModelSource::Dir,
             ),
             audio: !args.no_audio,
+            midi: !args.no_midi,
             restore: !args.fresh,
             render_on_start: args.render_on_start,
             ..gui::Options::default()

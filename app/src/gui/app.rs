@@ -16,6 +16,7 @@ use engine::synth::render::RenderOptions;
 use engine::synth::{ModelSource, Progress, Weights, XyMode, xy_weights};
 
 use super::audio::Player;
+use super::midi::{Midi, MidiEvent};
 use super::plots;
 use super::state::{PadMode, State};
 use super::worker::{Event, GridJob, Job, RenderJob, Rendered, Worker};
@@ -31,6 +32,8 @@ pub struct Options {
     pub model: ModelSource,
     /// Open the default audio output (off in tests).
     pub audio: bool,
+    /// Connect the first MIDI input port (off in tests).
+    pub midi: bool,
     /// Use native file dialogs (off in tests: they need a desktop portal).
     pub dialogs: bool,
     /// Restore the last session from eframe's storage.
@@ -48,6 +51,7 @@ impl Default for Options {
         Self {
             model: ModelSource::Default,
             audio: true,
+            midi: true,
             dialogs: true,
             restore: true,
             data_dir: None,
@@ -143,6 +147,9 @@ pub struct TimbrelApp {
     options: Options,
     worker: Worker,
     player: Player,
+    pub(super) midi: Midi,
+    /// The MIDI note playing (its note-off stops it).
+    midi_note: Option<u8>,
     /// Scans of the sources, by path (`None` while scanning).
     pub scans: BTreeMap<PathBuf, Option<Result<Scan, String>>>,
     model: ModelStatus,
@@ -196,11 +203,19 @@ impl TimbrelApp {
         } else {
             Player::none("no audio output (disabled)")
         };
+        let midi = if options.midi {
+            let ctx = cc.egui_ctx.clone();
+            Midi::open(move || ctx.request_repaint())
+        } else {
+            Midi::none("no MIDI input (disabled)")
+        };
         let mut app = Self {
             state: restored.unwrap_or_default(),
             options,
             worker,
             player,
+            midi,
+            midi_note: None,
             scans: BTreeMap::new(),
             model: ModelStatus::Loading,
             running: None,
@@ -623,6 +638,55 @@ impl TimbrelApp {
         self.player.collect();
     }
 
+    /// The MIDI note playing, if any.
+    pub fn midi_note(&self) -> Option<u8> {
+        self.midi_note
+    }
+
+    /// The transpositions of the result made so far (sorted).
+    #[cfg(test)]
+    pub fn transposed_cached(&self) -> Vec<i32> {
+        let mut keys: Vec<i32> = self
+            .result
+            .as_ref()
+            .map(|r| r.transposed.keys().copied().collect())
+            .unwrap_or_default();
+        keys.sort_unstable();
+        keys
+    }
+
+    /// A MIDI note-on plays the result transposed to its note (as the computer keyboard's
+    /// row does), within the engine's shift range; its note-off stops it.
+    fn midi_notes(&mut self, commands: &mut Vec<Command>) {
+        while let Ok(event) = self.midi.events.try_recv() {
+            match event {
+                MidiEvent::NoteOn { note, .. } => {
+                    let Some(r) = &self.result else {
+                        self.notice = Some("render something to play it from MIDI".into());
+                        continue;
+                    };
+                    let semitones = i32::from(note) - i32::from(r.pitch);
+                    if semitones.abs() > engine::synth::MAX_SHIFT_SEMITONES {
+                        self.notice = Some(format!(
+                            "MIDI {} is more than two octaves from the render's {}",
+                            midi_name(note),
+                            midi_name(r.pitch)
+                        ));
+                        continue;
+                    }
+                    commands.push(Command::PlayTransposed(semitones));
+                    self.midi_note = Some(note);
+                }
+                MidiEvent::NoteOff { note } => {
+                    if self.midi_note == Some(note) {
+                        self.midi_note = None;
+                        commands.push(Command::Stop);
+                    }
+                }
+            }
+        }
+    }
+
     fn view_of(&self, rendered: Rendered) -> ResultView {
         let hop = 512;
         ResultView {
@@ -677,6 +741,8 @@ impl eframe::App for TimbrelApp {
                 }
             });
         }
+
+        self.midi_notes(&mut commands);
 
         egui::Panel::top("menu").show(ui, |ui| commands.extend(menu_ui(ui)));
         egui::Panel::bottom("status").show(ui, |ui| status_ui(ui, self));

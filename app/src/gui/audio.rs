@@ -30,6 +30,9 @@ struct Renderer {
     current: Option<Box<[f32]>>,
     position: usize,
     channels: usize,
+    /// Frames of the fade-out a stop makes (10 ms), and how many are left of one.
+    fade_frames: usize,
+    fading: Option<usize>,
     shared: Arc<Shared>,
 }
 
@@ -42,8 +45,8 @@ type GuiSide = (
 
 impl Renderer {
     /// The callback's state and the GUI's ends of its rings, for `channels` interleaved
-    /// output channels.
-    fn new(channels: usize) -> GuiSide {
+    /// output channels at `rate_hz`.
+    fn new(channels: usize, rate_hz: u32) -> GuiSide {
         let (commands, command_rx) = rtrb::RingBuffer::<Command>::new(16);
         let (returned_tx, returned) = rtrb::RingBuffer::<Box<[f32]>>::new(32);
         let shared = Arc::new(Shared::default());
@@ -53,44 +56,72 @@ impl Renderer {
             current: None,
             position: 0,
             channels: channels.max(1),
+            fade_frames: (rate_hz as usize / 100).max(1),
+            fading: None,
             shared: Arc::clone(&shared),
         };
         (commands, returned, shared, renderer)
     }
 
+    fn sounding(&self) -> bool {
+        self.current
+            .as_ref()
+            .is_some_and(|b| self.position < b.len())
+    }
+
+    /// Gives the current buffer back to the GUI thread to be freed there; with the
+    /// return ring full it stays, silent, until a later call.
+    fn hand_back(&mut self) {
+        self.fading = None;
+        if let Some(old) = self.current.take()
+            && let Err(rtrb::PushError::Full(old)) = self.returned.push(old)
+        {
+            self.position = old.len();
+            self.current = Some(old);
+        }
+    }
+
     /// Fills one device buffer: takes the GUI's commands, copies the current buffer (the
-    /// same sample on every channel), silence after its end. No allocation, no free, no
-    /// lock: a replaced buffer goes back to the GUI thread through the return ring.
+    /// same sample on every channel), silence after its end; a stop fades out over 10 ms
+    /// (no click). No allocation, no free, no lock: a buffer done with goes back to the
+    /// GUI thread through the return ring.
     fn fill(&mut self, out: &mut [f32]) {
-        // Take a command only when the buffer it replaces can be handed back.
+        // Take a command only when a buffer it replaces can be handed back.
         while self.returned.slots() > 0 {
             let Ok(command) = self.commands.pop() else {
                 break;
             };
-            let new = match command {
-                Command::Play(buffer) => Some(buffer),
-                Command::Stop => None,
-            };
-            if let Some(old) = std::mem::replace(&mut self.current, new) {
-                let _ = self.returned.push(old);
+            match command {
+                Command::Play(buffer) => {
+                    self.hand_back();
+                    self.current = Some(buffer);
+                    self.position = 0;
+                }
+                Command::Stop if self.sounding() => self.fading = Some(self.fade_frames),
+                Command::Stop => self.hand_back(),
             }
-            self.position = 0;
         }
         for frame in out.chunks_exact_mut(self.channels) {
-            let sample = match &self.current {
+            let mut sample = match &self.current {
                 Some(buffer) if self.position < buffer.len() => {
                     self.position += 1;
                     buffer[self.position - 1]
                 }
                 _ => 0.0,
             };
+            if let Some(left) = self.fading {
+                sample *= left as f32 / self.fade_frames as f32;
+                if left > 1 {
+                    self.fading = Some(left - 1);
+                } else {
+                    self.hand_back();
+                }
+            }
             frame.fill(sample);
         }
-        let done = self
-            .current
-            .as_ref()
-            .is_none_or(|b| self.position >= b.len());
-        self.shared.playing.store(!done, Ordering::Relaxed);
+        self.shared
+            .playing
+            .store(self.sounding(), Ordering::Relaxed);
     }
 }
 
@@ -149,7 +180,8 @@ impl Player {
         let supported = device.default_output_config().map_err(|e| e.to_string())?;
         let config = supported.config();
         let channels = usize::from(config.channels);
-        let (commands, returned, shared, mut renderer) = Renderer::new(channels);
+        let (commands, returned, shared, mut renderer) =
+            Renderer::new(channels, config.sample_rate);
         let callback = move |out: &mut [f32], info: &cpal::OutputCallbackInfo| {
             renderer.fill(out);
             let ts = info.timestamp();
@@ -242,11 +274,12 @@ mod tests {
 
     #[test]
     fn the_callback_plays_replaces_and_stops_without_allocating() {
-        let (mut commands, mut returned, shared, mut renderer) = Renderer::new(2);
+        // 1.6 kHz: a stop fades out over 16 frames.
+        let (mut commands, mut returned, shared, mut renderer) = Renderer::new(2, 1600);
         let mut out = vec![1f32; 64];
         let (mut after_first, mut after_end) = (vec![0f32; 64], vec![0f32; 64]);
         let first: Box<[f32]> = (0..40).map(|i| i as f32).collect();
-        let second: Box<[f32]> = vec![-0.5; 8].into_boxed_slice();
+        let second: Box<[f32]> = vec![-0.5; 100].into_boxed_slice();
         commands.push(Command::Play(first)).unwrap();
 
         // Everything the callback does, counted on this thread: any allocation, free or
@@ -258,21 +291,36 @@ mod tests {
         renderer.fill(&mut out); // 8 more, then silence
         after_end.copy_from_slice(&out);
         let playing_end = shared.playing.load(Ordering::Relaxed);
-        let allocations = calls_on_this_thread() - before;
-        assert_eq!(allocations, 0, "the callback used the allocator");
+        assert_eq!(
+            calls_on_this_thread() - before,
+            0,
+            "the callback used the allocator"
+        );
 
         assert_eq!(&after_first[..4], &[0.0, 0.0, 1.0, 1.0]);
         assert_eq!(after_first[62..], [31.0, 31.0]);
         assert_eq!(after_end[14..18], [39.0, 39.0, 0.0, 0.0]);
         assert!(playing_mid && !playing_end);
 
-        // A new buffer replaces the old one, which comes back to this side to be freed.
+        // A new buffer replaces the old one, which comes back to this side to be freed;
+        // a stop fades the new one out over 16 frames, then it comes back too.
         commands.push(Command::Play(second)).unwrap();
+        renderer.fill(&mut out[..8]); // 4 frames of the second
         commands.push(Command::Stop).unwrap();
         let before = calls_on_this_thread();
         renderer.fill(&mut out);
         assert_eq!(calls_on_this_thread() - before, 0);
-        assert!(out.iter().all(|&x| x == 0.0), "stopped");
+        let left: Vec<f32> = out.iter().step_by(2).copied().collect();
+        assert_eq!(left[0], -0.5, "the fade starts at full level");
+        assert!(
+            left[..16].windows(2).all(|w| w[1].abs() < w[0].abs()),
+            "{left:?}"
+        );
+        assert!(
+            left[16..].iter().all(|&x| x == 0.0),
+            "silent after the fade: {left:?}"
+        );
+        assert!(!shared.playing.load(Ordering::Relaxed));
         let mut back = 0;
         while returned.pop().is_ok() {
             back += 1;

@@ -8,6 +8,7 @@
 
 mod app;
 mod audio;
+mod midi;
 mod plots;
 mod state;
 mod worker;

@@ -77,6 +77,7 @@ impl Setup {
         let options = Options {
             model: ModelSource::Dir(self.path("model")),
             audio: false,
+            midi: false,
             dialogs: false,
             restore: false,
             data_dir: Some(self.path("data")),
@@ -336,4 +337,60 @@ fn the_preview_grid_plays_the_nearest_cell_while_the_exact_blend_renders() {
     h.run_steps(2);
     assert!(!h.state().preview_ready());
     wait(&mut h, "the new preview grid", TimbrelApp::preview_ready);
+}
+
+#[test]
+fn a_midi_keyboard_plays_the_result_transposed() {
+    let s = Setup::new();
+    let mut h = s.harness();
+    let (keys, midi) = super::midi::Midi::fake();
+    h.state_mut().midi = midi;
+    wait(&mut h, "the model", |a| a.idle() && a.model_ready());
+    // Nothing rendered yet: a note says so instead of playing.
+    let on = |note| super::midi::MidiEvent::NoteOn { note, velocity: 90 };
+    keys.send(on(60)).unwrap();
+    h.run_steps(2);
+    assert!(h.state().notice.as_deref().unwrap_or("").contains("render"));
+
+    h.state_mut().state.mode = PadMode::Slider;
+    h.state_mut().state.mix = 0.0;
+    h.state_mut().state.corners[0] = Some(s.path("mypack"));
+    h.run_steps(2);
+    h.get_by_label("Render").click();
+    h.run_steps(1);
+    assert!(
+        h.state().rendering(),
+        "{:?} {:?}",
+        h.state().error,
+        h.state().notice
+    );
+    wait(&mut h, "the render", |a| !a.rendering());
+    assert!(h.state().error.is_none(), "{:?}", h.state().error);
+    assert_eq!(h.state().result.as_ref().unwrap().pitch, 60);
+
+    // D4 plays the C4 render two semitones up until its note-off.
+    keys.send(on(62)).unwrap();
+    h.run_steps(2);
+    assert_eq!(h.state().midi_note(), Some(62));
+    assert_eq!(h.state().transposed_cached(), vec![2]);
+    keys.send(super::midi::MidiEvent::NoteOff { note: 61 })
+        .unwrap();
+    h.run_steps(2);
+    assert_eq!(h.state().midi_note(), Some(62), "another key's release");
+    keys.send(super::midi::MidiEvent::NoteOff { note: 62 })
+        .unwrap();
+    h.run_steps(2);
+    assert_eq!(h.state().midi_note(), None);
+    // Three octaves up is past the engine's shift range: not played, and said so.
+    keys.send(on(96)).unwrap();
+    h.run_steps(2);
+    assert_eq!(h.state().midi_note(), None);
+    assert!(
+        h.state()
+            .notice
+            .as_deref()
+            .unwrap_or("")
+            .contains("two octaves")
+    );
+    assert!(h.state().error.is_none());
 }

@@ -70,6 +70,15 @@ pub(super) fn status_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) {
         }
         ui.separator();
         ui.label(app.player.describe());
+        ui.separator();
+        match app.midi_note() {
+            Some(note) => ui.label(format!(
+                "{}, playing {}",
+                app.midi.describe(),
+                midi_name(note)
+            )),
+            None => ui.label(app.midi.describe()),
+        };
         if let Some(r) = &app.result {
             ui.separator();
             ui.label(format!(
