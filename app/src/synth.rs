@@ -623,9 +623,11 @@ pub fn grid(args: &GridArgs) -> anyhow::Result<ExitCode> {
     };
     let engine = c.engine()?;
     let spec = GridSpec {
-        batch: args
-            .batch
-            .unwrap_or(if engine.decodes_on_gpu() { 1024 } else { 32 }),
+        batch: args.batch.unwrap_or(if engine.uses_tensor_decoder() {
+            1024
+        } else {
+            32
+        }),
         ..spec
     };
     let stop = cancel_on_ctrl_c()?;

@@ -107,9 +107,16 @@ pub struct Encoded {
 }
 
 impl Engine {
-    /// Whether the decoder runs on a GPU (which wants wide batches).
-    pub fn decodes_on_gpu(&self) -> bool {
+    /// Whether decoding goes through the tensor decoder (a GPU's; it wants wide batches).
+    pub fn uses_tensor_decoder(&self) -> bool {
         matches!(self.decoder, Decoder::Device(_))
+    }
+
+    /// Decodes with the tensor decoder on `device` whatever the model's device (the
+    /// GPU's decoder; on the CPU device, for tests and comparisons).
+    pub fn with_tensor_decoder(mut self, device: &Device) -> Result<Self> {
+        self.decoder = Decoder::Device(TensorGenerator::new(&self.model, device)?);
+        Ok(self)
     }
 
     /// Loads the model and repacks its decoder; threads default to every core; the cache
