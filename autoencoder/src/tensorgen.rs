@@ -1,15 +1,23 @@
 //! Fast WaveNet generation as batched tensor operations on any candle device: the GPU
 //! decoder. A whole grid of voices advances one sample per step; each step is a fixed
-//! sequence of whole-batch operations (per layer: one concatenation of the queued taps,
+//! sequence of whole-batch operations (per layer: the concatenation of the queued taps,
 //! one matrix product for all taps, the conditioning, the gate, one matrix product for
-//! residual and skip together, and one in-place queue write), so the number of kernel
-//! launches per sample does not grow with the batch and a wide batch keeps the GPU busy.
+//! residual and skip together, three additions and one in-place queue write), so the
+//! number of kernel launches per sample does not grow with the batch and a wide batch
+//! keeps the GPU busy.
 //!
-//! Sampling stays on the device: inverse-CDF over `exp((l − max) / T)` with the running
-//! sum as a product with an upper-triangular matrix, against uniform draws made on the
-//! host from the same per-voice streams as [`Sampler`] (uploaded once per frame). The
-//! host sees the chosen classes once per frame, which is also when progress is reported
-//! and cancellation checked.
+//! Activations are channel-major, `[channels, voices]`, and biases are materialised per
+//! voice, so every operation of a step works on contiguous tensors: in candle's CUDA
+//! backend an operation on a strided view (a column slice, a broadcast bias) first
+//! uploads its shape and strides, which would cost about as much as a launch. The skip
+//! biases are summed into the first skip's, and `out1`'s into the per-frame conditioning.
+//!
+//! Sampling stays on the device: inverse-CDF over the softmax at temperature `T`, the
+//! running sum as a product with an upper-triangular matrix, against uniform draws made
+//! on the host from the same per-voice streams as [`Sampler`] (uploaded once per frame).
+//! Sums and counts are matrix products rather than reductions (a reduction uploads its
+//! layout too). The host sees the chosen classes once per frame, which is also when
+//! progress is reported and cancellation checked.
 //!
 //! The same code runs on the CPU device, which is how it is tested against
 //! [`crate::FastGenerator`] without a GPU.
@@ -22,40 +30,24 @@ use crate::mulaw::{self, CLASSES};
 use crate::sampling::{Sampler, Sampling};
 use crate::{Error, Result, WaveNetAutoencoder};
 
-/// A 1×1 convolution on the device: `x · w + b`.
-#[derive(Debug, Clone)]
-struct Dense {
-    /// `[in, out]`.
-    w: Tensor,
-    /// `[1, out]`.
-    b: Tensor,
-}
-
-impl Dense {
-    fn new(conv: &Conv1d, device: &Device) -> Result<Self> {
-        Self::from_parts(conv.kernel(), conv.bias(), device)
-    }
-
-    fn from_parts(kernel: &Tensor, bias: &Tensor, device: &Device) -> Result<Self> {
-        Ok(Self {
-            w: on(kernel, device)?,
-            b: on(bias, device)?.unsqueeze(0)?,
-        })
-    }
-
-    fn apply(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(x.matmul(&self.w)?.broadcast_add(&self.b)?)
-    }
-}
-
 fn on(t: &Tensor, device: &Device) -> Result<Tensor> {
     Ok(t.to_dtype(DType::F32)?.to_device(device)?.contiguous()?)
+}
+
+/// A `[in, out]` kernel as the `[out, in]` matrix that multiplies channel-major inputs.
+fn transposed(kernel: &Tensor, device: &Device) -> Result<Tensor> {
+    Ok(on(kernel, device)?.t()?.contiguous()?)
+}
+
+/// A bias `[out]` as a column `[out, 1]`, to be materialised per voice by [`Run`].
+fn column(bias: &Tensor, device: &Device) -> Result<Tensor> {
+    Ok(on(bias, device)?.unsqueeze(1)?)
 }
 
 /// A causal dilated convolution's taps (no bias) with its queue geometry.
 #[derive(Debug, Clone)]
 struct Taps {
-    /// `[k · in, out]`, tap-major: rows of tap `i` multiply the input `(k − 1 − i) · d` ago.
+    /// `[out, k · in]`, tap-major columns: tap `i` multiplies the input `(k − 1 − i) · d` ago.
     w: Tensor,
     filter_length: usize,
     dilation: usize,
@@ -66,7 +58,7 @@ impl Taps {
     fn new(conv: &Conv1d, device: &Device) -> Result<Self> {
         let cfg = conv.config();
         Ok(Self {
-            w: on(conv.kernel(), device)?,
+            w: transposed(conv.kernel(), device)?,
             filter_length: cfg.filter_length,
             dilation: cfg.dilation,
             cin: conv.in_channels(),
@@ -78,12 +70,12 @@ impl Taps {
         (self.filter_length - 1) * self.dilation
     }
 
-    /// `Σ taps` at time `t` for input `x` `[voices, in]`, then remembers `x` in `ring`
-    /// `[slots, voices, in]` (slot = time mod slots).
+    /// `Σ taps` at time `t` for input `x` `[in, voices]`, then remembers `x` in `ring`
+    /// `[slots, in, voices]` (slot = time mod slots).
     fn step(&self, ring: &Tensor, t: usize, x: &Tensor) -> Result<Tensor> {
         let slots = self.slots();
         if slots == 0 {
-            return Ok(x.matmul(&self.w)?);
+            return Ok(self.w.matmul(x)?);
         }
         let k = self.filter_length;
         let mut parts = Vec::with_capacity(k);
@@ -96,7 +88,7 @@ impl Taps {
         // The concatenation copies the lagged inputs before the ring is written below
         // (operations on one device run in order), so the slot read at lag (k − 1) · d,
         // which is the slot written now, is read first.
-        let out = Tensor::cat(&parts, 1)?.matmul(&self.w)?;
+        let out = self.w.matmul(&Tensor::cat(&parts, 0)?)?;
         ring.slice_set(&x.unsqueeze(0)?, 0, t % slots)?;
         Ok(out)
     }
@@ -105,12 +97,15 @@ impl Taps {
 #[derive(Debug, Clone)]
 struct Layer {
     taps: Taps,
-    /// The embedding's projection; its bias includes the dilated convolution's.
-    cond: Dense,
-    /// Residual and skip 1×1s side by side, `[width, width + skip]` (skip only for the
-    /// last layer, whose residual output is never read, as in `h512_bo16.py`).
-    res_skip: Dense,
-    has_res: bool,
+    /// The embedding's projection `[2 · width, bottleneck]`; its bias (a column) includes
+    /// the dilated convolution's.
+    cond_w: Tensor,
+    cond_b: Tensor,
+    /// Residual and skip 1×1s stacked, `[width + skip, width]` (skip only for the last
+    /// layer, whose residual output is never read, as in `h512_bo16.py`).
+    res_skip: Tensor,
+    /// The residual bias (a column); `None` for the last layer.
+    res_b: Option<Tensor>,
 }
 
 /// The decoder's weights on a device, ready to generate batches of any size.
@@ -122,14 +117,26 @@ pub struct TensorGenerator {
     width: usize,
     skip_width: usize,
     start: Taps,
-    start_bias: Tensor,
-    skip_start: Dense,
+    start_b: Tensor,
+    skip_start: Tensor,
+    /// `skip_start`'s bias plus every layer's skip bias (a column).
+    skip_b: Tensor,
     layers: Vec<Layer>,
-    out1: Dense,
-    cond_map_out1: Dense,
-    logits: Dense,
-    /// `[256, 256]`, ones on and above the diagonal: `w · triu` is the running sum of `w`.
+    out1: Tensor,
+    /// The output conditioning `[skip, bottleneck]`; its bias includes `out1`'s.
+    out_cond_w: Tensor,
+    out_cond_b: Tensor,
+    /// `logits` as `[skip, 256]` (the last product is voice-major, for the softmax).
+    logits: Tensor,
+    logits_b: Tensor,
+    /// `[256, 256]`, ones on and above the diagonal: `p · triu` is the running sum of `p`.
     triu: Tensor,
+    /// `[256, 1]`: picks the last column (the total of a running sum).
+    last: Tensor,
+    /// `[256, 1]`: ones but the last, so a count of classes below a target is at most 255.
+    all_but_last: Tensor,
+    /// `[1, 256]` ones: a column repeated across the classes.
+    across: Tensor,
 }
 
 impl TensorGenerator {
@@ -137,34 +144,44 @@ impl TensorGenerator {
     pub fn new(model: &WaveNetAutoencoder, device: &Device) -> Result<Self> {
         let cfg = model.config();
         let dec = model.decoder();
-        let last = dec.layers.len().saturating_sub(1);
+        let last_layer = dec.layers.len().saturating_sub(1);
+        let mut skip_bias = dec.skip_start.bias().clone();
         let layers = dec
             .layers
             .iter()
             .enumerate()
             .map(|(i, layer)| {
-                let bias = (layer.cond_map.bias() + layer.dilated.bias())?;
-                let cond = Dense::from_parts(layer.cond_map.kernel(), &bias, device)?;
-                let has_res = i != last;
+                skip_bias = (&skip_bias + layer.skip.bias())?;
+                let has_res = i != last_layer;
                 let res_skip = if has_res {
-                    Dense::from_parts(
-                        &Tensor::cat(&[layer.res.kernel(), layer.skip.kernel()], 1)?,
-                        &Tensor::cat(&[layer.res.bias(), layer.skip.bias()], 0)?,
-                        device,
-                    )?
+                    Tensor::cat(&[layer.res.kernel(), layer.skip.kernel()], 1)?
                 } else {
-                    Dense::new(&layer.skip, device)?
+                    layer.skip.kernel().clone()
                 };
                 Ok(Layer {
                     taps: Taps::new(&layer.dilated, device)?,
-                    cond,
-                    res_skip,
-                    has_res,
+                    cond_w: transposed(layer.cond_map.kernel(), device)?,
+                    cond_b: column(&(layer.cond_map.bias() + layer.dilated.bias())?, device)?,
+                    res_skip: transposed(&res_skip, device)?,
+                    res_b: if has_res {
+                        Some(column(layer.res.bias(), device)?)
+                    } else {
+                        None
+                    },
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let triu: Vec<f32> = (0..CLASSES * CLASSES)
+        let host = |values: Vec<f32>, shape: (usize, usize)| -> Result<Tensor> {
+            Ok(Tensor::from_vec(values, shape, device)?)
+        };
+        let triu = (0..CLASSES * CLASSES)
             .map(|i| f32::from(u8::from(i / CLASSES <= i % CLASSES)))
+            .collect();
+        let last = (0..CLASSES)
+            .map(|i| f32::from(u8::from(i == CLASSES - 1)))
+            .collect();
+        let all_but_last = (0..CLASSES)
+            .map(|i| f32::from(u8::from(i < CLASSES - 1)))
             .collect();
         Ok(Self {
             device: device.clone(),
@@ -173,13 +190,19 @@ impl TensorGenerator {
             width: cfg.width,
             skip_width: cfg.skip_width,
             start: Taps::new(&dec.start, device)?,
-            start_bias: on(dec.start.bias(), device)?.unsqueeze(0)?,
-            skip_start: Dense::new(&dec.skip_start, device)?,
+            start_b: column(dec.start.bias(), device)?,
+            skip_start: transposed(dec.skip_start.kernel(), device)?,
+            skip_b: column(&skip_bias, device)?,
             layers,
-            out1: Dense::new(&dec.out1, device)?,
-            cond_map_out1: Dense::new(&dec.cond_map_out1, device)?,
-            logits: Dense::new(&dec.logits, device)?,
-            triu: Tensor::from_vec(triu, (CLASSES, CLASSES), device)?,
+            out1: transposed(dec.out1.kernel(), device)?,
+            out_cond_w: transposed(dec.cond_map_out1.kernel(), device)?,
+            out_cond_b: column(&(dec.cond_map_out1.bias() + dec.out1.bias())?, device)?,
+            logits: on(dec.logits.kernel(), device)?,
+            logits_b: on(dec.logits.bias(), device)?.unsqueeze(0)?,
+            triu: host(triu, (CLASSES, CLASSES))?,
+            last: host(last, (CLASSES, 1))?,
+            all_but_last: host(all_but_last, (CLASSES, 1))?,
+            across: Tensor::ones((1, CLASSES), DType::F32, device)?,
         })
     }
 
@@ -202,11 +225,13 @@ impl TensorGenerator {
         }
         let ring = |taps: &Taps| -> Result<Tensor> {
             Ok(Tensor::zeros(
-                (taps.slots().max(1), voices, taps.cin),
+                (taps.slots().max(1), taps.cin, voices),
                 DType::F32,
                 &self.device,
             )?)
         };
+        let per_voice =
+            |column: &Tensor| -> Result<Tensor> { Ok(column.repeat((1, voices))?.contiguous()?) };
         Ok(Run {
             voices,
             t: 0,
@@ -216,6 +241,14 @@ impl TensorGenerator {
                 .iter()
                 .map(|l| ring(&l.taps))
                 .collect::<Result<_>>()?,
+            start_b: per_voice(&self.start_b)?,
+            skip_b: per_voice(&self.skip_b)?,
+            res_b: self
+                .layers
+                .iter()
+                .map(|l| l.res_b.as_ref().map(&per_voice).transpose())
+                .collect::<Result<_>>()?,
+            logits_b: self.logits_b.repeat((voices, 1))?.contiguous()?,
             cond: Vec::new(),
             out_cond: None,
         })
@@ -231,13 +264,18 @@ impl TensorGenerator {
                 run.voices, run.voices, self.bottleneck
             )));
         }
-        let frame = frame.to_dtype(DType::F32)?.contiguous()?;
+        // Channel-major `[bottleneck, voices]`.
+        let frame = frame.to_dtype(DType::F32)?.t()?.contiguous()?;
         run.cond = self
             .layers
             .iter()
-            .map(|l| l.cond.apply(&frame))
+            .map(|l| Ok(l.cond_w.matmul(&frame)?.broadcast_add(&l.cond_b)?))
             .collect::<Result<_>>()?;
-        run.out_cond = Some(self.cond_map_out1.apply(&frame)?);
+        run.out_cond = Some(
+            self.out_cond_w
+                .matmul(&frame)?
+                .broadcast_add(&self.out_cond_b)?,
+        );
         Ok(())
     }
 
@@ -251,48 +289,51 @@ impl TensorGenerator {
             ));
         };
         let (w, sw, t) = (self.width, self.skip_width, run.t);
-        let mut l = self
-            .start
-            .step(&run.start_ring, t, scaled)?
-            .broadcast_add(&self.start_bias)?;
-        let mut s = self.skip_start.apply(&l)?;
-        for ((layer, ring), cond) in self.layers.iter().zip(&run.rings).zip(&run.cond) {
+        let x = scaled.contiguous()?.reshape((1, run.voices))?;
+        let mut l = (self.start.step(&run.start_ring, t, &x)? + &run.start_b)?;
+        let mut s = (self.skip_start.matmul(&l)? + &run.skip_b)?;
+        for (((layer, ring), cond), res_b) in self
+            .layers
+            .iter()
+            .zip(&run.rings)
+            .zip(&run.cond)
+            .zip(&run.res_b)
+        {
             let d = (layer.taps.step(ring, t, &l)? + cond)?;
-            let g = (candle_nn::ops::sigmoid(&d.narrow(1, 0, w)?)? * d.narrow(1, w, w)?.tanh()?)?;
-            let rs = layer.res_skip.apply(&g)?;
-            if layer.has_res {
-                l = (l + rs.narrow(1, 0, w)?)?;
-                s = (s + rs.narrow(1, w, sw)?)?;
-            } else {
-                s = (s + rs)?;
+            let g = (candle_nn::ops::sigmoid(&d.narrow(0, 0, w)?)? * d.narrow(0, w, w)?.tanh()?)?;
+            let rs = layer.res_skip.matmul(&g)?;
+            match res_b {
+                Some(res_b) => {
+                    l = ((l + rs.narrow(0, 0, w)?)? + res_b)?;
+                    s = (s + rs.narrow(0, w, sw)?)?;
+                }
+                None => s = (s + rs)?,
             }
         }
-        let hidden = (self.out1.apply(&s.relu()?)? + out_cond)?.relu()?;
+        let hidden = (self.out1.matmul(&s.relu()?)? + out_cond)?.relu()?;
         run.t += 1;
-        self.logits.apply(&hidden)
+        // Voice-major for the softmax over classes: `hidden` is seen transposed.
+        Ok((hidden.t()?.matmul(&self.logits)? + &run.logits_b)?)
     }
 
     /// Draws a softmax index per voice from `logits` `[voices, 256]` as `f32` `[voices, 1]`:
-    /// the argmax when greedy, else inverse-CDF sampling of `exp((l − max) / T)` against
-    /// `uniforms` `[voices, 1]` in [0, 1) ([`Sampler::uniform`]), which is what
-    /// [`Sampler::draw`] does with the same uniform (up to the order of the running sum).
+    /// the argmax when greedy, else inverse-CDF sampling of the softmax at the temperature
+    /// against `uniforms` `[voices, 1]` in [0, 1) ([`Sampler::uniform`]), which is what
+    /// [`Sampler::draw`] does with the same uniform (up to rounding in the running sum).
     pub fn draw(&self, logits: &Tensor, sampling: Sampling, uniforms: &Tensor) -> Result<Tensor> {
         if sampling.greedy() {
             return Ok(logits.argmax_keepdim(1)?.to_dtype(DType::F32)?);
         }
-        let max = logits.max_keepdim(1)?;
-        let weights = logits
-            .broadcast_sub(&max)?
-            .affine(1.0 / f64::from(sampling.temperature), 0.0)?
-            .exp()?;
-        let cdf = weights.matmul(&self.triu)?;
-        let target = (cdf.narrow(1, CLASSES - 1, 1)? * uniforms)?;
+        let p = candle_nn::ops::softmax_last_dim(
+            &logits.affine(1.0 / f64::from(sampling.temperature), 0.0)?,
+        )?;
+        let cdf = p.matmul(&self.triu)?;
+        let target = (cdf.matmul(&self.last)? * uniforms.contiguous()?)?;
         // The first class whose running sum exceeds the target = how many do not.
         let below = cdf
-            .broadcast_le(&target)?
-            .to_dtype(DType::F32)?
-            .sum_keepdim(1)?;
-        Ok(below.minimum((CLASSES - 1) as f64)?)
+            .le(&target.matmul(&self.across)?)?
+            .to_dtype(DType::F32)?;
+        Ok(below.matmul(&self.all_but_last)?)
     }
 
     /// Generates `frames × hop_length` samples for each voice from `encoding`
@@ -316,7 +357,8 @@ impl TensorGenerator {
         let mut audio = vec![Vec::with_capacity(frames * hop); voices];
         let mut scaled = Tensor::zeros((voices, 1), DType::F32, &self.device)?;
         let mut uniforms = vec![0f32; hop * voices];
-        let mut picks = Vec::with_capacity(hop);
+        // This frame's classes, `[sample][voice]`, fetched once per frame.
+        let picks = Tensor::zeros((hop, voices), DType::F32, &self.device)?;
         for f in 0..frames {
             if control.is_cancelled() {
                 return Err(Error::Cancelled);
@@ -331,22 +373,18 @@ impl TensorGenerator {
                 }
             }
             let u = Tensor::from_slice(&uniforms, (hop, voices), &self.device)?;
-            picks.clear();
             for j in 0..hop {
                 let logits = self.step(&mut run, &scaled)?;
-                let index = self.draw(&logits, sampling, &u.narrow(0, j, 1)?.t()?)?;
+                let index =
+                    self.draw(&logits, sampling, &u.narrow(0, j, 1)?.reshape((voices, 1))?)?;
+                picks.slice_set(&index.reshape((1, voices))?, 0, j)?;
                 // The class / 128 the network sees next: (index − 128) / 128.
                 scaled = index.affine(1.0 / 128.0, -1.0)?;
-                picks.push(index);
             }
-            let picks = Tensor::cat(&picks, 1)?
-                .to_device(&Device::Cpu)?
-                .to_vec2::<f32>()?;
-            for (out, row) in audio.iter_mut().zip(picks) {
-                out.extend(
-                    row.iter()
-                        .map(|&i| mulaw::inv_mu_law(mulaw::index_class(i as usize))),
-                );
+            for row in picks.to_device(&Device::Cpu)?.to_vec2::<f32>()? {
+                for (out, &i) in audio.iter_mut().zip(&row) {
+                    out.push(mulaw::inv_mu_law(mulaw::index_class(i as usize)));
+                }
             }
             control
                 .samples
@@ -356,17 +394,22 @@ impl TensorGenerator {
     }
 }
 
-/// The state of one generation: the queues of every causal convolution (`[slots,
-/// voices, in]` rings on the device) and the current frame's conditioning.
+/// The state of one generation: the queues of every causal convolution (`[slots, in,
+/// voices]` rings on the device), the biases per voice and the current frame's
+/// conditioning.
 #[derive(Debug)]
 pub struct Run {
     voices: usize,
     t: usize,
     start_ring: Tensor,
     rings: Vec<Tensor>,
-    /// Per layer `[voices, 2 · width]`, both biases included.
+    start_b: Tensor,
+    skip_b: Tensor,
+    res_b: Vec<Option<Tensor>>,
+    logits_b: Tensor,
+    /// Per layer `[2 · width, voices]`, both biases included.
     cond: Vec<Tensor>,
-    /// `[voices, skip_width]`.
+    /// `[skip_width, voices]`, `out1`'s bias included.
     out_cond: Option<Tensor>,
 }
 
