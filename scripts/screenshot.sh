@@ -30,7 +30,7 @@ xvfb_pid=$!
 sleep 1
 DISPLAY=$display TIMBREL_DATA_DIR="$tmp/data" TIMBREL_CACHE_DIR="$tmp/cache" \
     XDG_DATA_HOME="$tmp/xdg" LIBGL_ALWAYS_SOFTWARE=1 WINIT_UNIX_BACKEND=x11 \
-    "$timbrel" gui --fresh --no-audio --render-on-start >"$tmp/app.log" 2>&1 &
+    "$timbrel" gui --fresh --no-audio --no-midi --render-on-start >"$tmp/app.log" 2>&1 &
 app_pid=$!
 sleep "$wait_secs"
 if ! kill -0 "$app_pid" 2>/dev/null; then
