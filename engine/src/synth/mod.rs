@@ -343,8 +343,9 @@ impl Engine {
     /// causal, so what follows a note's end never changes it).
     ///
     /// `progress` is called about every 10 ms; returning `Break` cancels, as does
-    /// `control.cancel()` from another thread: either stops the decode before its next
-    /// sample (well within 50 ms) with [`Error::Cancelled`].
+    /// `control.cancel()` from another thread: either stops the decode with
+    /// [`Error::Cancelled`], the CPU decoder before its next sample (well within 50 ms),
+    /// the tensor (GPU) decoder before its next frame of 512 samples.
     pub fn decode(
         &self,
         embeddings: &[Embedding],
