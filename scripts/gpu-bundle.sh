@@ -3,8 +3,8 @@
 # the `timbrel` binary and the tensor decoder's test binary, both with candle's `cuda`
 # feature, stripped and gzipped (a stripped CUDA timbrel is ~85 MB; gzipped ~30 MB), and
 # run-on-gpu.sh, which unpacks them there, puts the CUDA 13 libraries of the machine's
-# PyTorch on the loader path, runs the equivalence tests on the GPU and the benchmarks,
-# and writes everything to $OUT (or ./gpu-out).
+# PyTorch on the loader path, runs the equivalence tests on the GPU and the decoding and
+# training benchmarks, and writes everything to $OUT (or ./gpu-out).
 #
 #   scripts/gpu-bundle.sh          # then, on the GPU machine: bash gpu/run-on-gpu.sh
 set -euo pipefail
@@ -38,6 +38,10 @@ for preset_batch in "small 1" "small 16" "small 256" "small 1024" "small 4096" "
     set -- $preset_batch
     echo "== $1 batch $2" >> "$out/bench.txt"
     timeout 300 bin/timbrel bench decode --device cuda --preset "$1" --batch "$2" --samples 2048 >> "$out/bench.txt" 2>&1
+done
+for batch in 8 32; do
+    echo "== bench train small batch $batch" >> "$out/bench.txt"
+    timeout 300 bin/timbrel bench train --device cuda --preset small --batch "$batch" >> "$out/bench.txt" 2>&1
 done
 cat "$out"/*.txt
 EOF
