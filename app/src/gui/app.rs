@@ -303,12 +303,7 @@ impl TimbrelApp {
                 ))
             }
             PadMode::Xy => {
-                let mode = if self.state.bilinear {
-                    XyMode::Bilinear
-                } else {
-                    XyMode::Cone
-                };
-                let w = xy_weights(self.state.xy[0], self.state.xy[1], mode);
+                let w = xy_weights(self.state.xy[0], self.state.xy[1], self.state.xy_mode());
                 // Corners with no weight need no instrument.
                 let mut sources = Vec::new();
                 let mut weights = Vec::new();
@@ -463,10 +458,7 @@ impl TimbrelApp {
             weights,
             pitch: self.state.pitch,
             velocity: self.state.velocity,
-            sampling: Sampling {
-                temperature: self.state.temperature.max(0.0),
-                seed: self.state.seed,
-            },
+            sampling: self.state.sampling(),
             control: Arc::clone(&control),
         }));
         self.running = Some(Running {

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
+use autoencoder::Sampling;
 use engine::audio::wav::WavFormat;
+use engine::synth::XyMode;
 use serde::{Deserialize, Serialize};
 
 /// How the blend is controlled.
@@ -59,6 +61,25 @@ pub struct State {
     pub seed: u64,
     pub export: ExportSettings,
     pub last_export: Option<PathBuf>,
+}
+
+impl State {
+    /// How the XY pad's position becomes corner weights.
+    pub fn xy_mode(&self) -> XyMode {
+        if self.bilinear {
+            XyMode::Bilinear
+        } else {
+            XyMode::Cone
+        }
+    }
+
+    /// The sampling settings of a render (a negative temperature is greedy, as 0).
+    pub fn sampling(&self) -> Sampling {
+        Sampling {
+            temperature: self.temperature.max(0.0),
+            seed: self.seed,
+        }
+    }
 }
 
 impl Default for State {

@@ -349,15 +349,7 @@ pub(super) fn xy_pad_ui(ui: &mut egui::Ui, state: &mut State) -> bool {
         Stroke::new(1.0, visuals.weak_text_color()),
         egui::StrokeKind::Inside,
     );
-    let weights = xy_weights(
-        state.xy[0],
-        state.xy[1],
-        if state.bilinear {
-            XyMode::Bilinear
-        } else {
-            XyMode::Cone
-        },
-    );
+    let weights = xy_weights(state.xy[0], state.xy[1], state.xy_mode());
     for (i, ((cx, cy), name)) in engine::synth::blend::CORNERS
         .iter()
         .zip(["A", "B", "C", "D"])

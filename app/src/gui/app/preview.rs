@@ -12,11 +12,10 @@ pub const PREVIEW_RES: usize = 5;
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct PreviewKey {
     corners: [PathBuf; 4],
-    bilinear: bool,
+    mode: XyMode,
     pitch: u8,
     velocity: u8,
-    seed: u64,
-    temperature: f32,
+    sampling: Sampling,
 }
 
 /// A preview grid: rendering, ready or failed.
@@ -60,11 +59,10 @@ impl TimbrelApp {
         let [a, b, c, d] = &self.state.corners;
         Some(PreviewKey {
             corners: [a.clone()?, b.clone()?, c.clone()?, d.clone()?],
-            bilinear: self.state.bilinear,
+            mode: self.state.xy_mode(),
             pitch: self.state.pitch,
             velocity: self.state.velocity,
-            seed: self.state.seed,
-            temperature: self.state.temperature.max(0.0),
+            sampling: self.state.sampling(),
         })
     }
 
@@ -91,17 +89,10 @@ impl TimbrelApp {
             id,
             corners: key.corners.clone(),
             res: PREVIEW_RES,
-            mode: if key.bilinear {
-                XyMode::Bilinear
-            } else {
-                XyMode::Cone
-            },
+            mode: key.mode,
             pitch: key.pitch,
             velocity: key.velocity,
-            sampling: Sampling {
-                temperature: key.temperature,
-                seed: key.seed,
-            },
+            sampling: key.sampling,
             control: Arc::clone(&control),
         }));
         self.preview = Some(Preview {
