@@ -35,6 +35,48 @@ pub struct Config {
     pub ae_bottleneck_width: usize,
     /// Samples averaged into one embedding frame (NSynth: 512, i.e. 32 ms at 16 kHz).
     pub ae_hop_length: usize,
+    /// Timbrel's addition, not in Magenta (absent from a config = 0 = off): harmonics `K`
+    /// of the excitation at f0 fed to the decoder, `2K` channels per sample (see
+    /// [`crate::excitation`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub excitation_harmonics: usize,
+    /// Timbrel's addition: where the excitation enters the decoder (ignored while
+    /// `excitation_harmonics` is 0).
+    #[serde(default, skip_serializing_if = "ExcitationInto::is_default")]
+    pub excitation_into: ExcitationInto,
+}
+
+/// Where the excitation is projected into the decoder.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExcitationInto {
+    /// Into every gated layer, beside the embedding (`exc_map_N`, `2K → 2·width`).
+    #[default]
+    Layers,
+    /// Into the residual stream after the start convolution (`exc_start`, `2K → width`).
+    Input,
+    /// Both.
+    Both,
+}
+
+impl ExcitationInto {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Whether the gated layers get their own projection.
+    pub fn layers(self) -> bool {
+        matches!(self, Self::Layers | Self::Both)
+    }
+
+    /// Whether the start of the stack gets a projection.
+    pub fn input(self) -> bool {
+        matches!(self, Self::Input | Self::Both)
+    }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Bounds that keep a config from asking for absurd amounts of memory or time.
@@ -60,6 +102,8 @@ impl Config {
             ae_width: 128,
             ae_bottleneck_width: 16,
             ae_hop_length: 512,
+            excitation_harmonics: 0,
+            excitation_into: ExcitationInto::Layers,
         }
     }
 
@@ -78,18 +122,40 @@ impl Config {
             ae_width: 64,
             ae_bottleneck_width: 16,
             ae_hop_length: 512,
+            excitation_harmonics: 0,
+            excitation_into: ExcitationInto::Layers,
         }
     }
 
-    /// A preset by name: `nsynth` or `small`.
+    /// [`Config::small`] with a 16-harmonic excitation into every gated layer: the
+    /// default model's shape from its pitched run on.
+    pub fn small_pitched() -> Self {
+        Self {
+            excitation_harmonics: 16,
+            excitation_into: ExcitationInto::Layers,
+            ..Self::small()
+        }
+    }
+
+    /// The preset names [`Config::preset`] knows.
+    pub const PRESETS: [&str; 3] = ["nsynth", "small", "small-pitched"];
+
+    /// A preset by name: `nsynth`, `small` or `small-pitched`.
     pub fn preset(name: &str) -> Result<Self> {
         match name {
             "nsynth" => Ok(Self::nsynth()),
             "small" => Ok(Self::small()),
+            "small-pitched" => Ok(Self::small_pitched()),
             other => Err(Error::Config(format!(
-                "unknown preset {other:?} (known: nsynth, small)"
+                "unknown preset {other:?} (known: {})",
+                Self::PRESETS.join(", ")
             ))),
         }
+    }
+
+    /// Whether the decoder takes an f0 curve (the excitation is on).
+    pub fn pitched(&self) -> bool {
+        self.excitation_harmonics > 0
     }
 
     /// Parses and validates a `config.json`.
@@ -131,6 +197,11 @@ impl Config {
             ("ae_width", self.ae_width, MAX_WIDTH),
             ("ae_bottleneck_width", self.ae_bottleneck_width, MAX_WIDTH),
             ("ae_hop_length", self.ae_hop_length, MAX_HOP_LENGTH),
+            (
+                "excitation_harmonics",
+                self.excitation_harmonics,
+                crate::excitation::MAX_HARMONICS,
+            ),
         ];
         for (name, value, max) in bounded {
             if value > max {

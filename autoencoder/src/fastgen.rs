@@ -9,7 +9,9 @@ use std::ops::ControlFlow;
 
 use candle_core::{DType, Device, Tensor};
 
+use crate::excitation::Oscillator;
 use crate::layers::Conv1d;
+use crate::model::Projection;
 use crate::mulaw::{self, CLASSES};
 use crate::sampling::{Sampler, Sampling};
 use crate::{Error, Result, WaveNetAutoencoder};
@@ -37,6 +39,17 @@ impl Dense {
             bias: host_vec(conv.bias())?,
             cin: conv.in_channels(),
             cout: conv.out_channels(),
+        })
+    }
+
+    /// A bias-free projection (the excitation's).
+    fn projection(p: &Projection) -> Result<Self> {
+        let (cin, cout) = p.kernel.dims2()?;
+        Ok(Self {
+            kernel: host_vec(&p.kernel)?,
+            bias: vec![0.0; cout],
+            cin,
+            cout,
         })
     }
 
@@ -128,6 +141,7 @@ impl Queued {
 struct Layer {
     dilated: Queued,
     cond_map: Dense,
+    exc_map: Option<Dense>,
     res: Dense,
     skip: Dense,
 }
@@ -143,6 +157,7 @@ pub struct FastGenerator {
     /// Samples generated since the last reset.
     t: usize,
     start: Queued,
+    exc_start: Option<Dense>,
     skip_start: Dense,
     layers: Vec<Layer>,
     out1: Dense,
@@ -160,6 +175,11 @@ pub struct FastGenerator {
     tmp: Vec<f32>,
     /// `[voice][256]` logits of the last step.
     out_logits: Vec<f32>,
+    /// `[voice]`: the f0 (Hz) of the next samples, and each voice's oscillator.
+    f0: Vec<f32>,
+    oscillators: Vec<Oscillator>,
+    /// `[2K]` scratch: the current sample's excitation.
+    excitation: Vec<f32>,
 }
 
 impl FastGenerator {
@@ -177,6 +197,7 @@ impl FastGenerator {
                 Ok(Layer {
                     dilated: Queued::new(&layer.dilated, voices)?,
                     cond_map: Dense::new(&layer.cond_map)?,
+                    exc_map: layer.exc_map.as_ref().map(Dense::projection).transpose()?,
                     res: Dense::new(&layer.res)?,
                     skip: Dense::new(&layer.skip)?,
                 })
@@ -191,6 +212,7 @@ impl FastGenerator {
             skip_width: sw,
             t: 0,
             start: Queued::new(&dec.start, voices)?,
+            exc_start: dec.exc_start.as_ref().map(Dense::projection).transpose()?,
             skip_start: Dense::new(&dec.skip_start)?,
             layer_cond: vec![vec![0.0; voices * 2 * w]; layers.len()],
             layers,
@@ -204,7 +226,25 @@ impl FastGenerator {
             g: vec![0.0; w],
             tmp: vec![0.0; w.max(sw)],
             out_logits: vec![0.0; voices * CLASSES],
+            f0: vec![0.0; voices],
+            oscillators: vec![Oscillator::new(); voices],
+            excitation: vec![0.0; dec.excitation_channels()],
         })
+    }
+
+    /// Sets each voice's f0 in Hz (`[voice]`; 0 = unpitched) for the next samples, until
+    /// set again. Models without an excitation ignore it.
+    pub fn set_f0(&mut self, f0_hz: &[f32]) -> Result<()> {
+        if f0_hz.len() != self.voices {
+            return Err(Error::Shape(format!(
+                "an f0 for {} voices has {} values, got {}",
+                self.voices,
+                self.voices,
+                f0_hz.len()
+            )));
+        }
+        self.f0.copy_from_slice(f0_hz);
+        Ok(())
     }
 
     pub fn voices(&self) -> usize {
@@ -219,6 +259,7 @@ impl FastGenerator {
     /// Empties every queue: the next step is sample 0 of a new note.
     pub fn reset(&mut self) {
         self.t = 0;
+        self.oscillators.fill(Oscillator::new());
         self.start.reset();
         self.layers.iter_mut().for_each(|l| l.dilated.reset());
     }
@@ -259,11 +300,21 @@ impl FastGenerator {
         debug_assert_eq!(scaled.len(), self.voices);
         let (w, sw, t, voices) = (self.width, self.skip_width, self.t, self.voices);
         for (v, &x) in scaled.iter().enumerate() {
+            let excited = !self.excitation.is_empty();
+            if excited {
+                self.oscillators[v].next(self.f0[v], &mut self.excitation);
+            }
             self.start.step(t, v, voices, &[x], &mut self.l);
+            if let Some(p) = &self.exc_start {
+                p.accumulate(&self.excitation, &mut self.l);
+            }
             self.skip_start.apply(&self.l, &mut self.s);
             let last = self.layers.len() - 1;
             for (i, (layer, cond)) in self.layers.iter_mut().zip(&self.layer_cond).enumerate() {
                 layer.dilated.step(t, v, voices, &self.l, &mut self.d);
+                if let Some(p) = &layer.exc_map {
+                    p.accumulate(&self.excitation, &mut self.d);
+                }
                 let cond = &cond[v * 2 * w..(v + 1) * 2 * w];
                 self.d.iter_mut().zip(cond).for_each(|(d, c)| *d += c);
                 let (sig, tanh) = self.d.split_at(w);
@@ -302,9 +353,32 @@ impl FastGenerator {
         encoding: &[f32],
         frames: usize,
         sampling: Sampling,
+        progress: impl FnMut(usize) -> ControlFlow<()>,
+    ) -> Result<Vec<Vec<f32>>> {
+        self.generate_f0(encoding, frames, None, sampling, progress)
+    }
+
+    /// [`FastGenerator::generate`] with each voice's f0 curve: `f0` `[voice][sample]`
+    /// (`frames × hop_length` values per voice, Hz), or `None` for unpitched.
+    pub fn generate_f0(
+        &mut self,
+        encoding: &[f32],
+        frames: usize,
+        f0: Option<&[f32]>,
+        sampling: Sampling,
         mut progress: impl FnMut(usize) -> ControlFlow<()>,
     ) -> Result<Vec<Vec<f32>>> {
         let per_voice = frames * self.bottleneck;
+        let total = frames * self.hop_length;
+        if let Some(f0) = f0
+            && f0.len() != self.voices * total
+        {
+            return Err(Error::Shape(format!(
+                "expected f0 curves of {} voices × {total} samples, got {} values",
+                self.voices,
+                f0.len()
+            )));
+        }
         if encoding.len() != self.voices * per_voice {
             return Err(Error::Shape(format!(
                 "expected an encoding of {} voices × {frames} frames × {} channels, got {} values",
@@ -314,8 +388,8 @@ impl FastGenerator {
             )));
         }
         self.reset();
+        self.f0.fill(0.0);
         let mut sampler = Sampler::new(sampling, self.voices);
-        let total = frames * self.hop_length;
         let mut audio = vec![Vec::with_capacity(total); self.voices];
         let mut frame = vec![0f32; self.voices * self.bottleneck];
         let mut previous = vec![0f32; self.voices];
@@ -328,7 +402,13 @@ impl FastGenerator {
                 z.copy_from_slice(&encoding[at..at + self.bottleneck]);
             }
             self.set_frame(&frame)?;
-            for _ in 0..self.hop_length {
+            for i in 0..self.hop_length {
+                if let Some(f0) = f0 {
+                    let t = f * self.hop_length + i;
+                    for (v, hz) in self.f0.iter_mut().enumerate() {
+                        *hz = f0[v * total + t];
+                    }
+                }
                 let logits = self.step(&previous);
                 for (v, out) in audio.iter_mut().enumerate() {
                     let class = mulaw::index_class(

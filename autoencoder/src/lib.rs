@@ -16,6 +16,7 @@
 mod config;
 pub mod cpu;
 mod error;
+pub mod excitation;
 pub mod fastgen;
 pub mod layers;
 mod model;
@@ -25,7 +26,7 @@ pub mod sampling;
 pub mod tensorgen;
 pub mod weights;
 
-pub use config::Config;
+pub use config::{Config, ExcitationInto};
 pub use cpu::CpuDecoder;
 pub use error::{Error, Result};
 pub use fastgen::FastGenerator;

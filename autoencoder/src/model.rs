@@ -119,11 +119,47 @@ impl Encoder {
     }
 }
 
+/// A bias-free 1×1 projection `NAME/W` `[1, 1, in, out]` (Timbrel's excitation maps).
+#[derive(Clone, Debug)]
+pub(crate) struct Projection {
+    /// `[in, out]`.
+    pub(crate) kernel: Tensor,
+}
+
+impl Projection {
+    fn new(vb: &VarBuilder, name: &str, cin: usize, cout: usize) -> Result<Self> {
+        let limit = (3.0 / cin as f64).sqrt();
+        let kernel = vb.get_with_hints(
+            (1, 1, cin, cout),
+            &format!("{name}/W"),
+            candle_nn::Init::Uniform {
+                lo: -limit,
+                up: limit,
+            },
+        )?;
+        Ok(Self {
+            kernel: kernel.reshape((cin, cout))?,
+        })
+    }
+
+    /// `[batch, time, in]` → `[batch, time, out]`.
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let (batch, time, cin) = xs.dims3()?;
+        let cout = self.kernel.dim(1)?;
+        Ok(xs
+            .reshape((batch * time, cin))?
+            .matmul(&self.kernel)?
+            .reshape((batch, time, cout))?)
+    }
+}
+
 /// One gated residual layer of the decoder.
 #[derive(Debug)]
 pub(crate) struct DecoderLayer {
     pub(crate) dilated: Conv1d,
     pub(crate) cond_map: Conv1d,
+    /// The excitation's projection into the gate (`exc_map_N`), when the config has one.
+    pub(crate) exc_map: Option<Projection>,
     pub(crate) res: Conv1d,
     pub(crate) skip: Conv1d,
 }
@@ -132,12 +168,16 @@ pub(crate) struct DecoderLayer {
 #[derive(Debug)]
 pub struct Decoder {
     pub(crate) start: Conv1d,
+    /// The excitation's projection into the residual stream (`exc_start`), if any.
+    pub(crate) exc_start: Option<Projection>,
     pub(crate) skip_start: Conv1d,
     pub(crate) layers: Vec<DecoderLayer>,
     pub(crate) out1: Conv1d,
     pub(crate) cond_map_out1: Conv1d,
     pub(crate) logits: Conv1d,
     pub(crate) width: usize,
+    /// `2K` channels of excitation per sample (0: none).
+    pub(crate) excitation_channels: usize,
 }
 
 impl Decoder {
@@ -149,6 +189,11 @@ impl Decoder {
         };
         let (w, sw, bn) = (cfg.width, cfg.skip_width, cfg.ae_bottleneck_width);
         let start = Conv1d::new(vb, "startconv", 1, w, causal(1))?;
+        let e = 2 * cfg.excitation_harmonics;
+        let exc_start = (e > 0 && cfg.excitation_into.input())
+            .then(|| Projection::new(vb, "exc_start", e, w))
+            .transpose()?;
+        let exc_layers = e > 0 && cfg.excitation_into.layers();
         let skip_start = one_by_one(vb, "skip_start", w, sw)?;
         let layers = (0..cfg.num_layers)
             .map(|i| {
@@ -162,6 +207,9 @@ impl Decoder {
                         causal(cfg.dilation(i)),
                     )?,
                     cond_map: one_by_one(vb, &format!("cond_map_{n}"), bn, 2 * w)?,
+                    exc_map: exc_layers
+                        .then(|| Projection::new(vb, &format!("exc_map_{n}"), e, 2 * w))
+                        .transpose()?,
                     res: one_by_one(vb, &format!("res_{n}"), w, w)?,
                     skip: one_by_one(vb, &format!("skip_{n}"), w, sw)?,
                 })
@@ -169,19 +217,38 @@ impl Decoder {
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             start,
+            exc_start,
             skip_start,
             layers,
             out1: one_by_one(vb, "out1", sw, sw)?,
             cond_map_out1: one_by_one(vb, "cond_map_out1", bn, sw)?,
             logits: one_by_one(vb, "logits", sw, crate::mulaw::CLASSES)?,
             width: w,
+            excitation_channels: e,
         })
+    }
+
+    /// Channels of excitation per sample the decoder takes (`2K`; 0 without one).
+    pub fn excitation_channels(&self) -> usize {
+        self.excitation_channels
     }
 
     /// Teacher-forced logits: `scaled` `[batch, time]` are the μ-law-scaled targets (the
     /// decoder sees them shifted right by one), `encoding` `[batch, frames, bottleneck]`
     /// with `time` a multiple of `frames`. Returns `[batch, time, 256]`.
     pub fn forward(&self, scaled: &Tensor, encoding: &Tensor) -> Result<Tensor> {
+        self.forward_excited(scaled, encoding, None)
+    }
+
+    /// [`Decoder::forward`] with the excitation `[batch, time, 2K]` of the samples'
+    /// f0 curve (see [`crate::excitation`]). A model with an excitation given `None` is
+    /// given zeros (unpitched); one without ignores it.
+    pub fn forward_excited(
+        &self,
+        scaled: &Tensor,
+        encoding: &Tensor,
+        excitation: Option<&Tensor>,
+    ) -> Result<Tensor> {
         let (batch, time) = scaled.dims2()?;
         let (enc_batch, frames, _) = encoding.dims3()?;
         if enc_batch != batch || frames == 0 || time % frames != 0 {
@@ -190,10 +257,29 @@ impl Decoder {
                  {frames} embedding frames of a batch of {enc_batch}; got time {time}"
             )));
         }
+        let excitation = match excitation {
+            Some(e) if self.excitation_channels > 0 => {
+                if e.dims() != [batch, time, self.excitation_channels] {
+                    return Err(Error::Shape(format!(
+                        "the decoder needs an excitation [{batch}, {time}, {}], got {:?}",
+                        self.excitation_channels,
+                        e.dims()
+                    )));
+                }
+                Some(e)
+            }
+            _ => None,
+        };
         let mut l = self.start.forward(&shift_right(&scaled.unsqueeze(2)?)?)?;
+        if let (Some(p), Some(e)) = (&self.exc_start, excitation) {
+            l = (l + p.forward(e)?)?;
+        }
         let mut s = self.skip_start.forward(&l)?;
         for layer in &self.layers {
-            let d = layer.dilated.forward(&l)?;
+            let mut d = layer.dilated.forward(&l)?;
+            if let (Some(p), Some(e)) = (&layer.exc_map, excitation) {
+                d = (d + p.forward(e)?)?;
+            }
             let d = condition(&d, &layer.cond_map.forward(encoding)?)?;
             let d = gate(&d, self.width)?;
             l = (l + layer.res.forward(&d)?)?;
@@ -286,6 +372,22 @@ impl WaveNetAutoencoder {
     /// training loss of `h512_bo16.py`.
     pub fn loss(&self, scaled: &Tensor) -> Result<Tensor> {
         let (_, logits) = self.forward(scaled)?;
+        nll(&logits, scaled)
+    }
+
+    /// The training loss with the excitation `[batch, time, 2K]` of the crops' f0 and,
+    /// optionally, a different decoder input than the targets (`inputs`: `scaled` with
+    /// noise added, so the decoder learns to recover from its own imperfect samples).
+    pub fn loss_excited(
+        &self,
+        scaled: &Tensor,
+        inputs: Option<&Tensor>,
+        excitation: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let encoding = self.encode(scaled)?;
+        let logits =
+            self.decoder
+                .forward_excited(inputs.unwrap_or(scaled), &encoding, excitation)?;
         nll(&logits, scaled)
     }
 }

@@ -25,6 +25,7 @@
 use candle_core::{DType, Device, Tensor};
 
 use crate::cpu::{Control, frames_in};
+use crate::excitation::Oscillator;
 use crate::layers::Conv1d;
 use crate::mulaw::{self, CLASSES};
 use crate::sampling::{Sampler, Sampling};
@@ -106,6 +107,8 @@ struct Layer {
     res_skip: Tensor,
     /// The residual bias (a column); `None` for the last layer.
     res_b: Option<Tensor>,
+    /// The excitation's projection `[2 · width, 2K]`, when the model has one per layer.
+    exc_w: Option<Tensor>,
 }
 
 /// The decoder's weights on a device, ready to generate batches of any size.
@@ -118,6 +121,10 @@ pub struct TensorGenerator {
     skip_width: usize,
     start: Taps,
     start_b: Tensor,
+    /// The excitation's projection into the residual stream `[width, 2K]`, if any.
+    exc_start: Option<Tensor>,
+    /// `2K` (0: the model takes no excitation).
+    excitation_channels: usize,
     skip_start: Tensor,
     /// `skip_start`'s bias plus every layer's skip bias (a column).
     skip_b: Tensor,
@@ -168,6 +175,11 @@ impl TensorGenerator {
                     } else {
                         None
                     },
+                    exc_w: layer
+                        .exc_map
+                        .as_ref()
+                        .map(|p| transposed(&p.kernel, device))
+                        .transpose()?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -191,6 +203,12 @@ impl TensorGenerator {
             skip_width: cfg.skip_width,
             start: Taps::new(&dec.start, device)?,
             start_b: column(dec.start.bias(), device)?,
+            exc_start: dec
+                .exc_start
+                .as_ref()
+                .map(|p| transposed(&p.kernel, device))
+                .transpose()?,
+            excitation_channels: dec.excitation_channels(),
             skip_start: transposed(dec.skip_start.kernel(), device)?,
             skip_b: column(&skip_bias, device)?,
             layers,
@@ -251,7 +269,41 @@ impl TensorGenerator {
             logits_b: self.logits_b.repeat((voices, 1))?.contiguous()?,
             cond: Vec::new(),
             out_cond: None,
+            oscillators: vec![Oscillator::new(); voices],
         })
+    }
+
+    /// Channels of excitation per sample (`2K`; 0: the model takes no f0).
+    pub fn excitation_channels(&self) -> usize {
+        self.excitation_channels
+    }
+
+    /// The excitation of the next `samples` samples of every voice, `[samples, 2K,
+    /// voices]` on the device, from `f0` `[sample][voice]` in Hz; advances the run's
+    /// oscillators. `None` when the model takes no excitation.
+    pub fn excitation(&self, run: &mut Run, f0: &[f32], samples: usize) -> Result<Option<Tensor>> {
+        let (e, voices) = (self.excitation_channels, run.voices);
+        if e == 0 {
+            return Ok(None);
+        }
+        if f0.len() != samples * voices {
+            return Err(Error::Shape(format!(
+                "an f0 for {samples} samples of {voices} voices has {} values, got {}",
+                samples * voices,
+                f0.len()
+            )));
+        }
+        let mut host = vec![0f32; samples * e * voices];
+        let mut one = vec![0f32; e];
+        for j in 0..samples {
+            for (v, osc) in run.oscillators.iter_mut().enumerate() {
+                osc.next(f0[j * voices + v], &mut one);
+                for (c, &x) in one.iter().enumerate() {
+                    host[(j * e + c) * voices + v] = x;
+                }
+            }
+        }
+        Ok(Some(Tensor::from_vec(host, (samples, e, voices), &self.device)?))
     }
 
     /// Sets the embedding frame `[voices, bottleneck]` the next samples are conditioned
@@ -283,6 +335,18 @@ impl TensorGenerator {
     /// sample as the network sees it (μ-law class / 128; 0 before the first). Returns the
     /// logits `[voices, 256]`.
     pub fn step(&self, run: &mut Run, scaled: &Tensor) -> Result<Tensor> {
+        self.step_excited(run, scaled, None)
+    }
+
+    /// [`TensorGenerator::step`] with this sample's excitation `[2K, voices]` (a row of
+    /// [`TensorGenerator::excitation`]); `None` is silence (unpitched).
+    pub fn step_excited(
+        &self,
+        run: &mut Run,
+        scaled: &Tensor,
+        excitation: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let excitation = excitation.filter(|_| self.excitation_channels > 0);
         let (Some(out_cond), false) = (&run.out_cond, run.cond.is_empty()) else {
             return Err(Error::Shape(
                 "set_frame must come before the first step".into(),
@@ -291,6 +355,9 @@ impl TensorGenerator {
         let (w, sw, t) = (self.width, self.skip_width, run.t);
         let x = scaled.contiguous()?.reshape((1, run.voices))?;
         let mut l = (self.start.step(&run.start_ring, t, &x)? + &run.start_b)?;
+        if let (Some(w), Some(e)) = (&self.exc_start, excitation) {
+            l = (l + w.matmul(e)?)?;
+        }
         let mut s = (self.skip_start.matmul(&l)? + &run.skip_b)?;
         for (((layer, ring), cond), res_b) in self
             .layers
@@ -299,7 +366,10 @@ impl TensorGenerator {
             .zip(&run.cond)
             .zip(&run.res_b)
         {
-            let d = (layer.taps.step(ring, t, &l)? + cond)?;
+            let mut d = (layer.taps.step(ring, t, &l)? + cond)?;
+            if let (Some(w), Some(e)) = (&layer.exc_w, excitation) {
+                d = (d + w.matmul(e)?)?;
+            }
             let g = (candle_nn::ops::sigmoid(&d.narrow(0, 0, w)?)? * d.narrow(0, w, w)?.tanh()?)?;
             let rs = layer.res_skip.matmul(&g)?;
             match res_b {
@@ -347,10 +417,33 @@ impl TensorGenerator {
         sampling: Sampling,
         control: &Control,
     ) -> Result<Vec<Vec<f32>>> {
+        self.generate_streams_f0(encoding, None, streams, sampling, control)
+    }
+
+    /// [`TensorGenerator::generate_streams`] with each voice's f0 curve `[voice][sample]`
+    /// in Hz (`frames × hop_length` per voice), or `None` for unpitched voices.
+    pub fn generate_streams_f0(
+        &self,
+        encoding: &[f32],
+        f0: Option<&[f32]>,
+        streams: &[u64],
+        sampling: Sampling,
+        control: &Control,
+    ) -> Result<Vec<Vec<f32>>> {
         let voices = streams.len();
         let bn = self.bottleneck;
         let frames = frames_in(encoding, voices, bn)?;
         let hop = self.hop_length;
+        let total = frames * hop;
+        if let Some(f0) = f0
+            && f0.len() != voices * total
+        {
+            return Err(Error::Shape(format!(
+                "expected f0 curves of {voices} voices × {total} samples, got {} values",
+                f0.len()
+            )));
+        }
+        let mut frame_f0 = vec![0f32; hop * voices];
         let encoding = Tensor::from_slice(encoding, (voices, frames, bn), &self.device)?;
         let mut run = self.start(voices)?;
         let mut sampler = Sampler::with_streams(sampling, streams.iter().copied());
@@ -373,8 +466,21 @@ impl TensorGenerator {
                 }
             }
             let u = Tensor::from_slice(&uniforms, (hop, voices), &self.device)?;
+            if let Some(f0) = f0 {
+                for v in 0..voices {
+                    for j in 0..hop {
+                        frame_f0[j * voices + v] = f0[v * total + f * hop + j];
+                    }
+                }
+            }
+            // Uploaded once per frame, like the uniforms.
+            let excitation = self.excitation(&mut run, &frame_f0, hop)?;
             for j in 0..hop {
-                let logits = self.step(&mut run, &scaled)?;
+                let e = excitation
+                    .as_ref()
+                    .map(|e| e.narrow(0, j, 1)?.squeeze(0))
+                    .transpose()?;
+                let logits = self.step_excited(&mut run, &scaled, e.as_ref())?;
                 let index =
                     self.draw(&logits, sampling, &u.narrow(0, j, 1)?.reshape((voices, 1))?)?;
                 picks.slice_set(&index.reshape((1, voices))?, 0, j)?;
@@ -411,6 +517,8 @@ pub struct Run {
     cond: Vec<Tensor>,
     /// `[skip_width, voices]`, `out1`'s bias included.
     out_cond: Option<Tensor>,
+    /// Each voice's excitation oscillator (advanced on the host, once per frame).
+    oscillators: Vec<Oscillator>,
 }
 
 impl Run {

@@ -37,6 +37,16 @@ pub fn shapes(cfg: &Config) -> Vec<(String, Vec<usize>)> {
     conv("out1".into(), 1, sw, sw);
     conv("cond_map_out1".into(), 1, bn, sw);
     conv("logits".into(), 1, sw, crate::mulaw::CLASSES);
+    // Timbrel's excitation projections (no biases: the layers' own biases serve).
+    let e = 2 * cfg.excitation_harmonics;
+    if e > 0 && cfg.excitation_into.input() {
+        out.push(("exc_start/W".into(), vec![1, 1, e, w]));
+    }
+    if e > 0 && cfg.excitation_into.layers() {
+        for i in 1..=cfg.num_layers {
+            out.push((format!("exc_map_{i}/W"), vec![1, 1, e, 2 * w]));
+        }
+    }
     out
 }
 

@@ -41,6 +41,8 @@ fn sizes() -> Config {
         ae_width: 6,
         ae_bottleneck_width: 5,
         ae_hop_length: 128,
+        excitation_harmonics: 0,
+        excitation_into: Default::default(),
     }
 }
 

@@ -27,6 +27,8 @@ fn tiny() -> Config {
         ae_width: 4,
         ae_bottleneck_width: 2,
         ae_hop_length: 8,
+        excitation_harmonics: 0,
+        excitation_into: Default::default(),
     }
 }
 

@@ -23,6 +23,8 @@ pub fn tiny_config() -> Config {
         ae_width: 8,
         ae_bottleneck_width: 4,
         ae_hop_length: 64,
+        excitation_harmonics: 0,
+        excitation_into: Default::default(),
     }
 }
 

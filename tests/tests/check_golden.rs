@@ -64,6 +64,8 @@ fn a_fixture_of_other_sizes_passes_and_a_wrong_one_fails() {
         ae_width: 12,
         ae_bottleneck_width: 6,
         ae_hop_length: 256,
+        excitation_harmonics: 0,
+        excitation_into: Default::default(),
     };
     let (batch, length) = (4, 1024);
     let tensors: HashMap<String, Tensor> =

@@ -27,6 +27,8 @@ fn tiny() -> Config {
         ae_width: 8,
         ae_bottleneck_width: 4,
         ae_hop_length: 64,
+        excitation_harmonics: 0,
+        excitation_into: Default::default(),
     }
 }
 

@@ -48,6 +48,8 @@ impl Setup {
             ae_width: 8,
             ae_bottleneck_width: 4,
             ae_hop_length: 64,
+            excitation_harmonics: 0,
+            excitation_into: Default::default(),
         };
         engine::model_dir::write_random(&dir.path().join("model"), &cfg, 3).unwrap();
         let pack = dir.path().join("mypack");

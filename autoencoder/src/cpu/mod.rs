@@ -75,7 +75,11 @@ impl Isa {
 #[derive(Debug, Clone)]
 struct Layer {
     dilation: usize,
-    /// `[k·width] → gate panels`, bias included.
+    /// Taps of the dilated convolution.
+    taps: usize,
+    /// `[k·width (+ 2K excitation)] → gate panels`, bias included: the excitation's
+    /// projection `exc_map_N` is extra rows of the same matrix, its input the
+    /// excitation appended to the taps.
     gate: Packed,
     /// The conditioning projection, plain `[bottleneck][2·width]` (once per frame).
     cond_kernel: Vec<f32>,
@@ -99,6 +103,12 @@ pub struct CpuDecoder {
     /// `[tap][width]` and `[width]`: the start convolution has one input channel.
     start_kernel: Vec<f32>,
     start_bias: Vec<f32>,
+    /// `[2K][width]`: the excitation's projection into the residual stream (empty: none).
+    exc_start_kernel: Vec<f32>,
+    /// `2K`: excitation channels per sample (0: no excitation).
+    excitation_channels: usize,
+    /// Whether the gate matrices take the excitation as extra rows.
+    excitation_layers: bool,
     skip_start: Packed,
     layers: Vec<Layer>,
     out1: Packed,
@@ -151,10 +161,15 @@ impl CpuDecoder {
             .enumerate()
             .map(|(i, layer)| {
                 let k = layer.dilated.config().filter_length;
+                let mut gate_kernel = host_vec(layer.dilated.kernel())?;
+                if let Some(p) = &layer.exc_map {
+                    gate_kernel.extend(host_vec(&p.kernel)?);
+                }
+                let rows = gate_kernel.len() / (2 * w);
                 let gate = Packed::new(
-                    &host_vec(layer.dilated.kernel())?,
+                    &gate_kernel,
                     &host_vec(layer.dilated.bias())?,
-                    k * w,
+                    rows,
                     2 * w,
                     &gate_columns(w),
                 );
@@ -175,6 +190,7 @@ impl CpuDecoder {
                     .collect();
                 Ok(Layer {
                     dilation: layer.dilated.config().dilation,
+                    taps: k,
                     gate,
                     cond_kernel: host_vec(layer.cond_map.kernel())?,
                     cond_bias: host_vec(layer.cond_map.bias())?,
@@ -193,6 +209,12 @@ impl CpuDecoder {
             filter_length: dec.start.config().filter_length,
             start_kernel: host_vec(dec.start.kernel())?,
             start_bias: host_vec(dec.start.bias())?,
+            exc_start_kernel: match &dec.exc_start {
+                Some(p) => host_vec(&p.kernel)?,
+                None => Vec::new(),
+            },
+            excitation_channels: dec.excitation_channels(),
+            excitation_layers: dec.layers.iter().any(|l| l.exc_map.is_some()),
             skip_start: Packed::dense(&dec.skip_start)?,
             layers,
             out1: Packed::dense(&dec.out1)?,
@@ -273,15 +295,45 @@ impl CpuDecoder {
         threads: usize,
         control: &Control,
     ) -> Result<Vec<Vec<f32>>> {
+        self.generate_streams_f0(encoding, None, streams, sampling, threads, control)
+    }
+
+    /// Channels of excitation the model takes per sample (0: it takes no f0).
+    pub fn excitation_channels(&self) -> usize {
+        self.excitation_channels
+    }
+
+    /// [`CpuDecoder::generate_streams`] with each voice's f0 curve: `f0` is
+    /// `[voice][sample]` in Hz (`frames × hop_length` per voice; 0 = unpitched), or
+    /// `None` for unpitched voices. Models without an excitation ignore it.
+    pub fn generate_streams_f0(
+        &self,
+        encoding: &[f32],
+        f0: Option<&[f32]>,
+        streams: &[u64],
+        sampling: Sampling,
+        threads: usize,
+        control: &Control,
+    ) -> Result<Vec<Vec<f32>>> {
         let voices = streams.len();
-        let per_voice = frames_in(encoding, voices, self.bottleneck)? * self.bottleneck;
+        let frames = frames_in(encoding, voices, self.bottleneck)?;
+        let per_voice = frames * self.bottleneck;
+        let total = frames * self.hop_length;
+        if let Some(f0) = f0
+            && f0.len() != voices * total
+        {
+            return Err(Error::Shape(format!(
+                "expected f0 curves of {voices} voices × {total} samples, got {} values",
+                f0.len()
+            )));
+        }
         let threads = threads.max(1);
         if threads > 1 && self.parallelism_for(voices, threads) == Parallelism::Columns {
-            return self.generate_columns(encoding, streams, sampling, threads, control);
+            return self.generate_columns(encoding, f0, streams, sampling, threads, control);
         }
         let groups = split(voices, threads);
         if groups.len() == 1 {
-            return self.generate_group(encoding, streams, sampling, control);
+            return self.generate_group(encoding, f0, streams, sampling, control);
         }
         let results = std::thread::scope(|scope| {
             let handles: Vec<_> = groups
@@ -289,8 +341,9 @@ impl CpuDecoder {
                 .map(|range| {
                     let range = range.clone();
                     let enc = &encoding[range.start * per_voice..range.end * per_voice];
+                    let f0 = f0.map(|f0| &f0[range.start * total..range.end * total]);
                     let streams = &streams[range];
-                    scope.spawn(move || self.generate_group(enc, streams, sampling, control))
+                    scope.spawn(move || self.generate_group(enc, f0, streams, sampling, control))
                 })
                 .collect();
             handles
@@ -312,6 +365,7 @@ impl CpuDecoder {
     fn generate_columns(
         &self,
         encoding: &[f32],
+        f0: Option<&[f32]>,
         streams: &[u64],
         sampling: Sampling,
         threads: usize,
@@ -345,7 +399,13 @@ impl CpuDecoder {
                                 );
                             }
                             state.set_frame(self, &frame)?;
-                            for _ in 0..self.hop_length {
+                            for i in 0..self.hop_length {
+                                if let Some(f0) = f0 {
+                                    let t = f * self.hop_length + i;
+                                    for (v, hz) in state.f0_mut().iter_mut().enumerate() {
+                                        *hz = f0[v * total + t];
+                                    }
+                                }
                                 let stop = index == 0 && control.is_cancelled();
                                 state.sample_part(
                                     self,
@@ -392,6 +452,7 @@ impl CpuDecoder {
     fn generate_group(
         &self,
         encoding: &[f32],
+        f0: Option<&[f32]>,
         streams: &[u64],
         sampling: Sampling,
         control: &Control,
@@ -412,7 +473,13 @@ impl CpuDecoder {
                 );
             }
             state.set_frame(self, &frame)?;
-            for _ in 0..self.hop_length {
+            for i in 0..self.hop_length {
+                if let Some(f0) = f0 {
+                    let t = f * self.hop_length + i;
+                    for (v, hz) in state.f0_mut().iter_mut().enumerate() {
+                        *hz = f0[v * total + t];
+                    }
+                }
                 if control.cancel.load(Ordering::Relaxed) {
                     return Err(Error::Cancelled);
                 }

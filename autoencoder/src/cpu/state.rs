@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use super::kernels::{HALF, fmadd, gate, matmul, pad, pad16, project};
 use super::parallel::{Exchange, Part};
 use super::{CpuDecoder, Isa, NR, exp_fast};
+use crate::excitation::Oscillator;
 use crate::mulaw::{self, CLASSES};
 use crate::sampling::{Sampler, argmax};
 use crate::{Error, Result};
@@ -40,6 +41,11 @@ pub struct State {
     xt: Vec<f32>,
     cond_scratch: Vec<f32>,
     previous: Vec<f32>,
+    /// `[voice]`: the f0 (Hz) of the next samples, and each voice's oscillator.
+    f0: Vec<f32>,
+    oscillators: Vec<Oscillator>,
+    /// `[voice][2K]`: the current sample's excitation.
+    excitation: Vec<f32>,
 }
 
 impl State {
@@ -49,10 +55,7 @@ impl State {
         let rings = dec
             .layers
             .iter()
-            .map(|l| {
-                let taps = l.gate.k / w;
-                vec![0f32; ((taps - 1) * l.dilation + 1) * voices * w]
-            })
+            .map(|l| vec![0f32; ((l.taps - 1) * l.dilation + 1) * voices * w])
             .collect();
         let gate_cond = dec
             .layers
@@ -83,7 +86,30 @@ impl State {
             xt: vec![0f32; voices * max_k.max(pad(sw))],
             cond_scratch: vec![0f32; 2 * w.max(sw)],
             previous: vec![0f32; voices],
+            f0: vec![0f32; voices],
+            oscillators: vec![Oscillator::new(); voices],
+            excitation: vec![0f32; voices * dec.excitation_channels],
         }
+    }
+
+    /// Sets each voice's f0 in Hz (`[voice]`, 0 = unpitched) for the next samples, until
+    /// set again. Models without an excitation ignore it.
+    pub fn set_f0(&mut self, f0_hz: &[f32]) -> Result<()> {
+        if f0_hz.len() != self.voices {
+            return Err(Error::Shape(format!(
+                "an f0 for {} voices has {} values, got {}",
+                self.voices,
+                self.voices,
+                f0_hz.len()
+            )));
+        }
+        self.f0.copy_from_slice(f0_hz);
+        Ok(())
+    }
+
+    /// Voice `v`'s f0 for the next samples (no check: the generation loop's fast path).
+    pub(super) fn f0_mut(&mut self) -> &mut [f32] {
+        &mut self.f0
     }
 
     /// Empties the queues: the next step is sample 0 of a new note.
@@ -92,6 +118,7 @@ impl State {
         self.start_history.fill(0.0);
         self.rings.iter_mut().for_each(|r| r.fill(0.0));
         self.previous.fill(0.0);
+        self.oscillators.fill(Oscillator::new());
     }
 
     /// Sets the embedding frame `[voice][bottleneck]` of the next samples.
@@ -278,6 +305,19 @@ impl State {
         let voices = self.voices;
         let t = self.t;
         let k = dec.filter_length;
+        let e = dec.excitation_channels;
+
+        // The excitation of this sample (every thread of a split step computes the same).
+        if e > 0 {
+            for ((osc, &hz), out) in self
+                .oscillators
+                .iter_mut()
+                .zip(&self.f0)
+                .zip(self.excitation.chunks_exact_mut(e))
+            {
+                osc.next(hz, out);
+            }
+        }
 
         // Start: a causal convolution of the 1-channel input, then the first skip.
         for v in 0..voices {
@@ -297,6 +337,14 @@ impl State {
             }
             if k > 1 {
                 hist[t % (k - 1)] = self.previous[v];
+            }
+            if !dec.exc_start_kernel.is_empty() {
+                let exc = &self.excitation[v * e..(v + 1) * e];
+                for (&x, row) in exc.iter().zip(dec.exc_start_kernel.chunks_exact(w)) {
+                    for (o, &wv) in l.iter_mut().zip(row) {
+                        *o = fmadd::<FMA>(x, wv, *o);
+                    }
+                }
             }
         }
         matmul::<FMA>(
@@ -318,7 +366,7 @@ impl State {
             .zip(self.rings.iter_mut().zip(&self.gate_cond))
             .enumerate()
         {
-            let taps = layer.gate.k / w;
+            let taps = layer.taps;
             let slots = (taps - 1) * layer.dilation + 1;
             let kin = layer.gate.k;
             let at = |slot: usize, v: usize| (slot * voices + v) * w;
@@ -328,6 +376,10 @@ impl State {
                     let lag = (taps - 1 - tap) * layer.dilation;
                     let slot = (t + slots - lag) % slots;
                     self.xin[v * kin + tap * w..][..w].copy_from_slice(&ring[at(slot, v)..][..w]);
+                }
+                if dec.excitation_layers {
+                    self.xin[v * kin + taps * w..][..e]
+                        .copy_from_slice(&self.excitation[v * e..(v + 1) * e]);
                 }
             }
             let cstride = layer.gate.panels * NR;

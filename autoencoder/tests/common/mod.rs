@@ -22,6 +22,8 @@ pub fn tiny(filter_length: usize, num_stages: usize, num_layers: usize, hop: usi
         ae_width: 5,
         ae_bottleneck_width: 3,
         ae_hop_length: hop,
+        excitation_harmonics: 0,
+        excitation_into: Default::default(),
     }
 }
 

@@ -1,0 +1,149 @@
+//! The harmonic excitation: a periodic signal at the sample rate that tells the decoder
+//! the pitch to play, sample by sample.
+//!
+//! Neural source-filter models (Wang, Takaki and Yamagishi 2019) feed a sine at f0 to a
+//! convolutional filter and found it essential; DDSP feeds an oscillator bank at f0.
+//! Here, per sample `t` and voice, an f0 curve `f0_t` (Hz, 0 = unpitched) drives a phase
+//! `φ_t` accumulated from it (glides and vibrato stay phase-continuous; a note's phase
+//! starts at 0 on its first sample, in training as in rendering), and the excitation is
+//! the `2K` channels `[sin φ, cos φ, sin 2φ, cos 2φ, …, sin Kφ, cos Kφ]`. Harmonic `k`
+//! is zeroed while `k·f0_t ≥` [`CUTOFF_HZ`] (no aliased partials), and all of them while
+//! `f0_t ≤ 0`, so an unpitched note (a drum) gets an all-zero excitation and the model
+//! is exactly the model without the excitation (its projections have no bias).
+//!
+//! Per sample, one `sin_cos` of the phase; the harmonics follow by rotation
+//! (`e^{ikφ} = e^{i(k−1)φ} · e^{iφ}`, in f64), not a libm call per harmonic. Every path
+//! (training crops, the reference generator, the CPU and tensor decoders) computes the
+//! excitation with [`Oscillator`], so they see bit-identical values.
+
+/// The sample rate the models run at (NSynth's).
+pub const SAMPLE_RATE_HZ: f64 = 16_000.0;
+
+/// Harmonics at or above this frequency are zeroed: 95 % of the Nyquist frequency, so a
+/// partial never folds back, with a margin for the phase's rounding.
+pub const CUTOFF_HZ: f32 = 7_600.0;
+
+/// The most harmonics a config may ask for (at 16 kHz, only notes below 119 Hz have more
+/// than 64 partials under the cutoff).
+pub const MAX_HARMONICS: usize = 64;
+
+/// Frequency in Hz of a MIDI pitch (A4 = 69 = 440 Hz; fractional pitches are cents).
+pub fn midi_to_hz(pitch: f32) -> f32 {
+    440.0 * 2f32.powf((pitch - 69.0) / 12.0)
+}
+
+/// One voice's oscillator: the phase of its f0 curve, in cycles.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Oscillator {
+    /// In `[0, 1)`.
+    phase: f64,
+}
+
+impl Oscillator {
+    /// An oscillator at phase 0: the first sample of a note.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An oscillator whose next sample is sample `offset` of a note held at `f0_hz` from
+    /// its start (a training crop that starts inside a note).
+    pub fn at_offset(f0_hz: f32, offset: usize) -> Self {
+        let cycles = f0_hz.max(0.0) as f64 * offset as f64 / SAMPLE_RATE_HZ;
+        Self {
+            phase: cycles - cycles.floor(),
+        }
+    }
+
+    /// Back to phase 0.
+    pub fn reset(&mut self) {
+        self.phase = 0.0;
+    }
+
+    /// Writes the excitation of the current sample at `f0_hz` into `out` (`2K` values,
+    /// see the module doc), then advances the phase by one sample.
+    #[inline]
+    pub fn next(&mut self, f0_hz: f32, out: &mut [f32]) {
+        out.fill(0.0);
+        if f0_hz > 0.0 && f0_hz.is_finite() {
+            let (s1, c1) = (std::f64::consts::TAU * self.phase).sin_cos();
+            let (mut s, mut c) = (s1, c1);
+            for (k, pair) in out.chunks_exact_mut(2).enumerate() {
+                if (k + 1) as f32 * f0_hz >= CUTOFF_HZ {
+                    break;
+                }
+                pair[0] = s as f32;
+                pair[1] = c as f32;
+                (s, c) = (s * c1 + c * s1, c * c1 - s * s1);
+            }
+            let next = self.phase + f0_hz as f64 / SAMPLE_RATE_HZ;
+            self.phase = next - next.floor();
+        }
+    }
+}
+
+/// The excitation `[time][2K]` of one crop: `f0` holds one value per sample, and the
+/// oscillator starts at `start` (see [`Oscillator::at_offset`]).
+pub fn excitation(f0: &[f32], harmonics: usize, start: Oscillator) -> Vec<f32> {
+    let mut osc = start;
+    let mut out = vec![0f32; f0.len() * 2 * harmonics];
+    if harmonics > 0 {
+        for (&hz, row) in f0.iter().zip(out.chunks_exact_mut(2 * harmonics)) {
+            osc.next(hz, row);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_sin_and_cos_of_the_accumulated_phase() {
+        let f0 = [220.0f32; 2000];
+        let e = excitation(&f0, 4, Oscillator::new());
+        for t in [0usize, 1, 17, 999, 1999] {
+            let phi = std::f64::consts::TAU * 220.0 * t as f64 / SAMPLE_RATE_HZ;
+            for k in 1..=4 {
+                let s = e[t * 8 + 2 * (k - 1)];
+                let c = e[t * 8 + 2 * (k - 1) + 1];
+                assert!((s as f64 - (k as f64 * phi).sin()).abs() < 1e-5, "t {t} k {k}");
+                assert!((c as f64 - (k as f64 * phi).cos()).abs() < 1e-5, "t {t} k {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn harmonics_above_the_cutoff_and_unpitched_samples_are_zero() {
+        let e = excitation(&[3000.0, 0.0, -5.0, f32::NAN], 4, Oscillator::new());
+        // 3000 Hz: harmonics 1 and 2 (3, 6 kHz) pass, 3 and 4 (9, 12 kHz) do not.
+        assert!(e[0..4].iter().any(|&v| v != 0.0));
+        assert!(e[4..8].iter().all(|&v| v == 0.0));
+        assert!(e[8..].iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn a_crop_continues_the_phase_of_its_note() {
+        let whole = excitation(&[330.0; 700], 3, Oscillator::new());
+        let crop = excitation(&[330.0; 200], 3, Oscillator::at_offset(330.0, 500));
+        for (a, b) in whole[500 * 6..].iter().zip(&crop) {
+            assert!((a - b).abs() < 1e-4);
+        }
+    }
+
+    #[test]
+    fn a_glide_is_phase_continuous() {
+        let f0: Vec<f32> = (0..4000).map(|t| 200.0 + t as f32 * 0.1).collect();
+        let e = excitation(&f0, 1, Oscillator::new());
+        for t in 1..4000 {
+            let jump = (e[t * 2] - e[(t - 1) * 2]).abs();
+            assert!(jump < 0.4, "sample {t} jumps by {jump}");
+        }
+    }
+
+    #[test]
+    fn midi_pitches() {
+        assert!((midi_to_hz(69.0) - 440.0).abs() < 1e-3);
+        assert!((midi_to_hz(60.0) - 261.6256).abs() < 1e-3);
+    }
+}
