@@ -88,7 +88,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .map(|k| ds.load(k))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let nll_nats = nll(&model, &originals, 4)?;
+    // A model with an excitation is given each note's own pitch (NSynth's `pitch`).
+    let f0: Vec<f32> = names
+        .iter()
+        .map(|k| autoencoder::excitation::midi_to_hz(f32::from(ds.examples[k].pitch)))
+        .collect();
+    let nll_nats = nll(&model, &originals, Some(&f0), 4)?;
     let bar = if args.quiet {
         indicatif::ProgressBar::hidden()
     } else {
@@ -104,7 +109,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         seed: args.seed,
     };
     let started = std::time::Instant::now();
-    let reconstructions = reconstruct(&model, &originals, sampling, &mut |done| {
+    let reconstructions = reconstruct(&model, &originals, Some(&f0), sampling, &mut |done| {
         bar.set_position(done as u64)
     })?;
     bar.finish_and_clear();

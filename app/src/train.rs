@@ -20,8 +20,9 @@ pub struct Args {
     /// The model directory to write (config.json, weights.safetensors, train state, log).
     #[arg(long, value_name = "MODEL_DIR")]
     pub out: PathBuf,
-    /// Model size: small (the default we ship) or nsynth (Magenta's h512_bo16).
-    #[arg(long, default_value = "small", conflicts_with = "config")]
+    /// Model shape: small-pitched (the default model's: small with a 16-harmonic
+    /// excitation at f0), small (no excitation) or nsynth (Magenta's h512_bo16).
+    #[arg(long, default_value = "small-pitched", conflicts_with = "config")]
     pub preset: String,
     /// A config.json with Magenta's hyper-parameter names, instead of a preset.
     #[arg(long, value_name = "FILE")]
@@ -46,6 +47,21 @@ pub struct Args {
     /// Steps between validation NLL measurements.
     #[arg(long, default_value_t = TrainOptions::default().validate_every)]
     pub validate_every: u64,
+    /// Gaussian noise (σ, in μ-law-scaled units: a class is 1/128) on the decoder's
+    /// teacher-forced input, not its targets.
+    #[arg(long, default_value_t = TrainOptions::default().input_noise)]
+    pub input_noise: f64,
+    /// Share of crops trained with no excitation (pitched models), so that a model given
+    /// no pitch still plays.
+    #[arg(long, default_value_t = TrainOptions::default().unpitched_share)]
+    pub unpitched_share: f64,
+    /// Steps between free-running checks on held-out notes (0: none); pitch accuracy and
+    /// log-mel distance go to train_log.jsonl.
+    #[arg(long, default_value_t = TrainOptions::default().free_run_every)]
+    pub free_run_every: u64,
+    /// Held-out notes a free-running check decodes (their first second each).
+    #[arg(long, default_value_t = TrainOptions::default().free_run_notes)]
+    pub free_run_notes: usize,
     /// Continue the run saved in --out (its settings are kept; --steps may extend it).
     #[arg(long)]
     pub resume: bool,
@@ -84,6 +100,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             checkpoint_every: args.checkpoint_every,
             validate_every: args.validate_every,
             seed: args.seed,
+            input_noise: args.input_noise,
+            unpitched_share: args.unpitched_share,
+            free_run_every: args.free_run_every,
+            free_run_notes: args.free_run_notes,
             ..Default::default()
         };
         let overwrite = if args.force {
@@ -134,6 +154,16 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 ));
             }
             Event::Validation { nll, .. } => val = format!("val {nll:.3}"),
+            Event::FreeRun {
+                step,
+                pitch_accuracy,
+                pitched_notes,
+                log_mel_distance_db,
+                ..
+            } => bar.println(format!(
+                "step {step}: free-running on held-out notes: pitch {} of {pitched_notes}, log-mel {log_mel_distance_db:.1} dB",
+                pitch_accuracy.map_or("-".into(), |a| format!("{:.0}", a * *pitched_notes as f64)),
+            )),
             Event::Checkpoint { .. } => {}
         })
         .context("train")?;

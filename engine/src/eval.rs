@@ -168,14 +168,22 @@ fn scaled_batch(model: &WaveNetAutoencoder, notes: &[Vec<f32>]) -> Result<Option
 }
 
 /// Teacher-forced NLL (nats per sample) of whole notes, `batch` at a time.
-pub fn nll(model: &WaveNetAutoencoder, notes: &[Vec<f32>], batch: usize) -> Result<f64> {
+pub fn nll(
+    model: &WaveNetAutoencoder,
+    notes: &[Vec<f32>],
+    f0_hz: Option<&[f32]>,
+    batch: usize,
+) -> Result<f64> {
     let (mut total, mut count) = (0f64, 0usize);
-    for chunk in notes.chunks(batch.max(1)) {
+    let batch = batch.max(1);
+    for (i, chunk) in notes.chunks(batch).enumerate() {
         let Some((x, len)) = scaled_batch(model, chunk)? else {
             continue;
         };
+        let f0 = f0_hz.map(|f| &f[i * batch..i * batch + chunk.len()]);
+        let excitation = excitation_tensor(model, f0, len, &[])?;
         let loss = model
-            .loss(&x)?
+            .loss_excited(&x, None, excitation.as_ref())?
             .to_dtype(DType::F64)
             .and_then(|l| l.to_scalar::<f64>())
             .map_err(autoencoder::Error::from)?;
@@ -190,12 +198,18 @@ pub fn nll(model: &WaveNetAutoencoder, notes: &[Vec<f32>], batch: usize) -> Resu
 pub fn reconstruct(
     model: &WaveNetAutoencoder,
     notes: &[Vec<f32>],
+    f0_hz: Option<&[f32]>,
     sampling: Sampling,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<Vec<f32>>> {
-    let Some((x, _)) = scaled_batch(model, notes)? else {
+    let Some((x, len)) = scaled_batch(model, notes)? else {
         return Ok(vec![Vec::new(); notes.len()]);
     };
+    let curves: Option<Vec<f32>> = f0_hz.map(|f0| {
+        f0.iter()
+            .flat_map(|&hz| std::iter::repeat_n(hz, len))
+            .collect()
+    });
     let encoding: Vec<f32> = model
         .encode(&x)?
         .to_device(&candle_core::Device::Cpu)
@@ -209,6 +223,7 @@ pub fn reconstruct(
         &decoder,
         threads,
         &encoding,
+        curves.as_deref(),
         &streams,
         sampling,
         &autoencoder::cpu::Control::default(),
@@ -221,6 +236,30 @@ pub fn reconstruct(
 }
 
 /// The figures of one evaluation.
+/// The excitation `[notes, len, 2K]` of notes held at `f0_hz` (one per note, Hz; 0 =
+/// unpitched), each from sample `offsets[i]` of its note (empty: all from the start);
+/// `None` when the model has no excitation or no f0 is given.
+pub fn excitation_tensor(
+    model: &WaveNetAutoencoder,
+    f0_hz: Option<&[f32]>,
+    len: usize,
+    offsets: &[usize],
+) -> Result<Option<Tensor>> {
+    use autoencoder::excitation::{Oscillator, excitation};
+    let k = model.config().excitation_harmonics;
+    let Some(f0_hz) = f0_hz.filter(|_| k > 0) else {
+        return Ok(None);
+    };
+    let mut all = Vec::with_capacity(f0_hz.len() * len * 2 * k);
+    for (i, &hz) in f0_hz.iter().enumerate() {
+        let start = Oscillator::at_offset(hz, offsets.get(i).copied().unwrap_or(0));
+        all.extend(excitation(&vec![hz; len], k, start));
+    }
+    let t = Tensor::from_vec(all, (f0_hz.len(), len, 2 * k), model.device())
+        .map_err(autoencoder::Error::from)?;
+    Ok(Some(t))
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub notes: usize,

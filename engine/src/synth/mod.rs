@@ -386,6 +386,7 @@ impl Engine {
             &self.decoder,
             self.threads,
             &encoding,
+            None,
             streams,
             sampling,
             control,
@@ -432,17 +433,31 @@ impl Decoder {
 
     /// Generates every voice (see [`CpuDecoder::generate_streams`]); `threads` is for the
     /// CPU decoder.
+    /// `f0` is each voice's f0 curve `[voice][sample]` in Hz, for models with an
+    /// excitation (others ignore it); `None` plays them unpitched.
+    #[allow(clippy::too_many_arguments)]
     pub fn generate_streams(
         &self,
         encoding: &[f32],
+        f0: Option<&[f32]>,
         streams: &[u64],
         sampling: Sampling,
         threads: usize,
         control: &Control,
     ) -> autoencoder::Result<Vec<Vec<f32>>> {
         match self {
-            Self::Cpu(d) => d.generate_streams(encoding, streams, sampling, threads, control),
-            Self::Device(d) => d.generate_streams(encoding, streams, sampling, control),
+            Self::Cpu(d) => {
+                d.generate_streams_f0(encoding, f0, streams, sampling, threads, control)
+            }
+            Self::Device(d) => d.generate_streams_f0(encoding, f0, streams, sampling, control),
+        }
+    }
+
+    /// Whether the model takes an f0 curve (has an excitation).
+    pub fn pitched(&self) -> bool {
+        match self {
+            Self::Cpu(d) => d.excitation_channels() > 0,
+            Self::Device(d) => d.excitation_channels() > 0,
         }
     }
 
@@ -455,12 +470,15 @@ impl Decoder {
     }
 }
 
-/// Runs `decoder` on `encoding` (`[voice][frame][bottleneck]`, one voice per stream) on
-/// a worker thread while this one reports progress every ~10 ms and relays cancellation.
+/// Runs `decoder` on `encoding` (`[voice][frame][bottleneck]`, one voice per stream) and
+/// the voices' f0 curves (see [`Decoder::generate_streams`]) on a worker thread while
+/// this one reports progress every ~10 ms and relays cancellation.
+#[allow(clippy::too_many_arguments)]
 pub fn run_decoder(
     decoder: &Decoder,
     threads: usize,
     encoding: &[f32],
+    f0: Option<&[f32]>,
     streams: &[u64],
     sampling: Sampling,
     control: &Control,
@@ -470,7 +488,9 @@ pub fn run_decoder(
     let started = Instant::now();
     let audio = std::thread::scope(|scope| {
         let job =
-            scope.spawn(|| decoder.generate_streams(encoding, streams, sampling, threads, control));
+            scope.spawn(|| {
+                decoder.generate_streams(encoding, f0, streams, sampling, threads, control)
+            });
         while !job.is_finished() {
             std::thread::sleep(Duration::from_millis(10));
             let elapsed = started.elapsed().as_secs_f64();

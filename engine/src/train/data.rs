@@ -20,6 +20,15 @@ pub type InstrumentKey = (usize, u32);
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct NoteKey(usize, String);
 
+/// Training crops: μ-law-scaled `[crop · batch]`, and per crop its note's f0 (Hz, 0 =
+/// unpitched) and its first sample's position in the note.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub scaled: Vec<f32>,
+    pub f0_hz: Vec<f32>,
+    pub offsets: Vec<usize>,
+}
+
 /// The notes of the training datasets, split by instrument.
 #[derive(Debug)]
 pub struct TrainData {
@@ -113,34 +122,61 @@ impl TrainData {
         self.datasets[key.0].load(&key.1)
     }
 
+    /// The note's f0 in Hz from its NSynth `pitch` (every note of an NSynth-layout
+    /// dataset is pitched; drums rendered as notes carry their key, which is no pitch,
+    /// but no dataset we render holds them yet).
+    fn f0_hz(&self, key: &NoteKey) -> f32 {
+        self.datasets[key.0]
+            .examples
+            .get(&key.1)
+            .map_or(0.0, |e| autoencoder::excitation::midi_to_hz(f32::from(e.pitch)))
+    }
+
     /// A batch of `batch` random crops of `crop` samples from random training notes, as
-    /// μ-law-scaled values `[batch · crop]` (row-major).
-    pub fn batch(&self, rng: &mut ChaCha8Rng, batch: usize, crop: usize) -> Result<Vec<f32>> {
-        let mut out = Vec::with_capacity(batch * crop);
+    /// μ-law-scaled values `[batch · crop]` (row-major), with each crop's note f0 and
+    /// where in its note the crop starts.
+    pub fn batch(&self, rng: &mut ChaCha8Rng, batch: usize, crop: usize) -> Result<Batch> {
+        let mut out = Batch {
+            scaled: Vec::with_capacity(batch * crop),
+            f0_hz: Vec::with_capacity(batch),
+            offsets: Vec::with_capacity(batch),
+        };
         for _ in 0..batch {
             let key = &self.train[rng.random_range(0..self.train.len())];
             let offset = rng.random_range(0..=NOTE_SAMPLES - crop);
             let note = self.load(key)?;
-            out.extend(
+            out.scaled.extend(
                 note[offset..offset + crop]
                     .iter()
                     .map(|&x| mulaw::scaled(x)),
             );
+            out.f0_hz.push(self.f0_hz(key));
+            out.offsets.push(offset);
         }
         Ok(out)
     }
 
-    /// A fixed validation set: the first `crop` samples (the attack and early sustain,
-    /// where timbre lives) of up to `notes` held-out notes spread evenly over the split.
-    pub fn validation_set(&self, notes: usize, crop: usize) -> Result<Vec<Vec<f32>>> {
+    /// Up to `notes` held-out notes spread evenly over the validation split: their
+    /// names, audio (the whole 4 s) and f0 in Hz.
+    pub fn validation_notes_audio(&self, notes: usize) -> Result<Vec<(String, Vec<f32>, f32)>> {
         let n = notes.min(self.validation.len()).max(1);
         let step = self.validation.len() as f64 / n as f64;
         (0..n)
             .map(|i| {
                 let key = &self.validation[(i as f64 * step) as usize];
-                let note = self.load(key)?;
-                Ok(note[..crop].iter().map(|&x| mulaw::scaled(x)).collect())
+                Ok((key.1.clone(), self.load(key)?, self.f0_hz(key)))
             })
             .collect()
+    }
+
+    /// A fixed validation set: the first `crop` samples (the attack and early sustain,
+    /// where timbre lives) of up to `notes` held-out notes spread evenly over the split.
+    /// Each with its note's f0 in Hz.
+    pub fn validation_set(&self, notes: usize, crop: usize) -> Result<Vec<(Vec<f32>, f32)>> {
+        Ok(self
+            .validation_notes_audio(notes)?
+            .into_iter()
+            .map(|(_, note, f0)| (note[..crop].iter().map(|&x| mulaw::scaled(x)).collect(), f0))
+            .collect())
     }
 }

@@ -59,6 +59,32 @@ pub struct TrainOptions {
     pub validate_every: u64,
     pub validation_notes: usize,
     pub validation_share: f64,
+    /// σ of Gaussian noise added to the decoder's input (μ-law-scaled units; a class is
+    /// 1/128), not to its targets, so that it learns to continue from imperfect past
+    /// samples, as it must when free-running (LPCNet, FFTNet). 0: off.
+    #[serde(default)]
+    pub input_noise: f64,
+    /// Share of crops trained with an all-zero excitation (f0 0), so that a pitched
+    /// model still makes a sound when given no pitch. Only for models with an excitation.
+    #[serde(default)]
+    pub unpitched_share: f64,
+    /// Steps between free-running checks (0: none): the EMA model decodes the first
+    /// `free_run_secs` of `free_run_notes` held-out notes from their own embeddings and
+    /// f0, sampled, and the log records their pitch accuracy and log-mel distance.
+    #[serde(default)]
+    pub free_run_every: u64,
+    #[serde(default = "default_free_run_notes")]
+    pub free_run_notes: usize,
+    #[serde(default = "default_free_run_secs")]
+    pub free_run_secs: f64,
+}
+
+fn default_free_run_notes() -> usize {
+    8
+}
+
+fn default_free_run_secs() -> f64 {
+    1.0
 }
 
 impl Default for TrainOptions {
@@ -79,6 +105,11 @@ impl Default for TrainOptions {
             validate_every: 100,
             validation_notes: 16,
             validation_share: 0.1,
+            input_noise: 0.0,
+            unpitched_share: 0.0,
+            free_run_every: 0,
+            free_run_notes: default_free_run_notes(),
+            free_run_secs: default_free_run_secs(),
         }
     }
 }
@@ -124,6 +155,21 @@ impl TrainOptions {
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(format!("--lr {} must be a positive number", self.lr));
+        }
+        if !(0.0..=1.0).contains(&self.input_noise) {
+            return Err(format!(
+                "the input noise {} must be between 0 and 1",
+                self.input_noise
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.unpitched_share) {
+            return Err(format!(
+                "the unpitched share {} must be between 0 and 1",
+                self.unpitched_share
+            ));
+        }
+        if !(self.free_run_secs > 0.0 && self.free_run_secs <= 4.0) || self.free_run_notes == 0 {
+            return Err("free-running checks need 1 or more notes of up to 4 s".into());
         }
         Ok(())
     }
@@ -172,6 +218,15 @@ pub enum Event {
         step: u64,
         nll: f64,
     },
+    /// A free-running check on held-out notes (see [`TrainOptions::free_run_every`]).
+    FreeRun {
+        step: u64,
+        notes: usize,
+        pitched_notes: usize,
+        pitch_accuracy: Option<f64>,
+        log_mel_distance_db: f64,
+        secs: f64,
+    },
     Checkpoint {
         step: u64,
     },
@@ -199,7 +254,8 @@ pub struct Trainer {
     model: WaveNetAutoencoder,
     optimizer: Optimizer,
     rng: ChaCha8Rng,
-    validation: Vec<Vec<f32>>,
+    /// Validation crops (μ-law-scaled) and their notes' f0.
+    validation: Vec<(Vec<f32>, f32)>,
     device: Device,
     samples_seen: u64,
     train_secs: f64,
@@ -402,17 +458,98 @@ impl Trainer {
         let model = WaveNetAutoencoder::new(&self.config, vb)?;
         let mut total = 0f64;
         for chunk in self.validation.chunks(VALIDATION_BATCH) {
-            let flat: Vec<f32> = chunk.iter().flatten().copied().collect();
+            let flat: Vec<f32> = chunk.iter().flat_map(|(x, _)| x).copied().collect();
+            let f0: Vec<f32> = chunk.iter().map(|(_, f0)| *f0).collect();
             let x = Tensor::from_vec(flat, (chunk.len(), crop), &self.device)
                 .map_err(autoencoder::Error::from)?;
+            let excitation = crate::eval::excitation_tensor(&model, Some(&f0), crop, &[])?;
             let loss = model
-                .loss(&x)?
+                .loss_excited(&x, None, excitation.as_ref())?
                 .to_dtype(DType::F64)
                 .map_err(autoencoder::Error::from)?;
             total +=
                 loss.to_scalar::<f64>().map_err(autoencoder::Error::from)? * chunk.len() as f64;
         }
         Ok(total / self.validation.len() as f64)
+    }
+
+    /// Decodes held-out notes free-running with the EMA weights (see
+    /// [`TrainOptions::free_run_every`]) and scores them as `timbrel eval` does.
+    pub fn free_run(&self) -> Result<Event> {
+        let started = Instant::now();
+        let vb = VarBuilder::from_tensors(self.optimizer.ema(), DType::F32, &self.device);
+        let model = WaveNetAutoencoder::new(&self.config, vb)?;
+        let hop = self.config.ae_hop_length;
+        let len = ((self.options.free_run_secs * crate::audio::SAMPLE_RATE_HZ as f64) as usize
+            / hop)
+            .max(1)
+            * hop;
+        let notes = self
+            .data
+            .validation_notes_audio(self.options.free_run_notes)?;
+        let names: Vec<String> = notes.iter().map(|(n, _, _)| n.clone()).collect();
+        let originals: Vec<Vec<f32>> = notes
+            .iter()
+            .map(|(_, a, _)| a[..len.min(a.len())].to_vec())
+            .collect();
+        let f0: Vec<f32> = notes.iter().map(|(_, _, f)| *f).collect();
+        let sampling = autoencoder::Sampling::default();
+        let out = crate::eval::reconstruct(&model, &originals, Some(&f0), sampling, &mut |_| {})?;
+        let (pitch_accuracy, pitched_notes, distance, _) =
+            crate::eval::score(&names, &originals, &out);
+        Ok(Event::FreeRun {
+            step: self.step(),
+            notes: names.len(),
+            pitched_notes,
+            pitch_accuracy,
+            log_mel_distance_db: distance,
+            secs: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// The excitation and the decoder's input of a training batch: noise on the input
+    /// and dropped excitations are drawn from a stream of their own, seeded by the run's
+    /// seed and the step, so a resumed run draws the same.
+    fn batch_inputs(
+        &self,
+        batch: &data::Batch,
+        x: &Tensor,
+        step: u64,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        use rand::RngExt;
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(self.options.seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let crop = self.options.crop;
+        let f0: Vec<f32> = batch
+            .f0_hz
+            .iter()
+            .map(|&hz| {
+                if rng.random::<f64>() < self.options.unpitched_share {
+                    0.0
+                } else {
+                    hz
+                }
+            })
+            .collect();
+        let excitation =
+            crate::eval::excitation_tensor(&self.model, Some(&f0), crop, &batch.offsets)?;
+        let inputs = if self.options.input_noise > 0.0 {
+            let sigma = self.options.input_noise as f32;
+            let noise: Vec<f32> = (0..batch.scaled.len())
+                .map(|_| {
+                    // Box–Muller.
+                    let u1 = rng.random::<f32>().max(f32::MIN_POSITIVE);
+                    let u2 = rng.random::<f32>();
+                    sigma * (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+                })
+                .collect();
+            let noise = Tensor::from_vec(noise, x.shape(), &self.device)
+                .map_err(autoencoder::Error::from)?;
+            Some((x + noise).map_err(autoencoder::Error::from)?)
+        } else {
+            None
+        };
+        Ok((excitation, inputs))
     }
 
     /// Writes the model (EMA weights) and the exact training state.
@@ -488,11 +625,14 @@ impl Trainer {
                 break;
             }
             let started = Instant::now();
-            let flat = self.data.batch(&mut self.rng, batch, crop)?;
-            let x = Tensor::from_vec(flat, (batch, crop), &self.device)
+            let crops = self.data.batch(&mut self.rng, batch, crop)?;
+            let x = Tensor::from_vec(crops.scaled.clone(), (batch, crop), &self.device)
                 .map_err(autoencoder::Error::from)?;
-            let loss = self.model.loss(&x)?;
             let step = self.step() + 1;
+            let (excitation, inputs) = self.batch_inputs(&crops, &x, step)?;
+            let loss = self
+                .model
+                .loss_excited(&x, inputs.as_ref(), excitation.as_ref())?;
             let lr = self.options.lr_at(step);
             let stats = self.optimizer.step(&loss, lr)?;
             let loss = loss
@@ -522,6 +662,13 @@ impl Trainer {
                 let nll = self.validate()?;
                 self.last_validation = Some(nll);
                 let event = Event::Validation { step, nll };
+                self.log(&event)?;
+                on_event(&event);
+            }
+            if self.options.free_run_every > 0
+                && (step.is_multiple_of(self.options.free_run_every) || last)
+            {
+                let event = self.free_run()?;
                 self.log(&event)?;
                 on_event(&event);
             }
