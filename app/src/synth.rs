@@ -15,7 +15,9 @@ use engine::audio::{DEFAULT_MAX_SECS, ReadOptions, SAMPLE_RATE_HZ};
 use engine::fsutil::Overwrite;
 use engine::synth::grid::{self, GridSpec};
 use engine::synth::render::{self, Finished, RenderOptions};
-use engine::synth::{Embedding, Engine, ModelSource, Prepared, Progress, Weights, XyMode, npy};
+use engine::synth::{
+    Embedding, Engine, Glide, ModelSource, PITCH_RANGE, Prepared, Progress, Weights, XyMode, npy,
+};
 use serde::Serialize;
 
 use crate::output::Output;
@@ -95,6 +97,15 @@ pub struct ReconstructArgs {
     /// input's name.
     #[arg(short, long, value_name = "OUT")]
     pub out: PathBuf,
+    /// Play the notes at this pitch instead of their own (MIDI number or name): with a
+    /// model that takes a pitch, the timbre is kept and the decoder is given the pitch;
+    /// with one that does not, the input is resampled to it.
+    #[arg(long, value_parser = parse_pitch)]
+    pub pitch: Option<u8>,
+    /// Glide: the pitch moves from --pitch (or the note's own) to this across the note
+    /// (models that take a pitch).
+    #[arg(long, value_parser = parse_pitch)]
+    pub pitch_end: Option<u8>,
     #[command(flatten)]
     pub common: Common,
 }
@@ -124,10 +135,16 @@ pub struct BlendArgs {
     /// Explicit weights, one per source (normalised).
     #[arg(long, value_name = "W,W,...", value_delimiter = ',')]
     pub weights: Option<Vec<f32>>,
-    /// Pitch of the blend (MIDI number or name such as C4 or F#3); sources at another
-    /// pitch are shifted to it.
+    /// Pitch of the blend (MIDI number or name such as C4 or F#3). A model that takes a
+    /// pitch (the default model) is given it and the sources are encoded at their own;
+    /// for one that does not, sources at another pitch are shifted to it by resampling.
+    /// Default: the first source's pitch.
     #[arg(long, value_parser = parse_pitch)]
     pub pitch: Option<u8>,
+    /// Glide: the pitch moves from --pitch to this across the note (models that take a
+    /// pitch).
+    #[arg(long, value_parser = parse_pitch, requires = "pitch")]
+    pub pitch_end: Option<u8>,
     #[arg(short, long, value_name = "OUT.wav")]
     pub out: PathBuf,
     #[command(flatten)]
@@ -179,6 +196,13 @@ pub struct DecodeArgs {
     /// An embedding .npy [frames, 16] (float32 or float64).
     #[arg(value_name = "EMB.npy")]
     pub input: PathBuf,
+    /// The pitch to play it at, for a model that takes a pitch (an embedding carries
+    /// none; without it the note is decoded unpitched).
+    #[arg(long, value_parser = parse_pitch)]
+    pub pitch: Option<u8>,
+    /// Glide from --pitch to this across the note.
+    #[arg(long, value_parser = parse_pitch, requires = "pitch")]
+    pub pitch_end: Option<u8>,
     #[arg(short, long, value_name = "OUT.wav")]
     pub out: PathBuf,
     #[command(flatten)]
@@ -347,10 +371,55 @@ fn watch<'a>(
     }
 }
 
-/// Decodes with a progress bar; Ctrl-C cancels.
+/// The glide a pitched model decodes a voice at: from `start` (else the note's own
+/// pitch) to `end` (else held); `None` for a model without an excitation (after checking
+/// that no glide was asked of it) or when no pitch is known.
+fn glide(
+    engine: &Engine,
+    start: Option<u8>,
+    end: Option<u8>,
+    own: Option<u8>,
+) -> anyhow::Result<Option<Glide>> {
+    if !engine.pitched() {
+        if end.is_some() {
+            bail!(
+                "--pitch-end needs a model that takes a pitch; {} has no excitation",
+                engine.name()
+            );
+        }
+        return Ok(None);
+    }
+    let Some(start) = start.or(own) else {
+        if end.is_some() {
+            bail!("--pitch-end needs a starting pitch: give --pitch");
+        }
+        return Ok(None);
+    };
+    let glide = Glide {
+        start: f32::from(start),
+        end: f32::from(end.unwrap_or(start)),
+    };
+    if !glide.in_range() {
+        bail!(
+            "the model plays MIDI {} to {} (A0 to C8); got {}",
+            PITCH_RANGE.start(),
+            PITCH_RANGE.end(),
+            if PITCH_RANGE.contains(&glide.start) {
+                glide.end
+            } else {
+                glide.start
+            }
+        );
+    }
+    Ok(Some(glide))
+}
+
+/// Decodes with a progress bar; Ctrl-C cancels. `pitches[v]` is voice `v`'s pitch for a
+/// model that takes one (see [`glide`]).
 fn decode(
     engine: &Engine,
     embeddings: &[Embedding],
+    pitches: &[Option<Glide>],
     common: &Common,
 ) -> anyhow::Result<(Vec<Vec<f32>>, f64)> {
     let sampling = common.sampling()?;
@@ -358,8 +427,9 @@ fn decode(
     let mut bar = Bar::new(common.quiet);
     let started = Instant::now();
     let streams: Vec<u64> = (0..embeddings.len() as u64).collect();
-    let result = engine.decode(
+    let result = engine.decode_at(
         embeddings,
+        pitches,
         &streams,
         sampling,
         &Control::default(),
@@ -466,8 +536,14 @@ pub fn reconstruct(args: &ReconstructArgs) -> anyhow::Result<ExitCode> {
                     input.display()
                 );
             }
-            Ok(engine.prepare(input, None, c.read())?)
+            // A model without an excitation transposes by resampling the input.
+            let resample_to = args.pitch.filter(|_| !engine.pitched());
+            Ok(engine.prepare(input, resample_to, c.read())?)
         })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let pitches = prepared
+        .iter()
+        .map(|p| glide(&engine, args.pitch, args.pitch_end, p.pitch))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let notes: Vec<&[f32]> = prepared.iter().map(|p| p.samples.as_slice()).collect();
     let encoded = engine.encode(&notes)?;
@@ -479,7 +555,7 @@ pub fn reconstruct(args: &ReconstructArgs) -> anyhow::Result<ExitCode> {
         engine.name(),
         engine.decoder_description()
     ));
-    let (audio, secs) = decode(&engine, &embeddings, c)?;
+    let (audio, secs) = decode(&engine, &embeddings, &pitches, c)?;
     let total: usize = audio.iter().map(Vec::len).sum();
     if to_dir {
         std::fs::create_dir_all(&args.out)
@@ -576,7 +652,23 @@ pub fn blend(args: &BlendArgs) -> anyhow::Result<ExitCode> {
     let cached = encoded.iter().filter(|e| e.cached).count();
     let refs: Vec<&Embedding> = encoded.iter().map(|e| &e.embedding).collect();
     let blended = engine::synth::blend(&refs, &weights).map_err(|e| anyhow!(e))?;
-    let (audio, secs) = decode(&engine, std::slice::from_ref(&blended), c)?;
+    let own = prepared.iter().find_map(engine::synth::sounding_pitch);
+    let pitch = glide(&engine, args.pitch, args.pitch_end, own)?;
+    if let Some(g) = pitch {
+        c.note(format!(
+            "the decoder plays {}",
+            if g.start == g.end {
+                engine::pitch::midi_name(g.start as u8)
+            } else {
+                format!(
+                    "{} gliding to {}",
+                    engine::pitch::midi_name(g.start as u8),
+                    engine::pitch::midi_name(g.end as u8)
+                )
+            }
+        ));
+    }
+    let (audio, secs) = decode(&engine, std::slice::from_ref(&blended), &[pitch], c)?;
     let total: usize = audio.iter().map(Vec::len).sum();
     let mut audio = audio.into_iter().next().unwrap_or_default();
     // As long as the longest source (the model works in whole frames).
@@ -731,7 +823,8 @@ pub fn decode_npy(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
         channels,
         data,
     };
-    let (audio, secs) = decode(&engine, std::slice::from_ref(&embedding), c)?;
+    let pitch = glide(&engine, args.pitch, args.pitch_end, None)?;
+    let (audio, secs) = decode(&engine, std::slice::from_ref(&embedding), &[pitch], c)?;
     let total: usize = audio.iter().map(Vec::len).sum();
     let audio = audio.into_iter().next().unwrap_or_default();
     let finished = render::write(&args.out, audio, &render, c.overwrite())?;

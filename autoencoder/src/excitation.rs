@@ -107,8 +107,14 @@ mod tests {
             for k in 1..=4 {
                 let s = e[t * 8 + 2 * (k - 1)];
                 let c = e[t * 8 + 2 * (k - 1) + 1];
-                assert!((s as f64 - (k as f64 * phi).sin()).abs() < 1e-5, "t {t} k {k}");
-                assert!((c as f64 - (k as f64 * phi).cos()).abs() < 1e-5, "t {t} k {k}");
+                assert!(
+                    (s as f64 - (k as f64 * phi).sin()).abs() < 1e-5,
+                    "t {t} k {k}"
+                );
+                assert!(
+                    (c as f64 - (k as f64 * phi).cos()).abs() < 1e-5,
+                    "t {t} k {k}"
+                );
             }
         }
     }

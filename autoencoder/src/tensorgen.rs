@@ -303,7 +303,11 @@ impl TensorGenerator {
                 }
             }
         }
-        Ok(Some(Tensor::from_vec(host, (samples, e, voices), &self.device)?))
+        Ok(Some(Tensor::from_vec(
+            host,
+            (samples, e, voices),
+            &self.device,
+        )?))
     }
 
     /// Sets the embedding frame `[voices, bottleneck]` the next samples are conditioned

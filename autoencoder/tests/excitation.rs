@@ -180,7 +180,11 @@ fn check(cfg: &Config, voices: usize, frames: usize, seed: u64) {
 
 #[test]
 fn every_decoder_follows_the_same_f0_curve() {
-    for into in [ExcitationInto::Layers, ExcitationInto::Input, ExcitationInto::Both] {
+    for into in [
+        ExcitationInto::Layers,
+        ExcitationInto::Input,
+        ExcitationInto::Both,
+    ] {
         check(&pitched(tiny(3, 4, 6, 32), 4, into), 3, 3, 1);
         check(&pitched(tiny(2, 3, 5, 16), 1, into), 2, 5, 2);
     }
@@ -209,7 +213,11 @@ fn the_f0_curve_reaches_the_output() {
 #[test]
 fn an_all_zero_curve_is_the_model_without_the_excitation() {
     let dev = Device::Cpu;
-    for into in [ExcitationInto::Layers, ExcitationInto::Input, ExcitationInto::Both] {
+    for into in [
+        ExcitationInto::Layers,
+        ExcitationInto::Input,
+        ExcitationInto::Both,
+    ] {
         let cfg = pitched(tiny(3, 4, 6, 32), 4, into);
         let plain_cfg = pitched(cfg.clone(), 0, ExcitationInto::Layers);
         let weights = autoencoder::weights::random(&cfg, 7, BiasInit::Uniform(0.2), &dev).unwrap();
@@ -222,9 +230,11 @@ fn an_all_zero_curve_is_the_model_without_the_excitation() {
         let excited =
             WaveNetAutoencoder::new(&cfg, VarBuilder::from_tensors(weights, DType::F32, &dev))
                 .unwrap();
-        let without =
-            WaveNetAutoencoder::new(&plain_cfg, VarBuilder::from_tensors(plain, DType::F32, &dev))
-                .unwrap();
+        let without = WaveNetAutoencoder::new(
+            &plain_cfg,
+            VarBuilder::from_tensors(plain, DType::F32, &dev),
+        )
+        .unwrap();
         let (voices, frames) = (2, 2);
         let length = frames * cfg.ae_hop_length;
         let enc = frames_of(voices, frames, cfg.ae_bottleneck_width, 8);
@@ -263,7 +273,8 @@ fn gradients_reach_the_excitation_projections() {
         let nudged = |delta: f64| {
             let mut w = values.clone();
             w[1] += delta;
-            v.set(&Tensor::from_vec(w, v.shape(), &dev).unwrap()).unwrap();
+            v.set(&Tensor::from_vec(w, v.shape(), &dev).unwrap())
+                .unwrap();
             let l = loss().to_scalar::<f64>().unwrap();
             v.set(&Tensor::from_vec(values.clone(), v.shape(), &dev).unwrap())
                 .unwrap();

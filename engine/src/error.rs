@@ -28,6 +28,9 @@ pub enum Error {
     /// A job stopped because it was asked to.
     #[error("cancelled")]
     Cancelled,
+    /// A pitch the model cannot play: out of range, or a model without an excitation.
+    #[error("{0}")]
+    Pitch(String),
 }
 
 impl From<autoencoder::Error> for Error {

@@ -264,13 +264,21 @@ fn grid_job(
         .map_err(blend_error)?;
     let streams: Vec<u64> = (0..cells.len() as u64).collect();
     let length = sources.iter().map(|p| p.length).max().unwrap_or(0);
-    let audio = engine.decode(&blends, &streams, job.sampling, &job.control, &mut |p| {
-        emit(Event::Progress {
-            id: job.id,
-            progress: *p,
-        });
-        ControlFlow::Continue(())
-    })?;
+    let pitches = vec![decoder_pitch(engine, job.pitch); cells.len()];
+    let audio = engine.decode_at(
+        &blends,
+        &pitches,
+        &streams,
+        job.sampling,
+        &job.control,
+        &mut |p| {
+            emit(Event::Progress {
+                id: job.id,
+                progress: *p,
+            });
+            ControlFlow::Continue(())
+        },
+    )?;
     Ok(audio
         .into_iter()
         .map(|mut a| {
@@ -280,14 +288,23 @@ fn grid_job(
         .collect())
 }
 
+/// The pitch a model with an excitation is told to play (its sources are encoded at
+/// their own pitch); `None` for one without (its sources were resampled to the pitch).
+fn decoder_pitch(engine: &Engine, pitch: u8) -> Option<engine::synth::Glide> {
+    engine
+        .pitched()
+        .then(|| engine::synth::Glide::at(f32::from(pitch).clamp(21.0, 108.0)))
+}
+
 fn render_job(engine: &Engine, job: &RenderJob, emit: &dyn Fn(Event)) -> engine::Result<Rendered> {
     let (sources, embeddings) = encode_sources(engine, &job.sources, job.pitch, job.velocity)?;
     let refs: Vec<&Embedding> = embeddings.iter().collect();
     let blend = engine::synth::blend(&refs, &job.weights).map_err(blend_error)?;
     let started = std::time::Instant::now();
     let mut audio = engine
-        .decode(
+        .decode_at(
             std::slice::from_ref(&blend),
+            &[decoder_pitch(engine, job.pitch)],
             &[0],
             job.sampling,
             &job.control,

@@ -209,24 +209,41 @@ pub fn run(
             );
         }
         let streams: Vec<u64> = batch.iter().map(|&i| i as u64).collect();
+        // A model with an excitation is told each cell's pitch (its corners were encoded
+        // at their own); one without plays the corners resampled to it.
+        let pitches: Vec<Option<super::Glide>> = batch
+            .iter()
+            .map(|&i| {
+                engine
+                    .pitched()
+                    .then(|| super::Glide::at(f32::from(all[i].pitch)))
+            })
+            .collect();
         let control_batch = Control::default();
         let batch_total: u64 = blends.iter().map(|b| b.frames as u64 * hop).sum();
         let started = std::time::Instant::now();
-        let audio = engine.decode(&blends, &streams, spec.sampling, &control_batch, &mut |p| {
-            if control.is_cancelled() {
-                return ControlFlow::Break(());
-            }
-            let done = done_before + p.done;
-            let elapsed = decode_secs + p.elapsed_secs;
-            let rate = done as f64 / elapsed.max(1e-9);
-            progress(&Progress {
-                done,
-                total,
-                samples_per_s: rate,
-                eta_secs: (done > 0).then(|| (total - done.min(total)) as f64 / rate),
-                elapsed_secs: elapsed,
-            })
-        });
+        let audio = engine.decode_at(
+            &blends,
+            &pitches,
+            &streams,
+            spec.sampling,
+            &control_batch,
+            &mut |p| {
+                if control.is_cancelled() {
+                    return ControlFlow::Break(());
+                }
+                let done = done_before + p.done;
+                let elapsed = decode_secs + p.elapsed_secs;
+                let rate = done as f64 / elapsed.max(1e-9);
+                progress(&Progress {
+                    done,
+                    total,
+                    samples_per_s: rate,
+                    eta_secs: (done > 0).then(|| (total - done.min(total)) as f64 / rate),
+                    elapsed_secs: elapsed,
+                })
+            },
+        );
         decode_secs += started.elapsed().as_secs_f64();
         let audio = audio?;
         for (&i, audio) in batch.iter().zip(audio) {

@@ -44,6 +44,44 @@ pub enum ModelSource {
 /// resampled note is mostly artefact (and formants move with it); pick another note.
 pub const MAX_SHIFT_SEMITONES: i32 = 24;
 
+/// The pitches a pitched model is asked to play: the piano's range, A0 to C8.
+pub const PITCH_RANGE: std::ops::RangeInclusive<f32> = 21.0..=108.0;
+
+/// The pitch a voice is decoded at by a model with an excitation: MIDI (fractional
+/// values are cents), moving from `start` at the first sample to `end` at the last,
+/// linearly in semitones (a glide; `start == end` holds the note).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Glide {
+    pub start: f32,
+    pub end: f32,
+}
+
+impl Glide {
+    /// A held note.
+    pub fn at(pitch: f32) -> Self {
+        Self {
+            start: pitch,
+            end: pitch,
+        }
+    }
+
+    /// The f0 in Hz of each of `samples` samples.
+    pub fn f0_curve(&self, samples: usize) -> Vec<f32> {
+        let span = samples.saturating_sub(1).max(1) as f32;
+        (0..samples)
+            .map(|t| {
+                let pitch = self.start + (self.end - self.start) * t as f32 / span;
+                autoencoder::excitation::midi_to_hz(pitch)
+            })
+            .collect()
+    }
+
+    /// Whether both ends lie in [`PITCH_RANGE`].
+    pub fn in_range(&self) -> bool {
+        PITCH_RANGE.contains(&self.start) && PITCH_RANGE.contains(&self.end)
+    }
+}
+
 /// A loaded model ready to encode and decode.
 #[derive(Debug)]
 pub struct Engine {
@@ -193,6 +231,12 @@ impl Engine {
         self.model.config().ae_hop_length
     }
 
+    /// Whether the model takes the pitch to play (has an excitation): then sources are
+    /// encoded at their own pitch and [`Engine::decode_at`] is given the target pitch.
+    pub fn pitched(&self) -> bool {
+        self.model.config().pitched()
+    }
+
     /// Reads a source for a blend at `pitch`: a sound file, or a sample-pack folder from
     /// which the note nearest `pitch` is taken (nearest C4 without a pitch). A pitched
     /// note that is not at `pitch` is shifted by resampling (at most two octaves).
@@ -232,8 +276,10 @@ impl Engine {
             (source.to_path_buf(), info.pitch.midi())
         };
         let note = read_note(&file, options)?;
+        // A model with an excitation plays the note at the pitch its decoder is given:
+        // the source is encoded at its own pitch, not resampled.
         let shift = match (pitch, note_pitch) {
-            (Some(want), Some(have)) => i32::from(want) - i32::from(have),
+            (Some(want), Some(have)) if !self.pitched() => i32::from(want) - i32::from(have),
             _ => 0,
         };
         if shift.abs() > MAX_SHIFT_SEMITONES {
@@ -354,7 +400,37 @@ impl Engine {
         control: &Control,
         progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
     ) -> Result<Vec<Vec<f32>>> {
+        self.decode_at(embeddings, &[], streams, sampling, control, progress)
+    }
+
+    /// [`Engine::decode`] with the pitch each voice is to play: `pitches[v]` for voice
+    /// `v` (`None`, or a voice past the end of `pitches`: unpitched). Models without an
+    /// excitation cannot take a pitch and say so.
+    pub fn decode_at(
+        &self,
+        embeddings: &[Embedding],
+        pitches: &[Option<Glide>],
+        streams: &[u64],
+        sampling: Sampling,
+        control: &Control,
+        progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
+    ) -> Result<Vec<Vec<f32>>> {
         let channels = self.config().ae_bottleneck_width;
+        if pitches.iter().any(Option::is_some) && !self.pitched() {
+            return Err(Error::Pitch(format!(
+                "the model {} has no excitation, so its decoder cannot be given a pitch (its sources are resampled instead)",
+                self.name
+            )));
+        }
+        if let Some(bad) = pitches.iter().flatten().find(|g| !g.in_range()) {
+            return Err(Error::Pitch(format!(
+                "pitch {}..{} is outside what the model plays (MIDI {} to {})",
+                bad.start,
+                bad.end,
+                PITCH_RANGE.start(),
+                PITCH_RANGE.end()
+            )));
+        }
         if embeddings.is_empty() {
             return Ok(Vec::new());
         }
@@ -382,11 +458,28 @@ impl Engine {
                 encoding.extend_from_slice(e.frame(e.frames - 1));
             }
         }
+        let samples = frames * self.hop();
+        let curves: Option<Vec<f32>> = pitches.iter().any(Option::is_some).then(|| {
+            embeddings
+                .iter()
+                .enumerate()
+                .flat_map(|(v, e)| match pitches.get(v).copied().flatten() {
+                    Some(glide) => {
+                        // The glide spans the voice's own length; the padding holds its end.
+                        let mut curve = glide.f0_curve(e.frames * self.hop());
+                        let end = curve.last().copied().unwrap_or(0.0);
+                        curve.resize(samples, end);
+                        curve
+                    }
+                    None => vec![0.0; samples],
+                })
+                .collect()
+        });
         let mut audio = run_decoder(
             &self.decoder,
             self.threads,
             &encoding,
-            None,
+            curves.as_deref(),
             streams,
             sampling,
             control,
@@ -487,10 +580,8 @@ pub fn run_decoder(
     let total = (encoding.len() / decoder.bottleneck().max(1) * decoder.hop_length()) as u64;
     let started = Instant::now();
     let audio = std::thread::scope(|scope| {
-        let job =
-            scope.spawn(|| {
-                decoder.generate_streams(encoding, f0, streams, sampling, threads, control)
-            });
+        let job = scope
+            .spawn(|| decoder.generate_streams(encoding, f0, streams, sampling, threads, control));
         while !job.is_finished() {
             std::thread::sleep(Duration::from_millis(10));
             let elapsed = started.elapsed().as_secs_f64();

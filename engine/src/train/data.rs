@@ -126,10 +126,9 @@ impl TrainData {
     /// dataset is pitched; drums rendered as notes carry their key, which is no pitch,
     /// but no dataset we render holds them yet).
     fn f0_hz(&self, key: &NoteKey) -> f32 {
-        self.datasets[key.0]
-            .examples
-            .get(&key.1)
-            .map_or(0.0, |e| autoencoder::excitation::midi_to_hz(f32::from(e.pitch)))
+        self.datasets[key.0].examples.get(&key.1).map_or(0.0, |e| {
+            autoencoder::excitation::midi_to_hz(f32::from(e.pitch))
+        })
     }
 
     /// A batch of `batch` random crops of `crop` samples from random training notes, as
