@@ -229,10 +229,14 @@ fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
     let sampling = Sampling::default();
+    // A pitched preset plays A3 (220 Hz: 16 harmonics under the cutoff), so the
+    // excitation's oscillators and projections run as they do in a render.
+    let f0: Option<Vec<f32>> = cfg.pitched().then(|| vec![220.0; args.batch * per_voice]);
+    let f0 = f0.as_deref();
+    let streams: Vec<u64> = (0..args.batch as u64).collect();
     let mut out = Output::default();
     let seconds = if args.tensor || !device.is_cpu() {
         let generator = TensorGenerator::new(&model, &device)?;
-        let streams: Vec<u64> = (0..args.batch as u64).collect();
         // One frame first: the device's kernels load and its memory pool fills.
         generator.generate_streams(
             &encoding[..args.batch * bn],
@@ -241,7 +245,7 @@ fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
             &Control::default(),
         )?;
         let started = Instant::now();
-        generator.generate_streams(&encoding, &streams, sampling, &Control::default())?;
+        generator.generate_streams_f0(&encoding, f0, &streams, sampling, &Control::default())?;
         out.line(format!(
             "preset={} batch={} samples={per_voice} decoder=tensor device={}",
             args.preset,
@@ -252,7 +256,9 @@ fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     } else if args.reference {
         let mut generator = FastGenerator::new(&model, args.batch)?;
         let started = Instant::now();
-        generator.generate(&encoding, frames, sampling, |_| ControlFlow::Continue(()))?;
+        generator.generate_f0(&encoding, frames, f0, sampling, |_| {
+            ControlFlow::Continue(())
+        })?;
         out.line(format!(
             "preset={} batch={} samples={per_voice} decoder=reference threads=1",
             args.preset, args.batch
@@ -277,7 +283,7 @@ fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
         let decoder = CpuDecoder::with_isa(&model, isa)?.with_parallelism(parallelism);
         let control = Control::default();
         let started = Instant::now();
-        decoder.generate(&encoding, args.batch, sampling, threads, &control)?;
+        decoder.generate_streams_f0(&encoding, f0, &streams, sampling, threads, &control)?;
         let seconds = started.elapsed().as_secs_f64();
         out.line(format!(
             "preset={} batch={} samples={per_voice} decoder=cpu isa={} threads={threads} parallelism={:?}",

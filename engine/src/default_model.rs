@@ -12,7 +12,7 @@ pub const CONFIG_JSON: &str = include_str!("../../assets/default-model/config.js
 pub const WEIGHTS: &[u8] = include_bytes!("../../assets/default-model/weights.safetensors");
 
 /// What the status line and `timbrel model info` call it.
-pub const NAME: &str = "default (small, FluidR3_GM)";
+pub const NAME: &str = "default (small-pitched, FluidR3_GM)";
 
 fn embedded_path() -> std::path::PathBuf {
     "<embedded>/assets/default-model".into()

@@ -131,7 +131,10 @@ fn a_model_without_an_excitation_resamples_and_refuses_a_decoder_pitch() {
         .prepare(&path, Some(60), ReadOptions::default())
         .unwrap();
     assert_eq!(prepared.shift_semitones, 12);
-    assert!(prepared.length < samples.len() * 3 / 4, "an octave up is half as long");
+    assert!(
+        prepared.length < samples.len() * 3 / 4,
+        "an octave up is half as long"
+    );
     let error = decode(&engine, Some(Glide::at(64.0))).unwrap_err();
     assert!(error.to_string().contains("no excitation"), "{error}");
     assert!(decode(&engine, None).is_ok());

@@ -556,3 +556,94 @@ fn the_engine_decodes_through_the_gpu_decoder_path() {
     let (cancelled, _) = decode(&tensor, &control);
     assert!(matches!(cancelled, Err(engine::Error::Cancelled)));
 }
+
+#[test]
+fn a_pitched_model_plays_the_asked_pitch_without_resampling_the_sources() {
+    let s = Setup::new();
+    let pitched = Config {
+        excitation_harmonics: 4,
+        ..tiny()
+    };
+    engine::model_dir::write_random(&s.dir.path().join("pitched"), &pitched, 7).unwrap();
+    let run = |args: &[&str]| {
+        Command::new(timbrel_path())
+            .args(args)
+            .args(["--model", &s.p("pitched")])
+            .env("TIMBREL_CACHE_DIR", s.p("cache"))
+            .output()
+            .unwrap()
+    };
+    let (a, b) = (s.note("flute", 48), s.note("organ", 48));
+    let out = run(&[
+        "blend",
+        &a,
+        &b,
+        "--mix",
+        "0.5",
+        "--pitch",
+        "E4",
+        "--pitch-end",
+        "G4",
+        "-o",
+        &s.p("glide.wav"),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for source in summary["sources"].as_array().unwrap() {
+        assert_eq!(source["shift_semitones"], 0, "{source}");
+        assert_eq!(source["pitch"], 48);
+    }
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the decoder plays E4 gliding to G4"));
+    // The C3 sources are not resampled: the output is as long as they are.
+    assert_eq!(read_wav(&s.p("glide.wav")).1.len(), 8000);
+    // reconstruct --pitch keeps the note's length too (a resampled octave up would halve it).
+    let out = run(&["reconstruct", &a, "--pitch", "C4", "-o", &s.p("up.wav")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(read_wav(&s.p("up.wav")).1.len(), 8000);
+    // Out of range: one line naming the range.
+    let out = run(&[
+        "blend",
+        &a,
+        &b,
+        "--mix",
+        "0.5",
+        "--pitch",
+        "120",
+        "-o",
+        &s.p("x.wav"),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("MIDI 21 to 108") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+
+    // A model without an excitation cannot glide, and says so.
+    let out = s.run(&[
+        "blend",
+        &a,
+        &b,
+        "--mix",
+        "0.5",
+        "--pitch",
+        "E4",
+        "--pitch-end",
+        "G4",
+        "-o",
+        &s.p("no.wav"),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no excitation"), "{err}");
+    assert!(!Path::new(&s.p("no.wav")).exists());
+}
