@@ -226,3 +226,65 @@ fn a_model_directory_is_not_overwritten_without_force() {
     .to_string();
     assert!(err.contains("multiple of ae_hop_length"), "{err}");
 }
+
+#[test]
+fn a_pitched_model_trains_with_noise_and_free_running_checks_and_resumes_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = notes(tmp.path());
+    let cfg = Config {
+        excitation_harmonics: 4,
+        ..tiny_config()
+    };
+    let opts = TrainOptions {
+        input_noise: 0.05,
+        unpitched_share: 0.3,
+        free_run_every: 3,
+        free_run_notes: 2,
+        free_run_secs: 0.1,
+        ..options(&data, 6)
+    };
+    let straight = tmp.path().join("straight");
+    let mut t = Trainer::start(
+        &straight,
+        &cfg,
+        opts.clone(),
+        &Device::Cpu,
+        Overwrite::Never,
+    )
+    .unwrap();
+    let mut events = Vec::new();
+    t.run(&AtomicBool::new(false), &mut |e| events.push(e.clone()))
+        .unwrap();
+    let free_runs: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::FreeRun {
+                step,
+                notes,
+                log_mel_distance_db,
+                ..
+            } => Some((*step, *notes, *log_mel_distance_db)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(free_runs.len(), 2, "at steps 3 and 6");
+    assert!(
+        free_runs
+            .iter()
+            .all(|&(_, n, d)| n == 2 && d.is_finite() && d > 0.0)
+    );
+    let log = std::fs::read_to_string(straight.join("train_log.jsonl")).unwrap();
+    assert_eq!(log.matches("\"event\":\"freerun\"").count(), 2);
+    // The saved model has the excitation's weights.
+    let saved = engine::model_dir::load(&straight, &Device::Cpu).unwrap();
+    assert_eq!(saved.model.config().excitation_harmonics, 4);
+
+    // Stopped after 2 steps and resumed: the same weights (noise and dropped
+    // excitations are drawn from the step, not from a stream a resume would lose).
+    let resumed = tmp.path().join("resumed");
+    let mut t = Trainer::start(&resumed, &cfg, opts, &Device::Cpu, Overwrite::Never).unwrap();
+    run_stopping_after(&mut t, 2);
+    let mut t = Trainer::resume(&resumed, None, None, &Device::Cpu).unwrap();
+    t.run(&AtomicBool::new(false), &mut |_| {}).unwrap();
+    assert_eq!(weights(&straight), weights(&resumed));
+}
