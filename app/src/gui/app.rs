@@ -92,6 +92,7 @@ enum ModelStatus {
         name: String,
         parameters: usize,
         decoder: String,
+        pitched: bool,
     },
     Failed(String),
 }
@@ -104,6 +105,8 @@ struct Running {
     started: Instant,
     /// Play the result as soon as it is there (a render started by the puck).
     autoplay: bool,
+    /// What was asked, to render the keyboard's keys of this result the same way.
+    job: RenderJob,
 }
 
 /// A finished render and what its plots show.
@@ -116,6 +119,14 @@ pub struct ResultView {
     pub embedding: Vec<Vec<[f64; 2]>>,
     pub spectrogram: (Vec<f64>, usize),
     transposed: HashMap<i32, Vec<f32>>,
+    /// The render this is (its id) and how it was asked for: a pitched model's keys are
+    /// rendered the same way at their own pitch.
+    id: u64,
+    job: Option<RenderJob>,
+    /// Keys rendered at their own pitch (pitched models), by MIDI pitch.
+    native: HashMap<u8, Vec<f32>>,
+    /// Keys being rendered, with the control that cancels them.
+    pending: HashMap<u8, Arc<Control>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -360,14 +371,7 @@ impl TimbrelApp {
                 }
             }
             Command::Stop => self.player.stop(),
-            Command::PlayTransposed(semitones) => {
-                if let Some(r) = &mut self.result {
-                    let audio = r.transposed.entry(semitones).or_insert_with(|| {
-                        engine::synth::pitch_shift(&r.rendered.audio, semitones).unwrap_or_default()
-                    });
-                    self.player.play(audio);
-                }
-            }
+            Command::PlayTransposed(semitones) => self.play_key(semitones),
             Command::ExportDialog => {
                 let path = if self.options.dialogs {
                     let mut dialog = rfd::FileDialog::new()
@@ -433,6 +437,81 @@ impl TimbrelApp {
         self.start_render_with(false);
     }
 
+    fn pitched(&self) -> bool {
+        matches!(self.model, ModelStatus::Ready { pitched: true, .. })
+    }
+
+    /// Plays the result `semitones` away from its pitch. A pitched model's key plays its
+    /// own render (made on the worker the first time the key is asked for, then kept);
+    /// until it is there, the nearest note rendered so far plays transposed, and the
+    /// status line says so. Other models' keys play the result transposed.
+    fn play_key(&mut self, semitones: i32) {
+        let pitched = self.pitched();
+        let Some(r) = &mut self.result else {
+            return;
+        };
+        let target = i32::from(r.pitch) + semitones;
+        let native = pitched && semitones != 0 && (21..=108).contains(&target);
+        if !native {
+            let audio = r.transposed.entry(semitones).or_insert_with(|| {
+                engine::synth::pitch_shift(&r.rendered.audio, semitones).unwrap_or_default()
+            });
+            self.player.play(audio);
+            return;
+        }
+        let key = target as u8;
+        if let Some(audio) = r.native.get(&key) {
+            self.player.play(audio);
+            return;
+        }
+        if !r.pending.contains_key(&key)
+            && let Some(job) = &r.job
+        {
+            let control = Arc::new(Control::default());
+            let mut job = job.clone();
+            job.pitch = key;
+            job.control = Arc::clone(&control);
+            self.worker.send(Job::Key { of: r.id, job });
+            r.pending.insert(key, control);
+        }
+        // The nearest note there is: the result or a key rendered before.
+        let (from, audio) = r
+            .native
+            .iter()
+            .map(|(&p, a)| (p, a))
+            .chain(std::iter::once((r.pitch, &r.rendered.audio)))
+            .min_by_key(|(p, _)| (i32::from(*p) - target).abs())
+            .map(|(p, a)| (p, a.clone()))
+            .unwrap_or((r.pitch, Vec::new()));
+        let shift = target - i32::from(from);
+        let transposed = if from == r.pitch {
+            r.transposed
+                .entry(shift)
+                .or_insert_with(|| engine::synth::pitch_shift(&audio, shift).unwrap_or_default())
+                .clone()
+        } else {
+            engine::synth::pitch_shift(&audio, shift).unwrap_or_default()
+        };
+        self.player.play(&transposed);
+        self.notice = Some(format!(
+            "{}: playing {} transposed until its own render is ready",
+            engine::pitch::midi_name(key),
+            engine::pitch::midi_name(from)
+        ));
+    }
+
+    /// The keys rendered at their own pitch for the current result (sorted).
+    #[cfg(test)]
+    pub fn native_keys(&self) -> Vec<u8> {
+        let mut keys: Vec<u8> = self
+            .result
+            .as_ref()
+            .map(|r| r.native.keys().copied().collect())
+            .unwrap_or_default();
+        keys.sort_unstable();
+        keys
+    }
+
     fn start_render_with(&mut self, autoplay: bool) {
         if self.running.is_some() {
             return;
@@ -452,7 +531,7 @@ impl TimbrelApp {
         let id = self.next_id;
         self.next_id += 1;
         let control = Arc::new(Control::default());
-        self.worker.send(Job::Render(RenderJob {
+        let job = RenderJob {
             id,
             sources,
             weights,
@@ -460,13 +539,20 @@ impl TimbrelApp {
             velocity: self.state.velocity,
             sampling: self.state.sampling(),
             control: Arc::clone(&control),
-        }));
+        };
+        // The keys still rendering for the old result are of no use any more.
+        if let Some(r) = &mut self.result {
+            r.pending.values().for_each(|c| c.cancel());
+            r.pending.clear();
+        }
+        self.worker.send(Job::Render(job.clone()));
         self.running = Some(Running {
             id,
             control,
             progress: None,
             started: Instant::now(),
             autoplay,
+            job,
         });
         self.frame_ms_during_render = (0.0, 0.0, 0);
         self.notice = None;
@@ -566,11 +652,13 @@ impl TimbrelApp {
                     name,
                     parameters,
                     decoder,
+                    pitched,
                 } => {
                     self.model = ModelStatus::Ready {
                         name,
                         parameters,
                         decoder,
+                        pitched,
                     };
                     if self.options.render_on_start {
                         self.options.render_on_start = false;
@@ -603,7 +691,34 @@ impl TimbrelApp {
                             "rendered in {:.1} s ({:.2}× real time); UI frames meanwhile {mean:.1} ms mean, {max:.1} ms max",
                             result.decode_secs, result.realtime_factor
                         ));
-                        self.result = Some(self.view_of(*result));
+                        let mut view = self.view_of(*result);
+                        view.id = running.id;
+                        view.job = Some(running.job);
+                        self.result = Some(view);
+                    }
+                }
+                Event::KeyRendered {
+                    of,
+                    pitch,
+                    audio,
+                    cancelled,
+                } => {
+                    if let Some(r) = self.result.as_mut().filter(|r| r.id == of) {
+                        r.pending.remove(&pitch);
+                        match audio {
+                            Ok(audio) => {
+                                r.native.insert(pitch, audio);
+                                self.notice = Some(format!(
+                                    "{} rendered at its own pitch",
+                                    engine::pitch::midi_name(pitch)
+                                ));
+                            }
+                            Err(e) if !cancelled => {
+                                self.error =
+                                    Some(format!("{}: {e}", engine::pitch::midi_name(pitch)));
+                            }
+                            Err(_) => {}
+                        }
                     }
                 }
                 Event::RenderFailed {
@@ -694,6 +809,10 @@ impl TimbrelApp {
             pitch: self.state.pitch,
             rendered,
             transposed: HashMap::new(),
+            id: 0,
+            job: None,
+            native: HashMap::new(),
+            pending: HashMap::new(),
         }
     }
 }

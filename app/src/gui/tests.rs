@@ -35,6 +35,11 @@ struct Setup {
 
 impl Setup {
     fn new() -> Self {
+        Self::with_harmonics(0)
+    }
+
+    /// With a model whose decoder takes the pitch (`harmonics` > 0).
+    fn with_harmonics(harmonics: usize) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let cfg = Config {
             num_stages: 4,
@@ -48,7 +53,7 @@ impl Setup {
             ae_width: 8,
             ae_bottleneck_width: 4,
             ae_hop_length: 64,
-            excitation_harmonics: 0,
+            excitation_harmonics: harmonics,
             excitation_into: Default::default(),
         };
         engine::model_dir::write_random(&dir.path().join("model"), &cfg, 3).unwrap();
@@ -395,4 +400,53 @@ fn a_midi_keyboard_plays_the_result_transposed() {
             .contains("two octaves")
     );
     assert!(h.state().error.is_none());
+}
+
+#[test]
+fn a_pitched_models_keys_get_renders_of_their_own() {
+    let s = Setup::with_harmonics(4);
+    let mut h = s.harness();
+    let (keys, midi) = super::midi::Midi::fake();
+    h.state_mut().midi = midi;
+    wait(&mut h, "the model", |a| a.idle() && a.model_ready());
+    h.state_mut().state.mode = PadMode::Slider;
+    h.state_mut().state.mix = 0.0;
+    h.state_mut().state.corners[0] = Some(s.path("mypack"));
+    h.run_steps(2);
+    h.get_by_label("Render").click();
+    h.run_steps(1);
+    wait(&mut h, "the render", |a| !a.rendering());
+    assert!(h.state().error.is_none(), "{:?}", h.state().error);
+    assert_eq!(h.state().result.as_ref().unwrap().pitch, 60);
+
+    // D4: its own render is asked for; meanwhile C4's plays two semitones up.
+    let on = |note| super::midi::MidiEvent::NoteOn { note, velocity: 90 };
+    keys.send(on(62)).unwrap();
+    h.run_steps(2);
+    assert_eq!(h.state().transposed_cached(), vec![2]);
+    let notice = h.state().notice.clone().unwrap_or_default();
+    assert!(notice.contains("D4: playing C4 transposed"), "{notice}");
+    wait(&mut h, "D4's own render", |a| a.native_keys() == vec![62]);
+    assert!(h.state().error.is_none(), "{:?}", h.state().error);
+    assert!(
+        h.state()
+            .notice
+            .as_deref()
+            .unwrap_or("")
+            .contains("D4 rendered at its own pitch")
+    );
+    // Pressed again, D4 plays its own render: nothing more is transposed.
+    keys.send(super::midi::MidiEvent::NoteOff { note: 62 })
+        .unwrap();
+    keys.send(on(62)).unwrap();
+    h.run_steps(2);
+    assert_eq!(h.state().transposed_cached(), vec![2]);
+    // E4 meanwhile plays the nearest note rendered so far, D4, a tone up.
+    keys.send(on(64)).unwrap();
+    h.run_steps(2);
+    let notice = h.state().notice.clone().unwrap_or_default();
+    assert!(notice.contains("E4: playing D4 transposed"), "{notice}");
+    wait(&mut h, "E4's own render", |a| {
+        a.native_keys() == vec![62, 64]
+    });
 }

@@ -19,6 +19,12 @@ use engine::synth::{Embedding, Engine, ModelSource, Prepared, Progress, Weights,
 pub enum Job {
     Scan(PathBuf),
     Render(RenderJob),
+    /// A pitched model's note for one key of the keyboard: `job` is the result `of`'s
+    /// render at the key's pitch (sources nearest it, the decoder told it).
+    Key {
+        of: u64,
+        job: RenderJob,
+    },
     /// The preview grid: every cell of a res × res XY grid over the four corners.
     Grid(GridJob),
     Export {
@@ -68,8 +74,17 @@ pub enum Event {
         name: String,
         parameters: usize,
         decoder: String,
+        /// The model takes a pitch (has an excitation): keys get renders of their own.
+        pitched: bool,
     },
     ModelFailed(String),
+    /// A key's own render for the result `of` (see [`Job::Key`]).
+    KeyRendered {
+        of: u64,
+        pitch: u8,
+        audio: Result<Vec<f32>, String>,
+        cancelled: bool,
+    },
     Scanned {
         path: PathBuf,
         scan: Result<Scan, String>,
@@ -150,6 +165,7 @@ fn serve(
                 name: engine.name().to_string(),
                 parameters: engine.config().parameter_count(),
                 decoder: engine.decoder_description(),
+                pitched: engine.pitched(),
             });
             Some(engine)
         }
@@ -177,6 +193,20 @@ fn serve(
                     }),
                     Err(e) => emit(failed(id, e)),
                 }
+            }
+            Job::Key { of, job } => {
+                let pitch = job.pitch;
+                let result = match &engine {
+                    Some(engine) => render_job(engine, &job, &|_| {}),
+                    None => Err(no_model()),
+                };
+                let cancelled = matches!(result, Err(engine::Error::Cancelled));
+                emit(Event::KeyRendered {
+                    of,
+                    pitch,
+                    audio: result.map(|r| r.audio).map_err(|e| e.to_string()),
+                    cancelled,
+                });
             }
             Job::Grid(job) => {
                 let id = job.id;

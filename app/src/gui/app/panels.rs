@@ -54,10 +54,12 @@ pub(super) fn status_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) {
                 name,
                 parameters,
                 decoder,
+                pitched,
             } => {
                 ui.label(format!(
-                    "{name}, {:.2} M parameters, decoding on {decoder}",
-                    *parameters as f64 / 1e6
+                    "{name}, {:.2} M parameters{}, decoding on {decoder}",
+                    *parameters as f64 / 1e6,
+                    if *pitched { ", plays any pitch" } else { "" }
                 ));
             }
             ModelStatus::Failed(e) => {
