@@ -34,14 +34,14 @@ export LD_LIBRARY_PATH=${lib:+$lib:}${LD_LIBRARY_PATH:-}
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1
 bin/tensor_decoder --nocapture > "$out/tensor_decoder.txt" 2>&1
 echo "tests exit $?" >> "$out/tensor_decoder.txt"
-for preset_batch in "small 1" "small 16" "small 256" "small 1024" "small 4096" "nsynth 16" "nsynth 256"; do
+for preset_batch in "small 1" "small 16" "small-pitched 16" "small 256" "small-pitched 1024" "small 1024" "small 4096" "nsynth 16" "nsynth 256"; do
     set -- $preset_batch
     echo "== $1 batch $2" >> "$out/bench.txt"
     timeout 300 bin/timbrel bench decode --device cuda --preset "$1" --batch "$2" --samples 2048 >> "$out/bench.txt" 2>&1
 done
 for batch in 8 32; do
     echo "== bench train small batch $batch" >> "$out/bench.txt"
-    timeout 300 bin/timbrel bench train --device cuda --preset small --batch "$batch" >> "$out/bench.txt" 2>&1
+    timeout 300 bin/timbrel bench train --device cuda --preset small-pitched --batch "$batch" >> "$out/bench.txt" 2>&1
 done
 cat "$out"/*.txt
 EOF

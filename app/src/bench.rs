@@ -173,10 +173,13 @@ fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
     let x = Tensor::from_vec(audio, (args.batch, args.crop), &device)?;
+    // A pitched preset trains with its excitation (A3 on every crop), as training does.
+    let f0 = vec![220.0f32; args.batch];
+    let excitation = engine::eval::excitation_tensor(&model, Some(&f0), args.crop, &[])?;
     let (mut forward, mut backward) = (0f64, 0f64);
     for step in 0..=args.steps {
         let t0 = Instant::now();
-        let loss = model.loss(&x)?;
+        let loss = model.loss_excited(&x, None, excitation.as_ref())?;
         let _ = loss.to_dtype(DType::F32)?.to_scalar::<f32>()?;
         let t1 = Instant::now();
         opt.step(&loss, 1e-4)?;

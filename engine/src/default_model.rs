@@ -40,6 +40,6 @@ mod tests {
     #[test]
     fn the_embedded_model_loads() {
         let model = super::load(&candle_core::Device::Cpu).unwrap();
-        assert_eq!(model.config(), &autoencoder::Config::small());
+        assert_eq!(model.config(), &autoencoder::Config::small_pitched());
     }
 }

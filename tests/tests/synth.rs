@@ -620,6 +620,7 @@ fn a_pitched_model_plays_the_asked_pitch_without_resampling_the_sources() {
         "120",
         "-o",
         &s.p("x.wav"),
+        "--quiet",
     ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
