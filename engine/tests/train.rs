@@ -284,7 +284,21 @@ fn a_pitched_model_trains_with_noise_and_free_running_checks_and_resumes_exactly
     let resumed = tmp.path().join("resumed");
     let mut t = Trainer::start(&resumed, &cfg, opts, &Device::Cpu, Overwrite::Never).unwrap();
     run_stopping_after(&mut t, 2);
+    // As if it had been killed after logging two more steps than it checkpointed.
+    let log_path = resumed.join("train_log.jsonl");
+    let mut log = std::fs::read_to_string(&log_path).unwrap();
+    log.push_str("{\"event\":\"step\",\"step\":3}\n{\"event\":\"step\",\"step\":4}\n");
+    std::fs::write(&log_path, log).unwrap();
     let mut t = Trainer::resume(&resumed, None, None, &Device::Cpu).unwrap();
     t.run(&AtomicBool::new(false), &mut |_| {}).unwrap();
     assert_eq!(weights(&straight), weights(&resumed));
+    // The log reads as one run: steps 1..=6 once each.
+    let steps: Vec<u64> = std::fs::read_to_string(&log_path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["event"] == "step")
+        .map(|v| v["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, (1..=6).collect::<Vec<_>>());
 }

@@ -291,6 +291,31 @@ fn save_tensors(
     write_atomic(path, overwrite, |out| out.write_all(&bytes))
 }
 
+/// Drops the log's lines of steps after `step` (a run that was killed after its last
+/// checkpoint logged steps the resumed run will take again), so the log reads as one run.
+fn trim_log(path: &Path, step: u64) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let bytes = read_bounded(path, 1 << 30)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v.get("step").and_then(serde_json::Value::as_u64))
+                .is_none_or(|s| s <= step)
+        })
+        .collect();
+    if kept.len() == text.lines().count() {
+        return Ok(());
+    }
+    let mut out = kept.join("\n");
+    out.push('\n');
+    write_atomic(path, Overwrite::Allowed, |f| f.write_all(out.as_bytes()))
+}
+
 fn json_err(path: &Path) -> impl Fn(serde_json::Error) -> Error + '_ {
     move |e| Error::invalid(path, format!("cannot write JSON ({e})"))
 }
@@ -388,6 +413,7 @@ impl Trainer {
         let mut rng = ChaCha8Rng::seed_from_u64(state.options.seed);
         rng.set_stream(1);
         rng.set_word_pos(state.rng_word_pos);
+        trim_log(&dir.join(LOG_FILE), state.step)?;
         Self::assemble(
             dir,
             &config,
