@@ -17,7 +17,9 @@
 # effects), so every NSynth family is present; pitches 24-96 (C1-C7), where nearly
 # every instrument sounds (beyond, many programs are silent or out of range); NSynth's
 # five velocities, so loudness and brightness changes are learned; 6000 notes drawn at
-# random from that grid of 43,800, which is more than CPU training can visit.
+# random from that grid of 43,800, which is more than CPU training can visit. And 600
+# unpitched notes of FluidR3's eight drum kits (bank 128, keys 35-81), so that the
+# model also learns sounds without a pitch (they get no excitation).
 #
 # The model: the small-pitched preset (a 16-harmonic excitation at each note's f0 into
 # every gated layer); 5 % of crops are trained without it so that a model given no pitch
@@ -27,6 +29,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 model=assets/default-model
 data=data/fluidr3
+drums=data/fluidr3-drums
 font=/usr/share/sounds/sf2/FluidR3_GM.sf2
 timbrel=${TIMBREL:-target/release/timbrel}
 log=data/train-default-model.out
@@ -42,10 +45,16 @@ if [ ! -f "$data/examples.json" ]; then
     "$timbrel" dataset render --soundfont "$font" --out "$data" --quiet \
         --programs 0-119 --pitches 24-96 --velocities 25,50,75,100,127 --sample 6000 --seed 1
 fi
+if [ ! -f "$drums/examples.json" ]; then
+    "$timbrel" dataset render --soundfont "$font" --out "$drums" --quiet --drum-kits \
+        --programs 0,8,16,24,25,32,40,48 --pitches 35-81 --velocities 25,50,75,100,127 \
+        --sample 600 --seed 1
+fi
 if [ -f "$model/train/state.json" ]; then
     exec nice -n 19 "$timbrel" train --out "$model" --resume --quiet "$@" >>"$log" 2>&1
 fi
-exec nice -n 19 "$timbrel" train --data "$data" --out "$model" --preset small-pitched --force \
+exec nice -n 19 "$timbrel" train --data "$data" --data "$drums" --out "$model" \
+    --preset small-pitched --force \
     --steps 20000 --batch 8 --crop 6144 --lr 1e-3 --warmup 100 --unpitched-share 0.05 \
     --checkpoint-every 50 --validate-every 50 --free-run-every 50 --free-run-notes 16 \
     --quiet "$@" >>"$log" 2>&1

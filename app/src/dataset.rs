@@ -33,6 +33,12 @@ pub struct RenderArgs {
     /// Default: 0-119 (120-127 are sound effects, not instruments).
     #[arg(long, value_name = "LIST")]
     pub programs: Option<String>,
+    /// Render --programs as the drum kits of bank 128 on the percussion channel (FluidR3:
+    /// 0 Standard, 8 Room, 16 Power, 24 Electronic, 25 TR-808, 32 Jazz, 40 Brush,
+    /// 48 Orchestra); --pitches are then the drums' keys (GM: 35-81), and the notes are
+    /// marked unpitched.
+    #[arg(long)]
+    pub drum_kits: bool,
     /// MIDI pitches: a list and/or ranges.
     #[arg(long, default_value = "21-108", value_name = "LIST")]
     pub pitches: String,
@@ -106,6 +112,7 @@ fn render(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     };
     let options = RenderOptions {
         programs,
+        drum_kits: args.drum_kits,
         pitches: parse_list(&args.pitches, 127, "--pitches")?,
         velocities: parse_list(&args.velocities, 127, "--velocities")?,
         sample: args.sample,

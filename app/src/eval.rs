@@ -91,7 +91,14 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     // A model with an excitation is given each note's own pitch (NSynth's `pitch`).
     let f0: Vec<f32> = names
         .iter()
-        .map(|k| autoencoder::excitation::midi_to_hz(f32::from(ds.examples[k].pitch)))
+        .map(|k| {
+            let e = &ds.examples[k];
+            if e.unpitched {
+                0.0
+            } else {
+                autoencoder::excitation::midi_to_hz(f32::from(e.pitch))
+            }
+        })
         .collect();
     let nll_nats = nll(&model, &originals, Some(&f0), 4)?;
     let bar = if args.quiet {

@@ -65,6 +65,10 @@ pub struct Example {
     pub instrument_family_str: String,
     pub instrument_source: u8,
     pub instrument_source_str: String,
+    /// Timbrel's addition (absent from NSynth's files, where every note is pitched): a
+    /// note with no pitch, such as a drum, whose `pitch` is only the key that played it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unpitched: bool,
 }
 
 impl Example {
@@ -95,6 +99,7 @@ impl Example {
             instrument_family_str: family_str.into(),
             instrument_source: source,
             instrument_source_str: source_str.into(),
+            unpitched: false,
         }
     }
 

@@ -69,11 +69,18 @@ pub fn gm_family(program: u8) -> u8 {
     FAMILIES.iter().position(|f| *f == family).unwrap_or(0) as u8
 }
 
+/// NSynth's percussive family, for drum kits.
+const MALLET: u8 = 5;
+
 /// What to render.
 #[derive(Debug, Clone)]
 pub struct RenderOptions {
-    /// General MIDI programs, 0-based.
+    /// General MIDI programs, 0-based (with `drum_kits`: the kits of bank 128).
     pub programs: Vec<u8>,
+    /// Play the programs as drum kits (General MIDI's percussion channel, bank 128): each
+    /// key is another drum, so the notes are marked unpitched (family mallet, the
+    /// percussive one NSynth has).
+    pub drum_kits: bool,
     /// MIDI pitches.
     pub pitches: Vec<u8>,
     /// MIDI velocities (1..=127).
@@ -112,15 +119,29 @@ pub fn load(path: &Path) -> Result<Arc<SoundFont>> {
 
 /// One note, dry (no reverb or chorus), mono, scaled by [`GAIN`] but not clipped.
 pub fn render_note(synth: &mut Synthesizer, program: u8, pitch: u8, velocity: u8) -> Vec<f32> {
+    render_on(synth, 0, program, pitch, velocity)
+}
+
+/// General MIDI's percussion channel (10, 0-based 9): its programs are bank 128's kits.
+pub const DRUM_CHANNEL: i32 = 9;
+
+/// [`render_note`] on a MIDI channel (0-based).
+fn render_on(
+    synth: &mut Synthesizer,
+    channel: i32,
+    program: u8,
+    pitch: u8,
+    velocity: u8,
+) -> Vec<f32> {
     synth.reset();
-    synth.process_midi_message(0, 0xC0, i32::from(program), 0);
-    synth.note_on(0, i32::from(pitch), i32::from(velocity));
+    synth.process_midi_message(channel, 0xC0, i32::from(program), 0);
+    synth.note_on(channel, i32::from(pitch), i32::from(velocity));
     let mut left = vec![0f32; NOTE_SAMPLES];
     let mut right = vec![0f32; NOTE_SAMPLES];
     let (l_on, l_off) = left.split_at_mut(NOTE_ON_SAMPLES);
     let (r_on, r_off) = right.split_at_mut(NOTE_ON_SAMPLES);
     synth.render(l_on, r_on);
-    synth.note_off(0, i32::from(pitch));
+    synth.note_off(channel, i32::from(pitch));
     synth.render(l_off, r_off);
     left.iter()
         .zip(&right)
@@ -199,21 +220,28 @@ pub fn render_dataset(
                 let synth = synth
                     .as_mut()
                     .map_err(|e| Error::invalid(sf2, e.to_string()))?;
-                let mut samples = render_note(synth, program, pitch, velocity);
+                let channel = if options.drum_kits { DRUM_CHANNEL } else { 0 };
+                let mut samples = render_on(synth, channel, program, pitch, velocity);
                 let level = peak(&samples);
                 let outcome = if level < SILENT_PEAK {
                     None
                 } else {
                     let clipped = level > 1.0;
                     samples.iter_mut().for_each(|s| *s = s.clamp(-1.0, 1.0));
-                    let example = Example::new(
+                    let family = if options.drum_kits {
+                        MALLET
+                    } else {
+                        gm_family(program)
+                    };
+                    let mut example = Example::new(
                         id as u64,
                         u32::from(program),
-                        gm_family(program),
+                        family,
                         SOURCE_SYNTHETIC,
                         pitch,
                         velocity,
                     );
+                    example.unpitched = options.drum_kits;
                     writer.write_audio(&example, &samples)?;
                     Some((example, clipped))
                 };
@@ -364,6 +392,15 @@ pub fn tiny_sf2(programs: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn drum_kits_are_nsynths_mallet_family() {
+        assert_eq!(
+            crate::nsynth::FAMILIES[usize::from(super::MALLET)],
+            "mallet"
+        );
+    }
+
     use super::*;
 
     fn family(program: u8) -> &'static str {

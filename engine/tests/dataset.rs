@@ -12,6 +12,7 @@ use engine::soundfont::{RenderOptions, render_dataset, tiny_sf2};
 fn options(programs: &[u8], pitches: &[u8], velocities: &[u8]) -> RenderOptions {
     RenderOptions {
         programs: programs.to_vec(),
+        drum_kits: false,
         pitches: pitches.to_vec(),
         velocities: velocities.to_vec(),
         sample: None,
@@ -292,4 +293,30 @@ fn broken_datasets_name_the_file() {
     .unwrap();
     let err = ds.load(&e.note_str).unwrap_err().to_string();
     assert!(err.contains("100 samples"), "{err}");
+}
+
+#[test]
+fn drum_kits_render_as_unpitched_notes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let font = tiny_font(tmp.path());
+    let out = tmp.path().join("drums");
+    let drums = RenderOptions {
+        drum_kits: true,
+        ..options(&[0], &[36, 38], &[100])
+    };
+    let summary = render_dataset(&font, &out, &drums, &|_, _| {}).unwrap();
+    let ds = Dataset::open(&out).unwrap();
+    assert_eq!(ds.examples.len(), summary.written);
+    assert!(summary.written > 0, "the kit made no sound");
+    for e in ds.examples.values() {
+        assert!(e.unpitched, "{}", e.note_str);
+        assert_eq!(e.instrument_family_str, "mallet");
+    }
+    // The mark survives the file; NSynth's own files, without it, read as pitched.
+    let json = std::fs::read_to_string(out.join("examples.json")).unwrap();
+    assert!(json.contains("\"unpitched\": true") || json.contains("\"unpitched\":true"));
+    let pitched = tmp.path().join("pitched");
+    render_dataset(&font, &pitched, &options(&[0], &[60], &[100]), &|_, _| {}).unwrap();
+    let json = std::fs::read_to_string(pitched.join("examples.json")).unwrap();
+    assert!(!json.contains("unpitched"));
 }

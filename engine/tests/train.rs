@@ -34,6 +34,7 @@ fn notes(dir: &Path) -> std::path::PathBuf {
     let data = dir.join("notes");
     let options = RenderOptions {
         programs: vec![0, 24, 40, 56],
+        drum_kits: false,
         pitches: vec![48, 60, 72],
         velocities: vec![100],
         sample: None,
