@@ -57,6 +57,21 @@ pub fn run(command: &Command) -> anyhow::Result<ExitCode> {
         "encoder: {} layers in stages of {}, filter {}, width {}; embedding {} channels every {} samples",
         c.ae_num_layers, c.ae_num_stages, c.ae_filter_length, c.ae_width, c.ae_bottleneck_width, c.ae_hop_length
     ));
+    out.line(if c.pitched() {
+        format!(
+            "pitch: takes the pitch to play, a {}-harmonic excitation at f0 into the decoder's {} (MIDI {} to {})",
+            c.excitation_harmonics,
+            match c.excitation_into {
+                autoencoder::ExcitationInto::Layers => "gated layers",
+                autoencoder::ExcitationInto::Input => "input",
+                autoencoder::ExcitationInto::Both => "input and gated layers",
+            },
+            engine::synth::PITCH_RANGE.start(),
+            engine::synth::PITCH_RANGE.end()
+        )
+    } else {
+        "pitch: none of its own (sources are resampled to a blend's pitch)".to_string()
+    });
     out.line(format!("config: {}", serde_json::to_string(c)?));
     out.flush()?;
     Ok(ExitCode::SUCCESS)
