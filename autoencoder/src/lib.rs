@@ -23,6 +23,7 @@ mod model;
 pub mod mulaw;
 pub mod optim;
 pub mod sampling;
+pub mod student;
 pub mod tensorgen;
 pub mod weights;
 

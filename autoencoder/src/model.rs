@@ -9,7 +9,7 @@ use crate::{Config, Error, Result};
 
 /// `x += encoding`, each embedding frame held for `hop` samples
 /// (Magenta's `Config._condition`).
-fn condition(xs: &Tensor, frames: &Tensor) -> Result<Tensor> {
+pub(crate) fn condition(xs: &Tensor, frames: &Tensor) -> Result<Tensor> {
     let (batch, time, channels) = xs.dims3()?;
     let (frame_batch, frame_count, frame_channels) = frames.dims3()?;
     if frame_batch != batch || frame_channels != channels || time % frame_count.max(1) != 0 {
@@ -26,12 +26,12 @@ fn condition(xs: &Tensor, frames: &Tensor) -> Result<Tensor> {
 }
 
 /// Magenta's `masked.shift_right`: a zero in front, the last sample dropped.
-fn shift_right(xs: &Tensor) -> Result<Tensor> {
+pub(crate) fn shift_right(xs: &Tensor) -> Result<Tensor> {
     let time = xs.dim(1)?;
     Ok(xs.pad_with_zeros(1, 1, 0)?.narrow(1, 0, time)?)
 }
 
-fn one_by_one(vb: &VarBuilder, name: &str, cin: usize, cout: usize) -> Result<Conv1d> {
+pub(crate) fn one_by_one(vb: &VarBuilder, name: &str, cin: usize, cout: usize) -> Result<Conv1d> {
     Conv1d::new(vb, name, cin, cout, Conv1dConfig::default())
 }
 
@@ -40,7 +40,7 @@ fn one_by_one(vb: &VarBuilder, name: &str, cin: usize, cout: usize) -> Result<Co
 ///
 /// `tanh(x)` is computed as `2σ(2x) − 1` (the same function; rounding differs by a few
 /// ulps) because candle's sigmoid is vectorised and its tanh is not: 3× faster here.
-fn gate(xs: &Tensor, width: usize) -> Result<Tensor> {
+pub(crate) fn gate(xs: &Tensor, width: usize) -> Result<Tensor> {
     let sigmoid = candle_nn::ops::sigmoid(&xs.narrow(D::Minus1, 0, width)?)?;
     let doubled = xs.narrow(D::Minus1, width, width)?.affine(2.0, 0.0)?;
     let tanh = candle_nn::ops::sigmoid(&doubled)?.affine(2.0, -1.0)?;
@@ -127,7 +127,7 @@ pub(crate) struct Projection {
 }
 
 impl Projection {
-    fn new(vb: &VarBuilder, name: &str, cin: usize, cout: usize) -> Result<Self> {
+    pub(crate) fn new(vb: &VarBuilder, name: &str, cin: usize, cout: usize) -> Result<Self> {
         let limit = (3.0 / cin as f64).sqrt();
         let kernel = vb.get_with_hints(
             (1, 1, cin, cout),
@@ -143,7 +143,7 @@ impl Projection {
     }
 
     /// `[batch, time, in]` → `[batch, time, out]`.
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+    pub(crate) fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         let (batch, time, cin) = xs.dims3()?;
         let cout = self.kernel.dim(1)?;
         Ok(xs

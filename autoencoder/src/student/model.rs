@@ -1,0 +1,190 @@
+//! The student's flows: each a small conditioned WaveNet giving a shift and a log-scale
+//! per sample, applied to the previous flow's output.
+
+use candle_core::{D, Tensor};
+use candle_nn::{Init, Module, VarBuilder};
+
+use super::StudentConfig;
+use crate::layers::{Conv1d, Conv1dConfig, Padding};
+use crate::model::{Projection, condition, gate, one_by_one, shift_right};
+use crate::{Error, Result};
+
+/// The log-scale offset of the flows, summed (each adds its share to its `log s`, a fixed
+/// part of the architecture): `S ≈ 0.05` at first, so
+/// the untrained student whispers (logistic noise of scale 0.05, about −20 dBFS RMS)
+/// instead of clipping (scale 1 is ±4 at the tails).
+const INITIAL_LOG_SCALE: f64 = -3.0;
+
+/// One gated residual layer of a flow.
+#[derive(Debug)]
+struct FlowLayer {
+    dilated: Conv1d,
+    cond_map: Conv1d,
+    exc_map: Option<Projection>,
+    res: Conv1d,
+    skip: Conv1d,
+}
+
+/// One flow: `(μ, log s)` per sample from the input shifted right by one.
+#[derive(Debug)]
+struct Flow {
+    start: Conv1d,
+    layers: Vec<FlowLayer>,
+    /// `[width] → [μ, log s]`.
+    out: Conv1d,
+    width: usize,
+}
+
+impl Flow {
+    fn new(cfg: &StudentConfig, layers: usize, vb: &VarBuilder) -> Result<Self> {
+        let causal = |dilation| Conv1dConfig {
+            filter_length: cfg.filter_length,
+            dilation,
+            padding: Padding::Causal,
+        };
+        let (w, bn, e) = (cfg.width, cfg.bottleneck, 2 * cfg.excitation_harmonics);
+        let start = Conv1d::new(vb, "startconv", 1, w, causal(1))?;
+        let layers = (0..layers)
+            .map(|i| {
+                let n = i + 1;
+                Ok(FlowLayer {
+                    dilated: Conv1d::new(
+                        vb,
+                        &format!("dilatedconv_{n}"),
+                        w,
+                        2 * w,
+                        causal(cfg.dilation(i)),
+                    )?,
+                    cond_map: one_by_one(vb, &format!("cond_map_{n}"), bn, 2 * w)?,
+                    exc_map: (e > 0)
+                        .then(|| Projection::new(vb, &format!("exc_map_{n}"), e, 2 * w))
+                        .transpose()?,
+                    res: one_by_one(vb, &format!("res_{n}"), w, w)?,
+                    skip: one_by_one(vb, &format!("skip_{n}"), w, w)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // The head starts at zero weights (created here first, so the VarMap keeps this
+        // hint): the flow begins as x · s₀, so training starts from scaled noise, not from
+        // a random transform (as Glow zeroes its last layers).
+        vb.get_with_hints((1, 1, w, 2), "out/W", Init::Const(0.0))?;
+        let out = one_by_one(vb, "out", w, 2)?;
+        Ok(Self {
+            start,
+            layers,
+            out,
+            width: w,
+        })
+    }
+
+    /// `(μ, log s)`, each `[batch, time]`, for the input `x` `[batch, time]`.
+    fn forward(
+        &self,
+        x: &Tensor,
+        encoding: &Tensor,
+        excitation: Option<&Tensor>,
+    ) -> Result<(Tensor, Tensor)> {
+        let mut l = self.start.forward(&shift_right(&x.unsqueeze(2)?)?)?;
+        let mut s: Option<Tensor> = None;
+        for layer in &self.layers {
+            let mut d = layer.dilated.forward(&l)?;
+            if let (Some(p), Some(e)) = (&layer.exc_map, excitation) {
+                d = (d + p.forward(e)?)?;
+            }
+            let d = condition(&d, &layer.cond_map.forward(encoding)?)?;
+            let g = gate(&d, self.width)?;
+            l = (l + layer.res.forward(&g)?)?;
+            let k = layer.skip.forward(&g)?;
+            s = Some(match s {
+                Some(s) => (s + k)?,
+                None => k,
+            });
+        }
+        let s = s.ok_or_else(|| Error::Shape("a flow with no layers".into()))?;
+        let out = self.out.forward(&s.relu()?)?;
+        let mu = out.narrow(D::Minus1, 0, 1)?.squeeze(D::Minus1)?;
+        let log_s = out.narrow(D::Minus1, 1, 1)?.squeeze(D::Minus1)?;
+        Ok((mu, log_s))
+    }
+}
+
+/// What the student makes of its noise: the audio and, per sample, the logistic it was
+/// drawn from given the noise before it (`x = z · scale + mean`).
+#[derive(Debug)]
+pub struct StudentOutput {
+    /// `[batch, time]`.
+    pub audio: Tensor,
+    /// `M_t`, `[batch, time]`.
+    pub mean: Tensor,
+    /// `log S_t`, `[batch, time]`.
+    pub log_scale: Tensor,
+}
+
+/// The Parallel WaveNet student.
+#[derive(Debug)]
+pub struct Student {
+    config: StudentConfig,
+    flows: Vec<Flow>,
+}
+
+impl Student {
+    /// Builds the student from the variables behind `vb` (`flow_F/...`, `F` from 1).
+    pub fn new(config: &StudentConfig, vb: &VarBuilder) -> Result<Self> {
+        config.validate()?;
+        let flows = config
+            .flows
+            .iter()
+            .enumerate()
+            .map(|(f, &layers)| Flow::new(config, layers, &vb.pp(format!("flow_{}", f + 1))))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            config: config.clone(),
+            flows,
+        })
+    }
+
+    pub fn config(&self) -> &StudentConfig {
+        &self.config
+    }
+
+    /// Turns the noise `z` `[batch, time]` into audio, given the embedding `[batch,
+    /// frames, bottleneck]` (time a multiple of frames) and, for a student with an
+    /// excitation, the excitation `[batch, time, 2K]` (`None`: unpitched).
+    pub fn forward(
+        &self,
+        z: &Tensor,
+        encoding: &Tensor,
+        excitation: Option<&Tensor>,
+    ) -> Result<StudentOutput> {
+        let (batch, time) = z.dims2()?;
+        let (enc_batch, frames, channels) = encoding.dims3()?;
+        if enc_batch != batch
+            || frames == 0
+            || time % frames != 0
+            || channels != self.config.bottleneck
+        {
+            return Err(Error::Shape(format!(
+                "the student needs noise [{batch}, time] with time a multiple of the frames of an embedding [{batch}, frames, {}]; got time {time} and [{enc_batch}, {frames}, {channels}]",
+                self.config.bottleneck
+            )));
+        }
+        let excitation = excitation.filter(|_| self.config.excitation_harmonics > 0);
+        let share = INITIAL_LOG_SCALE / self.flows.len() as f64;
+        let mut x = z.clone();
+        let mut mean = z.zeros_like()?;
+        let mut log_scale = z.zeros_like()?;
+        for flow in &self.flows {
+            let (mu, log_s) = flow.forward(&x, encoding, excitation)?;
+            let log_s = log_s.affine(1.0, share)?;
+            let s = log_s.exp()?;
+            x = ((x * &s)? + &mu)?;
+            mean = ((mean * &s)? + mu)?;
+            log_scale = (log_scale + log_s)?;
+        }
+        Ok(StudentOutput {
+            audio: x,
+            mean,
+            log_scale,
+        })
+    }
+}

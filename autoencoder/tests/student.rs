@@ -1,0 +1,237 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code, helpers included
+//! The Parallel WaveNet student: an inverse autoregressive flow (each sample depends only
+//! on the noise before it, and on its own noise through its scale and shift), the
+//! closed-form mean and scale that reproduce the audio, and the spectral loss it trains on.
+
+use autoencoder::student::spectral::{MultiResolution, Stft};
+use autoencoder::student::{Student, StudentConfig};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn tiny(flows: Vec<usize>, harmonics: usize) -> StudentConfig {
+    StudentConfig {
+        flows,
+        num_stages: 3,
+        filter_length: 3,
+        width: 8,
+        bottleneck: 3,
+        hop_length: 16,
+        excitation_harmonics: harmonics,
+    }
+}
+
+/// A student with every variable random (the zero-initialised heads too).
+fn random_student(cfg: &StudentConfig, seed: u64) -> (VarMap, Student) {
+    let vm = VarMap::new();
+    let student =
+        Student::new(cfg, &VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu)).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    for var in vm.all_vars() {
+        let n = var.elem_count();
+        let values: Vec<f32> = (0..n)
+            .map(|_| 0.3 * (2.0 * rng.random::<f32>() - 1.0))
+            .collect();
+        var.set(&Tensor::from_vec(values, var.shape(), &Device::Cpu).unwrap())
+            .unwrap();
+    }
+    (vm, student)
+}
+
+fn logistic(batch: usize, time: usize, seed: u64) -> Vec<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..batch * time)
+        .map(|_| {
+            let u = rng.random::<f32>().clamp(1e-6, 1.0 - 1e-6);
+            (u / (1.0 - u)).ln()
+        })
+        .collect()
+}
+
+fn inputs(
+    cfg: &StudentConfig,
+    batch: usize,
+    frames: usize,
+    seed: u64,
+) -> (Vec<f32>, Tensor, Option<Tensor>) {
+    let time = frames * cfg.hop_length;
+    let z = logistic(batch, time, seed);
+    let enc: Vec<f32> = (0..batch * frames * cfg.bottleneck)
+        .map(|i| (i as f32 * 0.37).sin())
+        .collect();
+    let enc = Tensor::from_vec(enc, (batch, frames, cfg.bottleneck), &Device::Cpu).unwrap();
+    let k = cfg.excitation_harmonics;
+    let exc = (k > 0).then(|| {
+        let e = autoencoder::excitation::excitation(
+            &vec![440.0; batch * time],
+            k,
+            autoencoder::excitation::Oscillator::new(),
+        );
+        Tensor::from_vec(e, (batch, time, 2 * k), &Device::Cpu).unwrap()
+    });
+    (z, enc, exc)
+}
+
+fn rows(t: &Tensor) -> Vec<Vec<f32>> {
+    t.to_vec2().unwrap()
+}
+
+#[test]
+fn each_sample_is_its_noise_scaled_and_shifted_by_what_came_before() {
+    for (cfg, batch, frames) in [(tiny(vec![4], 0), 1, 4), (tiny(vec![3, 2, 4], 2), 2, 3)] {
+        let (_, student) = random_student(&cfg, 1);
+        let (z, enc, exc) = inputs(&cfg, batch, frames, 2);
+        let time = frames * cfg.hop_length;
+        let zt = Tensor::from_vec(z.clone(), (batch, time), &Device::Cpu).unwrap();
+        let out = student.forward(&zt, &enc, exc.as_ref()).unwrap();
+        // x = z · S + M, so the noise comes back from the audio (the flow inverted with
+        // the mean and scale of the noise before each sample).
+        let back = ((&out.audio - &out.mean).unwrap() / out.log_scale.exp().unwrap()).unwrap();
+        let worst = rows(&back)
+            .iter()
+            .flatten()
+            .zip(&z)
+            .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-4, "{cfg:?}: z recovered within {worst}");
+
+        // Changing the noise at t0 changes nothing before t0, and the mean and scale
+        // only after it: they are functions of the noise before each sample.
+        let t0 = time / 2;
+        let mut z2 = z.clone();
+        z2[t0] += 1.0;
+        let z2 = Tensor::from_vec(z2, (batch, time), &Device::Cpu).unwrap();
+        let out2 = student.forward(&z2, &enc, exc.as_ref()).unwrap();
+        let (a, b) = (rows(&out.audio), rows(&out2.audio));
+        let (m, m2) = (rows(&out.mean), rows(&out2.mean));
+        let (s, s2) = (rows(&out.log_scale), rows(&out2.log_scale));
+        assert_eq!(a[0][..t0], b[0][..t0]);
+        assert_eq!(m[0][..=t0], m2[0][..=t0]);
+        assert_eq!(s[0][..=t0], s2[0][..=t0]);
+        assert_ne!(a[0][t0], b[0][t0]);
+        assert_ne!(m[0][t0 + 1..], m2[0][t0 + 1..], "later samples see it");
+        if batch > 1 {
+            assert_eq!(a[1], b[1], "another voice's noise");
+        }
+    }
+}
+
+#[test]
+fn a_fresh_student_starts_as_quiet_noise() {
+    let cfg = tiny(vec![2, 2], 0);
+    let vm = VarMap::new();
+    let student = Student::new(
+        &cfg,
+        &VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
+    let (z, enc, _) = inputs(&cfg, 1, 4, 3);
+    let zt = Tensor::from_vec(z.clone(), (1, 64), &Device::Cpu).unwrap();
+    let out = student.forward(&zt, &enc, None).unwrap();
+    let x = rows(&out.audio)[0].clone();
+    for (x, z) in x.iter().zip(&z) {
+        assert!((x - z * (-3f32).exp()).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn bad_shapes_and_configs_are_errors() {
+    let cfg = tiny(vec![2], 0);
+    let (_, student) = random_student(&cfg, 1);
+    let z = Tensor::zeros((1, 50), DType::F32, &Device::Cpu).unwrap();
+    let enc = Tensor::zeros((1, 4, 3), DType::F32, &Device::Cpu).unwrap();
+    assert!(student.forward(&z, &enc, None).is_err());
+    assert!(tiny(vec![], 0).validate().is_err());
+    assert!(tiny(vec![3, 0], 0).validate().is_err());
+    assert!(StudentConfig::small().validate().is_ok());
+}
+
+#[test]
+fn the_stft_finds_a_sine_in_its_bin_and_the_loss_is_zero_only_for_the_same_sound() {
+    let dev = Device::Cpu;
+    let stft = Stft::new(256, &dev).unwrap();
+    // Bin 20 of 256 at 16 kHz is 1250 Hz.
+    let sine: Vec<f32> = (0..2048)
+        .map(|t| (std::f32::consts::TAU * 1250.0 * t as f32 / 16_000.0).sin())
+        .collect();
+    let x = Tensor::from_vec(sine.clone(), (1, 2048), &dev).unwrap();
+    let mag = stft.magnitude(&x).unwrap();
+    let (_, frames, bins) = mag.dims3().unwrap();
+    assert_eq!((frames, bins), (2048 / 64 - 3, 129));
+    let frame: Vec<f32> = mag.get(0).unwrap().get(3).unwrap().to_vec1().unwrap();
+    let peak = frame
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .unwrap()
+        .0;
+    assert_eq!(peak, 20);
+    // A Hann-windowed unit sine: the peak bin's magnitude is N/4.
+    assert!((frame[20] - 64.0).abs() < 0.5, "{}", frame[20]);
+
+    // The power loss's average: each bin's power over the frames.
+    let power: Vec<f32> = autoencoder::student::spectral::average_power(&stft, &x)
+        .unwrap()
+        .get(0)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let direct: f32 = (0..frames)
+        .map(|f| {
+            mag.get(0)
+                .unwrap()
+                .get(f)
+                .unwrap()
+                .get(20)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+                .powi(2)
+        })
+        .sum::<f32>()
+        / frames as f32;
+    assert!((power[20] - direct).abs() < 1e-3 * direct);
+
+    let loss = MultiResolution::new(&[256, 128], &dev).unwrap();
+    let same = loss.loss(&x, &x).unwrap().to_scalar::<f32>().unwrap();
+    assert!(same.abs() < 1e-5, "{same}");
+    let quieter = (&x * 0.5).unwrap();
+    let other = loss.loss(&quieter, &x).unwrap().to_scalar::<f32>().unwrap();
+    assert!(other > 0.5, "{other}");
+}
+
+#[test]
+fn training_on_the_spectral_loss_moves_a_student_towards_a_note() {
+    let dev = Device::Cpu;
+    let cfg = tiny(vec![3], 2);
+    let vm = VarMap::new();
+    let student = Student::new(&cfg, &VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
+    let (z, enc, exc) = inputs(&cfg, 2, 32, 4);
+    let time = 32 * cfg.hop_length;
+    let z = Tensor::from_vec(z, (2, time), &dev).unwrap();
+    let target: Vec<f32> = (0..2 * time)
+        .map(|t| 0.3 * (std::f32::consts::TAU * 440.0 * (t % time) as f32 / 16_000.0).sin())
+        .collect();
+    let target = Tensor::from_vec(target, (2, time), &dev).unwrap();
+    let loss_fn = MultiResolution::new(&[256, 128], &dev).unwrap();
+    let loss = || {
+        let out = student.forward(&z, &enc, exc.as_ref()).unwrap();
+        loss_fn.loss(&out.audio, &target).unwrap()
+    };
+    let before = loss().to_scalar::<f32>().unwrap();
+    let mut opt = AdamW::new(
+        vm.all_vars(),
+        ParamsAdamW {
+            lr: 1e-2,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for _ in 0..80 {
+        opt.backward_step(&loss()).unwrap();
+    }
+    let after = loss().to_scalar::<f32>().unwrap();
+    assert!(after < 0.8 * before, "{before} -> {after}");
+}
