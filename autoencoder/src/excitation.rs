@@ -81,6 +81,38 @@ impl Oscillator {
     }
 }
 
+/// Checks that `f0`, if given, holds `samples` values for each of `voices` voices
+/// (`[voice][sample]`), as every generator takes it.
+pub fn check_curves(f0: Option<&[f32]>, voices: usize, samples: usize) -> crate::Result<()> {
+    match f0 {
+        Some(f0) if f0.len() != voices * samples => Err(crate::Error::Shape(format!(
+            "expected f0 curves of {voices} voices × {samples} samples, got {} values",
+            f0.len()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Copies sample `t` of every voice's curve (`[voice][sample]`, `samples` each) into
+/// `now` (`[voice]`): a generator's f0 for its next step.
+#[inline]
+pub fn curves_at(f0: &[f32], samples: usize, t: usize, now: &mut [f32]) {
+    for (v, hz) in now.iter_mut().enumerate() {
+        *hz = f0[v * samples + t];
+    }
+}
+
+/// Checks that a per-voice f0 (`[voice]`) has one value per voice.
+pub fn check_voices(f0_hz: &[f32], voices: usize) -> crate::Result<()> {
+    if f0_hz.len() != voices {
+        return Err(crate::Error::Shape(format!(
+            "an f0 for {voices} voices has {voices} values, got {}",
+            f0_hz.len()
+        )));
+    }
+    Ok(())
+}
+
 /// The excitation `[time][2K]` of one crop: `f0` holds one value per sample, and the
 /// oscillator starts at `start` (see [`Oscillator::at_offset`]).
 pub fn excitation(f0: &[f32], harmonics: usize, start: Oscillator) -> Vec<f32> {
@@ -145,6 +177,17 @@ mod tests {
             let jump = (e[t * 2] - e[(t - 1) * 2]).abs();
             assert!(jump < 0.4, "sample {t} jumps by {jump}");
         }
+    }
+
+    #[test]
+    fn curves_of_the_wrong_length_are_errors() {
+        assert!(check_curves(None, 2, 3).is_ok());
+        assert!(check_curves(Some(&[0.0; 6]), 2, 3).is_ok());
+        assert!(check_curves(Some(&[0.0; 5]), 2, 3).is_err());
+        assert!(check_voices(&[0.0; 3], 2).is_err());
+        let mut now = [0.0; 2];
+        curves_at(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 3, 1, &mut now);
+        assert_eq!(now, [2.0, 5.0]);
     }
 
     #[test]

@@ -235,14 +235,7 @@ impl FastGenerator {
     /// Sets each voice's f0 in Hz (`[voice]`; 0 = unpitched) for the next samples, until
     /// set again. Models without an excitation ignore it.
     pub fn set_f0(&mut self, f0_hz: &[f32]) -> Result<()> {
-        if f0_hz.len() != self.voices {
-            return Err(Error::Shape(format!(
-                "an f0 for {} voices has {} values, got {}",
-                self.voices,
-                self.voices,
-                f0_hz.len()
-            )));
-        }
+        crate::excitation::check_voices(f0_hz, self.voices)?;
         self.f0.copy_from_slice(f0_hz);
         Ok(())
     }
@@ -370,15 +363,7 @@ impl FastGenerator {
     ) -> Result<Vec<Vec<f32>>> {
         let per_voice = frames * self.bottleneck;
         let total = frames * self.hop_length;
-        if let Some(f0) = f0
-            && f0.len() != self.voices * total
-        {
-            return Err(Error::Shape(format!(
-                "expected f0 curves of {} voices × {total} samples, got {} values",
-                self.voices,
-                f0.len()
-            )));
-        }
+        crate::excitation::check_curves(f0, self.voices, total)?;
         if encoding.len() != self.voices * per_voice {
             return Err(Error::Shape(format!(
                 "expected an encoding of {} voices × {frames} frames × {} channels, got {} values",
@@ -404,10 +389,7 @@ impl FastGenerator {
             self.set_frame(&frame)?;
             for i in 0..self.hop_length {
                 if let Some(f0) = f0 {
-                    let t = f * self.hop_length + i;
-                    for (v, hz) in self.f0.iter_mut().enumerate() {
-                        *hz = f0[v * total + t];
-                    }
+                    crate::excitation::curves_at(f0, total, f * self.hop_length + i, &mut self.f0);
                 }
                 let logits = self.step(&previous);
                 for (v, out) in audio.iter_mut().enumerate() {

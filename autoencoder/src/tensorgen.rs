@@ -439,14 +439,7 @@ impl TensorGenerator {
         let frames = frames_in(encoding, voices, bn)?;
         let hop = self.hop_length;
         let total = frames * hop;
-        if let Some(f0) = f0
-            && f0.len() != voices * total
-        {
-            return Err(Error::Shape(format!(
-                "expected f0 curves of {voices} voices × {total} samples, got {} values",
-                f0.len()
-            )));
-        }
+        crate::excitation::check_curves(f0, voices, total)?;
         let mut frame_f0 = vec![0f32; hop * voices];
         let encoding = Tensor::from_slice(encoding, (voices, frames, bn), &self.device)?;
         let mut run = self.start(voices)?;

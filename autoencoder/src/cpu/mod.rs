@@ -319,14 +319,7 @@ impl CpuDecoder {
         let frames = frames_in(encoding, voices, self.bottleneck)?;
         let per_voice = frames * self.bottleneck;
         let total = frames * self.hop_length;
-        if let Some(f0) = f0
-            && f0.len() != voices * total
-        {
-            return Err(Error::Shape(format!(
-                "expected f0 curves of {voices} voices × {total} samples, got {} values",
-                f0.len()
-            )));
-        }
+        crate::excitation::check_curves(f0, voices, total)?;
         let threads = threads.max(1);
         if threads > 1 && self.parallelism_for(voices, threads) == Parallelism::Columns {
             return self.generate_columns(encoding, f0, streams, sampling, threads, control);
@@ -402,9 +395,7 @@ impl CpuDecoder {
                             for i in 0..self.hop_length {
                                 if let Some(f0) = f0 {
                                     let t = f * self.hop_length + i;
-                                    for (v, hz) in state.f0_mut().iter_mut().enumerate() {
-                                        *hz = f0[v * total + t];
-                                    }
+                                    crate::excitation::curves_at(f0, total, t, state.f0_mut());
                                 }
                                 let stop = index == 0 && control.is_cancelled();
                                 state.sample_part(
@@ -476,9 +467,7 @@ impl CpuDecoder {
             for i in 0..self.hop_length {
                 if let Some(f0) = f0 {
                     let t = f * self.hop_length + i;
-                    for (v, hz) in state.f0_mut().iter_mut().enumerate() {
-                        *hz = f0[v * total + t];
-                    }
+                    crate::excitation::curves_at(f0, total, t, state.f0_mut());
                 }
                 if control.cancel.load(Ordering::Relaxed) {
                     return Err(Error::Cancelled);

@@ -95,14 +95,7 @@ impl State {
     /// Sets each voice's f0 in Hz (`[voice]`, 0 = unpitched) for the next samples, until
     /// set again. Models without an excitation ignore it.
     pub fn set_f0(&mut self, f0_hz: &[f32]) -> Result<()> {
-        if f0_hz.len() != self.voices {
-            return Err(Error::Shape(format!(
-                "an f0 for {} voices has {} values, got {}",
-                self.voices,
-                self.voices,
-                f0_hz.len()
-            )));
-        }
+        crate::excitation::check_voices(f0_hz, self.voices)?;
         self.f0.copy_from_slice(f0_hz);
         Ok(())
     }
