@@ -762,9 +762,11 @@ impl TimbrelApp {
         keys
     }
 
-    /// A MIDI note-on plays the result transposed to its note (as the computer keyboard's
-    /// row does), within the engine's shift range; its note-off stops it.
+    /// A MIDI note-on plays the result at its note (as the computer keyboard's row does):
+    /// a pitched model's keys across the piano's range (each rendered at its own pitch),
+    /// other models' within the engine's shift range; its note-off stops it.
     fn midi_notes(&mut self, commands: &mut Vec<Command>) {
+        let pitched = self.pitched();
         while let Ok(event) = self.midi.events.try_recv() {
             match event {
                 MidiEvent::NoteOn { note, .. } => {
@@ -773,7 +775,14 @@ impl TimbrelApp {
                         continue;
                     };
                     let semitones = i32::from(note) - i32::from(r.pitch);
-                    if semitones.abs() > engine::synth::MAX_SHIFT_SEMITONES {
+                    if pitched && !engine::synth::PITCH_RANGE.contains(&f32::from(note)) {
+                        self.notice = Some(format!(
+                            "MIDI {} is outside the model's range (A0 to C8)",
+                            midi_name(note)
+                        ));
+                        continue;
+                    }
+                    if !pitched && semitones.abs() > engine::synth::MAX_SHIFT_SEMITONES {
                         self.notice = Some(format!(
                             "MIDI {} is more than two octaves from the render's {}",
                             midi_name(note),
