@@ -291,6 +291,58 @@ fn save_tensors(
     write_atomic(path, overwrite, |out| out.write_all(&bytes))
 }
 
+/// Writes a run's model (its EMA weights as `weights.safetensors`) and its exact state
+/// (`train/state-STEP.safetensors`, then `train/state.json` naming it, last); older state
+/// tensors are removed. `state.tensors_file` is filled in here.
+fn write_checkpoint(dir: &Path, optimizer: &Optimizer, mut state: State) -> Result<()> {
+    save_tensors(
+        &dir.join(WEIGHTS_FILE),
+        &optimizer.ema(),
+        Overwrite::Allowed,
+    )?;
+    let tensors_file = format!("state-{:08}.safetensors", state.step);
+    let state_dir = dir.join(STATE_DIR);
+    save_tensors(
+        &state_dir.join(&tensors_file),
+        &optimizer.state(),
+        Overwrite::Allowed,
+    )?;
+    state.tensors_file = tensors_file.clone();
+    let path = state_dir.join(STATE_FILE);
+    let text = serde_json::to_string_pretty(&state).map_err(json_err(&path))?;
+    write_atomic(&path, Overwrite::Allowed, |out| {
+        out.write_all(text.as_bytes())
+    })?;
+    // Older state tensors are no longer named by state.json.
+    if let Ok(entries) = std::fs::read_dir(&state_dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("state-") && name.ends_with(".safetensors") && name != tensors_file
+            {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Appends one event to the run's `train_log.jsonl`.
+fn append_log(dir: &Path, event: &impl Serialize) -> Result<()> {
+    let path = dir.join(LOG_FILE);
+    let mut line = serde_json::to_string(event).map_err(json_err(&path))?;
+    line.push('\n');
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|error| Error::Write {
+            path: path.clone(),
+            error,
+        })?;
+    file.write_all(line.as_bytes())
+        .map_err(|error| Error::Write { path, error })
+}
+
 /// Drops the log's lines of steps after `step` (a run that was killed after its last
 /// checkpoint logged steps the resumed run will take again), so the log reads as one run.
 fn trim_log(path: &Path, step: u64) -> Result<()> {
@@ -580,62 +632,23 @@ impl Trainer {
 
     /// Writes the model (EMA weights) and the exact training state.
     pub fn checkpoint(&self) -> Result<()> {
-        let step = self.step();
-        save_tensors(
-            &self.dir.join(WEIGHTS_FILE),
-            &self.optimizer.ema(),
-            Overwrite::Allowed,
-        )?;
-        let tensors_file = format!("state-{step:08}.safetensors");
-        let state_dir = self.dir.join(STATE_DIR);
-        save_tensors(
-            &state_dir.join(&tensors_file),
-            &self.optimizer.state(),
-            Overwrite::Allowed,
-        )?;
-        let state = State {
-            options: self.options.clone(),
-            step,
-            rng_word_pos: self.rng.get_word_pos(),
-            tensors_file: tensors_file.clone(),
-            validation_instruments: self.data.validation_instruments.clone(),
-            samples_seen: self.samples_seen,
-            train_secs: self.train_secs,
-        };
-        let path = state_dir.join(STATE_FILE);
-        let text = serde_json::to_string_pretty(&state).map_err(json_err(&path))?;
-        write_atomic(&path, Overwrite::Allowed, |out| {
-            out.write_all(text.as_bytes())
-        })?;
-        // Older state tensors are no longer named by state.json.
-        if let Ok(entries) = std::fs::read_dir(&state_dir) {
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name.starts_with("state-")
-                    && name.ends_with(".safetensors")
-                    && name != tensors_file
-                {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
-        }
-        Ok(())
+        write_checkpoint(
+            &self.dir,
+            &self.optimizer,
+            State {
+                options: self.options.clone(),
+                step: self.step(),
+                rng_word_pos: self.rng.get_word_pos(),
+                tensors_file: String::new(),
+                validation_instruments: self.data.validation_instruments.clone(),
+                samples_seen: self.samples_seen,
+                train_secs: self.train_secs,
+            },
+        )
     }
 
     fn log(&self, event: &Event) -> Result<()> {
-        let path = self.dir.join(LOG_FILE);
-        let mut line = serde_json::to_string(event).map_err(json_err(&path))?;
-        line.push('\n');
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|error| Error::Write {
-                path: path.clone(),
-                error,
-            })?;
-        file.write_all(line.as_bytes())
-            .map_err(|error| Error::Write { path, error })
+        append_log(&self.dir, event)
     }
 
     /// Trains until `options.steps` or until `stop` is set (checked between steps), with
