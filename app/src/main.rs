@@ -46,6 +46,9 @@ enum Command {
     Bench(bench::Command),
     /// Train a model on datasets in NSynth's layout, with checkpoints and --resume.
     Train(train::Args),
+    /// Train a Parallel WaveNet student and its own encoder on the notes' spectra (a
+    /// multi-resolution spectral loss; no teacher yet), with checkpoints and --resume.
+    TrainStudent(train::StudentArgs),
     /// Sample packs: folders of notes.
     #[command(subcommand)]
     Pack(pack::Command),
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
         Some(Command::Pack(command)) => pack::run(&command),
         Some(Command::Dataset(command)) => dataset::run(&command),
         Some(Command::Train(args)) => train::run(&args),
+        Some(Command::TrainStudent(args)) => train::run_student(&args),
         Some(Command::Bench(command)) => bench::run(&command),
         Some(Command::Eval(args)) => eval::run(&args),
         Some(Command::Model(command)) => model::run(&command),

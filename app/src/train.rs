@@ -113,14 +113,6 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         };
         Trainer::start(&args.out, &config(args)?, options, &device, overwrite).context("train")?
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = Arc::clone(&stop);
-        // A second Ctrl-C while the checkpoint is written is ignored; the checkpoint wins.
-        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
-            .context("cannot install the Ctrl-C handler")?;
-    }
-    let opts = trainer.options().clone();
     eprintln!(
         "training {} ({} parameters) on {} notes, validating on {} notes of {} held-out instruments, {}",
         args.out.display(),
@@ -130,18 +122,158 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         trainer.data().validation_instruments.len(),
         engine::device::describe(&device),
     );
-    let bar = if args.quiet {
+    let step = trainer.step();
+    let steps = trainer.options().steps;
+    drive(
+        &args.out,
+        "validation NLL (nats/sample)",
+        step,
+        steps,
+        args.quiet,
+        |stop, on_event| trainer.run(stop, on_event).context("train"),
+    )
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StudentArgs {
+    /// A dataset in NSynth's layout (repeat for several).
+    #[arg(long, value_name = "DIR", required_unless_present = "resume")]
+    pub data: Vec<PathBuf>,
+    /// The student's directory to write (student.json, weights.safetensors, train state, log).
+    #[arg(long, value_name = "STUDENT_DIR")]
+    pub out: PathBuf,
+    /// Gated layers of each flow, first to last.
+    #[arg(long, value_delimiter = ',', default_value = "10,10")]
+    pub flows: Vec<usize>,
+    /// Channels of every flow.
+    #[arg(long, default_value_t = 32)]
+    pub width: usize,
+    /// Total optimiser steps (with --resume: the new total).
+    #[arg(long)]
+    pub steps: Option<u64>,
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Samples per training crop (a multiple of 512).
+    #[arg(long, default_value_t = 4096)]
+    pub crop: usize,
+    /// Peak learning rate (linear warm-up, then cosine decay to a tenth).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 100)]
+    pub warmup: u64,
+    /// Share of crops trained with no excitation, so that the student given no pitch
+    /// still plays.
+    #[arg(long, default_value_t = 0.05)]
+    pub unpitched_share: f64,
+    #[arg(long, default_value_t = 100)]
+    pub checkpoint_every: u64,
+    /// Steps between validations (spectral loss on held-out notes).
+    #[arg(long, default_value_t = 100)]
+    pub validate_every: u64,
+    /// Steps between free-running checks (pitch accuracy, log-mel distance; 0: none).
+    #[arg(long, default_value_t = 100)]
+    pub free_run_every: u64,
+    #[arg(long, default_value_t = 16)]
+    pub free_run_notes: usize,
+    /// Continue the run saved in --out.
+    #[arg(long)]
+    pub resume: bool,
+    /// Start over in an --out that already holds a student.
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `timbrel train-student`.
+pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
+    use engine::train::student::StudentTrainer;
+    let device = engine::device::by_name(&args.device).map_err(|e| anyhow!(e))?;
+    let mut trainer = if args.resume {
+        StudentTrainer::resume(&args.out, args.steps, &device).context("train-student --resume")?
+    } else {
+        let mut config = autoencoder::student::StudentAutoencoderConfig::small();
+        config.student.flows = args.flows.clone();
+        config.student.width = args.width;
+        let options = TrainOptions {
+            data: args.data.clone(),
+            steps: args.steps.unwrap_or(TrainOptions::default().steps),
+            batch: args.batch,
+            crop: args.crop,
+            lr: args.lr,
+            warmup_steps: args.warmup,
+            checkpoint_every: args.checkpoint_every,
+            validate_every: args.validate_every,
+            seed: args.seed,
+            unpitched_share: args.unpitched_share,
+            free_run_every: args.free_run_every,
+            free_run_notes: args.free_run_notes,
+            ..Default::default()
+        };
+        let overwrite = if args.force {
+            Overwrite::Allowed
+        } else {
+            Overwrite::Never
+        };
+        StudentTrainer::start(&args.out, &config, options, &device, overwrite)
+            .context("train-student")?
+    };
+    eprintln!(
+        "training the student {} (flows {:?}, width {}) on {} notes, validating on {} notes of {} held-out instruments, {}",
+        args.out.display(),
+        trainer.config().student.flows,
+        trainer.config().student.width,
+        trainer.data().train_notes(),
+        trainer.data().validation_notes(),
+        trainer.data().validation_instruments.len(),
+        engine::device::describe(&device),
+    );
+    let step = trainer.step();
+    let steps = trainer.options().steps;
+    drive(
+        &args.out,
+        "validation spectral loss",
+        step,
+        steps,
+        args.quiet,
+        |stop, on_event| trainer.run(stop, on_event).context("train-student"),
+    )
+}
+
+/// Runs a training loop with a progress bar (unless `quiet`), Ctrl-C asking it to
+/// checkpoint and stop, and a summary at the end.
+fn drive(
+    out_dir: &std::path::Path,
+    validation: &str,
+    step: u64,
+    steps: u64,
+    quiet: bool,
+    run: impl FnOnce(&AtomicBool, &mut dyn FnMut(&Event)) -> anyhow::Result<engine::train::Summary>,
+) -> anyhow::Result<ExitCode> {
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        // A second Ctrl-C while the checkpoint is written is ignored; the checkpoint wins.
+        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
+            .context("cannot install the Ctrl-C handler")?;
+    }
+    let bar = if quiet {
         indicatif::ProgressBar::hidden()
     } else {
-        indicatif::ProgressBar::new(opts.steps).with_style(
+        indicatif::ProgressBar::new(steps).with_style(
             indicatif::ProgressStyle::with_template("{bar:30} step {pos}/{len}  {msg}  ETA {eta}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         )
     };
-    bar.set_position(trainer.step());
+    bar.set_position(step);
     let mut val = String::from("val -");
-    let summary = trainer
-        .run(&stop, &mut |event| match event {
+    let summary = run(&stop, &mut |event| {
+        match event {
             Event::Step {
                 step,
                 loss,
@@ -154,6 +286,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 ));
             }
             Event::Validation { nll, .. } => val = format!("val {nll:.3}"),
+            Event::SpectralValidation { loss, .. } => val = format!("val {loss:.3}"),
             Event::FreeRun {
                 step,
                 pitch_accuracy,
@@ -165,23 +298,29 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 pitch_accuracy.map_or("-".into(), |a| format!("{:.0}", a * *pitched_notes as f64)),
             )),
             Event::Checkpoint { .. } => {}
-        })
-        .context("train")?;
+    }
+    })?;
     bar.finish_and_clear();
     let mut out = Output::default();
     out.line(format!(
-        "{} at step {}/{}: loss {}, validation NLL {} nats/sample; {:.0} s of training, {} samples seen",
-        if summary.stopped_early { "stopped" } else { "finished" },
+        "{} at step {}/{}: loss {}, {validation} {}; {:.0} s of training, {} samples seen",
+        if summary.stopped_early {
+            "stopped"
+        } else {
+            "finished"
+        },
         summary.step,
-        opts.steps,
+        steps,
         summary.last_loss.map_or("-".into(), |l| format!("{l:.4}")),
-        summary.last_validation_nll.map_or("-".into(), |l| format!("{l:.4}")),
+        summary
+            .last_validation_nll
+            .map_or("-".into(), |l| format!("{l:.4}")),
         summary.train_secs,
         summary.samples_seen,
     ));
     out.line(format!(
         "model: {} (continue with --resume)",
-        args.out.display()
+        out_dir.display()
     ));
     out.flush()?;
     Ok(ExitCode::SUCCESS)

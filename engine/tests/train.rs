@@ -63,9 +63,17 @@ fn options(data: &Path, steps: u64) -> TrainOptions {
 
 /// Runs `t` and asks it to stop (as Ctrl-C does) once `steps` steps are done.
 fn run_stopping_after(t: &mut Trainer, steps: usize) -> engine::train::Summary {
+    stopping_after(steps, |stop, on_event| t.run(stop, on_event))
+}
+
+/// Runs a training loop (`run(stop, on_event)`) and asks it to stop after `steps` steps.
+fn stopping_after(
+    steps: usize,
+    run: impl FnOnce(&AtomicBool, &mut dyn FnMut(&Event)) -> engine::Result<engine::train::Summary>,
+) -> engine::train::Summary {
     let stop = AtomicBool::new(false);
     let mut seen = 0;
-    t.run(&stop, &mut |e| {
+    run(&stop, &mut |e| {
         if matches!(e, Event::Step { .. }) {
             seen += 1;
             if seen == steps {
@@ -302,4 +310,85 @@ fn a_pitched_model_trains_with_noise_and_free_running_checks_and_resumes_exactly
         .map(|v| v["step"].as_u64().unwrap())
         .collect();
     assert_eq!(steps, (1..=6).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_student_trains_on_spectra_checks_itself_free_running_and_resumes_exactly() {
+    use autoencoder::student::{StudentAutoencoderConfig, StudentConfig};
+    use engine::train::student::{StudentTrainer, load};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = notes(tmp.path());
+    let cfg = StudentAutoencoderConfig {
+        encoder: tiny_config(),
+        student: StudentConfig {
+            flows: vec![2, 2],
+            num_stages: 3,
+            filter_length: 3,
+            width: 8,
+            bottleneck: 4,
+            hop_length: 64,
+            excitation_harmonics: 2,
+        },
+    };
+    let opts = TrainOptions {
+        unpitched_share: 0.3,
+        free_run_every: 3,
+        free_run_notes: 2,
+        free_run_secs: 0.1,
+        ..options(&data, 6)
+    };
+    let straight = tmp.path().join("straight");
+    let mut t = StudentTrainer::start(
+        &straight,
+        &cfg,
+        opts.clone(),
+        &Device::Cpu,
+        Overwrite::Never,
+    )
+    .unwrap();
+    let mut events = Vec::new();
+    let summary = t
+        .run(&AtomicBool::new(false), &mut |e| events.push(e.clone()))
+        .unwrap();
+    assert_eq!(summary.step, 6);
+    let losses: Vec<f64> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Step { loss, .. } => Some(*loss),
+            _ => None,
+        })
+        .collect();
+    assert!(losses.iter().all(|l| l.is_finite() && *l > 0.0));
+    let validations = events
+        .iter()
+        .filter(|e| matches!(e, Event::SpectralValidation { loss, .. } if loss.is_finite()))
+        .count();
+    let free_runs = events
+        .iter()
+        .filter(|e| matches!(e, Event::FreeRun { notes: 2, .. }))
+        .count();
+    assert_eq!((validations, free_runs), (2, 2));
+    // A loadable student; a second start without force is refused.
+    let student = load(&straight, &Device::Cpu).unwrap();
+    assert_eq!(student.config(), &cfg);
+    assert!(
+        StudentTrainer::start(
+            &straight,
+            &cfg,
+            opts.clone(),
+            &Device::Cpu,
+            Overwrite::Never
+        )
+        .is_err()
+    );
+
+    // Stopped after 2 steps and resumed: the same weights as the straight run (the start
+    // is seeded, the noise drawn per step).
+    let resumed = tmp.path().join("resumed");
+    let mut t =
+        StudentTrainer::start(&resumed, &cfg, opts, &Device::Cpu, Overwrite::Never).unwrap();
+    stopping_after(2, |stop, on_event| t.run(stop, on_event));
+    let mut t = StudentTrainer::resume(&resumed, None, &Device::Cpu).unwrap();
+    t.run(&AtomicBool::new(false), &mut |_| {}).unwrap();
+    assert_eq!(weights(&straight), weights(&resumed));
 }

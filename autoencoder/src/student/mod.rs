@@ -14,6 +14,7 @@
 //! This folder holds the model ([`model`]) and the multi-resolution spectral loss it is
 //! trained with ([`spectral`]).
 
+pub mod autoencoder;
 pub mod model;
 pub mod spectral;
 
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
+pub use autoencoder::{StudentAutoencoder, StudentAutoencoderConfig};
 pub use model::{Student, StudentOutput};
 
 /// The student's shape.

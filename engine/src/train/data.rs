@@ -25,6 +25,8 @@ struct NoteKey(usize, String);
 #[derive(Debug, Clone)]
 pub struct Batch {
     pub scaled: Vec<f32>,
+    /// The same crops as they are, `[batch · crop]` (what a spectral loss compares with).
+    pub audio: Vec<f32>,
     pub f0_hz: Vec<f32>,
     pub offsets: Vec<usize>,
 }
@@ -137,6 +139,7 @@ impl TrainData {
     pub fn batch(&self, rng: &mut ChaCha8Rng, batch: usize, crop: usize) -> Result<Batch> {
         let mut out = Batch {
             scaled: Vec::with_capacity(batch * crop),
+            audio: Vec::with_capacity(batch * crop),
             f0_hz: Vec::with_capacity(batch),
             offsets: Vec::with_capacity(batch),
         };
@@ -149,6 +152,7 @@ impl TrainData {
                     .iter()
                     .map(|&x| mulaw::scaled(x)),
             );
+            out.audio.extend_from_slice(&note[offset..offset + crop]);
             out.f0_hz.push(self.f0_hz(key));
             out.offsets.push(offset);
         }

@@ -7,6 +7,7 @@
 //! written last, so a checkpoint either happened entirely or not at all.
 
 mod data;
+pub mod student;
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
@@ -217,6 +218,11 @@ pub enum Event {
     Validation {
         step: u64,
         nll: f64,
+    },
+    /// A student's validation: its multi-resolution spectral loss on held-out notes.
+    SpectralValidation {
+        step: u64,
+        loss: f64,
     },
     /// A free-running check on held-out notes (see [`TrainOptions::free_run_every`]).
     FreeRun {

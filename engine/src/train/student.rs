@@ -1,0 +1,532 @@
+//! `timbrel train-student`: the Parallel WaveNet student and its own encoder, trained
+//! together on the multi-resolution spectral loss against the real notes (no teacher
+//! yet). The same data, schedule, optimiser, checkpoints, exact resume and log as
+//! [`super::Trainer`]; the model directory holds `student.json` instead of `config.json`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use autoencoder::mulaw;
+use autoencoder::optim::Optimizer;
+use autoencoder::student::spectral::{MultiResolution, SIZES};
+use autoencoder::student::{StudentAutoencoder, StudentAutoencoderConfig};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::{
+    Event, STATE_DIR, STATE_FILE, State, Summary, TrainData, TrainOptions, append_log, json_err,
+    trim_log, write_checkpoint,
+};
+use crate::error::{Error, Result, read_bounded};
+use crate::fsutil::{Overwrite, write_atomic};
+use crate::model_dir::WEIGHTS_FILE;
+
+/// The student's shape in its model directory.
+pub const STUDENT_FILE: &str = "student.json";
+
+/// Logistic noise `[n]` from `rng` (the student's input).
+fn logistic(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            let u = rng.random::<f32>().clamp(1e-6, 1.0 - 1e-6);
+            (u / (1.0 - u)).ln()
+        })
+        .collect()
+}
+
+/// The noise of step `step`: its own stream of the run's seed, so a resumed run draws
+/// the same.
+fn step_rng(seed: u64, step: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x57D0_E47A);
+    rng.set_stream(step);
+    rng
+}
+
+/// Gives every variable its starting value from `seed` (candle's initialisers draw from
+/// an unseeded generator): kernels uniform in ±√(3 / fan_in) as Magenta's, biases and
+/// the flows' heads (`out/W`) zero, so a flow starts as a plain scale.
+fn seed_variables(varmap: &VarMap, seed: u64) -> Result<()> {
+    let data = varmap.data().lock().map_err(|_| {
+        Error::Compute(autoencoder::Error::Shape(
+            "variable map lock poisoned".into(),
+        ))
+    })?;
+    let mut names: Vec<&String> = data.keys().collect();
+    names.sort();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x1417_5EED);
+    for name in names {
+        let var = &data[name];
+        let dims = var.dims().to_vec();
+        let count: usize = dims.iter().product();
+        let limit = if name.ends_with("/W") && !name.ends_with("out/W") {
+            let fan_in: usize = dims[..dims.len().saturating_sub(1)].iter().product();
+            (3.0 / fan_in.max(1) as f32).sqrt()
+        } else {
+            0.0
+        };
+        let values: Vec<f32> = (0..count)
+            .map(|_| limit * (2.0 * rng.random::<f32>() - 1.0))
+            .collect();
+        let tensor =
+            Tensor::from_vec(values, dims, var.device()).map_err(autoencoder::Error::from)?;
+        var.set(&tensor).map_err(autoencoder::Error::from)?;
+    }
+    Ok(())
+}
+
+/// Reads a student directory's `student.json`.
+pub fn read_config(dir: &Path) -> Result<StudentAutoencoderConfig> {
+    let path = dir.join(STUDENT_FILE);
+    let bytes = read_bounded(&path, 1 << 20)?;
+    let config: StudentAutoencoderConfig = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::invalid(&path, format!("not a student config ({e})")))?;
+    config.validate().map_err(|error| Error::Model {
+        path: path.clone(),
+        error,
+    })?;
+    Ok(config)
+}
+
+/// Loads a trained student (`student.json` + `weights.safetensors`).
+pub fn load(dir: &Path, device: &Device) -> Result<StudentAutoencoder> {
+    let config = read_config(dir)?;
+    let path = dir.join(WEIGHTS_FILE);
+    let bytes = read_bounded(&path, 4 << 30)?;
+    crate::error::check_safetensors(&path, &bytes)?;
+    StudentAutoencoder::from_safetensors(&config, &bytes, device)
+        .map_err(|error| Error::Model { path, error })
+}
+
+/// Plays `notes` (16 kHz, all as long as the first, a multiple of the hop) as the student
+/// hears them: encoded, then rendered from noise drawn with `seed` at each note's f0.
+pub fn reconstruct(
+    model: &StudentAutoencoder,
+    notes: &[Vec<f32>],
+    f0_hz: &[f32],
+    seed: u64,
+) -> Result<Vec<Vec<f32>>> {
+    let device = Device::Cpu;
+    let len = notes.first().map_or(0, Vec::len);
+    let hop = model.config().student.hop_length;
+    if notes.is_empty()
+        || len == 0
+        || !len.is_multiple_of(hop)
+        || notes.iter().any(|n| n.len() != len)
+    {
+        return Err(Error::Compute(autoencoder::Error::Shape(format!(
+            "the student plays notes of one length, a multiple of {hop} samples"
+        ))));
+    }
+    let scaled: Vec<f32> = notes.iter().flatten().map(|&x| mulaw::scaled(x)).collect();
+    let x =
+        Tensor::from_vec(scaled, (notes.len(), len), &device).map_err(autoencoder::Error::from)?;
+    let encoding = model.encode(&x)?;
+    let z = logistic(&mut ChaCha8Rng::seed_from_u64(seed), notes.len() * len);
+    let z = Tensor::from_vec(z, (notes.len(), len), &device).map_err(autoencoder::Error::from)?;
+    let exc = excitation(model.config(), f0_hz, len, &[], &device)?;
+    let out = model.render(&z, &encoding, exc.as_ref())?;
+    Ok(out
+        .audio
+        .clamp(-1f32, 1f32)
+        .and_then(|a| a.to_vec2::<f32>())
+        .map_err(autoencoder::Error::from)?)
+}
+
+/// The excitation `[notes, len, 2K]` of notes held at `f0_hz`, each from `offsets[i]`.
+fn excitation(
+    config: &StudentAutoencoderConfig,
+    f0_hz: &[f32],
+    len: usize,
+    offsets: &[usize],
+    device: &Device,
+) -> Result<Option<Tensor>> {
+    use autoencoder::excitation::{Oscillator, excitation};
+    let k = config.student.excitation_harmonics;
+    if k == 0 {
+        return Ok(None);
+    }
+    let mut all = Vec::with_capacity(f0_hz.len() * len * 2 * k);
+    for (i, &hz) in f0_hz.iter().enumerate() {
+        let start = Oscillator::at_offset(hz, offsets.get(i).copied().unwrap_or(0));
+        all.extend(excitation(&vec![hz; len], k, start));
+    }
+    Ok(Some(
+        Tensor::from_vec(all, (f0_hz.len(), len, 2 * k), device)
+            .map_err(autoencoder::Error::from)?,
+    ))
+}
+
+/// A student's training run over a model directory.
+pub struct StudentTrainer {
+    dir: PathBuf,
+    config: StudentAutoencoderConfig,
+    options: TrainOptions,
+    data: TrainData,
+    model: StudentAutoencoder,
+    optimizer: Optimizer,
+    rng: ChaCha8Rng,
+    spectral: MultiResolution,
+    device: Device,
+    samples_seen: u64,
+    train_secs: f64,
+    last_validation: Option<f64>,
+}
+
+impl std::fmt::Debug for StudentTrainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StudentTrainer")
+            .field("dir", &self.dir)
+            .field("step", &self.optimizer.step_count())
+            .finish()
+    }
+}
+
+impl StudentTrainer {
+    /// Starts a new run in `dir` (refused where a student is already, unless `overwrite`).
+    /// The variables start from the run's seed (see [`seed_variables`]).
+    pub fn start(
+        dir: &Path,
+        config: &StudentAutoencoderConfig,
+        options: TrainOptions,
+        device: &Device,
+        overwrite: Overwrite,
+    ) -> Result<Self> {
+        options
+            .check(&config.encoder)
+            .map_err(|e| Error::invalid(dir, e))?;
+        let config_path = dir.join(STUDENT_FILE);
+        if overwrite == Overwrite::Never && config_path.exists() {
+            return Err(Error::invalid(
+                &config_path,
+                "a student is already there (continue its training, or start over explicitly)",
+            ));
+        }
+        let split = super::Split {
+            validation_share: options.validation_share,
+            seed: options.seed,
+        };
+        let data = TrainData::open(&options.data, &split, None)?;
+        let varmap = VarMap::new();
+        let model = StudentAutoencoder::new(
+            config,
+            &VarBuilder::from_varmap(&varmap, DType::F32, device),
+        )?;
+        seed_variables(&varmap, options.seed)?;
+        let optimizer = Optimizer::new(&varmap, options.optimizer())?;
+        let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+        rng.set_stream(1);
+        if overwrite == Overwrite::Allowed {
+            let _ = std::fs::remove_file(dir.join(super::LOG_FILE));
+            let _ = std::fs::remove_dir_all(dir.join(STATE_DIR));
+        }
+        std::fs::create_dir_all(dir.join(STATE_DIR)).map_err(|error| Error::Write {
+            path: dir.join(STATE_DIR),
+            error,
+        })?;
+        let text = serde_json::to_string_pretty(config).map_err(json_err(&config_path))?;
+        write_atomic(&config_path, Overwrite::Allowed, |out| {
+            std::io::Write::write_all(out, text.as_bytes())
+        })?;
+        Self::assemble(
+            dir, config, options, data, model, optimizer, rng, device, 0, 0.0,
+        )
+    }
+
+    /// Continues the run saved in `dir` exactly (`steps`: a new total).
+    pub fn resume(dir: &Path, steps: Option<u64>, device: &Device) -> Result<Self> {
+        let state_path = dir.join(STATE_DIR).join(STATE_FILE);
+        let bytes = read_bounded(&state_path, 64 << 20)?;
+        let mut state: State = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::invalid(&state_path, format!("not a training state ({e})")))?;
+        if let Some(steps) = steps {
+            state.options.steps = steps;
+        }
+        let config = read_config(dir)?;
+        let split = super::Split {
+            validation_share: state.options.validation_share,
+            seed: state.options.seed,
+        };
+        let data = TrainData::open(
+            &state.options.data,
+            &split,
+            Some(&state.validation_instruments),
+        )?;
+        let tensors_path = dir.join(STATE_DIR).join(&state.tensors_file);
+        let tensors_bytes = read_bounded(&tensors_path, 8 << 30)?;
+        crate::error::check_safetensors(&tensors_path, &tensors_bytes)?;
+        let tensors = candle_core::safetensors::load_buffer(&tensors_bytes, device)
+            .map_err(|e| Error::invalid(&tensors_path, e.to_string()))?;
+        let varmap = VarMap::new();
+        let model = StudentAutoencoder::new(
+            &config,
+            &VarBuilder::from_varmap(&varmap, DType::F32, device),
+        )?;
+        let optimizer =
+            Optimizer::restore(&varmap, state.options.optimizer(), &tensors, state.step).map_err(
+                |error| Error::Model {
+                    path: tensors_path.clone(),
+                    error,
+                },
+            )?;
+        let mut rng = ChaCha8Rng::seed_from_u64(state.options.seed);
+        rng.set_stream(1);
+        rng.set_word_pos(state.rng_word_pos);
+        trim_log(&dir.join(super::LOG_FILE), state.step)?;
+        Self::assemble(
+            dir,
+            &config,
+            state.options,
+            data,
+            model,
+            optimizer,
+            rng,
+            device,
+            state.samples_seen,
+            state.train_secs,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        dir: &Path,
+        config: &StudentAutoencoderConfig,
+        options: TrainOptions,
+        data: TrainData,
+        model: StudentAutoencoder,
+        optimizer: Optimizer,
+        rng: ChaCha8Rng,
+        device: &Device,
+        samples_seen: u64,
+        train_secs: f64,
+    ) -> Result<Self> {
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            config: config.clone(),
+            options,
+            data,
+            model,
+            optimizer,
+            rng,
+            spectral: MultiResolution::new(&SIZES, device)?,
+            device: device.clone(),
+            samples_seen,
+            train_secs,
+            last_validation: None,
+        })
+    }
+
+    pub fn step(&self) -> u64 {
+        self.optimizer.step_count()
+    }
+
+    pub fn options(&self) -> &TrainOptions {
+        &self.options
+    }
+
+    pub fn data(&self) -> &TrainData {
+        &self.data
+    }
+
+    pub fn config(&self) -> &StudentAutoencoderConfig {
+        &self.config
+    }
+
+    fn ema_model(&self) -> Result<StudentAutoencoder> {
+        let vb = VarBuilder::from_tensors(self.optimizer.ema(), DType::F32, &self.device);
+        Ok(StudentAutoencoder::new(&self.config, &vb)?)
+    }
+
+    /// The spectral loss of the EMA weights on the first crop of up to
+    /// `validation_notes` held-out notes, from fixed noise.
+    pub fn validate(&self) -> Result<f64> {
+        let model = self.ema_model()?;
+        let crop = self.options.crop;
+        let notes = self
+            .data
+            .validation_notes_audio(self.options.validation_notes)?;
+        let mut total = 0f64;
+        for (i, chunk) in notes.chunks(super::VALIDATION_BATCH).enumerate() {
+            let audio: Vec<f32> = chunk
+                .iter()
+                .flat_map(|(_, a, _)| &a[..crop])
+                .copied()
+                .collect();
+            let scaled: Vec<f32> = audio.iter().map(|&x| mulaw::scaled(x)).collect();
+            let f0: Vec<f32> = chunk.iter().map(|(_, _, f)| *f).collect();
+            let shape = (chunk.len(), crop);
+            let tensor = |v: Vec<f32>| {
+                Tensor::from_vec(v, shape, &self.device).map_err(autoencoder::Error::from)
+            };
+            let z = logistic(&mut step_rng(0, i as u64), chunk.len() * crop);
+            let exc = excitation(&self.config, &f0, crop, &[], &self.device)?;
+            let loss = model.spectral_loss(
+                &tensor(audio)?,
+                &tensor(scaled)?,
+                &tensor(z)?,
+                exc.as_ref(),
+                &self.spectral,
+            )?;
+            let loss = loss
+                .to_dtype(DType::F64)
+                .and_then(|l| l.to_scalar::<f64>())
+                .map_err(autoencoder::Error::from)?;
+            total += loss * chunk.len() as f64;
+        }
+        Ok(total / notes.len().max(1) as f64)
+    }
+
+    /// Plays held-out notes with the EMA weights and scores them as `timbrel eval` does.
+    pub fn free_run(&self) -> Result<Event> {
+        let started = Instant::now();
+        let model = self.ema_model()?;
+        let hop = self.config.student.hop_length;
+        let len = ((self.options.free_run_secs * crate::audio::SAMPLE_RATE_HZ as f64) as usize
+            / hop)
+            .max(1)
+            * hop;
+        let notes = self
+            .data
+            .validation_notes_audio(self.options.free_run_notes)?;
+        let names: Vec<String> = notes.iter().map(|(n, _, _)| n.clone()).collect();
+        let originals: Vec<Vec<f32>> = notes
+            .iter()
+            .map(|(_, a, _)| {
+                let mut a = a[..len.min(a.len())].to_vec();
+                a.resize(len, 0.0);
+                a
+            })
+            .collect();
+        let f0: Vec<f32> = notes.iter().map(|(_, _, f)| *f).collect();
+        let out = reconstruct(&model, &originals, &f0, 0)?;
+        let (pitch_accuracy, pitched_notes, distance, _) =
+            crate::eval::score(&names, &originals, &out);
+        Ok(Event::FreeRun {
+            step: self.step(),
+            notes: names.len(),
+            pitched_notes,
+            pitch_accuracy,
+            log_mel_distance_db: distance,
+            secs: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Writes the student (EMA weights) and the exact training state.
+    pub fn checkpoint(&self) -> Result<()> {
+        write_checkpoint(
+            &self.dir,
+            &self.optimizer,
+            State {
+                options: self.options.clone(),
+                step: self.step(),
+                rng_word_pos: self.rng.get_word_pos(),
+                tensors_file: String::new(),
+                validation_instruments: self.data.validation_instruments.clone(),
+                samples_seen: self.samples_seen,
+                train_secs: self.train_secs,
+            },
+        )
+    }
+
+    /// Trains until `options.steps` or until `stop` is set, as [`super::Trainer::run`].
+    pub fn run(&mut self, stop: &AtomicBool, on_event: &mut dyn FnMut(&Event)) -> Result<Summary> {
+        let (batch, crop) = (self.options.batch, self.options.crop);
+        let mut last_loss = None;
+        let mut stopped_early = false;
+        let mut recent_rate = None::<f64>;
+        while self.step() < self.options.steps {
+            if stop.load(Ordering::Relaxed) {
+                stopped_early = true;
+                break;
+            }
+            let started = Instant::now();
+            let crops = self.data.batch(&mut self.rng, batch, crop)?;
+            let step = self.step() + 1;
+            let mut noise = step_rng(self.options.seed, step);
+            let f0: Vec<f32> = crops
+                .f0_hz
+                .iter()
+                .map(|&hz| {
+                    if noise.random::<f64>() < self.options.unpitched_share {
+                        0.0
+                    } else {
+                        hz
+                    }
+                })
+                .collect();
+            let z = logistic(&mut noise, batch * crop);
+            let shape = (batch, crop);
+            let tensor = |v: Vec<f32>| {
+                Tensor::from_vec(v, shape, &self.device).map_err(autoencoder::Error::from)
+            };
+            let exc = excitation(&self.config, &f0, crop, &crops.offsets, &self.device)?;
+            let loss = self.model.spectral_loss(
+                &tensor(crops.audio)?,
+                &tensor(crops.scaled)?,
+                &tensor(z)?,
+                exc.as_ref(),
+                &self.spectral,
+            )?;
+            let lr = self.options.lr_at(step);
+            let stats = self.optimizer.step(&loss, lr)?;
+            let loss = loss
+                .to_dtype(DType::F64)
+                .and_then(|l| l.to_scalar::<f64>())
+                .map_err(autoencoder::Error::from)?;
+            let secs = started.elapsed().as_secs_f64();
+            self.train_secs += secs;
+            self.samples_seen += (batch * crop) as u64;
+            let rate = (batch * crop) as f64 / secs.max(1e-9);
+            let smoothed = recent_rate.map_or(rate, |r| 0.9 * r + 0.1 * rate);
+            recent_rate = Some(smoothed);
+            last_loss = Some(loss);
+            let event = Event::Step {
+                step,
+                steps: self.options.steps,
+                loss,
+                lr,
+                grad_norm: stats.grad_norm,
+                samples_per_s: rate,
+                eta_secs: (self.options.steps - step) as f64 * (batch * crop) as f64 / smoothed,
+            };
+            append_log(&self.dir, &event)?;
+            on_event(&event);
+            let last = step == self.options.steps;
+            if step.is_multiple_of(self.options.validate_every.max(1)) || last {
+                let loss = self.validate()?;
+                self.last_validation = Some(loss);
+                let event = Event::SpectralValidation { step, loss };
+                append_log(&self.dir, &event)?;
+                on_event(&event);
+            }
+            if self.options.free_run_every > 0
+                && (step.is_multiple_of(self.options.free_run_every) || last)
+            {
+                let event = self.free_run()?;
+                append_log(&self.dir, &event)?;
+                on_event(&event);
+            }
+            if step.is_multiple_of(self.options.checkpoint_every.max(1)) || last {
+                self.checkpoint()?;
+                on_event(&Event::Checkpoint { step });
+            }
+        }
+        if stopped_early {
+            self.checkpoint()?;
+            on_event(&Event::Checkpoint { step: self.step() });
+        }
+        Ok(Summary {
+            step: self.step(),
+            stopped_early,
+            last_loss,
+            // For a student: the spectral loss.
+            last_validation_nll: self.last_validation,
+            train_notes: self.data.train_notes(),
+            validation_notes: self.data.validation_notes(),
+            train_secs: self.train_secs,
+            samples_seen: self.samples_seen,
+        })
+    }
+}
