@@ -148,6 +148,12 @@ pub struct StudentArgs {
     /// Channels of every flow.
     #[arg(long, default_value_t = 32)]
     pub width: usize,
+    /// Layers of the student's own encoder (in stages of 10).
+    #[arg(long, default_value_t = 10)]
+    pub encoder_layers: usize,
+    /// Channels of the student's own encoder.
+    #[arg(long, default_value_t = 32)]
+    pub encoder_width: usize,
     /// Total optimiser steps (with --resume: the new total).
     #[arg(long)]
     pub steps: Option<u64>,
@@ -200,6 +206,8 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
         let mut config = autoencoder::student::StudentAutoencoderConfig::small();
         config.student.flows = args.flows.clone();
         config.student.width = args.width;
+        config.encoder.ae_num_layers = args.encoder_layers;
+        config.encoder.ae_width = args.encoder_width;
         let options = TrainOptions {
             data: args.data.clone(),
             steps: args.steps.unwrap_or(TrainOptions::default().steps),
@@ -224,10 +232,12 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
             .context("train-student")?
     };
     eprintln!(
-        "training the student {} (flows {:?}, width {}) on {} notes, validating on {} notes of {} held-out instruments, {}",
+        "training the student {} (flows {:?}, width {}; encoder {} layers, width {}) on {} notes, validating on {} notes of {} held-out instruments, {}",
         args.out.display(),
         trainer.config().student.flows,
         trainer.config().student.width,
+        trainer.config().encoder.ae_num_layers,
+        trainer.config().encoder.ae_width,
         trainer.data().train_notes(),
         trainer.data().validation_notes(),
         trainer.data().validation_instruments.len(),
