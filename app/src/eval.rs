@@ -15,7 +15,8 @@ use crate::output::Output;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The model directory (config.json + weights.safetensors).
+    /// The model directory (config.json + weights.safetensors), or a student's
+    /// (student.json + weights.safetensors).
     #[arg(long, value_name = "MODEL_DIR")]
     pub model: PathBuf,
     /// A dataset in NSynth's layout.
@@ -44,14 +45,32 @@ pub struct Args {
     pub quiet: bool,
 }
 
+/// What is evaluated: an autoencoder (teacher-forced NLL and autoregressive decoding) or
+/// a Parallel WaveNet student (one parallel pass).
+enum Evaluated {
+    Autoencoder(autoencoder::WaveNetAutoencoder),
+    Student(autoencoder::student::StudentAutoencoder),
+}
+
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if args.notes == 0 {
         bail!("--notes must be at least 1");
     }
     let device = engine::device::by_name(&args.device).map_err(|e| anyhow!(e))?;
-    let model = engine::model_dir::load(&args.model, &device)
-        .context("eval")?
-        .model;
+    // A student's directory holds student.json; an autoencoder's, config.json.
+    let student = args
+        .model
+        .join(engine::train::student::STUDENT_FILE)
+        .exists();
+    let model = if student {
+        Evaluated::Student(engine::train::student::load(&args.model, &device).context("eval")?)
+    } else {
+        Evaluated::Autoencoder(
+            engine::model_dir::load(&args.model, &device)
+                .context("eval")?
+                .model,
+        )
+    };
     let ds = Dataset::open(&args.data).context("eval")?;
     let mut candidates: Vec<&String> = ds.examples.keys().collect();
     if args.held_out {
@@ -100,7 +119,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             }
         })
         .collect();
-    let nll_nats = nll(&model, &originals, Some(&f0), 4)?;
+    let nll_nats = match &model {
+        Evaluated::Autoencoder(model) => Some(nll(model, &originals, Some(&f0), 4)?),
+        Evaluated::Student(_) => None,
+    };
     let bar = if args.quiet {
         indicatif::ProgressBar::hidden()
     } else {
@@ -116,9 +138,20 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         seed: args.seed,
     };
     let started = std::time::Instant::now();
-    let reconstructions = reconstruct(&model, &originals, Some(&f0), sampling, &mut |done| {
-        bar.set_position(done as u64)
-    })?;
+    let reconstructions = match &model {
+        Evaluated::Autoencoder(model) => {
+            reconstruct(model, &originals, Some(&f0), sampling, &mut |done| {
+                bar.set_position(done as u64)
+            })?
+        }
+        Evaluated::Student(model) => {
+            // All notes in one parallel pass, cut to whole frames as the decoder does.
+            let hop = model.config().student.hop_length;
+            let len = originals.iter().map(Vec::len).min().unwrap_or(0) / hop * hop;
+            let notes: Vec<Vec<f32>> = originals.iter().map(|o| o[..len].to_vec()).collect();
+            engine::train::student::reconstruct(model, &notes, &f0, args.seed)?
+        }
+    };
     bar.finish_and_clear();
     let decode_secs = started.elapsed().as_secs_f64();
     let (pitch_accuracy, pitched_notes, distance, per_note) =
@@ -126,7 +159,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let report = Report {
         notes: n,
         nll_nats,
-        nll_bits: nll_nats / std::f64::consts::LN_2,
+        nll_bits: nll_nats.map(|n| n / std::f64::consts::LN_2),
         reconstructed: reconstructions.len(),
         pitch_accuracy,
         pitched_notes,
@@ -164,8 +197,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             ""
         }
     ));
-    out.line(format!("nll_nats={:.4}", report.nll_nats));
-    out.line(format!("nll_bits={:.4}", report.nll_bits));
+    let figure =
+        |v: Option<f64>| v.map_or("- (no likelihood: a student)".into(), |v| format!("{v:.4}"));
+    out.line(format!("nll_nats={}", figure(report.nll_nats)));
+    out.line(format!("nll_bits={}", figure(report.nll_bits)));
     out.line(format!(
         "pitch_accuracy={} ({} pitched notes)",
         report

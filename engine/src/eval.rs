@@ -263,8 +263,10 @@ pub fn excitation_tensor(
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub notes: usize,
-    pub nll_nats: f64,
-    pub nll_bits: f64,
+    /// Teacher-forced NLL; `None` for a model that has no likelihood to score (the
+    /// Parallel WaveNet student trained on spectra).
+    pub nll_nats: Option<f64>,
+    pub nll_bits: Option<f64>,
     pub reconstructed: usize,
     /// Share of pitched originals reconstructed within 50 cents (`None`: none pitched).
     pub pitch_accuracy: Option<f64>,

@@ -126,3 +126,86 @@ fn train_resume_and_eval_end_to_end() {
         .count();
     assert_eq!(wavs, 2);
 }
+
+#[test]
+fn a_student_trains_resumes_and_is_evaluated_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
+    std::fs::write(p("tiny.sf2"), engine::soundfont::tiny_sf2(&[0, 24, 40])).unwrap();
+    ok(&timbrel(&[
+        "dataset",
+        "render",
+        "--soundfont",
+        &p("tiny.sf2"),
+        "--out",
+        &p("notes"),
+        "--programs",
+        "0,24,40",
+        "--pitches",
+        "60,72",
+        "--velocities",
+        "100",
+        "--quiet",
+    ]));
+    let student = p("student");
+    let notes = p("notes");
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train-student", "--out", &student, "--quiet"];
+        args.extend_from_slice(extra);
+        timbrel(&args)
+    };
+    let text = ok(&train(&[
+        "--data",
+        &notes,
+        "--steps",
+        "2",
+        "--batch",
+        "1",
+        "--crop",
+        "1024",
+        "--flows",
+        "1",
+        "--width",
+        "4",
+        "--encoder-layers",
+        "1",
+        "--encoder-width",
+        "4",
+        "--warmup",
+        "1",
+        "--checkpoint-every",
+        "1",
+        "--validate-every",
+        "2",
+        "--free-run-every",
+        "2",
+        "--free-run-notes",
+        "1",
+    ]));
+    assert!(text.contains("finished at step 2/2"), "{text}");
+    assert!(text.contains("validation spectral loss"), "{text}");
+    let text = ok(&train(&["--resume", "--steps", "3"]));
+    assert!(text.contains("finished at step 3/3"), "{text}");
+    let log = std::fs::read_to_string(tmp.path().join("student/train_log.jsonl")).unwrap();
+    assert!(log.contains("\"event\":\"freerun\""));
+
+    let text = ok(&timbrel(&[
+        "eval",
+        "--model",
+        &student,
+        "--data",
+        &notes,
+        "--notes",
+        "1",
+        "--held-out",
+        "--out",
+        &p("eval"),
+        "--quiet",
+    ]));
+    assert!(text.contains("nll_nats=- (no likelihood"), "{text}");
+    assert!(text.contains("log_mel_distance_db="), "{text}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("eval/eval.json")).unwrap()).unwrap();
+    assert_eq!(report["reconstructed"], 1);
+    assert!(report["nll_nats"].is_null());
+}
