@@ -15,6 +15,7 @@ use engine::audio::{DEFAULT_MAX_SECS, ReadOptions, SAMPLE_RATE_HZ};
 use engine::fsutil::Overwrite;
 use engine::synth::grid::{self, GridSpec};
 use engine::synth::render::{self, Finished, RenderOptions};
+use engine::synth::student::StudentEngine;
 use engine::synth::{
     Embedding, Engine, Glide, ModelSource, PITCH_RANGE, Prepared, Progress, Weights, XyMode, npy,
 };
@@ -249,6 +250,14 @@ impl Common {
         Ok(engine)
     }
 
+    /// The Parallel WaveNet student `--model` names, if it names one.
+    fn student(&self) -> anyhow::Result<Option<StudentEngine>> {
+        match self.model.as_deref() {
+            Some(dir) if StudentEngine::is_student(dir) => Ok(Some(StudentEngine::load(dir)?)),
+            _ => Ok(None),
+        }
+    }
+
     fn sampling(&self) -> anyhow::Result<Sampling> {
         if !self.temperature.is_finite() || self.temperature < 0.0 {
             bail!("--temperature must be 0 or more, got {}", self.temperature);
@@ -380,12 +389,20 @@ fn glide(
     end: Option<u8>,
     own: Option<u8>,
 ) -> anyhow::Result<Option<Glide>> {
-    if !engine.pitched() {
+    glide_for(engine.pitched(), engine.name(), start, end, own)
+}
+
+/// [`glide`] for a model that does (`pitched`) or does not take a pitch.
+fn glide_for(
+    pitched: bool,
+    name: &str,
+    start: Option<u8>,
+    end: Option<u8>,
+    own: Option<u8>,
+) -> anyhow::Result<Option<Glide>> {
+    if !pitched {
         if end.is_some() {
-            bail!(
-                "--pitch-end needs a model that takes a pitch; {} has no excitation",
-                engine.name()
-            );
+            bail!("--pitch-end needs a model that takes a pitch; {name} has no excitation");
         }
         return Ok(None);
     }
@@ -525,6 +542,9 @@ pub fn reconstruct(args: &ReconstructArgs) -> anyhow::Result<ExitCode> {
     for out in &outputs {
         c.check_output(out)?;
     }
+    if let Some(student) = c.student()? {
+        return reconstruct_student(args, &student, &outputs, to_dir, &render);
+    }
     let engine = c.engine()?;
     let prepared = args
         .inputs
@@ -638,6 +658,9 @@ pub fn blend(args: &BlendArgs) -> anyhow::Result<ExitCode> {
         bail!("blend takes two sources (with --mix) or four (with --xy), got three");
     }
     c.check_output(&args.out)?;
+    if let Some(student) = c.student()? {
+        return blend_student(args, &student, &weights, &render);
+    }
     let engine = c.engine()?;
     let prepared = args
         .sources
@@ -686,6 +709,115 @@ pub fn blend(args: &BlendArgs) -> anyhow::Result<ExitCode> {
                 finished,
             }],
             cached_encodings: cached,
+            decode_secs: secs,
+            samples_per_s: per_s,
+            realtime_factor: rt,
+        },
+    )
+}
+
+/// `reconstruct` with a student: one parallel pass over every input.
+fn reconstruct_student(
+    args: &ReconstructArgs,
+    student: &StudentEngine,
+    outputs: &[PathBuf],
+    to_dir: bool,
+    render: &RenderOptions,
+) -> anyhow::Result<ExitCode> {
+    let c = &args.common;
+    let prepared = args
+        .inputs
+        .iter()
+        .map(|input| {
+            if input.is_dir() {
+                bail!(
+                    "{} is a folder; reconstruct takes sound files",
+                    input.display()
+                );
+            }
+            Ok(student.prepare(input, None, c.read())?)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let pitches = prepared
+        .iter()
+        .map(|p| glide_for(true, student.name(), args.pitch, args.pitch_end, p.pitch))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let notes: Vec<&[f32]> = prepared.iter().map(|p| p.samples.as_slice()).collect();
+    let embeddings = student.encode(&notes)?;
+    let started = Instant::now();
+    let audio = student.render(&embeddings, &pitches, c.sampling()?.seed)?;
+    let secs = started.elapsed().as_secs_f64();
+    let total: usize = audio.iter().map(Vec::len).sum();
+    if to_dir {
+        std::fs::create_dir_all(&args.out)
+            .with_context(|| format!("cannot create {}", args.out.display()))?;
+    }
+    let mut written = Vec::new();
+    for ((mut audio, p), out) in audio.into_iter().zip(&prepared).zip(outputs) {
+        audio.truncate(p.length);
+        let finished = render::write(out, audio, render, c.overwrite())?;
+        written.push(Written {
+            file: out.clone(),
+            finished,
+        });
+    }
+    let (per_s, rt) = rates(prepared.len(), total, secs);
+    print_summary(
+        c,
+        &Summary {
+            command: "reconstruct",
+            model: student.name(),
+            sources: prepared.iter().collect(),
+            written,
+            cached_encodings: 0,
+            decode_secs: secs,
+            samples_per_s: per_s,
+            realtime_factor: rt,
+        },
+    )
+}
+
+/// `blend` with a student: its own encoder, the same blend, one parallel pass.
+fn blend_student(
+    args: &BlendArgs,
+    student: &StudentEngine,
+    weights: &Weights,
+    render: &RenderOptions,
+) -> anyhow::Result<ExitCode> {
+    let c = &args.common;
+    let prepared = args
+        .sources
+        .iter()
+        .map(|s| student.prepare(s, args.pitch, c.read()))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (name, p) in ["A", "B", "C", "D"].iter().zip(&prepared) {
+        c.note(format!("{name}: {}", p.describe()));
+    }
+    let notes: Vec<&[f32]> = prepared.iter().map(|p| p.samples.as_slice()).collect();
+    let embeddings = student.encode(&notes)?;
+    let refs: Vec<&Embedding> = embeddings.iter().collect();
+    let blended = engine::synth::blend(&refs, weights).map_err(|e| anyhow!(e))?;
+    let own = prepared.iter().find_map(engine::synth::sounding_pitch);
+    let pitch = glide_for(true, student.name(), args.pitch, args.pitch_end, own)?;
+    let started = Instant::now();
+    let audio = student.render(std::slice::from_ref(&blended), &[pitch], c.sampling()?.seed)?;
+    let secs = started.elapsed().as_secs_f64();
+    let total: usize = audio.iter().map(Vec::len).sum();
+    let mut audio = audio.into_iter().next().unwrap_or_default();
+    audio.truncate(prepared.iter().map(|p| p.length).max().unwrap_or(0));
+    let finished = render::write(&args.out, audio, render, c.overwrite())?;
+    let (per_s, rt) = rates(1, total, secs);
+    print_summary(
+        c,
+        &Summary {
+            command: "blend",
+            model: student.name(),
+            sources: prepared.iter().collect(),
+            written: vec![Written {
+                file: args.out.clone(),
+                finished,
+            }],
+            cached_encodings: 0,
             decode_secs: secs,
             samples_per_s: per_s,
             realtime_factor: rt,

@@ -208,4 +208,44 @@ fn a_student_trains_resumes_and_is_evaluated_end_to_end() {
         serde_json::from_slice(&std::fs::read(tmp.path().join("eval/eval.json")).unwrap()).unwrap();
     assert_eq!(report["reconstructed"], 1);
     assert!(report["nll_nats"].is_null());
+
+    // The CLI plays it: a blend at a pitch of its own, a note transposed.
+    let mut wavs: Vec<String> = std::fs::read_dir(tmp.path().join("notes/audio"))
+        .unwrap()
+        .map(|e| e.unwrap().path().to_str().unwrap().to_string())
+        .collect();
+    wavs.sort();
+    let out = timbrel(&[
+        "blend",
+        &wavs[0],
+        &wavs[1],
+        "--mix",
+        "0.5",
+        "--pitch",
+        "E4",
+        "--pitch-end",
+        "G4",
+        "--model",
+        &student,
+        "-o",
+        &p("blend.wav"),
+        "--json",
+    ]);
+    let summary: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert!(summary["model"].as_str().unwrap().starts_with("student"));
+    assert_eq!(summary["sources"][0]["shift_semitones"], 0);
+    let r = hound::WavReader::open(p("blend.wav")).unwrap();
+    assert_eq!(r.len(), 64_000, "as long as the 4 s sources");
+    ok(&timbrel(&[
+        "reconstruct",
+        &wavs[0],
+        "--pitch",
+        "C5",
+        "--model",
+        &student,
+        "-o",
+        &p("r.wav"),
+        "--quiet",
+    ]));
+    assert!(std::path::Path::new(&p("r.wav")).exists());
 }

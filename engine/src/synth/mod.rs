@@ -13,6 +13,7 @@ pub mod cache;
 pub mod grid;
 pub mod npy;
 pub mod render;
+pub mod student;
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -258,53 +259,14 @@ impl Engine {
         velocity: Option<u8>,
         options: ReadOptions,
     ) -> Result<Prepared> {
-        let (file, note_pitch) = if source.is_dir() {
-            let scan = pack::scan(source, options)?;
-            let want = pitch.unwrap_or(60);
-            match scan.nearest_at(want, velocity) {
-                Some((file, info)) => (scan.root.join(file), info.pitch.midi()),
-                None => {
-                    // No pitched note: an unpitched one (a drum kit) is used as is.
-                    let (file, info) = scan.notes().next().ok_or_else(|| {
-                        Error::invalid(source, "the folder holds no readable notes")
-                    })?;
-                    (scan.root.join(file), info.pitch.midi())
-                }
-            }
-        } else {
-            let info = pack::describe(source, options)?;
-            (source.to_path_buf(), info.pitch.midi())
-        };
-        let note = read_note(&file, options)?;
-        // A model with an excitation plays the note at the pitch its decoder is given:
-        // the source is encoded at its own pitch, not resampled.
-        let shift = match (pitch, note_pitch) {
-            (Some(want), Some(have)) if !self.pitched() => i32::from(want) - i32::from(have),
-            _ => 0,
-        };
-        if shift.abs() > MAX_SHIFT_SEMITONES {
-            return Err(Error::invalid(
-                &file,
-                format!(
-                    "the nearest note is {} semitones from the requested pitch (at most {MAX_SHIFT_SEMITONES} are shifted); add notes nearer it",
-                    shift.abs()
-                ),
-            ));
-        }
-        let mut samples = if shift == 0 {
-            note.samples
-        } else {
-            pitch_shift(&note.samples, shift).map_err(|e| Error::invalid(&file, e))?
-        };
-        let length = samples.len();
-        samples.resize(samples.len().div_ceil(self.hop()).max(1) * self.hop(), 0.0);
-        Ok(Prepared {
-            file,
-            samples,
-            length,
-            pitch: note_pitch,
-            shift_semitones: shift,
-        })
+        prepare_note(
+            source,
+            pitch,
+            velocity,
+            options,
+            !self.pitched(),
+            self.hop(),
+        )
     }
 
     /// Encodes 16 kHz notes (zero-padded to whole frames), from the cache where it has
@@ -610,6 +572,68 @@ pub fn run_decoder(
         elapsed_secs: elapsed,
     });
     Ok(audio)
+}
+
+/// Reads a source: a sound file, or the note of a sample-pack folder nearest `pitch`
+/// (and `velocity`; C4 without a pitch), zero-padded to whole frames of `hop`. With
+/// `resample`, a pitched note not at `pitch` is shifted to it (at most two octaves);
+/// without, it is used at its own pitch (a model that takes the pitch to play).
+pub fn prepare_note(
+    source: &Path,
+    pitch: Option<u8>,
+    velocity: Option<u8>,
+    options: ReadOptions,
+    resample: bool,
+    hop: usize,
+) -> Result<Prepared> {
+    let (file, note_pitch) = if source.is_dir() {
+        let scan = pack::scan(source, options)?;
+        let want = pitch.unwrap_or(60);
+        match scan.nearest_at(want, velocity) {
+            Some((file, info)) => (scan.root.join(file), info.pitch.midi()),
+            None => {
+                // No pitched note: an unpitched one (a drum kit) is used as is.
+                let (file, info) = scan
+                    .notes()
+                    .next()
+                    .ok_or_else(|| Error::invalid(source, "the folder holds no readable notes"))?;
+                (scan.root.join(file), info.pitch.midi())
+            }
+        }
+    } else {
+        let info = pack::describe(source, options)?;
+        (source.to_path_buf(), info.pitch.midi())
+    };
+    let note = read_note(&file, options)?;
+    // A model with an excitation plays the note at the pitch its decoder is given:
+    // the source is encoded at its own pitch, not resampled.
+    let shift = match (pitch, note_pitch) {
+        (Some(want), Some(have)) if resample => i32::from(want) - i32::from(have),
+        _ => 0,
+    };
+    if shift.abs() > MAX_SHIFT_SEMITONES {
+        return Err(Error::invalid(
+            &file,
+            format!(
+                "the nearest note is {} semitones from the requested pitch (at most {MAX_SHIFT_SEMITONES} are shifted); add notes nearer it",
+                shift.abs()
+            ),
+        ));
+    }
+    let mut samples = if shift == 0 {
+        note.samples
+    } else {
+        pitch_shift(&note.samples, shift).map_err(|e| Error::invalid(&file, e))?
+    };
+    let length = samples.len();
+    samples.resize(samples.len().div_ceil(hop).max(1) * hop, 0.0);
+    Ok(Prepared {
+        file,
+        samples,
+        length,
+        pitch: note_pitch,
+        shift_semitones: shift,
+    })
 }
 
 /// Shifts a 16 kHz note by `semitones` by resampling (as a sampler does: up is shorter,
