@@ -297,6 +297,53 @@ fn save_tensors(
     write_atomic(path, overwrite, |out| out.write_all(&bytes))
 }
 
+/// A run's `train/state.json`, with `steps` as the new total when given.
+fn read_state(dir: &Path, steps: Option<u64>) -> Result<State> {
+    let state_path = dir.join(STATE_DIR).join(STATE_FILE);
+    let bytes = read_bounded(&state_path, 64 << 20)?;
+    let mut state: State = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::invalid(&state_path, format!("not a training state ({e})")))?;
+    if let Some(steps) = steps {
+        state.options.steps = steps;
+    }
+    Ok(state)
+}
+
+/// What a resumed run continues from: its data with the same split, the optimiser
+/// restored into `varmap` (the model's fresh variables) from the state tensors, the batch
+/// sampler at its word, and the log trimmed to the checkpoint.
+fn restore_run(
+    dir: &Path,
+    state: &State,
+    varmap: &VarMap,
+    device: &Device,
+) -> Result<(TrainData, Optimizer, ChaCha8Rng)> {
+    let split = Split {
+        validation_share: state.options.validation_share,
+        seed: state.options.seed,
+    };
+    let data = TrainData::open(
+        &state.options.data,
+        &split,
+        Some(&state.validation_instruments),
+    )?;
+    let tensors_path = dir.join(STATE_DIR).join(&state.tensors_file);
+    let tensors_bytes = read_bounded(&tensors_path, 8 << 30)?;
+    crate::error::check_safetensors(&tensors_path, &tensors_bytes)?;
+    let tensors = candle_core::safetensors::load_buffer(&tensors_bytes, device)
+        .map_err(|e| Error::invalid(&tensors_path, e.to_string()))?;
+    let optimizer = Optimizer::restore(varmap, state.options.optimizer(), &tensors, state.step)
+        .map_err(|error| Error::Model {
+            path: tensors_path.clone(),
+            error,
+        })?;
+    let mut rng = ChaCha8Rng::seed_from_u64(state.options.seed);
+    rng.set_stream(1);
+    rng.set_word_pos(state.rng_word_pos);
+    trim_log(&dir.join(LOG_FILE), state.step)?;
+    Ok((data, optimizer, rng))
+}
+
 /// Writes a run's model (its EMA weights as `weights.safetensors`) and its exact state
 /// (`train/state-STEP.safetensors`, then `train/state.json` naming it, last); older state
 /// tensors are removed. `state.tensors_file` is filled in here.
@@ -431,13 +478,7 @@ impl Trainer {
         lr: Option<f64>,
         device: &Device,
     ) -> Result<Self> {
-        let state_path = dir.join(STATE_DIR).join(STATE_FILE);
-        let bytes = read_bounded(&state_path, 64 << 20)?;
-        let mut state: State = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::invalid(&state_path, format!("not a training state ({e})")))?;
-        if let Some(steps) = steps {
-            state.options.steps = steps;
-        }
+        let mut state = read_state(dir, steps)?;
         if let Some(lr) = lr {
             state.options.lr = lr;
         }
@@ -446,32 +487,8 @@ impl Trainer {
             .options
             .check(&config)
             .map_err(|e| Error::invalid(dir, e))?;
-        let split = Split {
-            validation_share: state.options.validation_share,
-            seed: state.options.seed,
-        };
-        let data = TrainData::open(
-            &state.options.data,
-            &split,
-            Some(&state.validation_instruments),
-        )?;
-        let tensors_path = dir.join(STATE_DIR).join(&state.tensors_file);
-        let tensors_bytes = read_bounded(&tensors_path, 8 << 30)?;
-        crate::error::check_safetensors(&tensors_path, &tensors_bytes)?;
-        let tensors = candle_core::safetensors::load_buffer(&tensors_bytes, device)
-            .map_err(|e| Error::invalid(&tensors_path, e.to_string()))?;
         let varmap = weights::varmap(&config, 0, BiasInit::Zero, DType::F32, device)?;
-        let optimizer =
-            Optimizer::restore(&varmap, state.options.optimizer(), &tensors, state.step).map_err(
-                |error| Error::Model {
-                    path: tensors_path.clone(),
-                    error,
-                },
-            )?;
-        let mut rng = ChaCha8Rng::seed_from_u64(state.options.seed);
-        rng.set_stream(1);
-        rng.set_word_pos(state.rng_word_pos);
-        trim_log(&dir.join(LOG_FILE), state.step)?;
+        let (data, optimizer, rng) = restore_run(dir, &state, &varmap, device)?;
         Self::assemble(
             dir,
             &config,

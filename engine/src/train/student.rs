@@ -17,8 +17,8 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{
-    Event, STATE_DIR, STATE_FILE, State, Summary, TrainData, TrainOptions, append_log, json_err,
-    trim_log, write_checkpoint,
+    Event, STATE_DIR, State, Summary, TrainData, TrainOptions, append_log, json_err, read_state,
+    restore_run, write_checkpoint,
 };
 use crate::error::{Error, Result, read_bounded};
 use crate::fsutil::{Overwrite, write_atomic};
@@ -237,44 +237,14 @@ impl StudentTrainer {
 
     /// Continues the run saved in `dir` exactly (`steps`: a new total).
     pub fn resume(dir: &Path, steps: Option<u64>, device: &Device) -> Result<Self> {
-        let state_path = dir.join(STATE_DIR).join(STATE_FILE);
-        let bytes = read_bounded(&state_path, 64 << 20)?;
-        let mut state: State = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::invalid(&state_path, format!("not a training state ({e})")))?;
-        if let Some(steps) = steps {
-            state.options.steps = steps;
-        }
+        let state = read_state(dir, steps)?;
         let config = read_config(dir)?;
-        let split = super::Split {
-            validation_share: state.options.validation_share,
-            seed: state.options.seed,
-        };
-        let data = TrainData::open(
-            &state.options.data,
-            &split,
-            Some(&state.validation_instruments),
-        )?;
-        let tensors_path = dir.join(STATE_DIR).join(&state.tensors_file);
-        let tensors_bytes = read_bounded(&tensors_path, 8 << 30)?;
-        crate::error::check_safetensors(&tensors_path, &tensors_bytes)?;
-        let tensors = candle_core::safetensors::load_buffer(&tensors_bytes, device)
-            .map_err(|e| Error::invalid(&tensors_path, e.to_string()))?;
         let varmap = VarMap::new();
         let model = StudentAutoencoder::new(
             &config,
             &VarBuilder::from_varmap(&varmap, DType::F32, device),
         )?;
-        let optimizer =
-            Optimizer::restore(&varmap, state.options.optimizer(), &tensors, state.step).map_err(
-                |error| Error::Model {
-                    path: tensors_path.clone(),
-                    error,
-                },
-            )?;
-        let mut rng = ChaCha8Rng::seed_from_u64(state.options.seed);
-        rng.set_stream(1);
-        rng.set_word_pos(state.rng_word_pos);
-        trim_log(&dir.join(super::LOG_FILE), state.step)?;
+        let (data, optimizer, rng) = restore_run(dir, &state, &varmap, device)?;
         Self::assemble(
             dir,
             &config,
