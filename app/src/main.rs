@@ -46,8 +46,9 @@ enum Command {
     Bench(bench::Command),
     /// Train a model on datasets in NSynth's layout, with checkpoints and --resume.
     Train(train::Args),
-    /// Train a Parallel WaveNet student and its own encoder on the notes' spectra (a
-    /// multi-resolution spectral loss; no teacher yet), with checkpoints and --resume.
+    /// Train a Parallel WaveNet student on the notes' spectra (multi-resolution spectral
+    /// and power losses) and/or distilled from a WaveNet teacher, with checkpoints and
+    /// --resume.
     TrainStudent(train::StudentArgs),
     /// Sample packs: folders of notes.
     #[command(subcommand)]

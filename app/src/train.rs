@@ -148,12 +148,27 @@ pub struct StudentArgs {
     /// Channels of every flow.
     #[arg(long, default_value_t = 32)]
     pub width: usize,
-    /// Layers of the student's own encoder (in stages of 10).
+    /// Layers of the student's own encoder (in stages of 10); with --teacher, the
+    /// teacher's encoder is used instead.
     #[arg(long, default_value_t = 10)]
     pub encoder_layers: usize,
     /// Channels of the student's own encoder.
     #[arg(long, default_value_t = 32)]
     pub encoder_width: usize,
+    /// A WaveNet teacher (model directory) to distil from: the student carries its
+    /// encoder, frozen, and --distill-weight defaults to 1.
+    #[arg(long, value_name = "MODEL_DIR")]
+    pub teacher: Option<PathBuf>,
+    /// Weight of the multi-resolution spectral loss against the real notes.
+    #[arg(long, default_value_t = 1.0)]
+    pub spectral_weight: f64,
+    /// Weight of the power loss (time-averaged STFT power against the real note's).
+    #[arg(long, default_value_t = 0.0)]
+    pub power_weight: f64,
+    /// Weight of the distillation KL(student ‖ teacher), nats per sample (needs
+    /// --teacher; default 1 with one, 0 without).
+    #[arg(long)]
+    pub distill_weight: Option<f64>,
     /// Total optimiser steps (with --resume: the new total).
     #[arg(long)]
     pub steps: Option<u64>,
@@ -208,6 +223,18 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
         config.student.width = args.width;
         config.encoder.ae_num_layers = args.encoder_layers;
         config.encoder.ae_width = args.encoder_width;
+        if let Some(teacher) = &args.teacher {
+            // A distilled student reads its teacher's embedding, at the teacher's pitch.
+            let tc = engine::model_dir::read_config(teacher).context("train-student --teacher")?;
+            config.student.excitation_harmonics = tc.excitation_harmonics;
+            config.encoder = tc;
+        }
+        let distill = args
+            .distill_weight
+            .unwrap_or(if args.teacher.is_some() { 1.0 } else { 0.0 });
+        if distill > 0.0 && args.teacher.is_none() {
+            anyhow::bail!("train-student: --distill-weight needs --teacher");
+        }
         let options = TrainOptions {
             data: args.data.clone(),
             steps: args.steps.unwrap_or(TrainOptions::default().steps),
@@ -221,6 +248,12 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
             unpitched_share: args.unpitched_share,
             free_run_every: args.free_run_every,
             free_run_notes: args.free_run_notes,
+            student_loss: autoencoder::student::Weights {
+                spectral: args.spectral_weight,
+                power: args.power_weight,
+                distill,
+            },
+            teacher: args.teacher.clone(),
             ..Default::default()
         };
         let overwrite = if args.force {
@@ -231,13 +264,27 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
         StudentTrainer::start(&args.out, &config, options, &device, overwrite)
             .context("train-student")?
     };
+    let loss = trainer.options().student_loss;
     eprintln!(
-        "training the student {} (flows {:?}, width {}; encoder {} layers, width {}) on {} notes, validating on {} notes of {} held-out instruments, {}",
+        "training the student {} (flows {:?}, width {}; {} encoder, {} layers, width {}; loss {} spectral + {} power + {} distillation{}) on {} notes, validating on {} notes of {} held-out instruments, {}",
         args.out.display(),
         trainer.config().student.flows,
         trainer.config().student.width,
+        if trainer.options().teacher.is_some() {
+            "the teacher's frozen"
+        } else {
+            "its own"
+        },
         trainer.config().encoder.ae_num_layers,
         trainer.config().encoder.ae_width,
+        loss.spectral,
+        loss.power,
+        loss.distill,
+        trainer
+            .options()
+            .teacher
+            .as_ref()
+            .map_or(String::new(), |t| format!(" from {}", t.display())),
         trainer.data().train_notes(),
         trainer.data().validation_notes(),
         trainer.data().validation_instruments.len(),
@@ -247,7 +294,7 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
     let steps = trainer.options().steps;
     drive(
         &args.out,
-        "validation spectral loss",
+        "validation loss",
         step,
         steps,
         args.quiet,
@@ -297,6 +344,7 @@ fn drive(
             }
             Event::Validation { nll, .. } => val = format!("val {nll:.3}"),
             Event::SpectralValidation { loss, .. } => val = format!("val {loss:.3}"),
+            Event::StudentTerms { .. } => {}
             Event::FreeRun {
                 step,
                 pitch_accuracy,

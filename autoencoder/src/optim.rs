@@ -52,6 +52,8 @@ struct Slot {
     m: Tensor,
     v: Tensor,
     ema: Tensor,
+    /// Left exactly as it is: no update, no decay (see [`Optimizer::freeze`]).
+    frozen: bool,
 }
 
 /// AdamW + clipping + EMA over every variable of a `VarMap`.
@@ -94,6 +96,7 @@ impl Optimizer {
                     ema: t.detach().copy()?,
                     name,
                     var,
+                    frozen: false,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -102,6 +105,19 @@ impl Optimizer {
             slots,
             step: 0,
         })
+    }
+
+    /// Leaves the variables whose names `is_frozen` accepts exactly as they are from now
+    /// on (a distilled student's encoder is its teacher's); returns how many it froze.
+    pub fn freeze(&mut self, is_frozen: impl Fn(&str) -> bool) -> usize {
+        let mut count = 0;
+        for slot in &mut self.slots {
+            if is_frozen(&slot.name) {
+                slot.frozen = true;
+                count += 1;
+            }
+        }
+        count
     }
 
     /// Updates taken so far.
@@ -116,7 +132,11 @@ impl Optimizer {
         let found: Vec<Option<Tensor>> = self
             .slots
             .iter()
-            .map(|s| grads.get(s.var.as_tensor()).cloned())
+            .map(|s| {
+                (!s.frozen)
+                    .then(|| grads.get(s.var.as_tensor()).cloned())
+                    .flatten()
+            })
             .collect();
         for g in found.iter().flatten() {
             squares += g
@@ -141,6 +161,9 @@ impl Optimizer {
         let bias2 = 1.0 - c.beta2.powf(t as f64);
         let ema_decay = c.ema_decay.min((1.0 + t as f64) / (10.0 + t as f64));
         for (slot, g) in self.slots.iter_mut().zip(found) {
+            if slot.frozen {
+                continue;
+            }
             let theta = slot.var.as_tensor().detach();
             // A variable no gradient reaches (the last layer's residual) only decays.
             if let Some(g) = g {

@@ -392,3 +392,115 @@ fn a_student_trains_on_spectra_checks_itself_free_running_and_resumes_exactly() 
     t.run(&AtomicBool::new(false), &mut |_| {}).unwrap();
     assert_eq!(weights(&straight), weights(&resumed));
 }
+
+#[test]
+fn a_student_distilled_from_a_teacher_keeps_its_encoder_and_resumes_exactly() {
+    use autoencoder::student::{StudentAutoencoderConfig, StudentConfig, Weights};
+    use engine::train::student::StudentTrainer;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = notes(tmp.path());
+    let teacher_cfg = Config {
+        excitation_harmonics: 2,
+        ..tiny_config()
+    };
+    let teacher = tmp.path().join("teacher");
+    engine::model_dir::write_random(&teacher, &teacher_cfg, 3).unwrap();
+    let cfg = StudentAutoencoderConfig {
+        encoder: teacher_cfg.clone(),
+        student: StudentConfig {
+            flows: vec![2],
+            num_stages: 3,
+            filter_length: 3,
+            width: 8,
+            bottleneck: 4,
+            hop_length: 64,
+            excitation_harmonics: 2,
+        },
+    };
+    let opts = TrainOptions {
+        teacher: Some(teacher.clone()),
+        student_loss: Weights {
+            spectral: 0.5,
+            power: 0.5,
+            distill: 1.0,
+        },
+        ..options(&data, 4)
+    };
+    let straight = tmp.path().join("straight");
+    let mut t = StudentTrainer::start(
+        &straight,
+        &cfg,
+        opts.clone(),
+        &Device::Cpu,
+        Overwrite::Never,
+    )
+    .unwrap();
+    let mut events = Vec::new();
+    t.run(&AtomicBool::new(false), &mut |e| events.push(e.clone()))
+        .unwrap();
+    let terms: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::StudentTerms { terms, .. } => Some(*terms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(terms.len(), 4);
+    for t in &terms {
+        let kl = t.kl().unwrap();
+        let sum = 0.5 * t.spectral.unwrap() + 0.5 * t.power.unwrap() + kl;
+        assert!(
+            (sum - t.total).abs() < 1e-3 * t.total.abs().max(1.0),
+            "{t:?}"
+        );
+    }
+    // The encoder is the teacher's, bit for bit, after training.
+    let tensors = |dir: &Path| {
+        candle_core::safetensors::load(dir.join("weights.safetensors"), &Device::Cpu).unwrap()
+    };
+    let (trained, original) = (tensors(&straight), tensors(&teacher));
+    let mut encoder: Vec<&String> = original.keys().filter(|k| k.starts_with("ae_")).collect();
+    encoder.sort();
+    assert!(!encoder.is_empty());
+    let values = |t: &candle_core::Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    for name in encoder {
+        assert_eq!(values(&trained[name]), values(&original[name]), "{name}");
+    }
+    // The log carries the terms.
+    let log = std::fs::read_to_string(straight.join("train_log.jsonl")).unwrap();
+    assert!(log.contains("\"event\":\"terms\"") && log.contains("cross_entropy"));
+
+    // Resumed from step 2: the same weights (the teacher is found again from the state).
+    let resumed = tmp.path().join("resumed");
+    let mut t = StudentTrainer::start(&resumed, &cfg, opts.clone(), &Device::Cpu, Overwrite::Never)
+        .unwrap();
+    stopping_after(2, |stop, on_event| t.run(stop, on_event));
+    let mut t = StudentTrainer::resume(&resumed, None, &Device::Cpu).unwrap();
+    t.run(&AtomicBool::new(false), &mut |_| {}).unwrap();
+    assert_eq!(weights(&straight), weights(&resumed));
+
+    // A teacher with a different encoder is refused, naming the teacher.
+    let other = tmp.path().join("other");
+    engine::model_dir::write_random(
+        &other,
+        &Config {
+            ae_width: 6,
+            ..teacher_cfg
+        },
+        3,
+    )
+    .unwrap();
+    let err = StudentTrainer::start(
+        &tmp.path().join("refused"),
+        &cfg,
+        TrainOptions {
+            teacher: Some(other.clone()),
+            ..opts
+        },
+        &Device::Cpu,
+        Overwrite::Never,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("encoder") && err.contains("other"), "{err}");
+}

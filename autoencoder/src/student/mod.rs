@@ -11,11 +11,15 @@
 //! density distillation from the autoregressive teacher needs. Every flow runs over a
 //! known input, so generation is one parallel pass, not a loop over samples.
 //!
-//! This folder holds the model ([`model`]) and the multi-resolution spectral loss it is
-//! trained with ([`spectral`]).
+//! This folder holds the model ([`model`]), the student with its encoder
+//! ([`autoencoder`]), and what it trains on ([`objective`]): the multi-resolution spectral
+//! and power losses ([`spectral`]) and probability density distillation from a WaveNet
+//! teacher ([`distill`]).
 
 pub mod autoencoder;
+pub mod distill;
 pub mod model;
+pub mod objective;
 pub mod spectral;
 
 use serde::{Deserialize, Serialize};
@@ -24,6 +28,7 @@ use crate::{Error, Result};
 
 pub use autoencoder::{StudentAutoencoder, StudentAutoencoderConfig};
 pub use model::{Student, StudentOutput};
+pub use objective::{Objective, Terms, Weights};
 
 /// The student's shape.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -124,3 +124,32 @@ pub fn average_power(stft: &Stft, x: &Tensor) -> Result<Tensor> {
         .mean(D::Minus2)?
         .to_dtype(DType::F32)?)
 }
+
+/// FFT size of the power loss (hop 256: 16 ms).
+pub const POWER_SIZE: usize = 1024;
+
+/// The paper's power loss: the squared difference of each bin's power averaged over time
+/// (see [`average_power`]), divided by the target's own sum of squared powers, so a note
+/// counts the same whatever its loudness and the loss reads 1 for silence against any note
+/// (0 for the same spectrum). A target quieter than a −60 dBFS sine counts as that sine (its
+/// squared peak power is the floor of the divisor), so a silent crop does not blow the loss
+/// up. Mean over the batch; `candidate` and `target` `[batch, time]`.
+pub fn power_loss(stft: &Stft, candidate: &Tensor, target: &Tensor) -> Result<Tensor> {
+    if candidate.dims() != target.dims() {
+        return Err(Error::Shape(format!(
+            "power loss of {:?} against {:?}",
+            candidate.dims(),
+            target.dims()
+        )));
+    }
+    let a = average_power(stft, candidate)?;
+    let b = average_power(stft, target)?;
+    let err = (a - &b)?.sqr()?.sum(D::Minus1)?;
+    // A sine of amplitude a peaks at a · size / 4 under the Hann window.
+    let quiet_peak_power = (1e-3 * stft.size as f64 / 4.0).powi(2);
+    let norm = b
+        .sqr()?
+        .sum(D::Minus1)?
+        .affine(1.0, quiet_peak_power.powi(2))?;
+    Ok((err / norm)?.mean_all()?)
+}

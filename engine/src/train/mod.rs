@@ -78,6 +78,13 @@ pub struct TrainOptions {
     pub free_run_notes: usize,
     #[serde(default = "default_free_run_secs")]
     pub free_run_secs: f64,
+    /// A student's loss terms (see [`autoencoder::student::Weights`]); unused by `train`.
+    #[serde(default)]
+    pub student_loss: autoencoder::student::Weights,
+    /// The WaveNet teacher a student is distilled from (its model directory): the
+    /// student carries the teacher's encoder, frozen. `None`: no teacher.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher: Option<PathBuf>,
 }
 
 fn default_free_run_notes() -> usize {
@@ -111,6 +118,8 @@ impl Default for TrainOptions {
             free_run_every: 0,
             free_run_notes: default_free_run_notes(),
             free_run_secs: default_free_run_secs(),
+            student_loss: autoencoder::student::Weights::default(),
+            teacher: None,
         }
     }
 }
@@ -223,6 +232,13 @@ pub enum Event {
     SpectralValidation {
         step: u64,
         loss: f64,
+    },
+    /// The terms of a student's loss at a step (logged after its `Step`).
+    #[serde(rename = "terms")]
+    StudentTerms {
+        step: u64,
+        #[serde(flatten)]
+        terms: autoencoder::student::Terms,
     },
     /// A free-running check on held-out notes (see [`TrainOptions::free_run_every`]).
     FreeRun {

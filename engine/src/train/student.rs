@@ -1,16 +1,18 @@
-//! `timbrel train-student`: the Parallel WaveNet student and its own encoder, trained
-//! together on the multi-resolution spectral loss against the real notes (no teacher
-//! yet). The same data, schedule, optimiser, checkpoints, exact resume and log as
+//! `timbrel train-student`: the Parallel WaveNet student, trained on a weighted sum of the
+//! multi-resolution spectral loss and the power loss against the real notes (then with an
+//! encoder of its own, trained jointly) and of the distillation KL against a WaveNet
+//! teacher (then with the teacher's encoder, copied in and frozen, so both read the same
+//! embedding). The same data, schedule, optimiser, checkpoints, exact resume and log as
 //! [`super::Trainer`]; the model directory holds `student.json` instead of `config.json`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use autoencoder::WaveNetAutoencoder;
 use autoencoder::mulaw;
 use autoencoder::optim::Optimizer;
-use autoencoder::student::spectral::{MultiResolution, SIZES};
-use autoencoder::student::{StudentAutoencoder, StudentAutoencoderConfig};
+use autoencoder::student::{Objective, StudentAutoencoder, StudentAutoencoderConfig};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use rand::{RngExt, SeedableRng};
@@ -159,6 +161,71 @@ fn excitation(
     ))
 }
 
+/// Whether variable `name` belongs to the encoder (Magenta's `ae_*` names).
+fn is_encoder_variable(name: &str) -> bool {
+    name.starts_with("ae_")
+}
+
+/// The teacher named by `options` (none where there is none), checked against the
+/// student it is to teach: the same encoder and excitation.
+fn load_teacher(
+    options: &TrainOptions,
+    config: &StudentAutoencoderConfig,
+    device: &Device,
+) -> Result<Option<WaveNetAutoencoder>> {
+    let Some(dir) = &options.teacher else {
+        if options.student_loss.distill > 0.0 {
+            return Err(Error::Compute(autoencoder::Error::Config(
+                "a distillation loss weight needs a teacher model".into(),
+            )));
+        }
+        return Ok(None);
+    };
+    let teacher = crate::model_dir::load(dir, device)?.model;
+    let tc = teacher.config();
+    let same_encoder = [
+        (tc.ae_num_stages, config.encoder.ae_num_stages),
+        (tc.ae_num_layers, config.encoder.ae_num_layers),
+        (tc.ae_filter_length, config.encoder.ae_filter_length),
+        (tc.ae_width, config.encoder.ae_width),
+        (tc.ae_bottleneck_width, config.encoder.ae_bottleneck_width),
+        (tc.ae_hop_length, config.encoder.ae_hop_length),
+    ]
+    .iter()
+    .all(|(a, b)| a == b);
+    if !same_encoder || tc.excitation_harmonics != config.student.excitation_harmonics {
+        return Err(Error::invalid(
+            dir,
+            "this teacher's encoder or excitation differs from the student's (a distilled \
+             student carries its teacher's encoder and the same number of harmonics)",
+        ));
+    }
+    Ok(Some(teacher))
+}
+
+/// Sets the student's encoder variables to those of the teacher in `teacher_dir`.
+fn copy_encoder(varmap: &VarMap, teacher_dir: &Path, device: &Device) -> Result<()> {
+    let path = teacher_dir.join(WEIGHTS_FILE);
+    let bytes = read_bounded(&path, 4 << 30)?;
+    let weights = candle_core::safetensors::load_buffer(&bytes, device)
+        .map_err(|e| Error::invalid(&path, format!("not a safetensors file ({e})")))?;
+    let data = varmap.data().lock().map_err(|_| {
+        Error::Compute(autoencoder::Error::Shape(
+            "variable map lock poisoned".into(),
+        ))
+    })?;
+    for (name, var) in data.iter().filter(|(n, _)| is_encoder_variable(n)) {
+        let value = weights
+            .get(name)
+            .ok_or_else(|| Error::invalid(&path, format!("the teacher has no variable {name}")))?;
+        var.set(value).map_err(|error| Error::Model {
+            path: path.clone(),
+            error: error.into(),
+        })?;
+    }
+    Ok(())
+}
+
 /// A student's training run over a model directory.
 pub struct StudentTrainer {
     dir: PathBuf,
@@ -168,7 +235,8 @@ pub struct StudentTrainer {
     model: StudentAutoencoder,
     optimizer: Optimizer,
     rng: ChaCha8Rng,
-    spectral: MultiResolution,
+    objective: Objective,
+    teacher: Option<WaveNetAutoencoder>,
     device: Device,
     samples_seen: u64,
     train_secs: f64,
@@ -208,6 +276,7 @@ impl StudentTrainer {
             validation_share: options.validation_share,
             seed: options.seed,
         };
+        let teacher = load_teacher(&options, config, device)?;
         let data = TrainData::open(&options.data, &split, None)?;
         let varmap = VarMap::new();
         let model = StudentAutoencoder::new(
@@ -215,7 +284,13 @@ impl StudentTrainer {
             &VarBuilder::from_varmap(&varmap, DType::F32, device),
         )?;
         seed_variables(&varmap, options.seed)?;
-        let optimizer = Optimizer::new(&varmap, options.optimizer())?;
+        if let Some(teacher) = &options.teacher {
+            copy_encoder(&varmap, teacher, device)?;
+        }
+        let mut optimizer = Optimizer::new(&varmap, options.optimizer())?;
+        if teacher.is_some() {
+            optimizer.freeze(is_encoder_variable);
+        }
         let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
         rng.set_stream(1);
         if overwrite == Overwrite::Allowed {
@@ -231,7 +306,7 @@ impl StudentTrainer {
             std::io::Write::write_all(out, text.as_bytes())
         })?;
         Self::assemble(
-            dir, config, options, data, model, optimizer, rng, device, 0, 0.0,
+            dir, config, options, data, model, teacher, optimizer, rng, device, 0, 0.0,
         )
     }
 
@@ -244,13 +319,18 @@ impl StudentTrainer {
             &config,
             &VarBuilder::from_varmap(&varmap, DType::F32, device),
         )?;
-        let (data, optimizer, rng) = restore_run(dir, &state, &varmap, device)?;
+        let teacher = load_teacher(&state.options, &config, device)?;
+        let (data, mut optimizer, rng) = restore_run(dir, &state, &varmap, device)?;
+        if teacher.is_some() {
+            optimizer.freeze(is_encoder_variable);
+        }
         Self::assemble(
             dir,
             &config,
             state.options,
             data,
             model,
+            teacher,
             optimizer,
             rng,
             device,
@@ -266,12 +346,15 @@ impl StudentTrainer {
         options: TrainOptions,
         data: TrainData,
         model: StudentAutoencoder,
+        teacher: Option<WaveNetAutoencoder>,
         optimizer: Optimizer,
         rng: ChaCha8Rng,
         device: &Device,
         samples_seen: u64,
         train_secs: f64,
     ) -> Result<Self> {
+        let objective = Objective::new(options.student_loss, device)
+            .map_err(|e| Error::invalid(dir, e.to_string()))?;
         Ok(Self {
             dir: dir.to_path_buf(),
             config: config.clone(),
@@ -280,7 +363,8 @@ impl StudentTrainer {
             model,
             optimizer,
             rng,
-            spectral: MultiResolution::new(&SIZES, device)?,
+            objective,
+            teacher,
             device: device.clone(),
             samples_seen,
             train_secs,
@@ -309,7 +393,7 @@ impl StudentTrainer {
         Ok(StudentAutoencoder::new(&self.config, &vb)?)
     }
 
-    /// The spectral loss of the EMA weights on the first crop of up to
+    /// The loss (all its weighted terms) of the EMA weights on the first crop of up to
     /// `validation_notes` held-out notes, from fixed noise.
     pub fn validate(&self) -> Result<f64> {
         let model = self.ema_model()?;
@@ -332,18 +416,15 @@ impl StudentTrainer {
             };
             let z = logistic(&mut step_rng(0, i as u64), chunk.len() * crop);
             let exc = excitation(&self.config, &f0, crop, &[], &self.device)?;
-            let loss = model.spectral_loss(
+            let (_, terms) = self.objective.evaluate(
+                &model,
+                self.teacher.as_ref().map(|t| t.decoder()),
                 &tensor(audio)?,
                 &tensor(scaled)?,
                 &tensor(z)?,
                 exc.as_ref(),
-                &self.spectral,
             )?;
-            let loss = loss
-                .to_dtype(DType::F64)
-                .and_then(|l| l.to_scalar::<f64>())
-                .map_err(autoencoder::Error::from)?;
-            total += loss * chunk.len() as f64;
+            total += terms.total * chunk.len() as f64;
         }
         Ok(total / notes.len().max(1) as f64)
     }
@@ -432,19 +513,18 @@ impl StudentTrainer {
                 Tensor::from_vec(v, shape, &self.device).map_err(autoencoder::Error::from)
             };
             let exc = excitation(&self.config, &f0, crop, &crops.offsets, &self.device)?;
-            let loss = self.model.spectral_loss(
+            let (loss, terms) = self.objective.evaluate(
+                &self.model,
+                self.teacher.as_ref().map(|t| t.decoder()),
                 &tensor(crops.audio)?,
                 &tensor(crops.scaled)?,
                 &tensor(z)?,
                 exc.as_ref(),
-                &self.spectral,
             )?;
             let lr = self.options.lr_at(step);
             let stats = self.optimizer.step(&loss, lr)?;
-            let loss = loss
-                .to_dtype(DType::F64)
-                .and_then(|l| l.to_scalar::<f64>())
-                .map_err(autoencoder::Error::from)?;
+            drop(loss);
+            let loss = terms.total;
             let secs = started.elapsed().as_secs_f64();
             self.train_secs += secs;
             self.samples_seen += (batch * crop) as u64;
@@ -461,6 +541,9 @@ impl StudentTrainer {
                 samples_per_s: rate,
                 eta_secs: (self.options.steps - step) as f64 * (batch * crop) as f64 / smoothed,
             };
+            append_log(&self.dir, &event)?;
+            on_event(&event);
+            let event = Event::StudentTerms { step, terms };
             append_log(&self.dir, &event)?;
             on_event(&event);
             let last = step == self.options.steps;
