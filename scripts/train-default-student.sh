@@ -26,5 +26,6 @@ fi
 exec nice -n 19 "$timbrel" train-student --data data/fluidr3 --data data/fluidr3-drums \
     --out "$student" --flows 10,10 --width 32 --encoder-layers 10 --encoder-width 32 \
     --steps 20000 --batch 8 --crop 4096 --lr 1e-3 --warmup 100 --unpitched-share 0.05 \
+    --power-weight 1 \
     --checkpoint-every 100 --validate-every 100 --free-run-every 100 --free-run-notes 16 \
     --quiet "$@" >>"$log" 2>&1

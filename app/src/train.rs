@@ -159,12 +159,14 @@ pub struct StudentArgs {
     /// encoder, frozen, and --distill-weight defaults to 1.
     #[arg(long, value_name = "MODEL_DIR")]
     pub teacher: Option<PathBuf>,
-    /// Weight of the multi-resolution spectral loss against the real notes.
-    #[arg(long, default_value_t = 1.0)]
-    pub spectral_weight: f64,
-    /// Weight of the power loss (time-averaged STFT power against the real note's).
-    #[arg(long, default_value_t = 0.0)]
-    pub power_weight: f64,
+    /// Weight of the multi-resolution spectral loss against the real notes (default 1;
+    /// with --resume: changes the run's weight from here on).
+    #[arg(long)]
+    pub spectral_weight: Option<f64>,
+    /// Weight of the power loss (time-averaged STFT power against the real note's;
+    /// default 0; with --resume: changes the run's weight from here on).
+    #[arg(long)]
+    pub power_weight: Option<f64>,
     /// Weight of the distillation KL(student ‖ teacher), nats per sample (needs
     /// --teacher; default 1 with one, 0 without).
     #[arg(long)]
@@ -216,7 +218,20 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
     use engine::train::student::StudentTrainer;
     let device = engine::device::by_name(&args.device).map_err(|e| anyhow!(e))?;
     let mut trainer = if args.resume {
-        StudentTrainer::resume(&args.out, args.steps, &device).context("train-student --resume")?
+        let mut trainer = StudentTrainer::resume(&args.out, args.steps, &device)
+            .context("train-student --resume")?;
+        let was = trainer.options().student_loss;
+        let weights = autoencoder::student::Weights {
+            spectral: args.spectral_weight.unwrap_or(was.spectral),
+            power: args.power_weight.unwrap_or(was.power),
+            distill: args.distill_weight.unwrap_or(was.distill),
+        };
+        if weights != was {
+            trainer
+                .set_loss(weights)
+                .context("train-student --resume")?;
+        }
+        trainer
     } else {
         let mut config = autoencoder::student::StudentAutoencoderConfig::small();
         config.student.flows = args.flows.clone();
@@ -249,8 +264,8 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
             free_run_every: args.free_run_every,
             free_run_notes: args.free_run_notes,
             student_loss: autoencoder::student::Weights {
-                spectral: args.spectral_weight,
-                power: args.power_weight,
+                spectral: args.spectral_weight.unwrap_or(1.0),
+                power: args.power_weight.unwrap_or(0.0),
                 distill,
             },
             teacher: args.teacher.clone(),
@@ -344,7 +359,7 @@ fn drive(
             }
             Event::Validation { nll, .. } => val = format!("val {nll:.3}"),
             Event::SpectralValidation { loss, .. } => val = format!("val {loss:.3}"),
-            Event::StudentTerms { .. } => {}
+            Event::StudentTerms { .. } | Event::LossWeights { .. } => {}
             Event::FreeRun {
                 step,
                 pitch_accuracy,

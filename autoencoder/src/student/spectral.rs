@@ -129,11 +129,10 @@ pub fn average_power(stft: &Stft, x: &Tensor) -> Result<Tensor> {
 pub const POWER_SIZE: usize = 1024;
 
 /// The paper's power loss: the squared difference of each bin's power averaged over time
-/// (see [`average_power`]), divided by the target's own sum of squared powers, so a note
-/// counts the same whatever its loudness and the loss reads 1 for silence against any note
-/// (0 for the same spectrum). A target quieter than a −60 dBFS sine counts as that sine (its
-/// squared peak power is the floor of the divisor), so a silent crop does not blow the loss
-/// up. Mean over the batch; `candidate` and `target` `[batch, time]`.
+/// (see [`average_power`]), divided by the sum of both spectra's squared powers, so a note
+/// counts the same whatever its loudness and the loss stays in [0, 2]: 0 for the same
+/// spectrum, 1 for silence against any note (and for any sound against silence). Mean over
+/// the batch; `candidate` and `target` `[batch, time]`.
 pub fn power_loss(stft: &Stft, candidate: &Tensor, target: &Tensor) -> Result<Tensor> {
     if candidate.dims() != target.dims() {
         return Err(Error::Shape(format!(
@@ -144,12 +143,7 @@ pub fn power_loss(stft: &Stft, candidate: &Tensor, target: &Tensor) -> Result<Te
     }
     let a = average_power(stft, candidate)?;
     let b = average_power(stft, target)?;
-    let err = (a - &b)?.sqr()?.sum(D::Minus1)?;
-    // A sine of amplitude a peaks at a · size / 4 under the Hann window.
-    let quiet_peak_power = (1e-3 * stft.size as f64 / 4.0).powi(2);
-    let norm = b
-        .sqr()?
-        .sum(D::Minus1)?
-        .affine(1.0, quiet_peak_power.powi(2))?;
+    let err = (&a - &b)?.sqr()?.sum(D::Minus1)?;
+    let norm = (a.sqr()?.sum(D::Minus1)? + b.sqr()?.sum(D::Minus1)?)?;
     Ok((err / norm)?.mean_all()?)
 }

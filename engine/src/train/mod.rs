@@ -233,6 +233,12 @@ pub enum Event {
         step: u64,
         loss: f64,
     },
+    /// A student's loss weights changed on resume (in force from the step after `step`).
+    #[serde(rename = "loss")]
+    LossWeights {
+        step: u64,
+        weights: autoencoder::student::Weights,
+    },
     /// The terms of a student's loss at a step (logged after its `Step`).
     #[serde(rename = "terms")]
     StudentTerms {

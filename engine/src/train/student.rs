@@ -12,7 +12,7 @@ use std::time::Instant;
 use autoencoder::WaveNetAutoencoder;
 use autoencoder::mulaw;
 use autoencoder::optim::Optimizer;
-use autoencoder::student::{Objective, StudentAutoencoder, StudentAutoencoderConfig};
+use autoencoder::student::{Objective, StudentAutoencoder, StudentAutoencoderConfig, Weights};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use rand::{RngExt, SeedableRng};
@@ -374,6 +374,25 @@ impl StudentTrainer {
 
     pub fn step(&self) -> u64 {
         self.optimizer.step_count()
+    }
+
+    /// Trains on `weights` from the next step on (saved with the next checkpoint and
+    /// logged as a `loss` event). Distillation needs the run to have a teacher.
+    pub fn set_loss(&mut self, weights: Weights) -> Result<()> {
+        if weights.distill > 0.0 && self.teacher.is_none() {
+            return Err(Error::Compute(autoencoder::Error::Config(
+                "a distillation loss weight needs a teacher model".into(),
+            )));
+        }
+        self.objective = Objective::new(weights, &self.device)?;
+        self.options.student_loss = weights;
+        append_log(
+            &self.dir,
+            &Event::LossWeights {
+                step: self.step(),
+                weights,
+            },
+        )
     }
 
     pub fn options(&self) -> &TrainOptions {
