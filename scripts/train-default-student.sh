@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Trains (or continues training) the Parallel WaveNet student in assets/default-student.
+# Trains (or continues training) the Parallel WaveNet student in assets/default-model/student.
 #
 #   scripts/train-default-student.sh [--steps N]
 #
@@ -11,7 +11,7 @@
 # Ctrl-C (kill -INT) writes a checkpoint, and the next run resumes it exactly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-student=assets/default-student
+student=assets/default-model/student
 timbrel=${TIMBREL:-target/release/timbrel}
 log=data/train-default-student.out
 [ -x "$timbrel" ] || cargo build --release --locked -p app
