@@ -54,6 +54,14 @@ pub struct DecodeArgs {
     /// How voices are spread over threads: auto, voices or columns.
     #[arg(long, default_value = "auto")]
     pub parallelism: String,
+    /// autoregressive (a random model of --preset), or parallel: the Parallel WaveNet
+    /// student shipped with the default model (or --model's), through the engine.
+    #[arg(long, value_enum, default_value_t = crate::synth::DecoderArg::Autoregressive)]
+    pub decoder: crate::synth::DecoderArg,
+    /// With --decoder parallel: a student's directory, or a model directory with one in
+    /// student/.
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -218,6 +226,9 @@ fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     if args.batch == 0 || args.samples == 0 {
         return Err(anyhow!("--batch and --samples must be at least 1"));
     }
+    if args.decoder == crate::synth::DecoderArg::Parallel {
+        return decode_parallel(args, &device);
+    }
     let cfg = Config::preset(&args.preset)?;
     let model =
         WaveNetAutoencoder::random(&cfg, 1, BiasInit::Uniform(0.1), &candle_core::Device::Cpu)?;
@@ -309,6 +320,73 @@ fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     out.line(format!(
         "realtime_factor={:.3}",
         aggregate / args.batch as f64 / 16_000.0
+    ));
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `bench decode --decoder parallel`: the student renders `--batch` voices of
+/// `--samples` at A3 through [`engine::synth::Engine::decode_at`] (noise, excitation,
+/// flows; encoding excluded), after one untimed warm-up render of one frame.
+fn decode_parallel(args: &DecodeArgs, device: &candle_core::Device) -> anyhow::Result<ExitCode> {
+    use autoencoder::cpu::Control;
+    use engine::synth::{DecoderKind, Embedding, Engine, Glide, ModelSource};
+    let source = args
+        .model
+        .clone()
+        .map_or(ModelSource::Default, ModelSource::Dir);
+    let mut engine = Engine::load(&source, Some(DecoderKind::Parallel), device)?.with_cache(None);
+    if let Some(t) = args.threads {
+        engine = engine.with_threads(t);
+    }
+    let hop = engine.hop();
+    let bn = engine.bottleneck();
+    let frames = args.samples.div_ceil(hop);
+    let per_voice = frames * hop;
+    let voice = |frames: usize| Embedding {
+        frames,
+        channels: bn,
+        data: (0..frames * bn)
+            .map(|i| ((i as f32) * 0.37).sin())
+            .collect(),
+    };
+    let embeddings = vec![voice(frames); args.batch];
+    let pitches = vec![engine.pitched().then(|| Glide::at(57.0)); args.batch];
+    let streams: Vec<u64> = (0..args.batch as u64).collect();
+    let sampling = autoencoder::Sampling::default();
+    let mut quiet = |_: &engine::synth::Progress| std::ops::ControlFlow::Continue(());
+    engine.decode_at(
+        &[voice(1)],
+        &pitches[..1],
+        &streams[..1],
+        sampling,
+        &Control::default(),
+        &mut quiet,
+    )?;
+    let started = Instant::now();
+    engine.decode_at(
+        &embeddings,
+        &pitches,
+        &streams,
+        sampling,
+        &Control::default(),
+        &mut quiet,
+    )?;
+    let seconds = started.elapsed().as_secs_f64();
+    let mut out = Output::default();
+    out.line(format!(
+        "model={} batch={} samples={per_voice} decoder=parallel threads={} device={}",
+        engine.name(),
+        args.batch,
+        engine.threads(),
+        engine::device::describe(device)
+    ));
+    let aggregate = (args.batch * per_voice) as f64 / seconds;
+    out.line(format!("seconds={seconds:.3}"));
+    out.line(format!("samples_per_s={aggregate:.0}"));
+    out.line(format!(
+        "realtime_factor={:.3}",
+        aggregate / args.batch as f64 / engine::audio::SAMPLE_RATE_HZ as f64
     ));
     out.flush()?;
     Ok(ExitCode::SUCCESS)

@@ -19,6 +19,11 @@ pub struct Args {
     /// (student.json + weights.safetensors).
     #[arg(long, value_name = "MODEL_DIR")]
     pub model: PathBuf,
+    /// autoregressive: the model's WaveNet decoder; parallel: the Parallel WaveNet
+    /// student beside it (its student/ folder), scored on its own held-out notes.
+    /// Default: what --model is.
+    #[arg(long, value_enum)]
+    pub decoder: Option<crate::synth::DecoderArg>,
     /// A dataset in NSynth's layout.
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
@@ -57,16 +62,33 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         bail!("--notes must be at least 1");
     }
     let device = engine::device::by_name(&args.device).map_err(|e| anyhow!(e))?;
-    // A student's directory holds student.json; an autoencoder's, config.json.
-    let student = args
-        .model
-        .join(engine::train::student::STUDENT_FILE)
-        .exists();
-    let model = if student {
-        Evaluated::Student(engine::train::student::load(&args.model, &device).context("eval")?)
+    // A student's directory holds student.json; an autoencoder's, config.json (and its
+    // student, if it has one, student/).
+    use crate::synth::DecoderArg;
+    let is_student = engine::synth::student::is_student;
+    let dir = match (args.decoder, is_student(&args.model)) {
+        (Some(DecoderArg::Autoregressive), true) => bail!(
+            "eval: {} is a Parallel WaveNet student; it has no autoregressive decoder",
+            args.model.display()
+        ),
+        (Some(DecoderArg::Parallel), false) => {
+            let beside = args.model.join(engine::synth::STUDENT_DIR);
+            if !is_student(&beside) {
+                bail!(
+                    "eval: {} has no Parallel WaveNet student beside it (in {}/)",
+                    args.model.display(),
+                    engine::synth::STUDENT_DIR
+                );
+            }
+            beside
+        }
+        _ => args.model.clone(),
+    };
+    let model = if is_student(&dir) {
+        Evaluated::Student(engine::train::student::load(&dir, &device).context("eval")?)
     } else {
         Evaluated::Autoencoder(
-            engine::model_dir::load(&args.model, &device)
+            engine::model_dir::load(&dir, &device)
                 .context("eval")?
                 .model,
         )
@@ -74,14 +96,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let ds = Dataset::open(&args.data).context("eval")?;
     let mut candidates: Vec<&String> = ds.examples.keys().collect();
     if args.held_out {
-        let (dirs, held_out) = engine::train::validation_split(&args.model)
+        let (dirs, held_out) = engine::train::validation_split(&dir)
             .context("eval --held-out")?
-            .ok_or_else(|| {
-                anyhow!(
-                    "eval --held-out: {} has no training state",
-                    args.model.display()
-                )
-            })?;
+            .ok_or_else(|| anyhow!("eval --held-out: {} has no training state", dir.display()))?;
         let wanted = std::fs::canonicalize(&args.data)?;
         let index = dirs
             .iter()

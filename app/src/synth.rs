@@ -15,9 +15,9 @@ use engine::audio::{DEFAULT_MAX_SECS, ReadOptions, SAMPLE_RATE_HZ};
 use engine::fsutil::Overwrite;
 use engine::synth::grid::{self, GridSpec};
 use engine::synth::render::{self, Finished, RenderOptions};
-use engine::synth::student::StudentEngine;
 use engine::synth::{
-    Embedding, Engine, Glide, ModelSource, PITCH_RANGE, Prepared, Progress, Weights, XyMode, npy,
+    DecoderKind, Embedding, Engine, Glide, ModelSource, PITCH_RANGE, Prepared, Progress, Weights,
+    XyMode, npy,
 };
 use serde::Serialize;
 
@@ -26,9 +26,16 @@ use crate::output::Output;
 /// Flags every synthesis command takes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Common {
-    /// Model directory (config.json + weights.safetensors); default: the embedded model.
+    /// Model directory (config.json + weights.safetensors), or a Parallel WaveNet
+    /// student's (student.json + weights.safetensors); default: the embedded model.
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
+    /// How notes are generated: autoregressive (the WaveNet decoder, sample by sample) or
+    /// parallel (the Parallel WaveNet student beside the model, in its student/ folder,
+    /// every sample at once). Default: parallel for the embedded model while its student
+    /// plays better; autoregressive for a model directory.
+    #[arg(long, value_enum)]
+    pub decoder: Option<DecoderArg>,
     /// Seed of the decoder's random draws: the same seed gives the same audio.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -233,6 +240,22 @@ fn parse_pitch(s: &str) -> Result<u8, String> {
         .ok_or_else(|| format!("{s:?} is not a MIDI note (0-127) or a note name such as C4"))
 }
 
+/// `--decoder`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DecoderArg {
+    Autoregressive,
+    Parallel,
+}
+
+impl From<DecoderArg> for DecoderKind {
+    fn from(d: DecoderArg) -> Self {
+        match d {
+            DecoderArg::Autoregressive => Self::Autoregressive,
+            DecoderArg::Parallel => Self::Parallel,
+        }
+    }
+}
+
 impl Common {
     fn engine(&self) -> anyhow::Result<Engine> {
         let source = self
@@ -240,7 +263,14 @@ impl Common {
             .clone()
             .map_or(ModelSource::Default, ModelSource::Dir);
         let device = engine::device::by_name(&self.device).map_err(|e| anyhow!(e))?;
-        let mut engine = Engine::load(&source, &device)?;
+        let mut engine = Engine::load(&source, self.decoder.map(DecoderKind::from), &device)?;
+        if source == ModelSource::Default && self.decoder.is_none() {
+            self.note(format!(
+                "decoder: {} by default ({})",
+                engine.kind().name(),
+                engine::default_model::DEFAULT_DECODER_REASON
+            ));
+        }
         if let Some(t) = self.threads {
             engine = engine.with_threads(t);
         }
@@ -248,14 +278,6 @@ impl Common {
             engine = engine.with_cache(None);
         }
         Ok(engine)
-    }
-
-    /// The Parallel WaveNet student `--model` names, if it names one.
-    fn student(&self) -> anyhow::Result<Option<StudentEngine>> {
-        match self.model.as_deref() {
-            Some(dir) if StudentEngine::is_student(dir) => Ok(Some(StudentEngine::load(dir)?)),
-            _ => Ok(None),
-        }
     }
 
     fn sampling(&self) -> anyhow::Result<Sampling> {
@@ -542,9 +564,6 @@ pub fn reconstruct(args: &ReconstructArgs) -> anyhow::Result<ExitCode> {
     for out in &outputs {
         c.check_output(out)?;
     }
-    if let Some(student) = c.student()? {
-        return reconstruct_student(args, &student, &outputs, to_dir, &render);
-    }
     let engine = c.engine()?;
     let prepared = args
         .inputs
@@ -658,9 +677,6 @@ pub fn blend(args: &BlendArgs) -> anyhow::Result<ExitCode> {
         bail!("blend takes two sources (with --mix) or four (with --xy), got three");
     }
     c.check_output(&args.out)?;
-    if let Some(student) = c.student()? {
-        return blend_student(args, &student, &weights, &render);
-    }
     let engine = c.engine()?;
     let prepared = args
         .sources
@@ -709,115 +725,6 @@ pub fn blend(args: &BlendArgs) -> anyhow::Result<ExitCode> {
                 finished,
             }],
             cached_encodings: cached,
-            decode_secs: secs,
-            samples_per_s: per_s,
-            realtime_factor: rt,
-        },
-    )
-}
-
-/// `reconstruct` with a student: one parallel pass over every input.
-fn reconstruct_student(
-    args: &ReconstructArgs,
-    student: &StudentEngine,
-    outputs: &[PathBuf],
-    to_dir: bool,
-    render: &RenderOptions,
-) -> anyhow::Result<ExitCode> {
-    let c = &args.common;
-    let prepared = args
-        .inputs
-        .iter()
-        .map(|input| {
-            if input.is_dir() {
-                bail!(
-                    "{} is a folder; reconstruct takes sound files",
-                    input.display()
-                );
-            }
-            Ok(student.prepare(input, None, c.read())?)
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let pitches = prepared
-        .iter()
-        .map(|p| glide_for(true, student.name(), args.pitch, args.pitch_end, p.pitch))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let notes: Vec<&[f32]> = prepared.iter().map(|p| p.samples.as_slice()).collect();
-    let embeddings = student.encode(&notes)?;
-    let started = Instant::now();
-    let audio = student.render(&embeddings, &pitches, c.sampling()?.seed)?;
-    let secs = started.elapsed().as_secs_f64();
-    let total: usize = audio.iter().map(Vec::len).sum();
-    if to_dir {
-        std::fs::create_dir_all(&args.out)
-            .with_context(|| format!("cannot create {}", args.out.display()))?;
-    }
-    let mut written = Vec::new();
-    for ((mut audio, p), out) in audio.into_iter().zip(&prepared).zip(outputs) {
-        audio.truncate(p.length);
-        let finished = render::write(out, audio, render, c.overwrite())?;
-        written.push(Written {
-            file: out.clone(),
-            finished,
-        });
-    }
-    let (per_s, rt) = rates(prepared.len(), total, secs);
-    print_summary(
-        c,
-        &Summary {
-            command: "reconstruct",
-            model: student.name(),
-            sources: prepared.iter().collect(),
-            written,
-            cached_encodings: 0,
-            decode_secs: secs,
-            samples_per_s: per_s,
-            realtime_factor: rt,
-        },
-    )
-}
-
-/// `blend` with a student: its own encoder, the same blend, one parallel pass.
-fn blend_student(
-    args: &BlendArgs,
-    student: &StudentEngine,
-    weights: &Weights,
-    render: &RenderOptions,
-) -> anyhow::Result<ExitCode> {
-    let c = &args.common;
-    let prepared = args
-        .sources
-        .iter()
-        .map(|s| student.prepare(s, args.pitch, c.read()))
-        .collect::<Result<Vec<_>, _>>()?;
-    for (name, p) in ["A", "B", "C", "D"].iter().zip(&prepared) {
-        c.note(format!("{name}: {}", p.describe()));
-    }
-    let notes: Vec<&[f32]> = prepared.iter().map(|p| p.samples.as_slice()).collect();
-    let embeddings = student.encode(&notes)?;
-    let refs: Vec<&Embedding> = embeddings.iter().collect();
-    let blended = engine::synth::blend(&refs, weights).map_err(|e| anyhow!(e))?;
-    let own = prepared.iter().find_map(engine::synth::sounding_pitch);
-    let pitch = glide_for(true, student.name(), args.pitch, args.pitch_end, own)?;
-    let started = Instant::now();
-    let audio = student.render(std::slice::from_ref(&blended), &[pitch], c.sampling()?.seed)?;
-    let secs = started.elapsed().as_secs_f64();
-    let total: usize = audio.iter().map(Vec::len).sum();
-    let mut audio = audio.into_iter().next().unwrap_or_default();
-    audio.truncate(prepared.iter().map(|p| p.length).max().unwrap_or(0));
-    let finished = render::write(&args.out, audio, render, c.overwrite())?;
-    let (per_s, rt) = rates(1, total, secs);
-    print_summary(
-        c,
-        &Summary {
-            command: "blend",
-            model: student.name(),
-            sources: prepared.iter().collect(),
-            written: vec![Written {
-                file: args.out.clone(),
-                finished,
-            }],
-            cached_encodings: 0,
             decode_secs: secs,
             samples_per_s: per_s,
             realtime_factor: rt,
@@ -943,7 +850,7 @@ pub fn decode_npy(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     c.check_output(&args.out)?;
     let engine = c.engine()?;
     let (data, frames, channels) = npy::read(&args.input)?;
-    let want = engine.config().ae_bottleneck_width;
+    let want = engine.bottleneck();
     if channels != want || frames == 0 {
         bail!(
             "{}: this model decodes [frames, {want}] embeddings, the file holds [{frames}, {channels}]",

@@ -235,3 +235,86 @@ fn training_on_the_spectral_loss_moves_a_student_towards_a_note() {
     let after = loss().to_scalar::<f32>().unwrap();
     assert!(after < 0.8 * before, "{before} -> {after}");
 }
+
+#[test]
+fn the_parameter_count_is_the_number_of_weights() {
+    use autoencoder::student::{StudentAutoencoder, StudentAutoencoderConfig};
+    for cfg in [
+        StudentAutoencoderConfig::small(),
+        StudentAutoencoderConfig {
+            encoder: autoencoder::Config {
+                ae_num_layers: 3,
+                ae_width: 7,
+                ..autoencoder::Config::small()
+            },
+            student: tiny(vec![2, 3], 4),
+        },
+    ] {
+        let cfg = StudentAutoencoderConfig {
+            student: StudentConfig {
+                bottleneck: cfg.encoder.ae_bottleneck_width,
+                hop_length: cfg.encoder.ae_hop_length,
+                ..cfg.student
+            },
+            ..cfg
+        };
+        let vm = VarMap::new();
+        let model = StudentAutoencoder::new(
+            &cfg,
+            &VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
+        )
+        .unwrap();
+        let weights: usize = vm.all_vars().iter().map(|v| v.elem_count()).sum();
+        assert_eq!(model.parameter_count(), weights);
+    }
+}
+
+/// The CPU renderer against the reference pass: any split of time over threads and
+/// stretches, either instruction set, with and without an excitation.
+#[test]
+fn the_cpu_renderer_equals_the_reference_pass() {
+    use autoencoder::cpu::Isa;
+    use autoencoder::student::cpu::{CpuStudent, VoiceInput};
+    for (flows, harmonics) in [(vec![3, 2], 2), (vec![4], 0)] {
+        let cfg = tiny(flows, harmonics);
+        let (_, student) = random_student(&cfg, 31);
+        let (voices, frames) = (2, 9);
+        let time = frames * cfg.hop_length;
+        let (z, enc, exc) = inputs(&cfg, voices, frames, 12);
+        let zt = Tensor::from_vec(z.clone(), (voices, time), &Device::Cpu).unwrap();
+        let reference = rows(&student.forward(&zt, &enc, exc.as_ref()).unwrap().audio);
+        let enc_flat: Vec<f32> = enc.flatten_all().unwrap().to_vec1().unwrap();
+        let exc_flat: Option<Vec<f32>> = exc
+            .as_ref()
+            .map(|e| e.flatten_all().unwrap().to_vec1().unwrap());
+        let k2 = 2 * harmonics;
+        let cpu = CpuStudent::new(&student).unwrap();
+        // (taps − 1) · Σ dilations of the deepest flow: 2 · (1 + 2 + 4) and 2 · (1 + 2 + 4 + 1).
+        assert_eq!(cpu.warmup(), if harmonics > 0 { 14 } else { 16 });
+        for isa in [Isa::Generic, Isa::detect()] {
+            let cpu = cpu.clone().with_isa(isa);
+            for (threads, stretch) in [(1, 0), (2, 0), (3, 0), (2, 37), (1, 5)] {
+                for v in 0..voices {
+                    let voice = VoiceInput {
+                        z: &z[v * time..(v + 1) * time],
+                        encoding: &enc_flat
+                            [v * frames * cfg.bottleneck..(v + 1) * frames * cfg.bottleneck],
+                        excitation: exc_flat
+                            .as_ref()
+                            .map(|e| &e[v * time * k2..(v + 1) * time * k2]),
+                    };
+                    let audio = cpu.render(voice, threads, stretch).unwrap();
+                    let worst = audio
+                        .iter()
+                        .zip(&reference[v])
+                        .map(|(a, b)| (a - b).abs())
+                        .fold(0f32, f32::max);
+                    assert!(
+                        worst < 1e-4,
+                        "{isa:?} threads {threads} stretch {stretch} voice {v}: {worst}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -45,7 +45,7 @@ fn source(dir: &std::path::Path) -> (std::path::PathBuf, Vec<f32>) {
 fn engine(dir: &std::path::Path, harmonics: usize) -> Engine {
     let model = dir.join(format!("model-{harmonics}"));
     engine::model_dir::write_random(&model, &tiny(harmonics), 3).unwrap();
-    Engine::load(&ModelSource::Dir(model), &Device::Cpu)
+    Engine::load(&ModelSource::Dir(model), None, &Device::Cpu)
         .unwrap()
         .with_threads(1)
 }
@@ -87,7 +87,7 @@ fn a_pitched_model_encodes_sources_as_they_are_and_gives_the_decoder_the_target(
     let encoded = engine.encode(&[prepared.samples.as_slice()]).unwrap();
     let embedding = &encoded[0].embedding;
     let f0 = vec![autoencoder::excitation::midi_to_hz(64.0); embedding.frames * 64];
-    let direct = CpuDecoder::new(engine.model())
+    let direct = CpuDecoder::new(engine.autoencoder().unwrap())
         .unwrap()
         .generate_streams_f0(
             &embedding.data,

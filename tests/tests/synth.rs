@@ -471,6 +471,7 @@ fn engine_cancel_stops_a_decode_early() {
     let s = Setup::new();
     let engine = engine::synth::Engine::load(
         &engine::synth::ModelSource::Dir(s.dir.path().join("model")),
+        None,
         &Device::Cpu,
     )
     .unwrap()
@@ -509,6 +510,7 @@ fn the_engine_decodes_through_the_gpu_decoder_path() {
     let load = || {
         engine::synth::Engine::load(
             &engine::synth::ModelSource::Dir(s.dir.path().join("model")),
+            None,
             &Device::Cpu,
         )
         .unwrap()
@@ -647,4 +649,71 @@ fn a_pitched_model_plays_the_asked_pitch_without_resampling_the_sources() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no excitation"), "{err}");
     assert!(!Path::new(&s.p("no.wav")).exists());
+}
+
+#[test]
+fn the_default_model_plays_with_its_student_by_default_and_says_so() {
+    let s = Setup::new();
+    let run = |args: &[&str]| {
+        Command::new(timbrel_path())
+            .args(args)
+            .env("TIMBREL_CACHE_DIR", s.p("cache"))
+            .output()
+            .unwrap()
+    };
+    let (a, b) = (s.note("flute", 48), s.note("organ", 60));
+    let blend = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "blend", &a, &b, "--mix", "0.5", "--pitch", "E4", "-o", out, "--json",
+        ];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (summary, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (summary, stderr) = blend(&s.p("default.wav"), &[]);
+    assert!(
+        summary["model"].as_str().unwrap().contains("student"),
+        "{summary}"
+    );
+    assert!(stderr.contains("decoder: parallel by default"), "{stderr}");
+    let (_, samples) = read_wav(&s.p("default.wav"));
+    assert_eq!(samples.len(), 8000);
+    // Asked for explicitly: the same sound, no note about the default.
+    let (summary, stderr) = blend(&s.p("parallel.wav"), &["--decoder", "parallel"]);
+    assert!(summary["model"].as_str().unwrap().contains("student"));
+    assert!(!stderr.contains("by default"), "{stderr}");
+    assert_eq!(read_wav(&s.p("parallel.wav")).1, samples);
+    // The autoregressive teacher (a tenth of a second: it is slow in debug builds).
+    let (summary, _) = blend(
+        &s.p("teacher.wav"),
+        &["--decoder", "autoregressive", "--max-secs", "0.1"],
+    );
+    assert!(!summary["model"].as_str().unwrap().contains("student"));
+    // A model directory without a student asked for one: one line naming the directory.
+    let out = run(&[
+        "blend",
+        &a,
+        &b,
+        "--mix",
+        "0.5",
+        "--decoder",
+        "parallel",
+        "--model",
+        &s.p("model"),
+        "-o",
+        &s.p("x.wav"),
+        "--quiet",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no Parallel WaveNet student") && err.trim().lines().count() == 1,
+        "{err}"
+    );
 }

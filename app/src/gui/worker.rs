@@ -155,7 +155,7 @@ fn serve(
         let _ = events.send(event);
         repaint();
     };
-    let engine = match Engine::load(model, &candle_core::Device::Cpu) {
+    let engine = match Engine::load(model, None, &candle_core::Device::Cpu) {
         Ok(engine) => {
             let engine = match cache_dir {
                 Some(dir) => engine.with_cache(Some(engine::synth::Cache::new(dir))),
@@ -163,7 +163,7 @@ fn serve(
             };
             emit(Event::ModelReady {
                 name: engine.name().to_string(),
-                parameters: engine.config().parameter_count(),
+                parameters: engine.parameter_count(),
                 decoder: engine.decoder_description(),
                 pitched: engine.pitched(),
             });

@@ -12,7 +12,7 @@ use crate::layers::Conv1d;
 pub const NR: usize = 16;
 pub(super) const HALF: usize = NR / 2;
 
-pub(super) fn host_vec(t: &Tensor) -> Result<Vec<f32>> {
+pub(crate) fn host_vec(t: &Tensor) -> Result<Vec<f32>> {
     Ok(t.to_device(&Device::Cpu)?
         .to_dtype(DType::F32)?
         .flatten_all()?

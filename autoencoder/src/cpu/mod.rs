@@ -27,7 +27,7 @@
 //! same except where a uniform draw falls within ~1e-6 of a class boundary (a flip that
 //! then changes the rest of that voice's note); the tests check this on thousands of samples.
 
-mod kernels;
+pub(crate) mod kernels;
 mod parallel;
 mod state;
 

@@ -51,6 +51,7 @@ pub struct StudentAutoencoder {
     config: StudentAutoencoderConfig,
     encoder: Encoder,
     student: Student,
+    device: candle_core::Device,
 }
 
 impl StudentAutoencoder {
@@ -60,6 +61,7 @@ impl StudentAutoencoder {
             config: config.clone(),
             encoder: Encoder::new(&config.encoder, vb)?,
             student: Student::new(&config.student, vb)?,
+            device: vb.device().clone(),
         })
     }
 
@@ -77,6 +79,36 @@ impl StudentAutoencoder {
 
     pub fn config(&self) -> &StudentAutoencoderConfig {
         &self.config
+    }
+
+    /// The flows.
+    pub fn student(&self) -> &Student {
+        &self.student
+    }
+
+    /// Where its tensors live.
+    pub fn device(&self) -> &candle_core::Device {
+        &self.device
+    }
+
+    /// Trainable numbers: the encoder's and the flows'.
+    pub fn parameter_count(&self) -> usize {
+        let e = &self.config.encoder;
+        let s = &self.config.student;
+        let (w, f, bn) = (e.ae_width, e.ae_filter_length, e.ae_bottleneck_width);
+        let encoder =
+            (f * w + w) + e.ae_num_layers * ((f * w * w + w) + (w * w + w)) + (w * bn + bn);
+        let (sw, sf, exc) = (s.width, s.filter_length, 2 * s.excitation_harmonics);
+        let flow = |layers: usize| {
+            (sf * sw + sw)
+                + layers
+                    * ((sf * sw * 2 * sw + 2 * sw)
+                        + (s.bottleneck * 2 * sw + 2 * sw)
+                        + exc * 2 * sw
+                        + 2 * (sw * sw + sw))
+                + (sw * 2 + 2)
+        };
+        encoder + s.flows.iter().map(|&l| flow(l)).sum::<usize>()
     }
 
     /// μ-law-scaled audio `[batch, time]` → embedding `[batch, frames, bottleneck]`.

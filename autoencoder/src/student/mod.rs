@@ -17,6 +17,7 @@
 //! teacher ([`distill`]).
 
 pub mod autoencoder;
+pub mod cpu;
 pub mod distill;
 pub mod model;
 pub mod objective;

@@ -13,25 +13,25 @@ use crate::{Error, Result};
 /// part of the architecture): `S ≈ 0.05` at first, so
 /// the untrained student whispers (logistic noise of scale 0.05, about −20 dBFS RMS)
 /// instead of clipping (scale 1 is ±4 at the tails).
-const INITIAL_LOG_SCALE: f64 = -3.0;
+pub(super) const INITIAL_LOG_SCALE: f64 = -3.0;
 
 /// One gated residual layer of a flow.
 #[derive(Debug)]
-struct FlowLayer {
-    dilated: Conv1d,
-    cond_map: Conv1d,
-    exc_map: Option<Projection>,
-    res: Conv1d,
-    skip: Conv1d,
+pub(super) struct FlowLayer {
+    pub(super) dilated: Conv1d,
+    pub(super) cond_map: Conv1d,
+    pub(super) exc_map: Option<Projection>,
+    pub(super) res: Conv1d,
+    pub(super) skip: Conv1d,
 }
 
 /// One flow: `(μ, log s)` per sample from the input shifted right by one.
 #[derive(Debug)]
-struct Flow {
-    start: Conv1d,
-    layers: Vec<FlowLayer>,
+pub(super) struct Flow {
+    pub(super) start: Conv1d,
+    pub(super) layers: Vec<FlowLayer>,
     /// `[width] → [μ, log s]`.
-    out: Conv1d,
+    pub(super) out: Conv1d,
     width: usize,
 }
 
@@ -145,6 +145,10 @@ impl Student {
 
     pub fn config(&self) -> &StudentConfig {
         &self.config
+    }
+
+    pub(super) fn flows(&self) -> &[Flow] {
+        &self.flows
     }
 
     /// Turns the noise `z` `[batch, time]` into audio, given the embedding `[batch,

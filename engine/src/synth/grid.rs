@@ -177,7 +177,7 @@ pub fn run(
         sources.push((pitch, prepared));
     }
 
-    let hop = engine.config().ae_hop_length as u64;
+    let hop = engine.hop() as u64;
     let total: u64 = todo
         .iter()
         .map(|&i| {

@@ -1,11 +1,13 @@
 //! The synthesizer: notes in, embeddings (encode, cached), blends, and new notes out
-//! (decode on the fast CPU decoder, or the tensor decoder on a GPU; batched, with
+//! (decode with the autoregressive WaveNet on the fast CPU decoder or the tensor decoder
+//! on a GPU, or with a Parallel WaveNet student in whole-note passes; batched, with
 //! progress and cancellation).
 //!
 //! ```text
 //! file / pack folder ──prepare──▶ 16 kHz note at the blend's pitch
 //!     ──encode (cache)──▶ Embedding [frames, 16] ──blend (weights, XY, morph)──▶ Embedding
-//!     ──decode (autoregressive, many voices at once)──▶ 16 kHz audio ──render──▶ WAV
+//!     ──decode (autoregressive or parallel, many voices at once)──▶ 16 kHz audio
+//!     ──render──▶ WAV
 //! ```
 
 pub mod blend;
@@ -20,6 +22,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use autoencoder::cpu::{Control, CpuDecoder};
+use autoencoder::student::StudentAutoencoder;
+use autoencoder::student::cpu::CpuStudent;
 use autoencoder::{Config, Sampling, TensorGenerator, WaveNetAutoencoder, mulaw};
 use candle_core::{Device, Tensor};
 use serde::Serialize;
@@ -35,10 +39,47 @@ pub use render::RenderOptions;
 /// Which model the engine runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelSource {
-    /// The model embedded in the binary.
+    /// The model embedded in the binary (and the student shipped beside it).
     Default,
-    /// A model directory (`config.json` + `weights.safetensors`).
+    /// A model directory (`config.json` + `weights.safetensors`, and perhaps its student
+    /// in `student/`), or a student's (`student.json` + `weights.safetensors`).
     Dir(PathBuf),
+}
+
+/// How notes are generated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecoderKind {
+    /// The WaveNet autoencoder's decoder, one sample at a time (Fast WaveNet).
+    Autoregressive,
+    /// A Parallel WaveNet student: every sample of a note at once.
+    Parallel,
+}
+
+impl DecoderKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Autoregressive => "autoregressive",
+            Self::Parallel => "parallel",
+        }
+    }
+}
+
+/// Where a model directory keeps its Parallel WaveNet student.
+pub const STUDENT_DIR: &str = "student";
+
+/// What generates: the autoregressive WaveNet and its fast generator, or a student.
+#[derive(Debug)]
+enum Voice {
+    Autoregressive {
+        model: Box<WaveNetAutoencoder>,
+        decoder: Decoder,
+    },
+    Parallel {
+        model: Box<StudentAutoencoder>,
+        /// The flows repacked for the CPU (a student on the CPU device).
+        cpu: Option<CpuStudent>,
+    },
 }
 
 /// The largest pitch shift applied to reach a blend's pitch. Beyond two octaves a
@@ -86,8 +127,7 @@ impl Glide {
 /// A loaded model ready to encode and decode.
 #[derive(Debug)]
 pub struct Engine {
-    model: WaveNetAutoencoder,
-    decoder: Decoder,
+    voice: Voice,
     name: String,
     identity: String,
     threads: usize,
@@ -148,45 +188,128 @@ pub struct Encoded {
 impl Engine {
     /// Whether decoding goes through the tensor decoder (a GPU's; it wants wide batches).
     pub fn uses_tensor_decoder(&self) -> bool {
-        matches!(self.decoder, Decoder::Device(_))
+        matches!(
+            self.voice,
+            Voice::Autoregressive {
+                decoder: Decoder::Device(_),
+                ..
+            }
+        )
     }
 
     /// Decodes with the tensor decoder on `device` whatever the model's device (the
-    /// GPU's decoder; on the CPU device, for tests and comparisons).
+    /// GPU's decoder; on the CPU device, for tests and comparisons). A student has no
+    /// other decoder: it is left as it is.
     pub fn with_tensor_decoder(mut self, device: &Device) -> Result<Self> {
-        self.decoder = Decoder::Device(TensorGenerator::new(&self.model, device)?);
+        if let Voice::Autoregressive { model, decoder } = &mut self.voice {
+            *decoder = Decoder::Device(TensorGenerator::new(model, device)?);
+        }
         Ok(self)
     }
 
     /// Loads the model and repacks its decoder; threads default to every core; the cache
     /// to the user's (see [`Cache::user_default`]).
-    pub fn load(source: &ModelSource, device: &Device) -> Result<Self> {
-        let (model, name, identity) = match source {
-            ModelSource::Default => {
-                let model = default_model::load(device)?;
-                let identity = model_dir::identity(model.config(), default_model::WEIGHTS);
-                (model, default_model::NAME.to_string(), identity)
-            }
+    ///
+    /// `kind` picks the decoder: the default model plays with
+    /// [`default_model::DEFAULT_DECODER`] unless told otherwise; a model directory with
+    /// its autoregressive decoder unless asked for `Parallel`, which takes the student in
+    /// its `student/` folder; a student's own directory only plays in parallel.
+    pub fn load(source: &ModelSource, kind: Option<DecoderKind>, device: &Device) -> Result<Self> {
+        match source {
+            ModelSource::Default => match kind.unwrap_or(default_model::DEFAULT_DECODER) {
+                DecoderKind::Autoregressive => {
+                    let model = default_model::load(device)?;
+                    let identity = model_dir::identity(model.config(), default_model::WEIGHTS);
+                    Self::new(model, default_model::NAME.to_string(), identity)
+                }
+                DecoderKind::Parallel => {
+                    let model = default_model::load_student(device)?;
+                    let identity =
+                        student::student_identity(model.config(), default_model::STUDENT_WEIGHTS);
+                    Self::with_student(model, default_model::STUDENT_NAME.to_string(), identity)
+                }
+            },
             ModelSource::Dir(dir) => {
-                let loaded = model_dir::load(dir, device)?;
-                (loaded.model, dir.display().to_string(), loaded.identity)
+                let is_student = student::is_student(dir);
+                match (kind, is_student) {
+                    (Some(DecoderKind::Autoregressive), true) => Err(Error::invalid(
+                        dir,
+                        "this is a Parallel WaveNet student: it has no autoregressive decoder",
+                    )),
+                    (_, true) => Self::load_student(dir),
+                    (Some(DecoderKind::Parallel), false) => {
+                        let beside = dir.join(STUDENT_DIR);
+                        if !student::is_student(&beside) {
+                            return Err(Error::invalid(
+                                dir,
+                                format!(
+                                    "no Parallel WaveNet student beside this model (none in {STUDENT_DIR}/)"
+                                ),
+                            ));
+                        }
+                        Self::load_student(&beside)
+                    }
+                    (_, false) => {
+                        let loaded = model_dir::load(dir, device)?;
+                        Self::new(loaded.model, dir.display().to_string(), loaded.identity)
+                    }
+                }
             }
-        };
-        Self::new(model, name, identity)
+        }
+    }
+
+    fn load_student(dir: &Path) -> Result<Self> {
+        let (model, identity) = student::load(dir)?;
+        Self::with_student(model, format!("{} (student)", dir.display()), identity)
     }
 
     /// An engine on a model already in memory; `identity` keys its cache entries.
     pub fn new(model: WaveNetAutoencoder, name: String, identity: String) -> Result<Self> {
         let decoder = Decoder::for_device(&model, model.device())?;
+        Ok(Self::assemble(
+            Voice::Autoregressive {
+                model: Box::new(model),
+                decoder,
+            },
+            name,
+            identity,
+        ))
+    }
+
+    /// An engine on a Parallel WaveNet student already in memory (rendered by
+    /// [`CpuStudent`] where it lives on the CPU).
+    pub fn with_student(model: StudentAutoencoder, name: String, identity: String) -> Result<Self> {
+        let cpu = match model.device() {
+            Device::Cpu => Some(CpuStudent::new(model.student())?),
+            _ => None,
+        };
+        Ok(Self::assemble(
+            Voice::Parallel {
+                model: Box::new(model),
+                cpu,
+            },
+            name,
+            identity,
+        ))
+    }
+
+    fn assemble(voice: Voice, name: String, identity: String) -> Self {
         let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        Ok(Self {
-            model,
-            decoder,
+        Self {
+            voice,
             name,
             identity,
             threads,
             cache: Cache::user_default(),
-        })
+        }
+    }
+
+    /// Which decoder generates.
+    pub fn kind(&self) -> DecoderKind {
+        match self.voice {
+            Voice::Autoregressive { .. } => DecoderKind::Autoregressive,
+            Voice::Parallel { .. } => DecoderKind::Parallel,
+        }
     }
 
     pub fn with_cache(mut self, cache: Option<Cache>) -> Self {
@@ -207,12 +330,40 @@ impl Engine {
         &self.identity
     }
 
-    pub fn config(&self) -> &Config {
-        self.model.config()
+    /// The encoder's shape (the `ae_*` keys; for a student, its encoder's).
+    pub fn encoder_config(&self) -> &Config {
+        match &self.voice {
+            Voice::Autoregressive { model, .. } => model.config(),
+            Voice::Parallel { model: student, .. } => &student.config().encoder,
+        }
     }
 
-    pub fn model(&self) -> &WaveNetAutoencoder {
-        &self.model
+    /// The autoregressive model, where that is what generates.
+    pub fn autoencoder(&self) -> Option<&WaveNetAutoencoder> {
+        match &self.voice {
+            Voice::Autoregressive { model, .. } => Some(model),
+            Voice::Parallel { .. } => None,
+        }
+    }
+
+    /// Trainable numbers of the whole model (encoder and decoder or student).
+    pub fn parameter_count(&self) -> usize {
+        match &self.voice {
+            Voice::Autoregressive { model, .. } => model.config().parameter_count(),
+            Voice::Parallel { model: student, .. } => student.parameter_count(),
+        }
+    }
+
+    /// Embedding channels per frame.
+    pub fn bottleneck(&self) -> usize {
+        self.encoder_config().ae_bottleneck_width
+    }
+
+    fn device(&self) -> &Device {
+        match &self.voice {
+            Voice::Autoregressive { model, .. } => model.device(),
+            Voice::Parallel { model: student, .. } => student.device(),
+        }
     }
 
     pub fn threads(&self) -> usize {
@@ -223,19 +374,40 @@ impl Engine {
         self.cache.as_ref()
     }
 
-    /// What decodes: the CPU decoder and its instruction set, or the GPU.
+    /// What decodes: the CPU decoder and its instruction set, or the GPU; or the
+    /// student and where it runs.
     pub fn decoder_description(&self) -> String {
-        self.decoder.describe(self.threads)
+        match &self.voice {
+            Voice::Autoregressive { decoder, .. } => {
+                format!("autoregressive, {}", decoder.describe(self.threads))
+            }
+            Voice::Parallel {
+                model: student,
+                cpu,
+            } => format!(
+                "parallel (Parallel WaveNet student), {}",
+                match cpu {
+                    Some(_) => format!("CPU, {} threads", self.threads),
+                    None => crate::device::describe(student.device()).to_string(),
+                }
+            ),
+        }
     }
 
-    fn hop(&self) -> usize {
-        self.model.config().ae_hop_length
+    /// The hop of the embedding frames, in samples.
+    pub fn hop(&self) -> usize {
+        self.encoder_config().ae_hop_length
     }
 
     /// Whether the model takes the pitch to play (has an excitation): then sources are
     /// encoded at their own pitch and [`Engine::decode_at`] is given the target pitch.
     pub fn pitched(&self) -> bool {
-        self.model.config().pitched()
+        match &self.voice {
+            Voice::Autoregressive { model, .. } => model.config().pitched(),
+            Voice::Parallel { model: student, .. } => {
+                student.config().student.excitation_harmonics > 0
+            }
+        }
     }
 
     /// Reads a source for a blend at `pitch`: a sound file, or a sample-pack folder from
@@ -273,7 +445,7 @@ impl Engine {
     /// them. Notes of equal length are encoded together.
     pub fn encode(&self, notes: &[&[f32]]) -> Result<Vec<Encoded>> {
         let hop = self.hop();
-        let channels = self.config().ae_bottleneck_width;
+        let channels = self.bottleneck();
         let padded: Vec<Vec<f32>> = notes
             .iter()
             .map(|n| {
@@ -308,11 +480,13 @@ impl Engine {
                     .iter()
                     .flat_map(|&i| padded[i].iter().map(|&x| mulaw::scaled(x)))
                     .collect();
-                let x = Tensor::from_vec(flat, (chunk.len(), len), self.model.device())
+                let x = Tensor::from_vec(flat, (chunk.len(), len), self.device())
                     .map_err(autoencoder::Error::from)?;
-                let z: Vec<f32> = self
-                    .model
-                    .encode(&x)?
+                let z = match &self.voice {
+                    Voice::Autoregressive { model, .. } => model.encode(&x)?,
+                    Voice::Parallel { model: student, .. } => student.encode(&x)?,
+                };
+                let z: Vec<f32> = z
                     .to_device(&Device::Cpu)
                     .and_then(|z| z.flatten_all())
                     .and_then(|z| z.to_vec1())
@@ -377,7 +551,7 @@ impl Engine {
         control: &Control,
         progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
     ) -> Result<Vec<Vec<f32>>> {
-        let channels = self.config().ae_bottleneck_width;
+        let channels = self.bottleneck();
         if pitches.iter().any(Option::is_some) && !self.pitched() {
             return Err(Error::Pitch(format!(
                 "the model {} has no excitation, so its decoder cannot be given a pitch (its sources are resampled instead)",
@@ -437,16 +611,29 @@ impl Engine {
                 })
                 .collect()
         });
-        let mut audio = run_decoder(
-            &self.decoder,
-            self.threads,
-            &encoding,
-            curves.as_deref(),
-            streams,
-            sampling,
-            control,
-            progress,
-        )?;
+        let mut audio = match &self.voice {
+            Voice::Autoregressive { decoder, .. } => run_decoder(
+                decoder,
+                self.threads,
+                &encoding,
+                curves.as_deref(),
+                streams,
+                sampling,
+                control,
+                progress,
+            )?,
+            Voice::Parallel { model, cpu } => student::render(
+                model,
+                cpu.as_ref(),
+                self.threads,
+                &encoding,
+                curves.as_deref(),
+                streams,
+                sampling.seed,
+                control,
+                progress,
+            )?,
+        };
         for (a, e) in audio.iter_mut().zip(embeddings) {
             a.truncate(e.frames * self.hop());
         }

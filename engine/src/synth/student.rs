@@ -1,162 +1,189 @@
-//! Playing a Parallel WaveNet student: its own encoder, the same blends, and every voice
-//! rendered in one parallel pass from logistic noise at the pitch it is given. (The GUI
-//! and the grid use [`super::Engine`] only, for now.)
+//! Playing a Parallel WaveNet student inside the [`super::Engine`]: its directory, its
+//! cache identity, and every voice rendered in whole-note passes from logistic noise at
+//! the pitch it is given.
 
+use std::ops::ControlFlow;
 use std::path::Path;
+use std::time::Instant;
 
+use autoencoder::cpu::Control;
 use autoencoder::excitation::{Oscillator, excitation};
-use autoencoder::mulaw;
-use autoencoder::student::StudentAutoencoder;
+use autoencoder::student::cpu::{CpuStudent, VoiceInput};
+use autoencoder::student::{StudentAutoencoder, StudentAutoencoderConfig};
 use candle_core::{Device, Tensor};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{Embedding, Glide, PITCH_RANGE, Prepared, prepare_note};
-use crate::audio::ReadOptions;
-use crate::error::{Error, Result};
+use super::Progress;
+use crate::error::{Error, Result, read_bounded};
+use crate::model_dir::WEIGHTS_FILE;
+use crate::train::student::STUDENT_FILE;
 
-/// A loaded student and what it is called.
-#[derive(Debug)]
-pub struct StudentEngine {
-    model: StudentAutoencoder,
-    name: String,
+/// Voices rendered in one pass: bounds memory (a 4 s voice's activations are about 100 MB
+/// in f32) and sets how often progress is reported and cancellation looked at.
+pub const VOICES_PER_PASS: usize = 4;
+
+/// The longest stretch of a voice the CPU renderer computes at once: bounds its scratch
+/// memory (about 1 KB per sample at width 32: 40 MB) whatever the note's length.
+pub const STRETCH_SAMPLES: usize = 40_000;
+
+/// Whether `dir` holds a student.
+pub fn is_student(dir: &Path) -> bool {
+    dir.join(STUDENT_FILE).is_file()
 }
 
-impl StudentEngine {
-    /// Loads the student in `dir` (`student.json` + `weights.safetensors`).
-    pub fn load(dir: &Path) -> Result<Self> {
-        Ok(Self {
-            model: crate::train::student::load(dir, &Device::Cpu)?,
-            name: format!("student {}", dir.display()),
+/// A student's identity for caches: the SHA-256 of its config (as JSON) and weights.
+pub fn student_identity(config: &StudentAutoencoderConfig, weights: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(b"student\0");
+    hash.update(serde_json::to_vec(config).unwrap_or_default());
+    hash.update(b"\0");
+    hash.update(weights);
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Loads the student in `dir` on the CPU, and its identity.
+pub fn load(dir: &Path) -> Result<(StudentAutoencoder, String)> {
+    let config = crate::train::student::read_config(dir)?;
+    let path = dir.join(WEIGHTS_FILE);
+    let bytes = read_bounded(&path, 4 << 30)?;
+    crate::error::check_safetensors(&path, &bytes)?;
+    let model = StudentAutoencoder::from_safetensors(&config, &bytes, &Device::Cpu)
+        .map_err(|error| Error::Model { path, error })?;
+    Ok((model, student_identity(&config, &bytes)))
+}
+
+/// `n` draws of Logistic(0, 1) from `rng`: a student's noise.
+pub fn logistic(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            let u = rng.random::<f32>().clamp(1e-6, 1.0 - 1e-6);
+            (u / (1.0 - u)).ln()
         })
-    }
+        .collect()
+}
 
-    /// Whether `dir` holds a student.
-    pub fn is_student(dir: &Path) -> bool {
-        dir.join(crate::train::student::STUDENT_FILE).is_file()
-    }
+/// `n` draws of Logistic(0, 1) from stream `stream` of `seed`.
+pub fn logistic_noise(seed: u64, stream: u64, n: usize) -> Vec<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(stream);
+    logistic(&mut rng, n)
+}
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn hop(&self) -> usize {
-        self.model.config().student.hop_length
-    }
-
-    /// A source at its own pitch (the student is told the pitch to play).
-    pub fn prepare(
-        &self,
-        source: &Path,
-        pitch: Option<u8>,
-        options: ReadOptions,
-    ) -> Result<Prepared> {
-        prepare_note(source, pitch, None, options, false, self.hop())
-    }
-
-    /// Embeddings of 16 kHz notes (zero-padded to whole frames), one at a time.
-    pub fn encode(&self, notes: &[&[f32]]) -> Result<Vec<Embedding>> {
-        let hop = self.hop();
-        notes
-            .iter()
-            .map(|n| {
-                let len = n.len().div_ceil(hop).max(1) * hop;
-                let mut scaled: Vec<f32> = n.iter().map(|&x| mulaw::scaled(x)).collect();
-                scaled.resize(len, 0.0);
-                let x = Tensor::from_vec(scaled, (1, len), &Device::Cpu)
-                    .map_err(autoencoder::Error::from)?;
-                let z = self.model.encode(&x)?;
-                let (_, frames, channels) = z.dims3().map_err(autoencoder::Error::from)?;
-                let data = z
-                    .flatten_all()
-                    .and_then(|z| z.to_vec1())
-                    .map_err(autoencoder::Error::from)?;
-                Ok(Embedding {
-                    frames,
-                    channels,
-                    data,
-                })
-            })
-            .collect()
-    }
-
-    /// Every voice in one pass: voice `v` plays `embeddings[v]` at `pitches[v]` (`None`:
-    /// unpitched) from noise stream `v` of `seed`; each is as long as its embedding.
-    pub fn render(
-        &self,
-        embeddings: &[Embedding],
-        pitches: &[Option<Glide>],
-        seed: u64,
-    ) -> Result<Vec<Vec<f32>>> {
-        let hop = self.hop();
-        let cfg = &self.model.config().student;
-        if let Some(bad) = pitches.iter().flatten().find(|g| !g.in_range()) {
-            return Err(Error::Pitch(format!(
-                "pitch {}..{} is outside what the model plays (MIDI {} to {})",
-                bad.start,
-                bad.end,
-                PITCH_RANGE.start(),
-                PITCH_RANGE.end()
-            )));
+/// Renders every voice of `encoding` (`[voice][frame][bottleneck]`, all voices the same
+/// length) with the f0 curves `f0` (`[voice][sample]`; `None`: unpitched), voice `v`
+/// from noise stream `streams[v]` of `seed`: with `cpu`, one voice at a time with its
+/// time split over `threads`; otherwise through candle on the model's device,
+/// [`VOICES_PER_PASS`] at a time. Progress is reported after each voice or pass; a
+/// cancellation is seen before the next.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn render(
+    model: &StudentAutoencoder,
+    cpu: Option<&CpuStudent>,
+    threads: usize,
+    encoding: &[f32],
+    f0: Option<&[f32]>,
+    streams: &[u64],
+    seed: u64,
+    control: &Control,
+    progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
+) -> Result<Vec<Vec<f32>>> {
+    let cfg = &model.config().student;
+    let (hop, bn, k) = (cfg.hop_length, cfg.bottleneck, cfg.excitation_harmonics);
+    let voices = streams.len();
+    let frames = autoencoder::cpu::frames_in(encoding, voices, bn)?;
+    let time = frames * hop;
+    let total = (voices * time) as u64;
+    let started = Instant::now();
+    let shape_err = |e: candle_core::Error| Error::from(autoencoder::Error::from(e));
+    let mut out = Vec::with_capacity(voices);
+    let mut report = |done: usize| {
+        let done = done as u64;
+        control
+            .samples
+            .store(done, std::sync::atomic::Ordering::Relaxed);
+        let elapsed = started.elapsed().as_secs_f64();
+        let rate = done as f64 / elapsed.max(1e-9);
+        let report = Progress {
+            done,
+            total,
+            samples_per_s: rate,
+            eta_secs: Some((total - done) as f64 / rate),
+            elapsed_secs: elapsed,
+        };
+        if progress(&report).is_break() {
+            control.cancel();
         }
-        let voices = embeddings.len();
-        let frames = embeddings.iter().map(|e| e.frames).max().unwrap_or(0);
-        if voices == 0 || frames == 0 || embeddings.iter().any(|e| e.channels != cfg.bottleneck) {
-            return Err(Error::Compute(autoencoder::Error::Shape(format!(
-                "the student plays embeddings of {} channels",
-                cfg.bottleneck
-            ))));
-        }
-        let time = frames * hop;
-        let mut encoding = Vec::with_capacity(voices * frames * cfg.bottleneck);
-        for e in embeddings {
-            encoding.extend_from_slice(&e.data);
-            for _ in e.frames..frames {
-                encoding.extend_from_slice(e.frame(e.frames - 1));
+    };
+    if let Some(cpu) = cpu {
+        let mut exc = Vec::new();
+        for (v, &stream) in streams.iter().enumerate() {
+            if control.is_cancelled() {
+                return Err(Error::Cancelled);
             }
-        }
-        let k = cfg.excitation_harmonics;
-        let mut exc = Vec::with_capacity(voices * time * 2 * k);
-        let mut z = Vec::with_capacity(voices * time);
-        for (v, e) in embeddings.iter().enumerate() {
-            let mut curve = match pitches.get(v).copied().flatten() {
-                Some(glide) => glide.f0_curve(e.frames * hop),
-                None => vec![0.0; e.frames * hop],
+            let z = logistic_noise(seed, stream, time);
+            let excitation = match f0 {
+                Some(f0) if k > 0 => {
+                    exc.clear();
+                    exc.extend(excitation(
+                        &f0[v * time..(v + 1) * time],
+                        k,
+                        Oscillator::new(),
+                    ));
+                    Some(exc.as_slice())
+                }
+                _ => None,
             };
-            let end = curve.last().copied().unwrap_or(0.0);
-            curve.resize(time, end);
-            exc.extend(excitation(&curve, k, Oscillator::new()));
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            rng.set_stream(v as u64);
-            z.extend((0..time).map(|_| {
-                let u = rng.random::<f32>().clamp(1e-6, 1.0 - 1e-6);
-                (u / (1.0 - u)).ln()
-            }));
+            let voice = VoiceInput {
+                z: &z,
+                encoding: &encoding[v * frames * bn..(v + 1) * frames * bn],
+                excitation,
+            };
+            let mut audio = cpu.render(voice, threads, STRETCH_SAMPLES)?;
+            for a in &mut audio {
+                *a = a.clamp(-1.0, 1.0);
+            }
+            out.push(audio);
+            report((v + 1) * time);
         }
-        let dev = Device::Cpu;
-        let tensor = |data: Vec<f32>, shape: &[usize]| {
-            Tensor::from_vec(data, shape, &dev).map_err(autoencoder::Error::from)
-        };
-        let encoding = tensor(encoding, &[voices, frames, cfg.bottleneck])?;
-        let z = tensor(z, &[voices, time])?;
-        let exc = if k > 0 {
-            Some(tensor(exc, &[voices, time, 2 * k])?)
-        } else {
-            None
-        };
-        let out = self.model.render(&z, &encoding, exc.as_ref())?;
-        let audio = out
-            .audio
-            .clamp(-1f32, 1f32)
-            .and_then(|a| a.to_vec2::<f32>())
-            .map_err(autoencoder::Error::from)?;
-        Ok(audio
-            .into_iter()
-            .zip(embeddings)
-            .map(|(mut a, e)| {
-                a.truncate(e.frames * hop);
-                a
-            })
-            .collect())
+        return Ok(out);
     }
+    for first in (0..voices).step_by(VOICES_PER_PASS) {
+        if control.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let group = first..(first + VOICES_PER_PASS).min(voices);
+        let n = group.len();
+        let enc = &encoding[first * frames * bn..group.end * frames * bn];
+        let enc = Tensor::from_slice(enc, (n, frames, bn), model.device()).map_err(shape_err)?;
+        let z: Vec<f32> = group
+            .clone()
+            .flat_map(|v| logistic_noise(seed, streams[v], time))
+            .collect();
+        let z = Tensor::from_vec(z, (n, time), model.device()).map_err(shape_err)?;
+        let exc = match f0 {
+            Some(f0) if k > 0 => {
+                let mut e = Vec::with_capacity(n * time * 2 * k);
+                for v in group.clone() {
+                    e.extend(excitation(
+                        &f0[v * time..(v + 1) * time],
+                        k,
+                        Oscillator::new(),
+                    ));
+                }
+                Some(Tensor::from_vec(e, (n, time, 2 * k), model.device()).map_err(shape_err)?)
+            }
+            _ => None,
+        };
+        let audio = model.render(&z, &enc, exc.as_ref())?.audio;
+        out.extend(
+            audio
+                .clamp(-1f32, 1f32)
+                .and_then(|a| a.to_vec2::<f32>())
+                .map_err(shape_err)?,
+        );
+        report(group.end * time);
+    }
+    Ok(out)
 }

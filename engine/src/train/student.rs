@@ -25,19 +25,10 @@ use super::{
 use crate::error::{Error, Result, read_bounded};
 use crate::fsutil::{Overwrite, write_atomic};
 use crate::model_dir::WEIGHTS_FILE;
+use crate::synth::student::logistic;
 
 /// The student's shape in its model directory.
 pub const STUDENT_FILE: &str = "student.json";
-
-/// Logistic noise `[n]` from `rng` (the student's input).
-fn logistic(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
-    (0..n)
-        .map(|_| {
-            let u = rng.random::<f32>().clamp(1e-6, 1.0 - 1e-6);
-            (u / (1.0 - u)).ln()
-        })
-        .collect()
-}
 
 /// The noise of step `step`: its own stream of the run's seed, so a resumed run draws
 /// the same.

@@ -1,0 +1,207 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code, helpers included
+//! The engine with a Parallel WaveNet student: found beside a model or named itself,
+//! rendered by the CPU renderer exactly as the reference pass plays the same noise,
+//! pitched, cancellable.
+
+use std::path::Path;
+
+use autoencoder::Sampling;
+use autoencoder::cpu::Control;
+use autoencoder::student::{StudentAutoencoder, StudentAutoencoderConfig, StudentConfig};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use engine::synth::student::logistic_noise;
+use engine::synth::{DecoderKind, Embedding, Engine, Glide, ModelSource};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn config() -> StudentAutoencoderConfig {
+    StudentAutoencoderConfig {
+        encoder: autoencoder::Config {
+            ae_num_stages: 3,
+            ae_num_layers: 3,
+            ae_width: 6,
+            ae_bottleneck_width: 4,
+            ae_hop_length: 32,
+            ..autoencoder::Config::small()
+        },
+        student: StudentConfig {
+            flows: vec![3, 2],
+            num_stages: 4,
+            filter_length: 3,
+            width: 8,
+            bottleneck: 4,
+            hop_length: 32,
+            excitation_harmonics: 3,
+        },
+    }
+}
+
+/// Writes a student with random weights into `dir`.
+fn write_student(dir: &Path) -> StudentAutoencoder {
+    std::fs::create_dir_all(dir).unwrap();
+    let cfg = config();
+    let vm = VarMap::new();
+    let model = StudentAutoencoder::new(
+        &cfg,
+        &VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
+    let mut vars: Vec<_> = vm.data().lock().unwrap().clone().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for (_, var) in vars {
+        let values: Vec<f32> = (0..var.elem_count())
+            .map(|_| 0.3 * (2.0 * rng.random::<f32>() - 1.0))
+            .collect();
+        var.set(&Tensor::from_vec(values, var.shape(), &Device::Cpu).unwrap())
+            .unwrap();
+    }
+    vm.save(dir.join("weights.safetensors")).unwrap();
+    std::fs::write(
+        dir.join("student.json"),
+        serde_json::to_string_pretty(&cfg).unwrap(),
+    )
+    .unwrap();
+    model
+}
+
+fn embedding(frames: usize, seed: usize) -> Embedding {
+    Embedding {
+        frames,
+        channels: 4,
+        data: (0..frames * 4)
+            .map(|i| ((i + seed) as f32 * 0.61).sin())
+            .collect(),
+    }
+}
+
+#[test]
+fn the_engine_renders_a_student_as_the_reference_pass_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let teacher = tmp.path().join("model");
+    engine::model_dir::write_random(&teacher, &config().encoder, 1).unwrap();
+    let model = write_student(&teacher.join("student"));
+
+    // The teacher's directory plays autoregressively unless asked; its student beside it
+    // when asked; the student's own directory only in parallel.
+    let load = |dir: &Path, kind| Engine::load(&ModelSource::Dir(dir.into()), kind, &Device::Cpu);
+    assert_eq!(
+        load(&teacher, None).unwrap().kind(),
+        DecoderKind::Autoregressive
+    );
+    let engine = load(&teacher, Some(DecoderKind::Parallel))
+        .unwrap()
+        .with_cache(None)
+        .with_threads(2);
+    assert_eq!(engine.kind(), DecoderKind::Parallel);
+    assert!(engine.pitched());
+    assert!(engine.decoder_description().starts_with("parallel"));
+    assert_eq!(
+        load(&teacher.join("student"), None).unwrap().kind(),
+        DecoderKind::Parallel
+    );
+    let err = load(&teacher.join("student"), Some(DecoderKind::Autoregressive))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no autoregressive decoder"), "{err}");
+    let lone = tmp.path().join("lone");
+    engine::model_dir::write_random(&lone, &config().encoder, 1).unwrap();
+    let err = load(&lone, Some(DecoderKind::Parallel))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no Parallel WaveNet student") && err.contains("lone"),
+        "{err}"
+    );
+
+    // Two voices of different lengths, one pitched and one not, from streams 5 and 9.
+    let embeddings = [embedding(40, 0), embedding(25, 3)];
+    let pitches = [
+        Some(Glide {
+            start: 60.0,
+            end: 67.0,
+        }),
+        None,
+    ];
+    let sampling = Sampling {
+        temperature: 1.0,
+        seed: 11,
+    };
+    let audio = engine
+        .decode_at(
+            &embeddings,
+            &pitches,
+            &[5, 9],
+            sampling,
+            &Control::default(),
+            &mut |_| std::ops::ControlFlow::Continue(()),
+        )
+        .unwrap();
+    assert_eq!(audio[0].len(), 40 * 32);
+    assert_eq!(audio[1].len(), 25 * 32);
+
+    // The reference: candle's pass over the same noise, embedding and excitation (the
+    // shorter voice padded with its last frame, as the engine does, then cut).
+    for (v, (e, stream)) in embeddings.iter().zip([5u64, 9]).enumerate() {
+        let time = 40 * 32;
+        let mut enc = e.data.clone();
+        for _ in e.frames..40 {
+            enc.extend_from_slice(e.frame(e.frames - 1));
+        }
+        let enc = Tensor::from_vec(enc, (1, 40, 4), &Device::Cpu).unwrap();
+        let z =
+            Tensor::from_vec(logistic_noise(11, stream, time), (1, time), &Device::Cpu).unwrap();
+        let exc = pitches[v].map(|g| {
+            let mut curve = g.f0_curve(e.frames * 32);
+            let end = *curve.last().unwrap();
+            curve.resize(time, end);
+            let k = 3;
+            let x = autoencoder::excitation::excitation(
+                &curve,
+                k,
+                autoencoder::excitation::Oscillator::new(),
+            );
+            Tensor::from_vec(x, (1, time, 2 * k), &Device::Cpu).unwrap()
+        });
+        let reference = model.render(&z, &enc, exc.as_ref()).unwrap().audio;
+        let reference: Vec<f32> = reference
+            .clamp(-1f32, 1f32)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let worst = audio[v]
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-4, "voice {v}: {worst}");
+        assert!(
+            audio[v].iter().any(|a| a.abs() > 1e-3),
+            "voice {v} is silent"
+        );
+    }
+
+    // A cancelled render stops with Cancelled.
+    let control = Control::default();
+    control.cancel();
+    let result = engine.decode_at(
+        &embeddings,
+        &pitches,
+        &[5, 9],
+        sampling,
+        &control,
+        &mut |_| std::ops::ControlFlow::Continue(()),
+    );
+    assert!(matches!(result, Err(engine::Error::Cancelled)));
+
+    // Its own encoder: a note encodes to frames of its bottleneck.
+    let note: Vec<f32> = (0..320).map(|t| (t as f32 * 0.05).sin() * 0.5).collect();
+    let encoded = engine.encode(&[&note]).unwrap();
+    assert_eq!(
+        (encoded[0].embedding.frames, encoded[0].embedding.channels),
+        (10, 4)
+    );
+}
