@@ -81,8 +81,10 @@ pub enum Command {
     SaveSession,
     OpenSession,
     /// The puck was let go: with the preview grid ready, play the nearest cell and
-    /// render the exact blend.
+    /// render the exact blend; with a parallel decoder, render and play the exact blend.
     PuckReleased,
+    /// The puck is being dragged: with a parallel decoder the result follows it.
+    PuckMoved,
 }
 
 #[derive(Debug)]
@@ -93,6 +95,7 @@ enum ModelStatus {
         parameters: usize,
         decoder: String,
         pitched: bool,
+        parallel: bool,
     },
     Failed(String),
 }
@@ -185,6 +188,8 @@ pub struct TimbrelApp {
     pub preview_cell: Option<(usize, usize)>,
     /// Render (and play) the blend as soon as the worker is free.
     queued_render: bool,
+    /// The puck moved since the last render started (parallel decoders only).
+    follow_puck: bool,
 }
 
 impl std::fmt::Debug for TimbrelApp {
@@ -242,6 +247,7 @@ impl TimbrelApp {
             preview: None,
             preview_cell: None,
             queued_render: false,
+            follow_puck: false,
         };
         if app.state.packs.is_empty() {
             app.install_demo();
@@ -404,6 +410,20 @@ impl TimbrelApp {
             }
             Command::SaveSession => self.save_session(),
             Command::OpenSession => self.open_session(),
+            Command::PuckMoved => {
+                // Renders follow the puck, one at a time: the next starts with the
+                // position of the moment the last one is done.
+                if self.parallel() {
+                    self.follow_puck = true;
+                }
+            }
+            Command::PuckReleased if self.parallel() => {
+                self.follow_puck = false;
+                if let Some(r) = &self.running {
+                    r.control.cancel();
+                }
+                self.queued_render = true;
+            }
             Command::PuckReleased => {
                 if let Some(cell) = self.play_nearest_cell() {
                     self.preview_cell = Some(cell);
@@ -439,6 +459,11 @@ impl TimbrelApp {
 
     fn pitched(&self) -> bool {
         matches!(self.model, ModelStatus::Ready { pitched: true, .. })
+    }
+
+    /// Whether a Parallel WaveNet student generates (the result follows the puck).
+    pub fn parallel(&self) -> bool {
+        matches!(self.model, ModelStatus::Ready { parallel: true, .. })
     }
 
     /// Plays the result `semitones` away from its pitch. A pitched model's key plays its
@@ -498,6 +523,12 @@ impl TimbrelApp {
             engine::pitch::midi_name(key),
             engine::pitch::midi_name(from)
         ));
+    }
+
+    /// Renders asked of the worker so far.
+    #[cfg(test)]
+    pub fn renders_started(&self) -> u64 {
+        self.next_id
     }
 
     /// The keys rendered at their own pitch for the current result (sorted).
@@ -653,12 +684,14 @@ impl TimbrelApp {
                     parameters,
                     decoder,
                     pitched,
+                    parallel,
                 } => {
                     self.model = ModelStatus::Ready {
                         name,
                         parameters,
                         decoder,
                         pitched,
+                        parallel,
                     };
                     if self.options.render_on_start {
                         self.options.render_on_start = false;
@@ -890,6 +923,9 @@ impl eframe::App for TimbrelApp {
         if self.queued_render && self.running.is_none() {
             self.queued_render = false;
             self.start_render_with(true);
+        } else if self.follow_puck && self.running.is_none() {
+            self.follow_puck = false;
+            self.start_render_with(false);
         }
         self.update_preview();
         if self.preview.as_ref().is_some_and(Preview::running) {

@@ -450,3 +450,77 @@ fn a_pitched_models_keys_get_renders_of_their_own() {
         a.native_keys() == vec![62, 64]
     });
 }
+
+#[test]
+fn with_the_default_student_the_result_follows_the_puck() {
+    let s = Setup::new();
+    let mut h = {
+        let options = Options {
+            model: ModelSource::Default,
+            audio: false,
+            midi: false,
+            dialogs: false,
+            restore: false,
+            data_dir: Some(s.path("data")),
+            render_on_start: false,
+            cache_dir: Some(s.path("cache")),
+        };
+        Harness::builder()
+            .with_size(egui::Vec2::new(1400.0, 900.0))
+            .build_eframe(move |cc| TimbrelApp::new(cc, options))
+    };
+    wait(&mut h, "the model", |a| a.idle() && a.model_ready());
+    assert!(
+        h.state().parallel(),
+        "the default model plays with its student"
+    );
+    assert!(
+        h.query_by_label_contains("the result follows the puck")
+            .is_some(),
+        "the status line says so"
+    );
+    let pack = s.path("mypack");
+    h.state_mut().state.corners = [
+        Some(pack.clone()),
+        Some(pack.clone()),
+        Some(pack.clone()),
+        Some(pack),
+    ];
+    h.run_steps(2);
+    wait(&mut h, "the corners", TimbrelApp::idle);
+    let before = h.state().renders_started();
+
+    // Drag the puck across the pad, pausing at each point until the render of the
+    // moment is done: each move is followed by a render of where the puck then is.
+    let pad = h.get_by_label("XY pad puck").rect();
+    h.drag_at(pad.center());
+    h.run_steps(1);
+    for (fx, fy) in [(0.3, 0.4), (0.7, 0.6), (0.9, 0.9)] {
+        h.hover_at(egui::pos2(
+            pad.left() + fx * pad.width(),
+            pad.top() + fy * pad.height(),
+        ));
+        h.run_steps(2);
+        wait(&mut h, "a render while dragging", |a| !a.rendering());
+    }
+    let while_dragging = h.state().renders_started() - before;
+    assert!(
+        while_dragging >= 3,
+        "{while_dragging} renders while dragging"
+    );
+    assert!(h.state().result.is_some());
+
+    // Let go: the exact blend of where the puck is renders (and would play).
+    let end = egui::pos2(
+        pad.left() + 0.9 * pad.width(),
+        pad.top() + 0.9 * pad.height(),
+    );
+    h.drop_at(end);
+    h.run_steps(2);
+    wait(&mut h, "the render on release", |a| !a.rendering());
+    let app = h.state();
+    assert!(app.error.is_none(), "{:?}", app.error);
+    assert!(app.renders_started() - before > while_dragging);
+    let [x, y] = app.state.xy;
+    assert!((x - 0.9).abs() < 0.02 && (y - 0.1).abs() < 0.02, "{x} {y}");
+}

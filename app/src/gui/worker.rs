@@ -76,6 +76,9 @@ pub enum Event {
         decoder: String,
         /// The model takes a pitch (has an excitation): keys get renders of their own.
         pitched: bool,
+        /// A Parallel WaveNet student generates: renders are fast enough for the result
+        /// to follow the puck.
+        parallel: bool,
     },
     ModelFailed(String),
     /// A key's own render for the result `of` (see [`Job::Key`]).
@@ -166,6 +169,7 @@ fn serve(
                 parameters: engine.parameter_count(),
                 decoder: engine.decoder_description(),
                 pitched: engine.pitched(),
+                parallel: engine.kind() == engine::synth::DecoderKind::Parallel,
             });
             Some(engine)
         }

@@ -55,11 +55,17 @@ pub(super) fn status_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) {
                 parameters,
                 decoder,
                 pitched,
+                parallel,
             } => {
                 ui.label(format!(
-                    "{name}, {:.2} M parameters{}, decoding on {decoder}",
+                    "{name}, {:.2} M parameters{}, decoding {decoder}{}",
                     *parameters as f64 / 1e6,
-                    if *pitched { ", plays any pitch" } else { "" }
+                    if *pitched { ", plays any pitch" } else { "" },
+                    if *parallel {
+                        "; the result follows the puck"
+                    } else {
+                        ""
+                    }
                 ));
             }
             ModelStatus::Failed(e) => {
@@ -258,11 +264,11 @@ pub(super) fn blend_ui(
     });
     ui.horizontal(|ui| {
         match state.mode {
-            PadMode::Xy => {
-                if xy_pad_ui(ui, state) {
-                    out.push(Command::PuckReleased);
-                }
-            }
+            PadMode::Xy => match xy_pad_ui(ui, state) {
+                Some(PuckEvent::Released) => out.push(Command::PuckReleased),
+                Some(PuckEvent::Moved) => out.push(Command::PuckMoved),
+                None => {}
+            },
             PadMode::Slider => {
                 ui.add(egui::Slider::new(&mut state.mix, 0.0..=1.0).text("A to B"));
             }
@@ -330,18 +336,28 @@ pub(super) fn corner_ui(
     }
 }
 
+/// What the puck did this frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PuckEvent {
+    /// Dragged to a new position.
+    Moved,
+    /// Let go (after a drag, or a click on the pad).
+    Released,
+}
+
 /// NSynth Super's pad: a square with an instrument in each corner and a puck.
-/// The XY pad; true when the puck was let go (after a drag, or a click on the pad).
-pub(super) fn xy_pad_ui(ui: &mut egui::Ui, state: &mut State) -> bool {
+pub(super) fn xy_pad_ui(ui: &mut egui::Ui, state: &mut State) -> Option<PuckEvent> {
     let size = Vec2::splat(220.0);
     let (rect, response) = ui.allocate_exact_size(size, Sense::click_and_drag());
     let response = response.on_hover_text("XY pad: drag the puck");
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Unknown, true, "XY pad puck"));
+    let before = state.xy;
     if let Some(pos) = response.interact_pointer_pos() {
         let p = (pos - rect.min) / rect.size();
         // Screen y grows downwards; the pad's y grows upwards (A and B at the bottom).
         state.xy = [p.x.clamp(0.0, 1.0), (1.0 - p.y).clamp(0.0, 1.0)];
     }
+    let moved = state.xy != before;
     let painter = ui.painter_at(rect);
     let visuals = ui.visuals();
     painter.rect_filled(rect, 6.0, visuals.extreme_bg_color);
@@ -377,7 +393,13 @@ pub(super) fn xy_pad_ui(ui: &mut egui::Ui, state: &mut State) -> bool {
         );
     painter.circle_filled(puck, 9.0, visuals.selection.bg_fill);
     painter.circle_stroke(puck, 9.0, Stroke::new(2.0, visuals.strong_text_color()));
-    response.drag_stopped() || response.clicked()
+    if response.drag_stopped() || response.clicked() {
+        Some(PuckEvent::Released)
+    } else if moved {
+        Some(PuckEvent::Moved)
+    } else {
+        None
+    }
 }
 
 /// Two octaves of keys around the current pitch, with octave buttons.
