@@ -184,6 +184,33 @@ fn the_engine_renders_a_student_as_the_reference_pass_does() {
         );
     }
 
+    // Through candle's tensors (the GPU's path), on the CPU device: the same audio.
+    let tensor = load(&teacher, Some(DecoderKind::Parallel))
+        .unwrap()
+        .with_cache(None)
+        .with_tensor_decoder(&Device::Cpu)
+        .unwrap();
+    assert!(tensor.uses_tensor_decoder() && !engine.uses_tensor_decoder());
+    let through_tensors = tensor
+        .decode_at(
+            &embeddings,
+            &pitches,
+            &[5, 9],
+            sampling,
+            &Control::default(),
+            &mut |_| std::ops::ControlFlow::Continue(()),
+        )
+        .unwrap();
+    for (a, b) in through_tensors.iter().zip(&audio) {
+        assert_eq!(a.len(), b.len());
+        let worst = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-4, "{worst}");
+    }
+
     // A cancelled render stops with Cancelled.
     let control = Control::default();
     control.cancel();

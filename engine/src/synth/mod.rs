@@ -193,16 +193,19 @@ impl Engine {
             Voice::Autoregressive {
                 decoder: Decoder::Device(_),
                 ..
-            }
+            } | Voice::Parallel { cpu: None, .. }
         )
     }
 
     /// Decodes with the tensor decoder on `device` whatever the model's device (the
-    /// GPU's decoder; on the CPU device, for tests and comparisons). A student has no
-    /// other decoder: it is left as it is.
+    /// GPU's decoder; on the CPU device, for tests and comparisons). A student renders
+    /// through candle's tensors (as on a GPU) instead of [`CpuStudent`], on its own device.
     pub fn with_tensor_decoder(mut self, device: &Device) -> Result<Self> {
-        if let Voice::Autoregressive { model, decoder } = &mut self.voice {
-            *decoder = Decoder::Device(TensorGenerator::new(model, device)?);
+        match &mut self.voice {
+            Voice::Autoregressive { model, decoder } => {
+                *decoder = Decoder::Device(TensorGenerator::new(model, device)?);
+            }
+            Voice::Parallel { cpu, .. } => *cpu = None,
         }
         Ok(self)
     }
@@ -236,7 +239,7 @@ impl Engine {
                         dir,
                         "this is a Parallel WaveNet student: it has no autoregressive decoder",
                     )),
-                    (_, true) => Self::load_student(dir),
+                    (_, true) => Self::load_student(dir, device),
                     (Some(DecoderKind::Parallel), false) => {
                         let beside = dir.join(STUDENT_DIR);
                         if !student::is_student(&beside) {
@@ -247,7 +250,7 @@ impl Engine {
                                 ),
                             ));
                         }
-                        Self::load_student(&beside)
+                        Self::load_student(&beside, device)
                     }
                     (_, false) => {
                         let loaded = model_dir::load(dir, device)?;
@@ -258,8 +261,8 @@ impl Engine {
         }
     }
 
-    fn load_student(dir: &Path) -> Result<Self> {
-        let (model, identity) = student::load(dir)?;
+    fn load_student(dir: &Path, device: &Device) -> Result<Self> {
+        let (model, identity) = student::load(dir, device)?;
         Self::with_student(model, format!("{} (student)", dir.display()), identity)
     }
 

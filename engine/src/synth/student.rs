@@ -43,13 +43,13 @@ pub fn student_identity(config: &StudentAutoencoderConfig, weights: &[u8]) -> St
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Loads the student in `dir` on the CPU, and its identity.
-pub fn load(dir: &Path) -> Result<(StudentAutoencoder, String)> {
+/// Loads the student in `dir` onto `device`, and its identity.
+pub fn load(dir: &Path, device: &Device) -> Result<(StudentAutoencoder, String)> {
     let config = crate::train::student::read_config(dir)?;
     let path = dir.join(WEIGHTS_FILE);
     let bytes = read_bounded(&path, 4 << 30)?;
     crate::error::check_safetensors(&path, &bytes)?;
-    let model = StudentAutoencoder::from_safetensors(&config, &bytes, &Device::Cpu)
+    let model = StudentAutoencoder::from_safetensors(&config, &bytes, device)
         .map_err(|error| Error::Model { path, error })?;
     Ok((model, student_identity(&config, &bytes)))
 }
