@@ -2,19 +2,20 @@
 //! minimise `KL(student ‖ teacher) = H(student, teacher) − H(student)` on its own samples,
 //! which the teacher scores in one teacher-forced pass.
 //!
-//! Our teacher is a 256-way μ-law softmax, so its density is piecewise constant: bin `k`
-//! (μ-law class `k − 128`) covers `[e_k, e_{k+1})` of the sample range and has density
-//! `P_T(k) / w_k`. Given the noise before it, each student sample is logistic with mean
-//! `M_t` and scale `S_t` ([`super::StudentOutput`]), so its mass on bin `k` is
-//! `σ((e_{k+1} − M)/S) − σ((e_k − M)/S)` and the cross-entropy of its density against the
-//! teacher's needs no Monte Carlo:
+//! Our teacher is a 256-way μ-law softmax: a distribution over bins, bin `k` (μ-law class
+//! `k − 128`) covering `[e_k, e_{k+1})` of the sample range, the outer two reaching to ±∞
+//! (what lies beyond ±1 is clipped into them). Given the noise before it, each student
+//! sample is logistic with mean `M_t` and scale `S_t` ([`super::StudentOutput`]), so its
+//! mass on bin `k` is `P_S(k) = σ((e_{k+1} − M)/S) − σ((e_k − M)/S)`, and the KL of the
+//! student's sample, quantised as the teacher hears it, against the teacher is exact with
+//! no Monte Carlo:
 //!
-//! `H(student, teacher)_t = −Σ_k P_S(k) · (log P_T(k) − log w_k)`,
+//! `KL_t = Σ_k P_S(k) · (log P_S(k) − log P_T(k))` (cross-entropy minus entropy),
 //!
-//! exact for the piecewise-constant teacher. The outer bins reach to ±∞ in mass (the
-//! student's tails land there, as clipping would put them) and have the width of their
-//! part of [−1, 1]. The student's entropy is closed-form: a logistic of scale `S` has
-//! `log S + 2` nats.
+//! never negative, zero only where the student's bin masses are the teacher's. (The
+//! continuous entropy of the logistic, `log S + 2`, against the teacher's
+//! piecewise-constant density is not a KL here: mass the student puts beyond ±1 raises
+//! its entropy for free, and a student trained on it learns to roar.)
 //!
 //! The teacher reads each sample as its μ-law class (what it was trained on); the gradient
 //! passes through the continuous companding (straight-through), so the cross-entropy
@@ -42,37 +43,23 @@ pub fn bin_edges() -> Vec<f64> {
         .collect()
 }
 
-/// `log w_k` of every bin within [−1, 1] (the outer two end at −1 and 1).
-pub fn log_bin_widths() -> Vec<f64> {
-    let edges = bin_edges();
-    let mut bounds = Vec::with_capacity(CLASSES + 1);
-    bounds.push(-1.0);
-    bounds.extend(&edges);
-    bounds.push(1.0);
-    bounds.windows(2).map(|w| (w[1] - w[0]).ln()).collect()
-}
-
 /// The μ-law class index (0..=255) of sample value `x`, by the edges of [`bin_edges`].
 pub fn bin_of(x: f64, edges: &[f64]) -> usize {
     edges.partition_point(|&e| e <= x)
 }
 
-/// The bins' edges and widths as tensors, built once per device.
+/// The bins' edges as a tensor, built once per device.
 #[derive(Debug, Clone)]
 pub struct Bins {
     /// `[255]`.
     edges: Tensor,
-    /// `[256]`.
-    log_widths: Tensor,
 }
 
 impl Bins {
     pub fn new(device: &Device) -> Result<Self> {
         let edges: Vec<f32> = bin_edges().iter().map(|&e| e as f32).collect();
-        let widths: Vec<f32> = log_bin_widths().iter().map(|&w| w as f32).collect();
         Ok(Self {
             edges: Tensor::from_vec(edges, CLASSES - 1, device)?,
-            log_widths: Tensor::from_vec(widths, CLASSES, device)?,
         })
     }
 
@@ -101,9 +88,9 @@ impl Bins {
         Ok((upper - lower)?.relu()?)
     }
 
-    /// Mean over samples of the exact cross-entropy (nats) of the student's logistics
-    /// (`mean`, `log_scale`, `[batch, time]`) against the teacher's densities given by its
-    /// `logits` `[batch, time, 256]`.
+    /// Mean over samples of the exact cross-entropy (nats) `−Σ_k P_S(k) log P_T(k)` of
+    /// the student's bin masses (from `mean`, `log_scale`, `[batch, time]`) against the
+    /// teacher's softmax of `teacher_logits` `[batch, time, 256]`.
     pub fn cross_entropy(
         &self,
         mean: &Tensor,
@@ -118,15 +105,18 @@ impl Bins {
                 mean.dims()
             )));
         }
-        let log_density = candle_nn::ops::log_softmax(teacher_logits, D::Minus1)?
-            .broadcast_sub(&self.log_widths.reshape((1, 1, CLASSES))?)?;
-        Ok((masses * log_density)?.sum(D::Minus1)?.mean_all()?.neg()?)
+        let log_p = candle_nn::ops::log_softmax(teacher_logits, D::Minus1)?;
+        Ok((masses * log_p)?.sum(D::Minus1)?.mean_all()?.neg()?)
     }
-}
 
-/// Mean entropy (nats) per sample of the student's logistics: `log S + 2`.
-pub fn entropy(log_scale: &Tensor) -> Result<Tensor> {
-    Ok(log_scale.mean_all()?.affine(1.0, 2.0)?)
+    /// Mean over samples of the entropy (nats) `−Σ_k P_S(k) log P_S(k)` of the student's
+    /// bin masses.
+    pub fn entropy(&self, mean: &Tensor, log_scale: &Tensor) -> Result<Tensor> {
+        let masses = self.masses(mean, log_scale)?;
+        // 0 · log 0 = 0; the floor keeps the gradient finite there.
+        let log_m = masses.affine(1.0, 1e-30)?.log()?;
+        Ok((masses * log_m)?.sum(D::Minus1)?.mean_all()?.neg()?)
+    }
 }
 
 /// The teacher's input for the student's audio `[batch, time]`: each sample's μ-law class

@@ -5,7 +5,7 @@
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::distill::{Bins, entropy, teacher_input};
+use super::distill::{Bins, teacher_input};
 use super::spectral::{MultiResolution, POWER_SIZE, SIZES, Stft, power_loss};
 use super::{StudentAutoencoder, StudentOutput};
 use crate::{Decoder, Error, Result};
@@ -18,7 +18,7 @@ pub struct Weights {
     /// Squared difference of time-averaged STFT power, relative (see
     /// [`super::spectral::power_loss`]).
     pub power: f64,
-    /// `KL(student ‖ teacher)` per sample, in nats.
+    /// `KL(student ‖ teacher)` per sample on the μ-law bins, in nats.
     pub distill: f64,
 }
 
@@ -63,10 +63,10 @@ pub struct Terms {
     pub spectral: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub power: Option<f64>,
-    /// `H(student, teacher)`, nats per sample.
+    /// `H(student, teacher)` on the μ-law bins, nats per sample.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub cross_entropy: Option<f64>,
-    /// `H(student)`, nats per sample.
+    /// `H(student)` on the μ-law bins, nats per sample.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub entropy: Option<f64>,
 }
@@ -180,7 +180,7 @@ impl Objective {
             let ce = self
                 .bins
                 .cross_entropy(&out.mean, &out.log_scale, &logits)?;
-            let h = entropy(&out.log_scale)?;
+            let h = self.bins.entropy(&out.mean, &out.log_scale)?;
             terms.cross_entropy = Some(scalar(&ce)?);
             terms.entropy = Some(scalar(&h)?);
             add((ce - h)?, w.distill)?;
