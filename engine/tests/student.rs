@@ -128,16 +128,17 @@ fn the_engine_renders_a_student_as_the_reference_pass_does() {
         temperature: 1.0,
         seed: 11,
     };
-    let audio = engine
-        .decode_at(
+    let render = |engine: &Engine, control: &Control| {
+        engine.decode_at(
             &embeddings,
             &pitches,
             &[5, 9],
             sampling,
-            &Control::default(),
+            control,
             &mut |_| std::ops::ControlFlow::Continue(()),
         )
-        .unwrap();
+    };
+    let audio = render(&engine, &Control::default()).unwrap();
     assert_eq!(audio[0].len(), 40 * 32);
     assert_eq!(audio[1].len(), 25 * 32);
 
@@ -191,16 +192,7 @@ fn the_engine_renders_a_student_as_the_reference_pass_does() {
         .with_tensor_decoder(&Device::Cpu)
         .unwrap();
     assert!(tensor.uses_tensor_decoder() && !engine.uses_tensor_decoder());
-    let through_tensors = tensor
-        .decode_at(
-            &embeddings,
-            &pitches,
-            &[5, 9],
-            sampling,
-            &Control::default(),
-            &mut |_| std::ops::ControlFlow::Continue(()),
-        )
-        .unwrap();
+    let through_tensors = render(&tensor, &Control::default()).unwrap();
     for (a, b) in through_tensors.iter().zip(&audio) {
         assert_eq!(a.len(), b.len());
         let worst = a
@@ -214,14 +206,7 @@ fn the_engine_renders_a_student_as_the_reference_pass_does() {
     // A cancelled render stops with Cancelled.
     let control = Control::default();
     control.cancel();
-    let result = engine.decode_at(
-        &embeddings,
-        &pitches,
-        &[5, 9],
-        sampling,
-        &control,
-        &mut |_| std::ops::ControlFlow::Continue(()),
-    );
+    let result = render(&engine, &control);
     assert!(matches!(result, Err(engine::Error::Cancelled)));
 
     // Its own encoder: a note encodes to frames of its bottleneck.

@@ -81,8 +81,12 @@ impl Setup {
     }
 
     fn harness(&self) -> Harness<'static, TimbrelApp> {
+        self.harness_on(ModelSource::Dir(self.path("model")))
+    }
+
+    fn harness_on(&self, model: ModelSource) -> Harness<'static, TimbrelApp> {
         let options = Options {
-            model: ModelSource::Dir(self.path("model")),
+            model,
             audio: false,
             midi: false,
             dialogs: false,
@@ -454,21 +458,7 @@ fn a_pitched_models_keys_get_renders_of_their_own() {
 #[test]
 fn with_the_default_student_the_result_follows_the_puck() {
     let s = Setup::new();
-    let mut h = {
-        let options = Options {
-            model: ModelSource::Default,
-            audio: false,
-            midi: false,
-            dialogs: false,
-            restore: false,
-            data_dir: Some(s.path("data")),
-            render_on_start: false,
-            cache_dir: Some(s.path("cache")),
-        };
-        Harness::builder()
-            .with_size(egui::Vec2::new(1400.0, 900.0))
-            .build_eframe(move |cc| TimbrelApp::new(cc, options))
-    };
+    let mut h = s.harness_on(ModelSource::Default);
     wait(&mut h, "the model", |a| a.idle() && a.model_ready());
     assert!(
         h.state().parallel(),
