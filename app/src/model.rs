@@ -16,13 +16,27 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct InfoArgs {
-    /// A model directory; the embedded default model when omitted.
+    /// A model directory (or a Parallel WaveNet student's); the embedded default model
+    /// when omitted.
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
 }
 
 pub fn run(command: &Command) -> anyhow::Result<ExitCode> {
     let Command::Info(args) = command;
+    let mut out = Output::default();
+    if let Some(dir) = args.model.as_deref()
+        && engine::synth::student::is_student(dir)
+    {
+        let (student, _) = engine::synth::student::load(dir, &Device::Cpu).context("model info")?;
+        out.line(format!(
+            "model: {} (a Parallel WaveNet student)",
+            dir.display()
+        ));
+        student_lines(&mut out, &student, "plays only in parallel");
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let (source, model) = match &args.model {
         Some(dir) => (
             dir.display().to_string(),
@@ -36,7 +50,6 @@ pub fn run(command: &Command) -> anyhow::Result<ExitCode> {
         ),
     };
     let c = model.config();
-    let mut out = Output::default();
     out.line(format!("model: {source}"));
     out.line(format!(
         "parameters: {} ({:.1} MB as f32)",
@@ -73,6 +86,44 @@ pub fn run(command: &Command) -> anyhow::Result<ExitCode> {
         "pitch: none of its own (sources are resampled to a blend's pitch)".to_string()
     });
     out.line(format!("config: {}", serde_json::to_string(c)?));
+    match &args.model {
+        None => {
+            let student =
+                engine::default_model::load_student(&Device::Cpu).context("model info")?;
+            let default = engine::default_model::DEFAULT_DECODER;
+            let role = if default == engine::synth::DecoderKind::Parallel {
+                format!(
+                    "plays by default ({}); --decoder autoregressive for the WaveNet decoder",
+                    engine::default_model::DEFAULT_DECODER_REASON
+                )
+            } else {
+                "plays with --decoder parallel".to_string()
+            };
+            student_lines(&mut out, &student, &role);
+        }
+        Some(dir) => {
+            let beside = dir.join(engine::synth::STUDENT_DIR);
+            if engine::synth::student::is_student(&beside) {
+                let (student, _) =
+                    engine::synth::student::load(&beside, &Device::Cpu).context("model info")?;
+                student_lines(&mut out, &student, "plays with --decoder parallel");
+            }
+        }
+    }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `student:` lines of a Parallel WaveNet student.
+fn student_lines(out: &mut Output, student: &autoencoder::student::StudentAutoencoder, role: &str) {
+    let c = student.config();
+    out.line(format!(
+        "student: Parallel WaveNet, flows of {:?} layers, width {}, {}-harmonic excitation; its encoder {} layers, width {}; {} parameters; {role}",
+        c.student.flows,
+        c.student.width,
+        c.student.excitation_harmonics,
+        c.encoder.ae_num_layers,
+        c.encoder.ae_width,
+        student.parameter_count()
+    ));
 }

@@ -88,3 +88,44 @@ fn the_gpu_decoder_benchmarks_on_any_device_and_cuda_is_explained() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn model_info_names_the_student_and_which_decoder_plays() {
+    let out = timbrel(&["model", "info"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let student = text
+        .lines()
+        .find(|l| l.starts_with("student: Parallel WaveNet"))
+        .unwrap_or_else(|| panic!("no student line in {text}"));
+    assert!(student.contains("plays by default"), "{student}");
+    assert!(student.contains("271764 parameters"), "{student}");
+}
+
+#[test]
+fn the_student_benchmarks_one_voice() {
+    let out = timbrel(&[
+        "bench",
+        "decode",
+        "--decoder",
+        "parallel",
+        "--samples",
+        "8192",
+        "--batch",
+        "2",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("decoder=parallel") && text.contains("batch=2"),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with("realtime_factor=")),
+        "{text}"
+    );
+}
