@@ -242,6 +242,8 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
             // A distilled student reads its teacher's embedding, at the teacher's pitch.
             let tc = engine::model_dir::read_config(teacher).context("train-student --teacher")?;
             config.student.excitation_harmonics = tc.excitation_harmonics;
+            config.student.hop_length = tc.ae_hop_length;
+            config.student.bottleneck = tc.ae_bottleneck_width;
             config.encoder = tc;
         }
         let distill = args
