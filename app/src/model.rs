@@ -12,6 +12,35 @@ use crate::output::Output;
 pub enum Command {
     /// Show a model: where it comes from, its hyper-parameters and size.
     Info(InfoArgs),
+    /// Import a TensorFlow checkpoint of Magenta's NSynth (e.g. the published
+    /// wavenet-ckpt/model.ckpt-200000) into a model directory.
+    ImportTf(ImportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The checkpoint prefix (…/model.ckpt-200000: its .index and .data-* files beside
+    /// it), or a folder whose `checkpoint` file names one.
+    #[arg(value_name = "CKPT")]
+    pub ckpt: PathBuf,
+    /// The model directory to write (config.json + weights.safetensors).
+    #[arg(short, long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Take the ExponentialMovingAverage shadows instead of the raw weights.
+    #[arg(long)]
+    pub ema: bool,
+    /// Samples per embedding frame (not stored in the weights).
+    #[arg(long, default_value_t = 512)]
+    pub hop: usize,
+    /// The decoder's dilation cycle (default: Magenta's 10 when the layer count allows).
+    #[arg(long)]
+    pub stages: Option<usize>,
+    /// The encoder's dilation cycle (default as --stages).
+    #[arg(long)]
+    pub encoder_stages: Option<usize>,
+    /// Replace a model already in --out.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -23,7 +52,69 @@ pub struct InfoArgs {
 }
 
 pub fn run(command: &Command) -> anyhow::Result<ExitCode> {
-    let Command::Info(args) = command;
+    match command {
+        Command::Info(args) => info(args),
+        Command::ImportTf(args) => import_tf(args),
+    }
+}
+
+fn import_tf(args: &ImportArgs) -> anyhow::Result<ExitCode> {
+    use engine::import_tf::{ImportOptions, import, resolve_prefix};
+    let prefix = resolve_prefix(&args.ckpt).context("model import-tf")?;
+    let options = ImportOptions {
+        ema: args.ema,
+        hop_length: args.hop,
+        num_stages: args.stages,
+        ae_num_stages: args.encoder_stages,
+    };
+    let overwrite = if args.force {
+        engine::fsutil::Overwrite::Allowed
+    } else {
+        engine::fsutil::Overwrite::Never
+    };
+    let imported = match import(&prefix, &args.out, &options, overwrite) {
+        Err(e @ engine::Error::StagesUnknown { part, .. }) => anyhow::bail!(
+            "model import-tf: {e} (give it with {})",
+            if part == "decoder" {
+                "--stages"
+            } else {
+                "--encoder-stages"
+            }
+        ),
+        other => other.context("model import-tf")?,
+    };
+    let c = &imported.config;
+    let mut out = Output::default();
+    out.line(format!(
+        "imported {} of the {} variables of {} ({}) into {}",
+        imported.taken,
+        imported.variables,
+        imported.prefix.display(),
+        if args.ema {
+            "moving averages"
+        } else {
+            "raw weights"
+        },
+        args.out.display()
+    ));
+    out.line(format!(
+        "decoder {} layers in stages of {}, width {}, skip {}; encoder {} layers in stages of {}, width {}, {} channels every {} samples; {} parameters",
+        c.num_layers,
+        c.num_stages,
+        c.width,
+        c.skip_width,
+        c.ae_num_layers,
+        c.ae_num_stages,
+        c.ae_width,
+        c.ae_bottleneck_width,
+        c.ae_hop_length,
+        c.parameter_count()
+    ));
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn info(args: &InfoArgs) -> anyhow::Result<ExitCode> {
     let mut out = Output::default();
     if let Some(dir) = args.model.as_deref()
         && engine::synth::student::is_student(dir)

@@ -31,6 +31,18 @@ pub enum Error {
     /// A pitch the model cannot play: out of range, or a model without an excitation.
     #[error("{0}")]
     Pitch(String),
+    /// A checkpoint whose dilation cycle (stages) the weights cannot tell: it must be
+    /// given.
+    #[error(
+        "the {part}'s dilation cycle cannot be read from the weights ({layers} layers is not a multiple of Magenta's 10): {}",
+        path.display()
+    )]
+    StagesUnknown {
+        path: PathBuf,
+        /// "decoder" or "encoder".
+        part: &'static str,
+        layers: usize,
+    },
 }
 
 impl From<autoencoder::Error> for Error {

@@ -113,7 +113,7 @@ fn deviation(name: &'static str, ours: &[f32], reference: &[f32], scaled: bool) 
     }
 }
 
-fn fixture_config(dir: &Path) -> Result<(Config, usize, usize)> {
+pub fn fixture_config(dir: &Path) -> Result<(Config, usize, usize)> {
     let path = dir.join("config.json");
     let bytes = read_bounded(&path, 1 << 20)?;
     let mut value: serde_json::Value = serde_json::from_slice(&bytes)

@@ -13,6 +13,7 @@ mod error;
 pub mod eval;
 pub mod fsutil;
 pub mod golden;
+pub mod import_tf;
 pub mod model_dir;
 pub mod nsynth;
 pub mod pack;

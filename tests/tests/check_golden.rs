@@ -112,3 +112,62 @@ fn a_missing_fixture_is_a_one_line_error() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("/no/such/fixture/config.json"), "{err}");
 }
+
+#[test]
+fn magentas_own_checkpoint_imports_and_passes_check_golden() {
+    let tmp = tempfile::tempdir().unwrap();
+    let imported = tmp.path().join("imported");
+    let ckpt = magenta_tiny().join("ckpt");
+    // The fixture's dilation cycles are not in its weights: without them, one line
+    // saying which flag gives them.
+    let out = timbrel(&[
+        "model",
+        "import-tf",
+        ckpt.to_str().unwrap(),
+        "-o",
+        imported.to_str().unwrap(),
+        "--hop",
+        "64",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--stages") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    assert!(!imported.exists());
+
+    let out = timbrel(&[
+        "model",
+        "import-tf",
+        ckpt.to_str().unwrap(),
+        "-o",
+        imported.to_str().unwrap(),
+        "--hop",
+        "64",
+        "--stages",
+        "4",
+        "--encoder-stages",
+        "3",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout(&out).contains("imported 78 of the 78 variables"));
+    // Magenta's inputs and outputs with the imported weights.
+    let golden = tmp.path().join("golden");
+    std::fs::create_dir_all(&golden).unwrap();
+    for file in ["config.json", "io.safetensors"] {
+        std::fs::copy(magenta_tiny().join(file), golden.join(file)).unwrap();
+    }
+    std::fs::copy(
+        imported.join("weights.safetensors"),
+        golden.join("weights.safetensors"),
+    )
+    .unwrap();
+    let out = timbrel(&["check-golden", golden.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(stdout(&out).contains("parity: ok"));
+}

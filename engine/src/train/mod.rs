@@ -299,7 +299,7 @@ impl std::fmt::Debug for Trainer {
     }
 }
 
-fn save_tensors(
+pub(crate) fn save_tensors(
     path: &Path,
     tensors: &HashMap<String, Tensor>,
     overwrite: Overwrite,
