@@ -353,3 +353,79 @@ fn snappy_blocks_read_and_another_models_checkpoint_names_what_is_missing() {
     assert!(err.contains("logits/W has dtype 19"), "{err}");
     assert!(!tmp.path().join("o").exists());
 }
+
+/// A `BundleEntryProto` of a float32 tensor, encoded by hand (fields 1–6).
+fn entry(dims: &[usize], offset: usize, size: usize, crc: u32) -> Vec<u8> {
+    fn varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    let mut shape = Vec::new();
+    for &d in dims {
+        let mut dim = vec![0x08];
+        varint(&mut dim, d as u64);
+        shape.push(0x12);
+        varint(&mut shape, dim.len() as u64);
+        shape.extend(dim);
+    }
+    let mut out = vec![0x08, 0x01, 0x12];
+    varint(&mut out, shape.len() as u64);
+    out.extend(shape);
+    out.push(0x20);
+    varint(&mut out, offset as u64);
+    out.push(0x28);
+    varint(&mut out, size as u64);
+    out.push(0x35);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+#[test]
+fn ema_takes_the_moving_averages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut data = std::fs::read(fixture().join("ckpt/model.ckpt.data-00000-of-00001")).unwrap();
+    let raw = values(&fixture().join("weights.safetensors"));
+    // Each variable's shadow: its values doubled, appended to the data.
+    let mut all = fixture_entries();
+    for (name, dims, v) in &raw {
+        let bytes: Vec<u8> = v.iter().flat_map(|x| (2.0 * x).to_le_bytes()).collect();
+        let crc = crc32c::crc32c(&bytes)
+            .rotate_right(15)
+            .wrapping_add(0xa282_ead8);
+        all.push((
+            format!("{name}/ExponentialMovingAverage").into_bytes(),
+            entry(dims, data.len(), bytes.len(), crc),
+        ));
+        data.extend(bytes);
+    }
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    let dir = tmp.path().join("ema");
+    std::fs::create_dir_all(&dir).unwrap();
+    write_table(&dir.join("model.ckpt.index"), &all, false);
+    std::fs::write(dir.join("model.ckpt.data-00000-of-00001"), data).unwrap();
+    let ema = ImportOptions {
+        ema: true,
+        ..options()
+    };
+    let out = tmp.path().join("ema-out");
+    let imported = import(&dir.join("model.ckpt"), &out, &ema, Overwrite::Never).unwrap();
+    assert_eq!(imported.taken, raw.len());
+    let doubled: Vec<_> = raw
+        .iter()
+        .map(|(n, d, v)| {
+            (
+                n.clone(),
+                d.clone(),
+                v.iter().map(|x| 2.0 * x).collect::<Vec<f32>>(),
+            )
+        })
+        .collect();
+    assert_eq!(values(&out.join("weights.safetensors")), doubled);
+    // Without --ema, the raw weights of the same checkpoint.
+    let out = tmp.path().join("raw-out");
+    import(&dir.join("model.ckpt"), &out, &options(), Overwrite::Never).unwrap();
+    assert_eq!(values(&out.join("weights.safetensors")), raw);
+}
