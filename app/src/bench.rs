@@ -62,6 +62,47 @@ pub struct DecodeArgs {
     /// student/.
     #[arg(long, value_name = "DIR")]
     pub model: Option<std::path::PathBuf>,
+    /// Busy threads run beside the benchmark (a loaded computer), stopped when it ends.
+    #[arg(long, default_value_t = 0)]
+    pub load: usize,
+}
+
+/// `n` threads spinning until the guard is dropped: other programs using the cores.
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(n: usize) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let threads = (0..n)
+            .map(|_| {
+                let stop = std::sync::Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    let mut x = 1u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        for _ in 0..10_000 {
+                            x = std::hint::black_box(
+                                x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1),
+                            );
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self { stop, threads }
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -226,6 +267,10 @@ fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     if args.batch == 0 || args.samples == 0 {
         return Err(anyhow!("--batch and --samples must be at least 1"));
     }
+    let _load = (args.load > 0).then(|| Load::start(args.load));
+    if args.load > 0 {
+        eprintln!("{} busy threads running beside the benchmark", args.load);
+    }
     if args.decoder == crate::synth::DecoderArg::Parallel {
         return decode_parallel(args, &device);
     }
@@ -299,6 +344,10 @@ fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
         let started = Instant::now();
         decoder.generate_streams_f0(&encoding, f0, &streams, sampling, threads, &control)?;
         let seconds = started.elapsed().as_secs_f64();
+        let solo = control.solo_from.load(std::sync::atomic::Ordering::Relaxed);
+        if solo > 0 {
+            out.line(format!("one_thread_from_sample={solo}"));
+        }
         out.line(format!(
             "preset={} batch={} samples={per_voice} decoder=cpu isa={} threads={threads} parallelism={:?}",
             args.preset,

@@ -190,6 +190,25 @@ fn threads_do_not_change_the_audio() {
             .unwrap();
         assert_eq!(many, one, "one voice on {threads} threads");
     }
+    // Going on with one thread part-way (as a split decode does when its partners do not
+    // get their cores), at any frame: the same audio, and the control says from where.
+    for (threads, frame) in [(2, 1), (3, 2), (2, 3)] {
+        let dec = dec
+            .clone()
+            .with_parallelism(Parallelism::Columns)
+            .with_forced_solo(frame);
+        let control = Control::default();
+        let many = dec.generate(&enc, 1, sampling, threads, &control).unwrap();
+        assert_eq!(many, one, "alone from frame {frame} of {threads} threads");
+        // From the first step of that frame at the latest (earlier where the threads
+        // outnumber the free cores and the meetings say so).
+        let from = control.solo_from.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            from > 0 && from <= (frame * cfg.ae_hop_length + 1) as u64,
+            "{from}"
+        );
+        assert_eq!(control.samples(), (4 * cfg.ae_hop_length) as u64);
+    }
 }
 
 #[test]

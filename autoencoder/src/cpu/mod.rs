@@ -41,6 +41,16 @@ use kernels::{Packed, gate_columns, host_vec, pad16};
 use parallel::{Exchange, Part, split};
 pub use state::State;
 
+/// A split decode goes on with one thread when more than one step in this many had a
+/// meeting at which a thread waited past its spinning budget, over the last
+/// [`SOLO_CHECK_STEPS`]: idle, such meetings are rare (a timer interrupt); with the cores
+/// taken by another program, a partner thread misses its time slice at most meetings
+/// and every step waits for it.
+const SOLO_SLOW_STEPS: u64 = 16;
+/// Steps between two looks at the meetings (thread 0; any step boundary will do: every
+/// thread's state is whole there).
+const SOLO_CHECK_STEPS: usize = 64;
+
 /// The instruction set the kernels were compiled for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isa {
@@ -118,6 +128,8 @@ pub struct CpuDecoder {
     /// Every panel of every matrix: a step on one thread.
     whole: Part,
     parallelism: Parallelism,
+    /// A split decode goes on alone from this frame whatever its meetings (tests).
+    forced_solo: Option<usize>,
 }
 
 /// How a batch is spread over threads.
@@ -223,12 +235,20 @@ impl CpuDecoder {
             logits: Packed::dense(&dec.logits)?,
             whole: Part::new(w, sw, 0, 1),
             parallelism: Parallelism::Auto,
+            forced_solo: None,
         })
     }
 
     /// Sets how batches are spread over threads (the default chooses).
     pub fn with_parallelism(mut self, parallelism: Parallelism) -> Self {
         self.parallelism = parallelism;
+        self
+    }
+
+    /// Makes a split decode go on with one thread from frame `frame` whatever its
+    /// meetings: to show that the audio does not depend on when it does.
+    pub fn with_forced_solo(mut self, frame: usize) -> Self {
+        self.forced_solo = Some(frame);
         self
     }
 
@@ -374,7 +394,7 @@ impl CpuDecoder {
                 .map(|index| {
                     let ex = &ex;
                     scope.spawn(move || -> Result<Vec<Vec<f32>>> {
-                        let part = Part::new(self.width, self.skip_width, index, threads);
+                        let mut part = Part::new(self.width, self.skip_width, index, threads);
                         let mut state = State::new(self, voices);
                         let mut sampler = Sampler::with_streams(sampling, streams.iter().copied());
                         let mut audio = if index == 0 {
@@ -384,6 +404,9 @@ impl CpuDecoder {
                         };
                         let mut frame = vec![0f32; voices * self.bottleneck];
                         let mut classes = vec![0usize; voices];
+                        // Thread 0 alone from here on (see `SOLO_SLOW_STEPS`).
+                        let mut solo = false;
+                        let mut going_solo = false;
                         for f in 0..frames {
                             for (v, z) in frame.chunks_exact_mut(self.bottleneck).enumerate() {
                                 z.copy_from_slice(
@@ -393,23 +416,63 @@ impl CpuDecoder {
                             }
                             state.set_frame(self, &frame)?;
                             for i in 0..self.hop_length {
+                                let t = f * self.hop_length + i;
+                                if index == 0
+                                    && !solo
+                                    && t > 0
+                                    && t.is_multiple_of(SOLO_CHECK_STEPS)
+                                {
+                                    // Slow meetings in the last steps: a partner kept
+                                    // waiting for its core. The split no longer pays;
+                                    // finish alone.
+                                    going_solo = ex.take_slow_meetings() * SOLO_SLOW_STEPS
+                                        > SOLO_CHECK_STEPS as u64;
+                                }
+                                if index == 0 && self.forced_solo.is_some_and(|at| f >= at) {
+                                    going_solo = true;
+                                }
                                 if let Some(f0) = f0 {
-                                    let t = f * self.hop_length + i;
                                     crate::excitation::curves_at(f0, total, t, state.f0_mut());
                                 }
-                                let stop = index == 0 && control.is_cancelled();
-                                state.sample_part(
-                                    self,
-                                    &part,
-                                    Some(ex),
-                                    stop,
-                                    &mut sampler,
-                                    &mut classes,
-                                );
-                                // Published by thread 0 with the last exchange of the
-                                // step: every thread stops after the same step.
-                                if ex.stop.load(Ordering::Relaxed) {
-                                    return Err(Error::Cancelled);
+                                if solo {
+                                    if control.is_cancelled() {
+                                        return Err(Error::Cancelled);
+                                    }
+                                    state.sample_part(
+                                        self,
+                                        &part,
+                                        None,
+                                        false,
+                                        &mut sampler,
+                                        &mut classes,
+                                    );
+                                } else {
+                                    let cancel = index == 0 && control.is_cancelled();
+                                    if index == 0 && going_solo && !cancel {
+                                        ex.solo.store(true, Ordering::Relaxed);
+                                    }
+                                    state.sample_part(
+                                        self,
+                                        &part,
+                                        Some(ex),
+                                        cancel || (index == 0 && going_solo),
+                                        &mut sampler,
+                                        &mut classes,
+                                    );
+                                    // Published by thread 0 with the last exchange of the
+                                    // step: every thread stops splitting after the same
+                                    // step, with every value of it in its state.
+                                    if ex.stop.load(Ordering::Relaxed) {
+                                        if !ex.solo.load(Ordering::Relaxed) {
+                                            return Err(Error::Cancelled);
+                                        }
+                                        if index != 0 {
+                                            return Ok(Vec::new());
+                                        }
+                                        solo = true;
+                                        part = Part::new(self.width, self.skip_width, 0, 1);
+                                        control.solo_from.store(t as u64 + 1, Ordering::Relaxed);
+                                    }
                                 }
                                 if index == 0 {
                                     for (out, &c) in audio.iter_mut().zip(&classes) {
@@ -504,6 +567,9 @@ pub struct Control {
     pub samples: AtomicU64,
     /// Set to stop the generation before its next sample ([`Error::Cancelled`]).
     pub cancel: AtomicBool,
+    /// The sample (per voice) from which a decode split over threads went on with one,
+    /// its partners not getting their cores; 0: it did not.
+    pub solo_from: AtomicU64,
 }
 
 impl Control {

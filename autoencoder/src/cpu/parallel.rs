@@ -2,7 +2,7 @@
 //! ([`Part`]) and the threads swap their shares through [`Exchange`] at a spin barrier.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use super::CpuDecoder;
 use super::kernels::{HALF, NR, pad, pad16};
@@ -52,8 +52,12 @@ pub(super) struct Exchange {
     pub(super) h: Vec<AtomicU32>,
     pub(super) logits: Vec<AtomicU32>,
     barrier: SpinBarrier,
-    /// Thread 0's cancel decision for the current step.
+    /// Thread 0's decision to end the split after the current step (a cancel, or
+    /// [`Exchange::solo`]).
     pub(super) stop: AtomicBool,
+    /// With `stop`: thread 0 goes on alone (the others are not getting their cores);
+    /// without: the decode was cancelled.
+    pub(super) solo: AtomicBool,
 }
 
 impl Exchange {
@@ -67,7 +71,14 @@ impl Exchange {
             logits: cells(CLASSES),
             barrier: SpinBarrier::new(threads),
             stop: AtomicBool::new(false),
+            solo: AtomicBool::new(false),
         }
+    }
+
+    /// Meetings since the last call at which a thread waited past its spinning budget
+    /// (~2,000 spins, a few µs): the sign that a partner was not running.
+    pub(super) fn take_slow_meetings(&self) -> u64 {
+        self.barrier.slow.swap(0, Ordering::Relaxed)
     }
 
     /// Publishes columns `owned` of `private` (`[voice][stride]`), waits for every
@@ -104,6 +115,8 @@ pub(super) struct SpinBarrier {
     threads: usize,
     arrived: AtomicUsize,
     generation: AtomicUsize,
+    /// Waits that outlasted the spinning and yielded.
+    slow: AtomicU64,
 }
 
 impl SpinBarrier {
@@ -112,6 +125,7 @@ impl SpinBarrier {
             threads,
             arrived: AtomicUsize::new(0),
             generation: AtomicUsize::new(0),
+            slow: AtomicU64::new(0),
         }
     }
 
@@ -128,6 +142,10 @@ impl SpinBarrier {
                 spins += 1;
                 std::hint::spin_loop();
             } else {
+                if spins == 2_000 {
+                    spins += 1;
+                    self.slow.fetch_add(1, Ordering::Relaxed);
+                }
                 std::thread::yield_now();
             }
         }
