@@ -368,7 +368,7 @@ fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     out.line(format!("samples_per_s={aggregate:.0}"));
     out.line(format!(
         "realtime_factor={:.3}",
-        aggregate / args.batch as f64 / 16_000.0
+        aggregate / args.batch as f64 / f64::from(engine::audio::SAMPLE_RATE_HZ)
     ));
     out.flush()?;
     Ok(ExitCode::SUCCESS)

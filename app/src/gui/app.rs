@@ -837,7 +837,7 @@ impl TimbrelApp {
     }
 
     fn view_of(&self, rendered: Rendered) -> ResultView {
-        let hop = 512;
+        let hop = rendered.hop;
         ResultView {
             waveform: plots::waveform(&rendered.audio, 0.0),
             source_waveforms: rendered

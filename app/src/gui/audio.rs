@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use engine::audio::SAMPLE_RATE_HZ;
 
 /// What the GUI sends the callback.
 #[derive(Debug)]
@@ -154,7 +155,7 @@ impl Player {
             commands: None,
             returned: None,
             shared: Arc::new(Shared::default()),
-            rate_hz: 16_000,
+            rate_hz: SAMPLE_RATE_HZ,
             device: String::new(),
             error: Some(reason.to_string()),
         }
@@ -224,10 +225,10 @@ impl Player {
         let Some(commands) = &mut self.commands else {
             return;
         };
-        let buffer = if self.rate_hz == 16_000 {
+        let buffer = if self.rate_hz == SAMPLE_RATE_HZ {
             audio.to_vec()
         } else {
-            engine::audio::resample(audio, 16_000, self.rate_hz).unwrap_or_default()
+            engine::audio::resample(audio, SAMPLE_RATE_HZ, self.rate_hz).unwrap_or_default()
         };
         let _ = commands.push(Command::Play(buffer.into_boxed_slice()));
     }

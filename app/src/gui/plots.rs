@@ -1,5 +1,6 @@
 //! What the plots show, computed once when a result arrives (not every frame).
 
+use engine::audio::SAMPLE_RATE_HZ;
 use engine::eval::MelSpectrogram;
 use engine::synth::Embedding;
 
@@ -12,7 +13,7 @@ pub fn waveform(samples: &[f32], offset: f64) -> Vec<[f64; 2]> {
     let bucket = samples.len().div_ceil(MAX_POINTS / 2).max(1);
     let mut out = Vec::with_capacity(samples.len().min(MAX_POINTS) + 2);
     for (i, chunk) in samples.chunks(bucket).enumerate() {
-        let t = (i * bucket) as f64 / 16_000.0;
+        let t = (i * bucket) as f64 / f64::from(SAMPLE_RATE_HZ);
         if bucket == 1 {
             out.push([t, f64::from(chunk[0]) + offset]);
             continue;
@@ -32,7 +33,7 @@ pub fn embedding(e: &Embedding, hop: usize) -> Vec<Vec<[f64; 2]>> {
         .map(|c| {
             (0..e.frames)
                 .map(|f| {
-                    let t = (f * hop) as f64 / 16_000.0;
+                    let t = (f * hop) as f64 / f64::from(SAMPLE_RATE_HZ);
                     [t, f64::from(e.frame(f)[c])]
                 })
                 .collect()

@@ -8,7 +8,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 
 use autoencoder::Sampling;
 use autoencoder::cpu::Control;
-use engine::audio::ReadOptions;
+use engine::audio::{ReadOptions, SAMPLE_RATE_HZ};
 use engine::fsutil::Overwrite;
 use engine::pack::Scan;
 use engine::synth::render::{self, RenderOptions};
@@ -63,6 +63,8 @@ pub struct Rendered {
     pub audio: Vec<f32>,
     pub sources: Vec<Prepared>,
     pub blend: Embedding,
+    /// Samples per embedding frame of the model that rendered it.
+    pub hop: usize,
     pub decode_secs: f64,
     pub realtime_factor: f64,
 }
@@ -355,11 +357,12 @@ fn render_job(engine: &Engine, job: &RenderJob, emit: &dyn Fn(Event)) -> engine:
         .unwrap_or_default();
     let decode_secs = started.elapsed().as_secs_f64();
     audio.truncate(sources.iter().map(|p| p.length).max().unwrap_or(0));
-    let realtime_factor = audio.len() as f64 / 16_000.0 / decode_secs.max(1e-9);
+    let realtime_factor = audio.len() as f64 / f64::from(SAMPLE_RATE_HZ) / decode_secs.max(1e-9);
     Ok(Rendered {
         audio,
         sources,
         blend,
+        hop: engine.hop(),
         decode_secs,
         realtime_factor,
     })

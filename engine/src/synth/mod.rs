@@ -30,7 +30,7 @@ use serde::Serialize;
 
 use crate::audio::{ReadOptions, SAMPLE_RATE_HZ, read_note, resample};
 use crate::error::{Error, Result};
-use crate::pitch::{Pitch, midi_name};
+use crate::pitch::midi_name;
 use crate::{default_model, model_dir, pack};
 pub use blend::{Embedding, Weights, XyMode, blend, xy_weights};
 pub use cache::Cache;
@@ -839,11 +839,6 @@ pub fn pitch_shift(samples: &[f32], semitones: i32) -> std::result::Result<Vec<f
 pub fn sounding_pitch(p: &Prepared) -> Option<u8> {
     p.pitch
         .map(|m| (i32::from(m) + p.shift_semitones).clamp(0, 127) as u8)
-}
-
-/// Describes a pitch for the user ("A4" or "unpitched").
-pub fn pitch_label(p: &Pitch) -> String {
-    p.midi().map_or_else(|| "unpitched".to_string(), midi_name)
 }
 
 #[cfg(test)]
