@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Trains (or continues training) the Parallel WaveNet student in assets/default-model/student.
 #
-#   scripts/train-default-student.sh [--steps N]
+#   scripts/train-default-student.sh [--steps N] [--power-weight W ...]
 #
-# The student and its own encoder learn from the notes' spectra (a multi-resolution
-# spectral loss; no teacher term yet): flows of 10 and 10 layers, width 32, an encoder of
-# 10 layers, width 32, the 16-harmonic excitation at each note's f0, 8 crops of 4096
-# samples per step. Same data as the default model (scripts/train-default-model.sh
+# The student and its own encoder learn from the notes' spectra (the multi-resolution
+# spectral loss and, weighted 30, the power loss; no teacher term while the teacher is
+# weak): flows of 10 and 10 layers, width 32, an encoder of 10 layers, width 32, the
+# 16-harmonic excitation at each note's f0, 8 crops of 4096 samples per step. Loss weights
+# given on a resume change the run's from there on. Same data as the default model (scripts/train-default-model.sh
 # renders it); runs at nice 19 and appends its output to data/train-default-student.out;
 # Ctrl-C (kill -INT) writes a checkpoint, and the next run resumes it exactly.
 set -euo pipefail
@@ -26,6 +27,6 @@ fi
 exec nice -n 19 "$timbrel" train-student --data data/fluidr3 --data data/fluidr3-drums \
     --out "$student" --flows 10,10 --width 32 --encoder-layers 10 --encoder-width 32 \
     --steps 20000 --batch 8 --crop 4096 --lr 1e-3 --warmup 100 --unpitched-share 0.05 \
-    --power-weight 1 \
+    --power-weight 30 \
     --checkpoint-every 100 --validate-every 100 --free-run-every 100 --free-run-notes 16 \
     --quiet "$@" >>"$log" 2>&1
