@@ -4,7 +4,7 @@
 #   scripts/train-default-student.sh [--steps N] [--power-weight W ...]
 #
 # The student and its own encoder learn from the notes' spectra (the multi-resolution
-# spectral loss and, weighted 30, the power loss; no teacher term while the teacher is
+# spectral loss and, weighted 8, the power loss; no teacher term while the teacher is
 # weak): flows of 10 and 10 layers, width 32, an encoder of 10 layers, width 32, the
 # 16-harmonic excitation at each note's f0, 8 crops of 4096 samples per step. Loss weights
 # given on a resume change the run's from there on. Same data as the default model (scripts/train-default-model.sh
@@ -27,6 +27,6 @@ fi
 exec nice -n 19 "$timbrel" train-student --data data/fluidr3 --data data/fluidr3-drums \
     --out "$student" --flows 10,10 --width 32 --encoder-layers 10 --encoder-width 32 \
     --steps 20000 --batch 8 --crop 4096 --lr 1e-3 --warmup 100 --unpitched-share 0.05 \
-    --power-weight 30 \
+    --power-weight 8 \
     --checkpoint-every 100 --validate-every 100 --free-run-every 100 --free-run-notes 16 \
     --quiet "$@" >>"$log" 2>&1
