@@ -119,7 +119,7 @@ fn info(args: &InfoArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = args.model.as_deref()
         && engine::synth::student::is_student(dir)
     {
-        let (student, _) = engine::synth::student::load(dir, &Device::Cpu).context("model info")?;
+        let student = engine::train::student::load(dir, &Device::Cpu).context("model info")?;
         out.line(format!(
             "model: {} (a Parallel WaveNet student)",
             dir.display()
@@ -195,8 +195,8 @@ fn info(args: &InfoArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => {
             let beside = dir.join(engine::synth::STUDENT_DIR);
             if engine::synth::student::is_student(&beside) {
-                let (student, _) =
-                    engine::synth::student::load(&beside, &Device::Cpu).context("model info")?;
+                let student =
+                    engine::train::student::load(&beside, &Device::Cpu).context("model info")?;
                 student_lines(&mut out, &student, "plays with --decoder parallel");
             }
         }

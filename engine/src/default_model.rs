@@ -61,17 +61,7 @@ fn embedded_student_path() -> std::path::PathBuf {
 }
 
 pub fn student_config() -> Result<StudentAutoencoderConfig> {
-    let config: StudentAutoencoderConfig = serde_json::from_str(STUDENT_JSON).map_err(|e| {
-        Error::invalid(
-            embedded_student_path(),
-            format!("not a student config ({e})"),
-        )
-    })?;
-    config.validate().map_err(|error| Error::Model {
-        path: embedded_student_path(),
-        error,
-    })?;
-    Ok(config)
+    crate::train::student::parse_config(STUDENT_JSON.as_bytes(), &embedded_student_path())
 }
 
 /// Loads the embedded student onto `device`.

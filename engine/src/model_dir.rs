@@ -38,9 +38,9 @@ pub struct LoadedModel {
     pub identity: String,
 }
 
-/// A model's identity for caches: the SHA-256 of its config (as JSON) and weight bytes,
-/// so retraining or editing either changes it.
-pub fn identity(config: &Config, weights: &[u8]) -> String {
+/// A model's identity for caches: the SHA-256 of its config (as JSON: an autoencoder's or
+/// a student's) and weight bytes, so retraining or editing either changes it.
+pub fn identity(config: &impl serde::Serialize, weights: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();
     hash.update(serde_json::to_vec(config).unwrap_or_default());

@@ -228,7 +228,7 @@ impl Engine {
                 DecoderKind::Parallel => {
                     let model = default_model::load_student(device)?;
                     let identity =
-                        student::student_identity(model.config(), default_model::STUDENT_WEIGHTS);
+                        model_dir::identity(model.config(), default_model::STUDENT_WEIGHTS);
                     Self::with_student(model, default_model::STUDENT_NAME.to_string(), identity)
                 }
             },
@@ -262,7 +262,7 @@ impl Engine {
     }
 
     fn load_student(dir: &Path, device: &Device) -> Result<Self> {
-        let (model, identity) = student::load(dir, device)?;
+        let (model, identity) = crate::train::student::load_identified(dir, device)?;
         Self::with_student(model, format!("{} (student)", dir.display()), identity)
     }
 

@@ -1,6 +1,6 @@
-//! Playing a Parallel WaveNet student inside the [`super::Engine`]: its directory, its
-//! cache identity, and every voice rendered in whole-note passes from logistic noise at
-//! the pitch it is given.
+//! Playing a Parallel WaveNet student inside the [`super::Engine`]: whether a directory
+//! holds one, its noise, and every voice rendered in whole-note passes from logistic noise
+//! at the pitch it is given. (Loading it is [`crate::train::student::load_identified`].)
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -8,15 +8,14 @@ use std::time::Instant;
 
 use autoencoder::cpu::Control;
 use autoencoder::excitation::{Oscillator, excitation};
+use autoencoder::student::StudentAutoencoder;
 use autoencoder::student::cpu::{CpuStudent, VoiceInput};
-use autoencoder::student::{StudentAutoencoder, StudentAutoencoderConfig};
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::Progress;
-use crate::error::{Error, Result, read_bounded};
-use crate::model_dir::WEIGHTS_FILE;
+use crate::error::{Error, Result};
 use crate::train::student::STUDENT_FILE;
 
 /// Voices rendered in one pass: bounds memory (a 4 s voice's activations are about 100 MB
@@ -30,28 +29,6 @@ pub const STRETCH_SAMPLES: usize = 40_000;
 /// Whether `dir` holds a student.
 pub fn is_student(dir: &Path) -> bool {
     dir.join(STUDENT_FILE).is_file()
-}
-
-/// A student's identity for caches: the SHA-256 of its config (as JSON) and weights.
-pub fn student_identity(config: &StudentAutoencoderConfig, weights: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    let mut hash = Sha256::new();
-    hash.update(b"student\0");
-    hash.update(serde_json::to_vec(config).unwrap_or_default());
-    hash.update(b"\0");
-    hash.update(weights);
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Loads the student in `dir` onto `device`, and its identity.
-pub fn load(dir: &Path, device: &Device) -> Result<(StudentAutoencoder, String)> {
-    let config = crate::train::student::read_config(dir)?;
-    let path = dir.join(WEIGHTS_FILE);
-    let bytes = read_bounded(&path, 4 << 30)?;
-    crate::error::check_safetensors(&path, &bytes)?;
-    let model = StudentAutoencoder::from_safetensors(&config, &bytes, device)
-        .map_err(|error| Error::Model { path, error })?;
-    Ok((model, student_identity(&config, &bytes)))
 }
 
 /// `n` draws of Logistic(0, 1) from `rng`: a student's noise.

@@ -74,11 +74,15 @@ fn seed_variables(varmap: &VarMap, seed: u64) -> Result<()> {
 /// Reads a student directory's `student.json`.
 pub fn read_config(dir: &Path) -> Result<StudentAutoencoderConfig> {
     let path = dir.join(STUDENT_FILE);
-    let bytes = read_bounded(&path, 1 << 20)?;
-    let config: StudentAutoencoderConfig = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::invalid(&path, format!("not a student config ({e})")))?;
+    parse_config(&read_bounded(&path, 1 << 20)?, &path)
+}
+
+/// A `student.json`'s contents (from `path`, for errors), checked.
+pub fn parse_config(bytes: &[u8], path: &Path) -> Result<StudentAutoencoderConfig> {
+    let config: StudentAutoencoderConfig = serde_json::from_slice(bytes)
+        .map_err(|e| Error::invalid(path, format!("not a student config ({e})")))?;
     config.validate().map_err(|error| Error::Model {
-        path: path.clone(),
+        path: path.to_path_buf(),
         error,
     })?;
     Ok(config)
@@ -86,12 +90,18 @@ pub fn read_config(dir: &Path) -> Result<StudentAutoencoderConfig> {
 
 /// Loads a trained student (`student.json` + `weights.safetensors`).
 pub fn load(dir: &Path, device: &Device) -> Result<StudentAutoencoder> {
+    load_identified(dir, device).map(|(model, _)| model)
+}
+
+/// [`load`], and the student's identity for caches ([`crate::model_dir::identity`]).
+pub fn load_identified(dir: &Path, device: &Device) -> Result<(StudentAutoencoder, String)> {
     let config = read_config(dir)?;
     let path = dir.join(WEIGHTS_FILE);
     let bytes = read_bounded(&path, 4 << 30)?;
     crate::error::check_safetensors(&path, &bytes)?;
-    StudentAutoencoder::from_safetensors(&config, &bytes, device)
-        .map_err(|error| Error::Model { path, error })
+    let model = StudentAutoencoder::from_safetensors(&config, &bytes, device)
+        .map_err(|error| Error::Model { path, error })?;
+    Ok((model, crate::model_dir::identity(&config, &bytes)))
 }
 
 /// Plays `notes` (16 kHz, all as long as the first, a multiple of the hop) as the student
