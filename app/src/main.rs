@@ -12,6 +12,7 @@ mod check_golden;
 mod dataset;
 mod eval;
 mod gui;
+mod instrument;
 mod model;
 mod output;
 mod pack;
@@ -59,6 +60,10 @@ enum Command {
     Blend(synth::BlendArgs),
     /// Pre-render every cell of an XY grid over four corners at several pitches.
     Grid(synth::GridArgs),
+    /// Export a blend as a playable instrument: a SoundFont 2 (.sf2) or an SFZ (.sfz and
+    /// a folder of WAVs), notes rendered at sampled keys and velocities, looped where
+    /// they sustain.
+    Instrument(instrument::Args),
     /// Encode a note into its embedding (.npy, [frames, 16] float32).
     Encode(synth::EncodeArgs),
     /// Decode an embedding (.npy) into a note.
@@ -101,6 +106,7 @@ fn main() -> ExitCode {
         Some(Command::Reconstruct(args)) => synth::reconstruct(&args),
         Some(Command::Blend(args)) => synth::blend(&args),
         Some(Command::Grid(args)) => synth::grid(&args),
+        Some(Command::Instrument(args)) => instrument::run(&args),
         Some(Command::Encode(args)) => synth::encode(&args),
         Some(Command::Decode(args)) => synth::decode_npy(&args),
         Some(Command::Gui(args)) => gui::run(gui::Options {

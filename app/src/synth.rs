@@ -16,8 +16,8 @@ use engine::fsutil::Overwrite;
 use engine::synth::grid::{self, GridSpec};
 use engine::synth::render::{self, Finished, RenderOptions};
 use engine::synth::{
-    DecoderKind, Embedding, Engine, Glide, ModelSource, PITCH_RANGE, Prepared, Progress, Weights,
-    XyMode, npy,
+    DecoderKind, Embedding, Engine, Glide, ModelSource, NoteSpec, PITCH_RANGE, Prepared, Progress,
+    Weights, XyMode, npy,
 };
 use serde::Serialize;
 
@@ -114,15 +114,20 @@ pub struct ReconstructArgs {
     /// (models that take a pitch).
     #[arg(long, value_parser = parse_pitch)]
     pub pitch_end: Option<u8>,
+    /// Length of each note in seconds (default: its input's): the sustain of the
+    /// embedding is stretched or shrunk, the attack and release kept.
+    #[arg(long, value_name = "S")]
+    pub seconds: Option<f32>,
     #[command(flatten)]
     pub common: Common,
 }
 
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("how").required(true).args(["mix", "xy", "weights"])))]
+#[command(group(clap::ArgGroup::new("how").args(["mix", "xy", "weights"])))]
 pub struct BlendArgs {
-    /// Two sources (A B, with --mix) or four (A B C D, the XY pad's corners): sound
-    /// files, or sample-pack folders (the note nearest --pitch is used).
+    /// Two sources (A B: half and half, or --mix) or four (A B C D, the XY pad's corners:
+    /// the pad's centre, or --xy): sound files, or sample-pack folders (the note nearest
+    /// --pitch is used).
     #[arg(required = true, num_args = 2..=4, value_name = "SOURCE")]
     pub sources: Vec<PathBuf>,
     /// Two-way mix: 0 is A, 1 is B.
@@ -153,6 +158,10 @@ pub struct BlendArgs {
     /// pitch).
     #[arg(long, value_parser = parse_pitch, requires = "pitch")]
     pub pitch_end: Option<u8>,
+    /// Length of the note in seconds (default: the longest source's): the sustain of each
+    /// source's embedding is stretched or shrunk, its attack and release kept.
+    #[arg(long, value_name = "S")]
+    pub seconds: Option<f32>,
     #[arg(short, long, value_name = "OUT.wav")]
     pub out: PathBuf,
     #[command(flatten)]
@@ -217,7 +226,7 @@ pub struct DecodeArgs {
     pub common: Common,
 }
 
-fn parse_xy(s: &str) -> Result<(f32, f32), String> {
+pub(crate) fn parse_xy(s: &str) -> Result<(f32, f32), String> {
     let (x, y) = s
         .split_once(',')
         .ok_or_else(|| format!("expected X,Y (e.g. 0.5,0.25), got {s:?}"))?;
@@ -231,7 +240,7 @@ fn parse_xy(s: &str) -> Result<(f32, f32), String> {
     Ok((parse(x)?, parse(y)?))
 }
 
-fn parse_pitch(s: &str) -> Result<u8, String> {
+pub(crate) fn parse_pitch(s: &str) -> Result<u8, String> {
     s.trim()
         .parse::<u8>()
         .ok()
@@ -257,7 +266,7 @@ impl From<DecoderArg> for DecoderKind {
 }
 
 impl Common {
-    fn engine(&self) -> anyhow::Result<Engine> {
+    pub(crate) fn engine(&self) -> anyhow::Result<Engine> {
         let source = self
             .model
             .clone()
@@ -280,7 +289,7 @@ impl Common {
         Ok(engine)
     }
 
-    fn sampling(&self) -> anyhow::Result<Sampling> {
+    pub(crate) fn sampling(&self) -> anyhow::Result<Sampling> {
         if !self.temperature.is_finite() || self.temperature < 0.0 {
             bail!("--temperature must be 0 or more, got {}", self.temperature);
         }
@@ -290,7 +299,7 @@ impl Common {
         })
     }
 
-    fn render(&self) -> anyhow::Result<RenderOptions> {
+    pub(crate) fn render(&self) -> anyhow::Result<RenderOptions> {
         if !render::RATES_HZ.contains(&self.rate) {
             bail!("--rate must be 16000, 44100 or 48000, got {}", self.rate);
         }
@@ -302,7 +311,7 @@ impl Common {
         })
     }
 
-    fn read(&self) -> ReadOptions {
+    pub(crate) fn read(&self) -> ReadOptions {
         ReadOptions {
             max_secs: self.max_secs,
         }
@@ -327,7 +336,7 @@ impl Common {
         Ok(())
     }
 
-    fn note(&self, text: impl AsRef<str>) {
+    pub(crate) fn note(&self, text: impl AsRef<str>) {
         if !self.quiet {
             eprintln!("{}", text.as_ref());
         }
@@ -335,15 +344,15 @@ impl Common {
 }
 
 /// A progress bar on stderr that appears only once a job has run for a second.
-struct Bar {
-    bar: indicatif::ProgressBar,
+pub(crate) struct Bar {
+    pub(crate) bar: indicatif::ProgressBar,
     started: Instant,
     quiet: bool,
     shown: bool,
 }
 
 impl Bar {
-    fn new(quiet: bool) -> Self {
+    pub(crate) fn new(quiet: bool) -> Self {
         let bar = indicatif::ProgressBar::hidden().with_style(
             indicatif::ProgressStyle::with_template("{bar:30} {percent:>3}%  {msg}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -373,13 +382,13 @@ impl Bar {
         ));
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.bar.finish_and_clear();
     }
 }
 
 /// Ctrl-C cancels the running decode (which then leaves no output file).
-fn cancel_on_ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
+pub(crate) fn cancel_on_ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     let handler_flag = Arc::clone(&flag);
     ctrlc::set_handler(move || handler_flag.store(true, Ordering::Relaxed))
@@ -388,7 +397,7 @@ fn cancel_on_ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
 }
 
 /// A progress callback that moves `bar` and cancels once Ctrl-C set `stop`.
-fn watch<'a>(
+pub(crate) fn watch<'a>(
     bar: &'a mut Bar,
     stop: &'a AtomicBool,
 ) -> impl FnMut(&Progress) -> ControlFlow<()> + 'a {
@@ -587,7 +596,8 @@ pub fn reconstruct(args: &ReconstructArgs) -> anyhow::Result<ExitCode> {
     let notes: Vec<&[f32]> = prepared.iter().map(|p| p.samples.as_slice()).collect();
     let encoded = engine.encode(&notes)?;
     let cached = encoded.iter().filter(|e| e.cached).count();
-    let embeddings: Vec<Embedding> = encoded.into_iter().map(|e| e.embedding).collect();
+    let mut embeddings: Vec<Embedding> = encoded.into_iter().map(|e| e.embedding).collect();
+    let lengths = engine.fit(&prepared, &mut embeddings, args.seconds)?;
     c.note(format!(
         "decoding {} note(s) with {} on {}",
         embeddings.len(),
@@ -601,9 +611,9 @@ pub fn reconstruct(args: &ReconstructArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot create {}", args.out.display()))?;
     }
     let mut written = Vec::new();
-    for ((mut audio, p), out) in audio.into_iter().zip(&prepared).zip(&outputs) {
-        // The input's own length (the model works in whole frames).
-        audio.truncate(p.length);
+    for ((mut audio, length), out) in audio.into_iter().zip(lengths).zip(&outputs) {
+        // The input's own length or the one asked for (the model works in whole frames).
+        audio.truncate(length);
         let finished = render::write(out, audio, &render, c.overwrite())?;
         written.push(Written {
             file: out.clone(),
@@ -635,62 +645,30 @@ pub fn blend(args: &BlendArgs) -> anyhow::Result<ExitCode> {
     } else {
         XyMode::Cone
     };
-    let weights = if let Some(t) = args.mix {
-        if n != 2 {
-            bail!("--mix blends two sources; got {n} (use --xy with four)");
-        }
-        let check = |t: f32| {
-            if (0.0..=1.0).contains(&t) {
-                Ok(vec![1.0 - t, t])
-            } else {
-                Err(anyhow!("--mix must be from 0 to 1, got {t}"))
-            }
-        };
-        match args.mix_end {
-            Some(end) => Weights::Morph {
-                start: check(t)?,
-                end: check(end)?,
-            },
-            None => Weights::Fixed(check(t)?),
-        }
-    } else if let Some((x, y)) = args.xy {
-        if n != 4 {
-            bail!("--xy blends four sources (A B C D); got {n}");
-        }
-        let at = |x, y| engine::synth::xy_weights(x, y, mode).to_vec();
-        match args.xy_end {
-            Some((x2, y2)) => Weights::Morph {
-                start: at(x, y),
-                end: at(x2, y2),
-            },
-            None => Weights::Fixed(at(x, y)),
-        }
-    } else if let Some(w) = &args.weights {
-        if w.len() != n {
-            bail!("--weights has {} values for {n} sources", w.len());
-        }
-        Weights::Fixed(w.clone())
-    } else {
-        bail!("say how to blend: --mix, --xy or --weights");
-    };
-    if n == 3 {
-        bail!("blend takes two sources (with --mix) or four (with --xy), got three");
-    }
+    let weights = blend_weights(&BlendHow {
+        sources: n,
+        mix: args.mix,
+        mix_end: args.mix_end,
+        xy: args.xy,
+        xy_end: args.xy_end,
+        weights: args.weights.clone(),
+        mode,
+    })?;
     c.check_output(&args.out)?;
     let engine = c.engine()?;
-    let prepared = args
-        .sources
-        .iter()
-        .map(|s| engine.prepare(s, args.pitch, c.read()))
-        .collect::<Result<Vec<_>, _>>()?;
-    for (name, p) in ["A", "B", "C", "D"].iter().zip(&prepared) {
+    let spec = NoteSpec {
+        pitch: args.pitch,
+        velocity: None,
+        seconds: args.seconds,
+        read: c.read(),
+    };
+    let sources = engine.sources(&args.sources, &spec)?;
+    let prepared = &sources.prepared;
+    for (name, p) in ["A", "B", "C", "D"].iter().zip(prepared) {
         c.note(format!("{name}: {}", p.describe()));
     }
-    let notes: Vec<&[f32]> = prepared.iter().map(|p| p.samples.as_slice()).collect();
-    let encoded = engine.encode(&notes)?;
-    let cached = encoded.iter().filter(|e| e.cached).count();
-    let refs: Vec<&Embedding> = encoded.iter().map(|e| &e.embedding).collect();
-    let blended = engine::synth::blend(&refs, &weights).map_err(|e| anyhow!(e))?;
+    let cached = sources.cached;
+    let blended = sources.blend(&weights)?;
     let own = prepared.iter().find_map(engine::synth::sounding_pitch);
     let pitch = glide(&engine, args.pitch, args.pitch_end, own)?;
     if let Some(g) = pitch {
@@ -710,8 +688,8 @@ pub fn blend(args: &BlendArgs) -> anyhow::Result<ExitCode> {
     let (audio, secs) = decode(&engine, std::slice::from_ref(&blended), &[pitch], c)?;
     let total: usize = audio.iter().map(Vec::len).sum();
     let mut audio = audio.into_iter().next().unwrap_or_default();
-    // As long as the longest source (the model works in whole frames).
-    audio.truncate(prepared.iter().map(|p| p.length).max().unwrap_or(0));
+    // As long as the longest source or as asked (the model works in whole frames).
+    audio.truncate(sources.length);
     let finished = render::write(&args.out, audio, &render, c.overwrite())?;
     let (per_s, rt) = rates(1, total, secs);
     print_summary(
@@ -730,6 +708,70 @@ pub fn blend(args: &BlendArgs) -> anyhow::Result<ExitCode> {
             realtime_factor: rt,
         },
     )
+}
+
+/// How a blend's weights were asked for on the command line.
+pub(crate) struct BlendHow {
+    pub sources: usize,
+    pub mix: Option<f32>,
+    pub mix_end: Option<f32>,
+    pub xy: Option<(f32, f32)>,
+    pub xy_end: Option<(f32, f32)>,
+    pub weights: Option<Vec<f32>>,
+    pub mode: XyMode,
+}
+
+/// The weights of a blend: `--mix` (two sources), `--xy` (four) or `--weights`; without
+/// any, half and half for two sources and the pad's centre for four.
+pub(crate) fn blend_weights(how: &BlendHow) -> anyhow::Result<Weights> {
+    let n = how.sources;
+    if n == 3 || !(1..=4).contains(&n) {
+        bail!("a blend takes two sources (with --mix) or four (with --xy), got {n}");
+    }
+    let (mix, xy) = match (how.mix, how.xy, &how.weights) {
+        (None, None, None) if n == 2 => (Some(0.5), None),
+        (None, None, None) if n == 4 => (None, Some((0.5, 0.5))),
+        other => (other.0, other.1),
+    };
+    let weights = if let Some(t) = mix {
+        if n != 2 {
+            bail!("--mix blends two sources; got {n} (use --xy with four)");
+        }
+        let check = |t: f32| {
+            if (0.0..=1.0).contains(&t) {
+                Ok(vec![1.0 - t, t])
+            } else {
+                Err(anyhow!("--mix must be from 0 to 1, got {t}"))
+            }
+        };
+        match how.mix_end {
+            Some(end) => Weights::Morph {
+                start: check(t)?,
+                end: check(end)?,
+            },
+            None => Weights::Fixed(check(t)?),
+        }
+    } else if let Some((x, y)) = xy {
+        if n != 4 {
+            bail!("--xy blends four sources (A B C D); got {n}");
+        }
+        let at = |x, y| engine::synth::xy_weights(x, y, how.mode).to_vec();
+        match how.xy_end {
+            Some((x2, y2)) => Weights::Morph {
+                start: at(x, y),
+                end: at(x2, y2),
+            },
+            None => Weights::Fixed(at(x, y)),
+        }
+    } else if let Some(w) = &how.weights {
+        if w.len() != n {
+            bail!("--weights has {} values for {n} sources", w.len());
+        }
+        Weights::Fixed(w.clone())
+    } else {
+        bail!("say how to blend: --mix, --xy or --weights");
+    };
+    Ok(weights)
 }
 
 pub fn grid(args: &GridArgs) -> anyhow::Result<ExitCode> {

@@ -28,6 +28,12 @@ pub enum Error {
     /// A job stopped because it was asked to.
     #[error("cancelled")]
     Cancelled,
+    /// Embeddings that cannot be blended, or weights that do not make a blend.
+    #[error("{0}")]
+    Blend(String),
+    /// A note length that cannot be rendered.
+    #[error("{0}")]
+    Length(String),
     /// A pitch the model cannot play: out of range, or a model without an excitation.
     #[error("{0}")]
     Pitch(String),

@@ -2,8 +2,9 @@
 //!
 //! Sound files ([`audio`]), pitch ([`pitch`]), sample packs ([`pack`]), model directories
 //! ([`model_dir`]), parity fixtures ([`golden`]), datasets ([`nsynth`], [`soundfont`]),
-//! training ([`train`]) and evaluation ([`eval`]), and the synthesizer itself ([`synth`]):
-//! encode (cached), blend, decode, render.
+//! training ([`train`]) and evaluation ([`eval`]), the synthesizer itself ([`synth`]):
+//! encode (cached), blend, decode, render; and instruments made of its notes
+//! ([`instrument`]: SF2, SFZ).
 
 pub mod audio;
 pub mod default_model;
@@ -14,6 +15,7 @@ pub mod eval;
 pub mod fsutil;
 pub mod golden;
 pub mod import_tf;
+pub mod instrument;
 pub mod model_dir;
 pub mod nsynth;
 pub mod pack;

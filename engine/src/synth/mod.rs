@@ -15,6 +15,8 @@ pub mod cache;
 pub mod grid;
 pub mod npy;
 pub mod render;
+pub mod sources;
+pub mod stretch;
 pub mod student;
 
 use std::ops::ControlFlow;
@@ -35,6 +37,7 @@ use crate::{default_model, model_dir, pack};
 pub use blend::{Embedding, Weights, XyMode, blend, xy_weights};
 pub use cache::Cache;
 pub use render::RenderOptions;
+pub use sources::{NoteSpec, Sources};
 
 /// Which model the engine runs.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -54,16 +54,41 @@ pub struct Finished {
 
 /// Trims, fades and scales 16 kHz `audio` in place, then returns it at `rate_hz`.
 pub fn finish(
-    mut audio: Vec<f32>,
+    audio: Vec<f32>,
     options: &RenderOptions,
 ) -> std::result::Result<(Vec<f32>, Finished), String> {
+    let before = audio.len();
+    let (mut out, kept) = shape(audio, options)?;
+    let peak = out.iter().fold(0f32, |m, s| m.max(s.abs()));
+    let gain = if peak > PEAK_LIMIT {
+        PEAK_LIMIT / peak
+    } else {
+        1.0
+    };
+    if gain != 1.0 {
+        out.iter_mut().for_each(|s| *s *= gain);
+    }
+    let finished = Finished {
+        gain,
+        trimmed_samples: before - kept,
+        duration_secs: out.len() as f64 / f64::from(options.rate_hz),
+        peak_dbfs: 20.0 * (peak * gain).max(1e-10).log10(),
+    };
+    Ok((out, finished))
+}
+
+/// [`finish`] without the gain: trimmed, faded and at `rate_hz`, with the number of
+/// 16 kHz samples kept (an instrument sets one gain for all its notes).
+pub fn shape(
+    mut audio: Vec<f32>,
+    options: &RenderOptions,
+) -> std::result::Result<(Vec<f32>, usize), String> {
     if !RATES_HZ.contains(&options.rate_hz) {
         return Err(format!(
             "output rate {} Hz is not one of 16000, 44100, 48000",
             options.rate_hz
         ));
     }
-    let before = audio.len();
     if options.trim_silence {
         let tail = SAMPLE_RATE_HZ as usize / 20;
         let last = audio
@@ -80,23 +105,7 @@ pub fn finish(
         let t = (i + 1) as f32 / fade as f32;
         *s *= 0.5 * (1.0 + (std::f32::consts::PI * t).cos());
     }
-    let mut out = resample(&audio, SAMPLE_RATE_HZ, options.rate_hz)?;
-    let peak = out.iter().fold(0f32, |m, s| m.max(s.abs()));
-    let gain = if peak > PEAK_LIMIT {
-        PEAK_LIMIT / peak
-    } else {
-        1.0
-    };
-    if gain != 1.0 {
-        out.iter_mut().for_each(|s| *s *= gain);
-    }
-    let finished = Finished {
-        gain,
-        trimmed_samples: before - n,
-        duration_secs: out.len() as f64 / f64::from(options.rate_hz),
-        peak_dbfs: 20.0 * (peak * gain).max(1e-10).log10(),
-    };
-    Ok((out, finished))
+    Ok((resample(&audio, SAMPLE_RATE_HZ, options.rate_hz)?, n))
 }
 
 /// [`finish`]es `audio` and writes it as `path` (atomically; an existing file only with

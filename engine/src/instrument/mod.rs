@@ -1,0 +1,689 @@
+//! A blend as a playable instrument: the blend rendered at sampled keys and velocities,
+//! written as a SoundFont 2 (`.sf2`) or an SFZ (`.sfz` and a folder of WAVs) that any
+//! sampler plays at every key, held for as long as the key is where a clean sustain loop
+//! exists ([`looping`]).
+//!
+//! Rendering is resumable as the grid is: each note is written to a work folder beside
+//! the output (`NAME.sf2.parts/`) as soon as its batch is decoded, with a record of what
+//! was asked; a run with the same request skips the notes already there, and the folder
+//! goes once the instrument is written.
+
+pub mod looping;
+pub mod sf2;
+pub mod sfz;
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use autoencoder::Sampling;
+use autoencoder::cpu::Control;
+use serde::{Deserialize, Serialize};
+
+use crate::audio::wav::{self, WavFormat};
+use crate::audio::{ReadOptions, SAMPLE_RATE_HZ};
+use crate::error::{Error, Result};
+use crate::fsutil::{Overwrite, write_atomic};
+use crate::synth::render::{self, PEAK_LIMIT, RenderOptions};
+use crate::synth::{Embedding, Engine, Glide, NoteSpec, PITCH_RANGE, Progress, Weights};
+
+/// The record of the request in the work folder.
+const PLAN_FILE: &str = "plan.json";
+/// The most notes one instrument renders.
+pub const MAX_NOTES: usize = 2_048;
+
+/// What is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// One `.sf2` file, samples inside (16-bit).
+    Sf2,
+    /// An `.sfz` text file and a folder of WAVs beside it (`NAME_samples/`).
+    Sfz,
+}
+
+impl Format {
+    /// The format a file name asks for (`.sf2` or `.sfz`).
+    pub fn of(path: &Path) -> Option<Self> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "sf2" => Some(Self::Sf2),
+            "sfz" => Some(Self::Sfz),
+            _ => None,
+        }
+    }
+}
+
+/// An instrument to render.
+#[derive(Debug, Clone)]
+pub struct InstrumentSpec {
+    /// The blend's sources: sound files or sample-pack folders (a pack gives, at each key
+    /// and velocity, its nearest note).
+    pub sources: Vec<PathBuf>,
+    /// One per source.
+    pub weights: Weights,
+    /// The lowest and highest key the instrument plays.
+    pub keys: (u8, u8),
+    /// A note is rendered every this many semitones (the top key always); the keys
+    /// between play the nearest rendered note, shifted by the sampler.
+    pub every: u8,
+    /// Velocity layers: each covers the velocities above the previous one up to itself
+    /// (the first from 1, the last to 127).
+    pub velocities: Vec<u8>,
+    /// Note length in seconds (`None`: the sources').
+    pub seconds: Option<f32>,
+    /// The release after a key is let go, in seconds.
+    pub release_secs: f32,
+    /// `NAME.sf2` or `NAME.sfz`.
+    pub out: PathBuf,
+    /// Rate, fade-out and (for SFZ's WAVs) sample format; trimming is not used.
+    pub render: RenderOptions,
+    pub sampling: Sampling,
+    pub read: ReadOptions,
+    /// Notes decoded together.
+    pub batch: usize,
+    /// Replace an existing output.
+    pub overwrite: bool,
+}
+
+/// A rendered key and the keys it covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeySpan {
+    pub key: u8,
+    pub lo: u8,
+    pub hi: u8,
+}
+
+/// The rendered keys from `lo` to `hi`, `every` apart (and `hi`), each covering the keys
+/// nearer it than its neighbours (a tie goes to the lower one): every key of the range
+/// once.
+pub fn key_spans(lo: u8, hi: u8, every: u8) -> Vec<KeySpan> {
+    let mut keys: Vec<u8> = (lo..=hi).step_by(usize::from(every.max(1))).collect();
+    if keys.last() != Some(&hi) {
+        keys.push(hi);
+    }
+    let n = keys.len();
+    (0..n)
+        .map(|i| KeySpan {
+            key: keys[i],
+            lo: if i == 0 {
+                lo
+            } else {
+                (keys[i - 1] + keys[i]) / 2 + 1
+            },
+            hi: if i + 1 == n {
+                hi
+            } else {
+                (keys[i] + keys[i + 1]) / 2
+            },
+        })
+        .collect()
+}
+
+/// The velocity range each layer covers: from just above the previous layer's velocity
+/// (the first from 1) to its own (the last to 127). `velocities` sorted, distinct, 1–127.
+pub fn velocity_spans(velocities: &[u8]) -> Vec<(u8, u8)> {
+    let n = velocities.len();
+    velocities
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let lo = if i == 0 { 1 } else { velocities[i - 1] + 1 };
+            let hi = if i + 1 == n { 127 } else { v };
+            (lo, hi)
+        })
+        .collect()
+}
+
+/// One note to render: a key and the velocity layers it serves (layers whose sources
+/// pick the same notes share one render).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Layer {
+    pub file: String,
+    pub key: u8,
+    /// Indices into the request's velocities.
+    pub velocities: Vec<usize>,
+}
+
+/// What was asked, as the work folder records it: a resumed run must ask the same.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Plan {
+    model: String,
+    sources: Vec<PathBuf>,
+    weights: Weights,
+    keys: Vec<KeySpan>,
+    velocities: Vec<u8>,
+    seconds: Option<f32>,
+    seed: u64,
+    temperature: f32,
+    layers: Vec<Layer>,
+}
+
+/// What an export did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub file: PathBuf,
+    /// The SFZ's folder of WAVs.
+    pub samples_dir: Option<PathBuf>,
+    pub keys: usize,
+    /// Notes in the instrument (renders).
+    pub notes: usize,
+    /// Notes decoded by this run (the rest were in the work folder).
+    pub rendered: usize,
+    /// Notes with a sustain loop.
+    pub looped: usize,
+    /// Key × velocity zones (SF2) or regions (SFZ).
+    pub zones: usize,
+    /// The one gain applied to every note (dB).
+    pub gain_db: f32,
+    pub decode_secs: f64,
+}
+
+/// The work folder of an output: `NAME.sf2.parts` beside `NAME.sf2`.
+pub fn parts_dir(out: &Path) -> PathBuf {
+    let mut name = out.file_name().unwrap_or_default().to_os_string();
+    name.push(".parts");
+    out.with_file_name(name)
+}
+
+/// The folder of an SFZ's WAVs: `NAME_samples` beside `NAME.sfz`.
+pub fn samples_dir(out: &Path) -> PathBuf {
+    let stem = out.file_stem().unwrap_or_default().to_string_lossy();
+    out.with_file_name(format!("{stem}_samples"))
+}
+
+fn check(engine: &Engine, spec: &InstrumentSpec) -> Result<Format> {
+    let out = &spec.out;
+    let format = Format::of(out).ok_or_else(|| {
+        Error::invalid(out, "an instrument is written as .sf2 or .sfz; name it so")
+    })?;
+    let (lo, hi) = spec.keys;
+    if lo > hi || hi > 127 {
+        return Err(Error::invalid(
+            out,
+            format!("the key range {lo}-{hi} is empty or above 127"),
+        ));
+    }
+    if engine.pitched()
+        && !(PITCH_RANGE.contains(&f32::from(lo)) && PITCH_RANGE.contains(&f32::from(hi)))
+    {
+        return Err(Error::Pitch(format!(
+            "the model plays MIDI {} to {}; keys {lo}-{hi} reach outside",
+            PITCH_RANGE.start(),
+            PITCH_RANGE.end()
+        )));
+    }
+    if spec.every == 0 {
+        return Err(Error::invalid(out, "keys are rendered at least 1 apart"));
+    }
+    let sorted = spec.velocities.windows(2).all(|w| w[0] < w[1]);
+    if spec.velocities.is_empty()
+        || !sorted
+        || spec.velocities.iter().any(|v| !(1..=127).contains(v))
+    {
+        return Err(Error::invalid(
+            out,
+            format!(
+                "velocities must be rising, distinct and 1 to 127, got {:?}",
+                spec.velocities
+            ),
+        ));
+    }
+    let notes = key_spans(lo, hi, spec.every).len() * spec.velocities.len();
+    if notes > MAX_NOTES {
+        return Err(Error::invalid(
+            out,
+            format!("{notes} notes is more than the {MAX_NOTES} an instrument may render"),
+        ));
+    }
+    if let Some(seconds) = spec.seconds
+        && !(seconds > 0.0 && seconds <= crate::synth::sources::MAX_SECONDS)
+    {
+        return Err(Error::Length(format!(
+            "a note is more than 0 and at most {} seconds long, not {seconds}",
+            crate::synth::sources::MAX_SECONDS
+        )));
+    }
+    if !(spec.release_secs.is_finite() && (0.0..=20.0).contains(&spec.release_secs)) {
+        return Err(Error::invalid(
+            out,
+            format!("a release of {} s is not 0 to 20 s", spec.release_secs),
+        ));
+    }
+    if !spec.overwrite {
+        for path in [
+            Some(out.clone()),
+            (format == Format::Sfz).then(|| samples_dir(out)),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if path.exists() {
+                return Err(Error::invalid(&path, "already exists"));
+            }
+        }
+    }
+    Ok(format)
+}
+
+/// Renders the instrument and writes it; `progress` sees the samples decoded, `log`
+/// one line per notable event.
+pub fn run(
+    engine: &Engine,
+    spec: &InstrumentSpec,
+    control: &Control,
+    progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
+    log: &mut dyn FnMut(&str),
+) -> Result<Report> {
+    let format = check(engine, spec)?;
+    let spans = key_spans(spec.keys.0, spec.keys.1, spec.every);
+    let note = |key: u8, velocity: u8| NoteSpec {
+        pitch: Some(key),
+        velocity: Some(velocity),
+        seconds: spec.seconds,
+        read: spec.read,
+    };
+
+    // Which velocity layers share their notes, key by key.
+    let mut layers = Vec::new();
+    for span in &spans {
+        let mut groups: Vec<(Vec<PathBuf>, Vec<usize>)> = Vec::new();
+        for (v, &velocity) in spec.velocities.iter().enumerate() {
+            let files = spec
+                .sources
+                .iter()
+                .map(|s| {
+                    engine
+                        .prepare_at(s, Some(span.key), Some(velocity), spec.read)
+                        .map(|p| p.file)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            match groups.iter_mut().find(|(f, _)| *f == files) {
+                Some((_, vs)) => vs.push(v),
+                None => groups.push((files, vec![v])),
+            }
+        }
+        for (_, velocities) in groups {
+            let top = velocities
+                .iter()
+                .map(|&v| spec.velocities[v])
+                .max()
+                .unwrap_or(0);
+            layers.push(Layer {
+                file: format!("k{:03}_v{top:03}.wav", span.key),
+                key: span.key,
+                velocities,
+            });
+        }
+    }
+    let plan = Plan {
+        model: engine.identity().to_string(),
+        sources: spec.sources.clone(),
+        weights: spec.weights.clone(),
+        keys: spans.clone(),
+        velocities: spec.velocities.clone(),
+        seconds: spec.seconds,
+        seed: spec.sampling.seed,
+        temperature: spec.sampling.temperature,
+        layers: layers.clone(),
+    };
+    let parts = parts_dir(&spec.out);
+    open_parts(&parts, &plan)?;
+
+    let todo: Vec<usize> = (0..layers.len())
+        .filter(|&i| !parts.join(&layers[i].file).exists())
+        .collect();
+    log(&format!(
+        "{} keys × {} velocity layers: {} notes to render{}",
+        spans.len(),
+        spec.velocities.len(),
+        layers.len(),
+        if todo.len() < layers.len() {
+            format!(
+                ", {} already in {}",
+                layers.len() - todo.len(),
+                parts.display()
+            )
+        } else {
+            String::new()
+        }
+    ));
+    let decode_secs = render_layers(
+        engine, spec, &layers, &todo, &note, &parts, control, progress, log,
+    )?;
+
+    // Every note at the output rate, one gain for all.
+    let mut notes = Vec::with_capacity(layers.len());
+    for layer in &layers {
+        let raw = read_raw(&parts.join(&layer.file))?;
+        let (audio, _) = render::shape(raw, &spec.render)
+            .map_err(|e| Error::invalid(parts.join(&layer.file), e))?;
+        notes.push(audio);
+    }
+    let peak = notes.iter().flatten().fold(0f32, |m, s| m.max(s.abs()));
+    let gain = if peak > 1e-6 { PEAK_LIMIT / peak } else { 1.0 };
+    notes
+        .iter_mut()
+        .for_each(|n| n.iter_mut().for_each(|s| *s *= gain));
+    let rate = spec.render.rate_hz;
+    let loops: Vec<Option<(u32, u32)>> = layers
+        .iter()
+        .zip(&notes)
+        .map(|(layer, audio)| {
+            let f0 = autoencoder::excitation::midi_to_hz(f32::from(layer.key));
+            looping::find(audio, rate, f0).map(|l| (l.start as u32, l.end as u32))
+        })
+        .collect();
+    let looped = loops.iter().flatten().count();
+    // Zones: per rendered key, per velocity layer, the note that serves it.
+    let vel_spans = velocity_spans(&spec.velocities);
+    let mut zones = Vec::new();
+    for (i, layer) in layers.iter().enumerate() {
+        let span = spans
+            .iter()
+            .find(|s| s.key == layer.key)
+            .copied()
+            .ok_or_else(|| Error::invalid(&spec.out, "internal: a layer without its key"))?;
+        for &v in &layer.velocities {
+            zones.push((i, span, vel_spans[v]));
+        }
+    }
+    zones.sort_by_key(|&(_, span, vel)| (span.key, vel.0));
+    let title = format!(
+        "{}: a Timbrel blend of {} ({})",
+        instrument_name(&spec.out),
+        spec.sources
+            .iter()
+            .map(|s| s
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned())
+            .collect::<Vec<_>>()
+            .join(", "),
+        engine.name()
+    );
+    let overwrite = if spec.overwrite {
+        Overwrite::Allowed
+    } else {
+        Overwrite::Never
+    };
+    let samples_dir = match format {
+        Format::Sf2 => {
+            let font = sf2::Font {
+                name: title,
+                instrument: instrument_name(&spec.out),
+                presets: vec![sf2::Preset {
+                    name: instrument_name(&spec.out),
+                    bank: 0,
+                    program: 0,
+                }],
+                samples: layers
+                    .iter()
+                    .zip(&notes)
+                    .zip(&loops)
+                    .map(|((layer, audio), lp)| sf2::Sample {
+                        name: layer.file.trim_end_matches(".wav").to_string(),
+                        data: audio
+                            .iter()
+                            .map(|s| (s.clamp(-1.0, 1.0) * 32_767.0).round() as i16)
+                            .collect(),
+                        rate_hz: rate,
+                        root_key: layer.key,
+                        sustain_loop: *lp,
+                    })
+                    .collect(),
+                zones: zones
+                    .iter()
+                    .map(|&(sample, span, vel)| sf2::Zone {
+                        sample,
+                        keys: (span.lo, span.hi),
+                        velocities: vel,
+                        release_secs: spec.release_secs,
+                    })
+                    .collect(),
+            };
+            let bytes = sf2::write(&font).map_err(|e| Error::invalid(&spec.out, e.to_string()))?;
+            write_atomic(&spec.out, overwrite, |w| {
+                use std::io::Write;
+                w.write_all(&bytes)
+            })?;
+            None
+        }
+        Format::Sfz => {
+            let dir = samples_dir(&spec.out);
+            std::fs::create_dir_all(&dir).map_err(|error| Error::Write {
+                path: dir.clone(),
+                error,
+            })?;
+            let folder = dir
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            for (layer, audio) in layers.iter().zip(&notes) {
+                wav::write(
+                    &dir.join(&layer.file),
+                    audio,
+                    rate,
+                    spec.render.format,
+                    Overwrite::Allowed,
+                )?;
+            }
+            let regions: Vec<sfz::Region> = zones
+                .iter()
+                .map(|&(i, span, vel)| sfz::Region {
+                    sample: format!("{folder}/{}", layers[i].file),
+                    keycenter: span.key,
+                    keys: (span.lo, span.hi),
+                    velocities: vel,
+                    sustain_loop: loops[i],
+                })
+                .collect();
+            let text = sfz::write(&title, spec.release_secs, &regions);
+            write_atomic(&spec.out, overwrite, |w| {
+                use std::io::Write;
+                w.write_all(text.as_bytes())
+            })?;
+            Some(dir)
+        }
+    };
+    // The work folder has served; a failure to remove it leaves only scratch behind.
+    let _ = std::fs::remove_dir_all(&parts);
+    Ok(Report {
+        file: spec.out.clone(),
+        samples_dir,
+        keys: spans.len(),
+        notes: layers.len(),
+        rendered: todo.len(),
+        looped,
+        zones: zones.len(),
+        gain_db: 20.0 * gain.log10(),
+        decode_secs,
+    })
+}
+
+/// The instrument's name: the output's file stem.
+fn instrument_name(out: &Path) -> String {
+    out.file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Creates the work folder with its plan, or checks that an existing one holds renders
+/// of the same request.
+fn open_parts(parts: &Path, plan: &Plan) -> Result<()> {
+    let plan_path = parts.join(PLAN_FILE);
+    if plan_path.exists() {
+        let bytes = crate::error::read_bounded(&plan_path, 16 << 20)?;
+        let old: Plan = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::invalid(&plan_path, format!("not a render plan ({e})")))?;
+        if old != *plan {
+            return Err(Error::invalid(
+                parts,
+                "holds the renders of a different request (model, sources, keys, velocities, length or seed); remove the folder to start again",
+            ));
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(parts).map_err(|error| Error::Write {
+        path: parts.to_path_buf(),
+        error,
+    })?;
+    let json = serde_json::to_vec_pretty(plan)
+        .map_err(|e| Error::invalid(&plan_path, format!("cannot write the plan ({e})")))?;
+    write_atomic(&plan_path, Overwrite::Allowed, |w| {
+        use std::io::Write;
+        w.write_all(&json)
+    })
+}
+
+/// Decodes the layers `todo` in batches, writing each note to `parts` as its batch ends.
+#[allow(clippy::too_many_arguments)]
+fn render_layers(
+    engine: &Engine,
+    spec: &InstrumentSpec,
+    layers: &[Layer],
+    todo: &[usize],
+    note: &dyn Fn(u8, u8) -> NoteSpec,
+    parts: &Path,
+    control: &Control,
+    progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
+    log: &mut dyn FnMut(&str),
+) -> Result<f64> {
+    let hop = engine.hop() as u64;
+    let mut decode_secs = 0.0;
+    let mut done_before = 0u64;
+    let mut total = 0u64;
+    let mut rendered = 0;
+    for batch in todo.chunks(spec.batch.max(1)) {
+        let mut blends: Vec<Embedding> = Vec::with_capacity(batch.len());
+        let mut lengths = Vec::with_capacity(batch.len());
+        for &i in batch {
+            let layer = &layers[i];
+            let velocity = spec.velocities[layer.velocities[0]];
+            let sources = engine.sources(&spec.sources, &note(layer.key, velocity))?;
+            blends.push(sources.blend(&spec.weights)?);
+            lengths.push(sources.length);
+        }
+        if total == 0 {
+            // Every note is as long as the first batch's (the same sources' lengths, or
+            // the length asked for), an estimate good enough for the bar.
+            let per = blends
+                .iter()
+                .map(|b| b.frames as u64 * hop)
+                .max()
+                .unwrap_or(0);
+            total = per * todo.len() as u64;
+        }
+        let pitches: Vec<Option<Glide>> = batch
+            .iter()
+            .map(|&i| engine.held_pitch(Some(layers[i].key)))
+            .collect();
+        let streams: Vec<u64> = batch.iter().map(|&i| i as u64).collect();
+        let batch_total: u64 = blends.iter().map(|b| b.frames as u64 * hop).sum();
+        let started = std::time::Instant::now();
+        let audio = engine.decode_at(
+            &blends,
+            &pitches,
+            &streams,
+            spec.sampling,
+            control,
+            &mut |p| {
+                let done = done_before + p.done;
+                let elapsed = decode_secs + p.elapsed_secs;
+                let rate = done as f64 / elapsed.max(1e-9);
+                progress(&Progress {
+                    done,
+                    total: total.max(done),
+                    samples_per_s: rate,
+                    eta_secs: (done > 0).then(|| total.saturating_sub(done) as f64 / rate),
+                    elapsed_secs: elapsed,
+                })
+            },
+        );
+        decode_secs += started.elapsed().as_secs_f64();
+        for ((&i, mut audio), length) in batch.iter().zip(audio?).zip(lengths) {
+            audio.truncate(length);
+            wav::write(
+                &parts.join(&layers[i].file),
+                &audio,
+                SAMPLE_RATE_HZ,
+                WavFormat::F32,
+                Overwrite::Allowed,
+            )?;
+            rendered += 1;
+        }
+        done_before += batch_total;
+        log(&format!("{rendered} of {} notes rendered", todo.len()));
+    }
+    Ok(decode_secs)
+}
+
+/// A note the work folder holds (a 32-bit float WAV at 16 kHz this module wrote).
+fn read_raw(path: &Path) -> Result<Vec<f32>> {
+    let bad = |e: hound::Error| Error::invalid(path, format!("not a render of this export ({e})"));
+    let reader = hound::WavReader::open(path).map_err(bad)?;
+    let spec = reader.spec();
+    if spec.sample_format != hound::SampleFormat::Float
+        || spec.channels != 1
+        || spec.sample_rate != SAMPLE_RATE_HZ
+        || reader.len() as usize > MAX_NOTE_SAMPLES
+    {
+        return Err(Error::invalid(path, "not a render of this export"));
+    }
+    reader
+        .into_samples::<f32>()
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(bad)
+}
+
+/// The longest note the work folder may hold (a minute at 16 kHz, with a frame to spare).
+const MAX_NOTE_SAMPLES: usize = 61 * SAMPLE_RATE_HZ as usize;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_spans_cover_every_key_once() {
+        for (lo, hi, every) in [
+            (36, 84, 3),
+            (36, 85, 3),
+            (60, 60, 1),
+            (0, 127, 7),
+            (40, 44, 12),
+        ] {
+            let spans = key_spans(lo, hi, every);
+            let covered: Vec<u8> = spans.iter().flat_map(|s| s.lo..=s.hi).collect();
+            assert_eq!(covered, (lo..=hi).collect::<Vec<_>>(), "{lo}-{hi}/{every}");
+            for s in &spans {
+                assert!((s.lo..=s.hi).contains(&s.key));
+                assert!(s.key - s.lo <= every / 2 + 1 && s.hi - s.key <= every / 2 + 1);
+            }
+        }
+        let s = key_spans(36, 42, 3);
+        assert_eq!(
+            s.iter().map(|s| (s.key, s.lo, s.hi)).collect::<Vec<_>>(),
+            [(36, 36, 37), (39, 38, 40), (42, 41, 42)]
+        );
+    }
+
+    #[test]
+    fn velocity_spans_cover_1_to_127_once() {
+        assert_eq!(
+            velocity_spans(&[64, 100, 127]),
+            [(1, 64), (65, 100), (101, 127)]
+        );
+        assert_eq!(velocity_spans(&[100]), [(1, 127)]);
+        assert_eq!(velocity_spans(&[30, 90]), [(1, 30), (31, 127)]);
+    }
+
+    #[test]
+    fn formats_come_from_the_name() {
+        assert_eq!(Format::of(Path::new("a/b.SF2")), Some(Format::Sf2));
+        assert_eq!(Format::of(Path::new("b.sfz")), Some(Format::Sfz));
+        assert_eq!(Format::of(Path::new("b.wav")), None);
+        assert_eq!(parts_dir(Path::new("x/p.sf2")), Path::new("x/p.sf2.parts"));
+        assert_eq!(samples_dir(Path::new("x/p.sfz")), Path::new("x/p_samples"));
+    }
+}

@@ -1,0 +1,133 @@
+//! The first half of every render, written once: the sources' notes read at a key (and
+//! velocity), encoded (cached), brought to the note's length, ready to blend.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::blend::{Embedding, Weights, blend};
+use super::stretch::{Segments, stretch};
+use super::{Engine, Glide, Prepared};
+use crate::audio::{ReadOptions, SAMPLE_RATE_HZ};
+use crate::error::{Error, Result};
+
+/// The longest note `seconds` may ask for.
+pub const MAX_SECONDS: f32 = 60.0;
+
+/// What to read from each source.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NoteSpec {
+    /// The key to play: a pack gives its note nearest it; a model that takes a pitch is
+    /// told it, one that does not gets the notes resampled to it. `None`: each note's own.
+    pub pitch: Option<u8>,
+    /// Among a pack's notes nearest the key, the velocity layer nearest this.
+    pub velocity: Option<u8>,
+    /// The note's length: `None` keeps the sources' (the longest); `Some(s)` stretches or
+    /// shrinks each source's embedding to `s` seconds ([`super::stretch`]).
+    pub seconds: Option<f32>,
+    pub read: ReadOptions,
+}
+
+impl NoteSpec {
+    pub fn at(pitch: u8) -> Self {
+        Self {
+            pitch: Some(pitch),
+            velocity: None,
+            seconds: None,
+            read: ReadOptions::default(),
+        }
+    }
+}
+
+/// The sources of a note, encoded and at the note's length.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sources {
+    pub prepared: Vec<Prepared>,
+    #[serde(skip)]
+    pub embeddings: Vec<Embedding>,
+    /// How many embeddings came from the cache.
+    pub cached: usize,
+    /// Samples a decoded blend keeps (the model decodes whole frames).
+    pub length: usize,
+}
+
+impl Sources {
+    /// The blend of the sources with `weights`, one per source.
+    pub fn blend(&self, weights: &Weights) -> Result<Embedding> {
+        let refs: Vec<&Embedding> = self.embeddings.iter().collect();
+        blend(&refs, weights).map_err(Error::Blend)
+    }
+
+    /// The pitch a decoded note sounds at, if known: the key asked for, else the first
+    /// pitched source's own.
+    pub fn sounding_pitch(&self, spec: &NoteSpec) -> Option<u8> {
+        spec.pitch
+            .or_else(|| self.prepared.iter().find_map(super::sounding_pitch))
+    }
+}
+
+fn check_seconds(seconds: Option<f32>) -> Result<()> {
+    match seconds {
+        Some(s) if !(s > 0.0 && s <= MAX_SECONDS) => Err(Error::Length(format!(
+            "a note is more than 0 and at most {MAX_SECONDS} seconds long, not {s}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+impl Engine {
+    /// Reads, encodes (from the cache where it can) and sizes `sources` for one note.
+    pub fn sources(&self, sources: &[PathBuf], spec: &NoteSpec) -> Result<Sources> {
+        check_seconds(spec.seconds)?;
+        let prepared = sources
+            .iter()
+            .map(|s| self.prepare_at(s, spec.pitch, spec.velocity, spec.read))
+            .collect::<Result<Vec<_>>>()?;
+        let notes: Vec<&[f32]> = prepared.iter().map(|p| p.samples.as_slice()).collect();
+        let encoded = self.encode(&notes)?;
+        let cached = encoded.iter().filter(|e| e.cached).count();
+        let mut embeddings: Vec<Embedding> = encoded.into_iter().map(|e| e.embedding).collect();
+        let lengths = self.fit(&prepared, &mut embeddings, spec.seconds)?;
+        Ok(Sources {
+            prepared,
+            embeddings,
+            cached,
+            length: lengths.into_iter().max().unwrap_or(0),
+        })
+    }
+
+    /// Brings each of `prepared`'s `embeddings` to `seconds` (see [`super::stretch`]);
+    /// returns the samples each decoded note keeps: `seconds`' worth, or without it the
+    /// note's own length.
+    pub fn fit(
+        &self,
+        prepared: &[Prepared],
+        embeddings: &mut [Embedding],
+        seconds: Option<f32>,
+    ) -> Result<Vec<usize>> {
+        check_seconds(seconds)?;
+        let Some(seconds) = seconds else {
+            return Ok(prepared.iter().map(|p| p.length).collect());
+        };
+        let length = (seconds * SAMPLE_RATE_HZ as f32).round() as usize;
+        let hop = self.hop();
+        let frames = length.div_ceil(hop).max(1);
+        for (e, p) in embeddings.iter_mut().zip(prepared) {
+            let segments = Segments::of(&p.samples, p.length, hop, e.frames);
+            *e = stretch(e, segments, frames);
+        }
+        Ok(vec![length; prepared.len()])
+    }
+
+    /// The pitch the decoder is told for a note at `pitch`: `Some` for a model that takes
+    /// one (its sources were encoded at their own pitch), `None` for one that does not
+    /// (its sources were resampled to the pitch).
+    pub fn held_pitch(&self, pitch: Option<u8>) -> Option<Glide> {
+        let pitch = pitch?;
+        self.pitched().then(|| {
+            Glide::at(
+                f32::from(pitch).clamp(*super::PITCH_RANGE.start(), *super::PITCH_RANGE.end()),
+            )
+        })
+    }
+}

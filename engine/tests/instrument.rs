@@ -1,0 +1,308 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code, helpers included
+//! Instrument export on a tiny random model: the SF2 loads in rustysynth and plays at a
+//! key between two rendered ones, every key and velocity is covered once (SF2 zones and
+//! SFZ regions), an interrupted export resumes where it stopped, and nothing is
+//! overwritten unasked.
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use autoencoder::cpu::Control;
+use autoencoder::{Config, Sampling};
+use candle_core::Device;
+use engine::audio::wav::{self, WavFormat};
+use engine::audio::{ReadOptions, SAMPLE_RATE_HZ};
+use engine::fsutil::Overwrite;
+use engine::instrument::{self, InstrumentSpec};
+use engine::synth::{Engine, ModelSource, RenderOptions, Weights};
+
+fn tiny() -> Config {
+    Config {
+        num_stages: 3,
+        num_layers: 3,
+        filter_length: 2,
+        width: 8,
+        skip_width: 8,
+        ae_num_stages: 3,
+        ae_num_layers: 3,
+        ae_filter_length: 3,
+        ae_width: 8,
+        ae_bottleneck_width: 4,
+        ae_hop_length: 64,
+        excitation_harmonics: 4,
+        excitation_into: Default::default(),
+    }
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    engine: Engine,
+    sources: Vec<PathBuf>,
+}
+
+/// A tiny pitched model and two packs (C4 at velocities 60 and 120; the second pack one
+/// velocity only).
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    engine::model_dir::write_random(&model, &tiny(), 5).unwrap();
+    let engine = Engine::load(&ModelSource::Dir(model), None, &Device::Cpu)
+        .unwrap()
+        .with_cache(None)
+        .with_threads(1);
+    let mut sources = Vec::new();
+    for (name, velocities) in [("flute", vec![60u8, 120]), ("organ", vec![100])] {
+        let pack = dir.path().join(name);
+        std::fs::create_dir_all(&pack).unwrap();
+        for v in velocities {
+            let hz = autoencoder::excitation::midi_to_hz(60.0);
+            let samples: Vec<f32> = (0..4000)
+                .map(|t| {
+                    f32::from(v) / 200.0 * (std::f32::consts::TAU * hz * t as f32 / 16_000.0).sin()
+                })
+                .collect();
+            let file = pack.join(format!("{name}_acoustic_000-060-{v:03}.wav"));
+            wav::write(&file, &samples, 16_000, WavFormat::S16, Overwrite::Never).unwrap();
+        }
+        sources.push(pack);
+    }
+    Setup {
+        dir,
+        engine,
+        sources,
+    }
+}
+
+fn spec(s: &Setup, out: &Path) -> InstrumentSpec {
+    InstrumentSpec {
+        sources: s.sources.clone(),
+        weights: Weights::Fixed(vec![0.5, 0.5]),
+        keys: (60, 66),
+        every: 6,
+        velocities: vec![64, 127],
+        seconds: Some(0.5),
+        release_secs: 0.2,
+        out: out.to_path_buf(),
+        render: RenderOptions {
+            rate_hz: 44_100,
+            ..RenderOptions::default()
+        },
+        sampling: Sampling::default(),
+        read: ReadOptions::default(),
+        batch: 1,
+        overwrite: false,
+    }
+}
+
+fn export(s: &Setup, spec: &InstrumentSpec) -> engine::Result<instrument::Report> {
+    instrument::run(
+        &s.engine,
+        spec,
+        &Control::default(),
+        &mut |_| ControlFlow::Continue(()),
+        &mut |_| {},
+    )
+}
+
+#[test]
+fn an_sf2_plays_in_rustysynth_covering_every_key_and_velocity_once() {
+    let s = setup();
+    let out = s.dir.path().join("blend.sf2");
+    let report = export(&s, &spec(&s, &out)).unwrap();
+    // Keys 60 and 66; the flute pack has two velocity layers, so both are rendered.
+    assert_eq!((report.keys, report.notes, report.zones), (2, 4, 4));
+    assert!(
+        !instrument::parts_dir(&out).exists(),
+        "the work folder goes"
+    );
+
+    let font = rustysynth::SoundFont::new(&mut std::fs::File::open(&out).unwrap()).unwrap();
+    let regions = font.get_instruments()[0].get_regions();
+    for key in 0..=127 {
+        for vel in 1..=127 {
+            let n = regions
+                .iter()
+                .filter(|r| {
+                    (r.get_key_range_start()..=r.get_key_range_end()).contains(&key)
+                        && (r.get_velocity_range_start()..=r.get_velocity_range_end())
+                            .contains(&vel)
+                })
+                .count();
+            let inside = (60..=66).contains(&key);
+            assert_eq!(n, usize::from(inside), "key {key} velocity {vel}");
+        }
+    }
+    for r in regions {
+        assert_eq!(r.get_sample_end() - r.get_sample_start(), 22_050);
+    }
+    assert!(
+        regions
+            .iter()
+            .all(|r| r.get_root_key() == 60 || r.get_root_key() == 66)
+    );
+
+    // Key 63 lies between the rendered 60 and 66: it sounds.
+    let settings = rustysynth::SynthesizerSettings::new(44_100);
+    let mut synth = rustysynth::Synthesizer::new(&std::sync::Arc::new(font), &settings).unwrap();
+    synth.note_on(0, 63, 100);
+    let (mut left, mut right) = (vec![0f32; 11_025], vec![0f32; 11_025]);
+    synth.render(&mut left, &mut right);
+    let rms = (left.iter().map(|x| x * x).sum::<f32>() / left.len() as f32).sqrt();
+    assert!(rms > 1e-3, "key 63 is silent (rms {rms})");
+
+    // Not overwritten without being asked.
+    let err = export(&s, &spec(&s, &out)).unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
+    export(
+        &s,
+        &InstrumentSpec {
+            overwrite: true,
+            ..spec(&s, &out)
+        },
+    )
+    .unwrap();
+}
+
+#[test]
+fn an_sfz_has_a_region_for_every_key_and_velocity_once() {
+    let s = setup();
+    let out = s.dir.path().join("blend.sfz");
+    let report = export(
+        &s,
+        &InstrumentSpec {
+            keys: (58, 70),
+            every: 4,
+            velocities: vec![30, 90, 127],
+            ..spec(&s, &out)
+        },
+    )
+    .unwrap();
+    assert_eq!(report.keys, 4);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let regions: Vec<&str> = text.lines().filter(|l| l.starts_with("<region>")).collect();
+    assert_eq!(regions.len(), report.zones);
+    let field = |line: &str, name: &str| -> u32 {
+        line.split_whitespace()
+            .find_map(|t| t.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} missing in {line}"))
+            .parse()
+            .unwrap()
+    };
+    let mut covered = std::collections::HashMap::new();
+    for line in &regions {
+        for key in field(line, "lokey")..=field(line, "hikey") {
+            for vel in field(line, "lovel")..=field(line, "hivel") {
+                *covered.entry((key, vel)).or_insert(0) += 1;
+            }
+        }
+        let sample = line
+            .split_whitespace()
+            .find_map(|t| t.strip_prefix("sample="))
+            .unwrap();
+        let wav = out.parent().unwrap().join(sample);
+        let reader = hound::WavReader::open(&wav).unwrap();
+        assert_eq!(reader.spec().sample_rate, 44_100);
+        if line.contains("loop_sustain") {
+            assert!(field(line, "loop_end") < reader.len());
+            assert!(field(line, "loop_start") < field(line, "loop_end"));
+        }
+    }
+    assert_eq!(covered.len(), 13 * 127);
+    assert!(covered.values().all(|&n| n == 1));
+    assert!(text.contains("ampeg_release=0.200"));
+}
+
+#[test]
+fn an_interrupted_export_resumes_with_the_same_notes() {
+    let s = setup();
+    let whole = s.dir.path().join("whole.sf2");
+    export(&s, &spec(&s, &whole)).unwrap();
+
+    // Stopped once its first note is written.
+    let out = s.dir.path().join("resumed.sf2");
+    let control = Control::default();
+    let err = instrument::run(
+        &s.engine,
+        &spec(&s, &out),
+        &control,
+        &mut |_| ControlFlow::Continue(()),
+        &mut |line| {
+            if line.starts_with("1 of") {
+                control.cancel();
+            }
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, engine::Error::Cancelled), "{err}");
+    assert!(!out.exists());
+    let parts = instrument::parts_dir(&out);
+    let notes = std::fs::read_dir(&parts)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "wav")
+        })
+        .count();
+    assert_eq!(notes, 1);
+
+    // Another request does not mix with those renders.
+    let other = InstrumentSpec {
+        velocities: vec![100],
+        ..spec(&s, &out)
+    };
+    let err = export(&s, &other).unwrap_err();
+    assert!(err.to_string().contains("different request"), "{err}");
+
+    let report = export(&s, &spec(&s, &out)).unwrap();
+    assert_eq!(report.rendered, 3);
+    let waves = |path: &Path| {
+        rustysynth::SoundFont::new(&mut std::fs::File::open(path).unwrap())
+            .unwrap()
+            .get_wave_data()
+            .to_vec()
+    };
+    assert_eq!(waves(&out), waves(&whole));
+}
+
+#[test]
+fn bad_requests_are_refused_before_any_work() {
+    let s = setup();
+    let out = s.dir.path().join("x.sf2");
+    let refuse = |spec: InstrumentSpec, says: &str| {
+        let err = export(&s, &spec).unwrap_err().to_string();
+        assert!(err.contains(says), "{err}");
+        assert!(!instrument::parts_dir(&spec.out).exists());
+    };
+    refuse(
+        InstrumentSpec {
+            out: s.dir.path().join("x.wav"),
+            ..spec(&s, &out)
+        },
+        ".sf2 or .sfz",
+    );
+    refuse(
+        InstrumentSpec {
+            keys: (10, 60),
+            ..spec(&s, &out)
+        },
+        "MIDI 21 to 108",
+    );
+    refuse(
+        InstrumentSpec {
+            velocities: vec![100, 64],
+            ..spec(&s, &out)
+        },
+        "rising",
+    );
+    refuse(
+        InstrumentSpec {
+            seconds: Some(0.0),
+            ..spec(&s, &out)
+        },
+        "seconds",
+    );
+    assert_eq!(SAMPLE_RATE_HZ, 16_000);
+}
