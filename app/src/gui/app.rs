@@ -85,6 +85,22 @@ pub enum Command {
     PuckReleased,
     /// The puck is being dragged: with a parallel decoder the result follows it.
     PuckMoved,
+    /// File → Export instrument…: show (true) or hide the instrument dialog.
+    InstrumentDialog(bool),
+    /// Ask where the instrument goes (a file dialog), then export it there.
+    InstrumentChooseFile,
+    /// Export the instrument to this path (asking first if it exists).
+    InstrumentTo(PathBuf),
+    CancelInstrument,
+}
+
+/// An instrument export under way.
+#[derive(Debug)]
+pub struct InstrumentRun {
+    pub control: Arc<Control>,
+    pub progress: Option<Progress>,
+    pub started: Instant,
+    pub path: PathBuf,
 }
 
 #[derive(Debug)]
@@ -190,6 +206,14 @@ pub struct TimbrelApp {
     queued_render: bool,
     /// The puck moved since the last render started (parallel decoders only).
     follow_puck: bool,
+    /// The instrument export dialog is open.
+    pub instrument_dialog: bool,
+    /// An instrument export under way.
+    pub instrument: Option<InstrumentRun>,
+    /// An instrument export waiting for the user to confirm replacing a file.
+    pub confirm_instrument: Option<PathBuf>,
+    /// Where the next instrument goes when dialogs are off (tests).
+    pub instrument_path: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for TimbrelApp {
@@ -248,6 +272,10 @@ impl TimbrelApp {
             preview_cell: None,
             queued_render: false,
             follow_puck: false,
+            instrument_dialog: false,
+            instrument: None,
+            confirm_instrument: None,
+            instrument_path: None,
         };
         if app.state.packs.is_empty() {
             app.install_demo();
@@ -402,10 +430,54 @@ impl TimbrelApp {
                 }
             }
             Command::ConfirmOverwrite(yes) => {
-                if let Some(path) = self.confirm_overwrite.take()
+                if let Some(path) = self.confirm_instrument.take() {
+                    if yes {
+                        self.export_instrument(path, true);
+                    }
+                } else if let Some(path) = self.confirm_overwrite.take()
                     && yes
                 {
                     self.export(path);
+                }
+            }
+            Command::InstrumentDialog(open) => self.instrument_dialog = open,
+            Command::InstrumentChooseFile => {
+                let format = self.state.instrument.format;
+                let ext = match format {
+                    engine::instrument::Format::Sf2 => "sf2",
+                    engine::instrument::Format::Sfz => "sfz",
+                };
+                let path = if self.options.dialogs {
+                    rfd::FileDialog::new()
+                        .add_filter(ext.to_uppercase(), &[ext])
+                        .set_file_name(self.suggested_name().replace(".wav", &format!(".{ext}")))
+                        .save_file()
+                } else {
+                    self.instrument_path.clone()
+                };
+                if let Some(path) = path {
+                    let path = if engine::instrument::Format::of(&path).is_some() {
+                        path
+                    } else {
+                        path.with_extension(ext)
+                    };
+                    self.commands.push(Command::InstrumentTo(path));
+                }
+            }
+            Command::InstrumentTo(path) => {
+                let taken = path.exists()
+                    || (engine::instrument::Format::of(&path)
+                        == Some(engine::instrument::Format::Sfz)
+                        && engine::instrument::samples_dir(&path).exists());
+                if taken {
+                    self.confirm_instrument = Some(path);
+                } else {
+                    self.export_instrument(path, false);
+                }
+            }
+            Command::CancelInstrument => {
+                if let Some(run) = &self.instrument {
+                    run.control.cancel();
                 }
             }
             Command::SaveSession => self.save_session(),
@@ -568,6 +640,7 @@ impl TimbrelApp {
             weights,
             pitch: self.state.pitch,
             velocity: self.state.velocity,
+            seconds: self.state.note_seconds(),
             sampling: self.state.sampling(),
             control: Arc::clone(&control),
         };
@@ -606,6 +679,70 @@ impl TimbrelApp {
             },
         });
         self.state.last_export = Some(path);
+    }
+
+    /// Starts exporting the current blend as an instrument to `path` (replacing what is
+    /// there only when `overwrite`, which the user confirmed).
+    fn export_instrument(&mut self, path: PathBuf, overwrite: bool) {
+        if self.instrument.is_some() {
+            return;
+        }
+        if !self.model_ready() {
+            self.error = Some("the model is not loaded yet".into());
+            return;
+        }
+        let (sources, weights) = match self.blend_spec() {
+            Ok(spec) => spec,
+            Err(e) => {
+                self.error = Some(e);
+                return;
+            }
+        };
+        let settings = &self.state.instrument;
+        let velocities = match settings.velocity_layers() {
+            Ok(v) => v,
+            Err(e) => {
+                self.error = Some(e);
+                return;
+            }
+        };
+        let e = &self.state.export;
+        let spec = engine::instrument::InstrumentSpec {
+            sources,
+            weights,
+            keys: (
+                settings.low.min(settings.high),
+                settings.high.max(settings.low),
+            ),
+            every: settings.every.max(1),
+            velocities,
+            seconds: self.state.note_seconds(),
+            release_secs: settings.release,
+            out: path.clone(),
+            render: RenderOptions {
+                trim_silence: false,
+                fade_out_ms: e.fade_ms,
+                format: e.format,
+                rate_hz: e.rate_hz,
+            },
+            sampling: self.state.sampling(),
+            read: engine::audio::ReadOptions::default(),
+            batch: 16,
+            overwrite,
+        };
+        let control = Arc::new(Control::default());
+        // The instrument goes before the preview grid, as a render does.
+        self.yield_preview();
+        self.worker.send(Job::Instrument {
+            spec: Box::new(spec),
+            control: Arc::clone(&control),
+        });
+        self.instrument = Some(InstrumentRun {
+            control,
+            progress: None,
+            started: Instant::now(),
+            path,
+        });
     }
 
     fn save_session(&mut self) {
@@ -773,6 +910,24 @@ impl TimbrelApp {
                     Ok(path) => self.notice = Some(format!("exported {}", path.display())),
                     Err(e) => self.error = Some(e),
                 },
+                Event::InstrumentProgress(progress) => {
+                    if let Some(run) = &mut self.instrument {
+                        run.progress = Some(progress);
+                    }
+                }
+                Event::InstrumentDone { result, cancelled } => {
+                    self.instrument = None;
+                    match result {
+                        Ok(line) => self.notice = Some(line),
+                        Err(_) if cancelled => {
+                            self.notice = Some(
+                                "instrument export cancelled; the notes rendered so far are kept to resume"
+                                    .into(),
+                            );
+                        }
+                        Err(e) => self.error = Some(e),
+                    }
+                }
             }
         }
         self.player.collect();
@@ -911,9 +1066,16 @@ impl eframe::App for TimbrelApp {
             ui.separator();
             commands.extend(render_ui(ui, self));
             ui.separator();
-            plots_ui(ui, self);
+            commands.extend(plots_ui(ui, self));
         });
-        if let Some(path) = &self.confirm_overwrite {
+        if self.instrument_dialog {
+            commands.extend(instrument_ui(&ctx, self));
+        }
+        if let Some(path) = self
+            .confirm_instrument
+            .as_ref()
+            .or(self.confirm_overwrite.as_ref())
+        {
             commands.extend(confirm_ui(&ctx, path));
         }
 
@@ -930,6 +1092,9 @@ impl eframe::App for TimbrelApp {
         self.update_preview();
         if self.preview.as_ref().is_some_and(Preview::running) {
             ctx.request_repaint_after(std::time::Duration::from_millis(250));
+        }
+        if self.instrument.is_some() {
+            ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }
         if self.running.is_some() {
             // Keep the progress bar moving; the worker also wakes us on each report.

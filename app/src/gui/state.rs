@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use autoencoder::Sampling;
 use engine::audio::wav::WavFormat;
+use engine::instrument::Format;
 use engine::synth::XyMode;
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +38,67 @@ impl Default for ExportSettings {
     }
 }
 
+/// File → Export instrument…'s settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InstrumentSettings {
+    /// The lowest and highest key.
+    pub low: u8,
+    pub high: u8,
+    /// A note is rendered every this many semitones.
+    pub every: u8,
+    /// Velocity layers, comma-separated as typed.
+    pub velocities: String,
+    pub format: Format,
+    /// Release after a key is let go, in seconds.
+    pub release: f32,
+}
+
+impl Default for InstrumentSettings {
+    fn default() -> Self {
+        Self {
+            low: 36,
+            high: 84,
+            every: 3,
+            velocities: "64,100,127".into(),
+            format: Format::Sf2,
+            release: 0.3,
+        }
+    }
+}
+
+impl InstrumentSettings {
+    /// The velocity layers typed, rising and distinct, or why they are not usable.
+    pub fn velocity_layers(&self) -> Result<Vec<u8>, String> {
+        let mut out = self
+            .velocities
+            .split(',')
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                v.parse::<u8>()
+                    .ok()
+                    .filter(|v| (1..=127).contains(v))
+                    .ok_or_else(|| format!("velocity {v:?} is not 1 to 127"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_unstable();
+        out.dedup();
+        if out.is_empty() {
+            return Err("give at least one velocity".into());
+        }
+        Ok(out)
+    }
+
+    /// Notes an export renders (keys × layers, at most).
+    pub fn notes(&self) -> usize {
+        let keys =
+            engine::instrument::key_spans(self.low, self.high.max(self.low), self.every.max(1))
+                .len();
+        keys * self.velocity_layers().map_or(0, |v| v.len())
+    }
+}
+
 /// The persisted part of the app.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -59,8 +121,11 @@ pub struct State {
     pub velocity: u8,
     pub temperature: f32,
     pub seed: u64,
+    /// Length of a rendered note in seconds; 0: the sources' own.
+    pub seconds: f32,
     pub export: ExportSettings,
     pub last_export: Option<PathBuf>,
+    pub instrument: InstrumentSettings,
 }
 
 impl State {
@@ -71,6 +136,11 @@ impl State {
         } else {
             XyMode::Cone
         }
+    }
+
+    /// The note length asked for (`None`: the sources').
+    pub fn note_seconds(&self) -> Option<f32> {
+        (self.seconds > 0.0).then_some(self.seconds)
     }
 
     /// The sampling settings of a render (a negative temperature is greedy, as 0).
@@ -96,8 +166,10 @@ impl Default for State {
             velocity: 100,
             temperature: 1.0,
             seed: 0,
+            seconds: 0.0,
             export: ExportSettings::default(),
             last_export: None,
+            instrument: InstrumentSettings::default(),
         }
     }
 }

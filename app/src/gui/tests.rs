@@ -514,3 +514,135 @@ fn with_the_default_student_the_result_follows_the_puck() {
     let [x, y] = app.state.xy;
     assert!((x - 0.9).abs() < 0.02 && (y - 0.1).abs() < 0.02, "{x} {y}");
 }
+
+#[test]
+fn the_instrument_dialog_exports_asks_before_replacing_and_cancels() {
+    let s = Setup::new();
+    let mut h = s.harness();
+    wait(&mut h, "the model and the demo packs", |a| {
+        a.idle() && a.model_ready()
+    });
+    // Short notes: the saw pack (0.25 s) in the slider's two corners.
+    let pack = s.path("mypack");
+    h.state_mut().state.mode = PadMode::Slider;
+    h.state_mut().state.corners[0] = Some(pack.clone());
+    h.state_mut().state.corners[1] = Some(pack.clone());
+    h.run_steps(2);
+
+    // File → Export instrument… opens the dialog.
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label("Export instrument…").click();
+    h.run_steps(3);
+    assert!(h.state().instrument_dialog);
+    assert!(h.get_all_by_label("Lowest key").next().is_some());
+    assert!(h.get_all_by_label("Velocity layers").next().is_some());
+    // A typo is shown and the export waits for a fix.
+    h.state_mut().state.instrument.velocities = "64,x".into();
+    h.run_steps(2);
+    h.get_by_label_contains("velocity \"x\"");
+    let settings = &mut h.state_mut().state.instrument;
+    settings.low = 60;
+    settings.high = 66;
+    settings.every = 6;
+    settings.velocities = "100".into();
+    let out = s.path("blend.sf2");
+    h.state_mut().instrument_path = Some(out.clone());
+    h.run_steps(2);
+    h.get_by_label("Export…").click();
+    wait(&mut h, "the instrument", |a| {
+        a.instrument.is_none() && out.exists()
+    });
+    let app = h.state();
+    assert!(app.error.is_none(), "{:?}", app.error);
+    assert!(
+        app.notice
+            .as_deref()
+            .is_some_and(|n| n.contains("2 notes over 2 keys")),
+        "{:?}",
+        app.notice
+    );
+    let font = rustysynth::SoundFont::new(&mut std::fs::File::open(&out).unwrap()).unwrap();
+    assert_eq!(font.get_instruments()[0].get_regions().len(), 2);
+
+    // Again to the same file: asked first; kept.
+    let before = std::fs::read(&out).unwrap();
+    h.get_by_label("Export…").click();
+    h.run_steps(4);
+    assert_eq!(h.state().confirm_instrument.as_ref(), Some(&out));
+    h.get_by_label("Keep it").click();
+    h.run_steps(2);
+    assert!(h.state().instrument.is_none());
+    assert_eq!(std::fs::read(&out).unwrap(), before);
+
+    // A long export, cancelled: nothing written, the notes kept to resume.
+    let settings = &mut h.state_mut().state.instrument;
+    settings.low = 36;
+    settings.high = 96;
+    settings.every = 1;
+    settings.velocities = "40,80,120".into();
+    let big = s.path("big.sfz");
+    h.state_mut().instrument_path = Some(big.clone());
+    h.run_steps(2);
+    h.get_by_label("Export…").click();
+    h.run_steps(1);
+    wait(&mut h, "the export's progress", |a| {
+        a.instrument.as_ref().is_some_and(|r| r.progress.is_some())
+    });
+    h.get_by_label("Cancel export").click();
+    wait(&mut h, "the cancelled export", |a| a.instrument.is_none());
+    let app = h.state();
+    assert!(
+        app.notice
+            .as_deref()
+            .is_some_and(|n| n.contains("cancelled")),
+        "{:?}",
+        app.notice
+    );
+    assert!(!big.exists());
+    assert!(engine::instrument::parts_dir(&big).exists());
+}
+
+#[test]
+fn the_piano_keys_and_the_note_length_set_the_render() {
+    let s = Setup::new();
+    let mut h = s.harness();
+    wait(&mut h, "the model and the demo packs", |a| {
+        a.idle() && a.model_ready()
+    });
+    // Pitch C4: the keyboard shows C4 to C6, black keys between the white ones.
+    let c4 = h.get_by_label("key C4").rect();
+    let cs4 = h.get_by_label("key C#4").rect();
+    let d4 = h.get_by_label("key D4").rect();
+    assert!(cs4.center().x > c4.center().x && cs4.center().x < d4.center().x);
+    assert!(cs4.height() < c4.height(), "black keys are shorter");
+    h.get_by_label("key C#4").click();
+    h.run_steps(2);
+    assert_eq!(h.state().state.pitch, 61);
+    // The lower half of a white key under a black one is the white key.
+    let low_d4 = egui::pos2(d4.center().x, d4.bottom() - 4.0);
+    h.drag_at(low_d4);
+    h.run_steps(1);
+    h.drop_at(low_d4);
+    h.run_steps(2);
+    assert_eq!(h.state().state.pitch, 62);
+    assert!(h.get_all_by_label("Length").next().is_some());
+
+    // A 20 s note from the 0.25 s saw notes (long enough to see it rendering).
+    let pack = s.path("mypack");
+    h.state_mut().state.mode = PadMode::Slider;
+    h.state_mut().state.corners[0] = Some(pack.clone());
+    h.state_mut().state.corners[1] = Some(pack);
+    h.state_mut().state.seconds = 20.0;
+    h.state_mut().state.pitch = 60;
+    h.run_steps(2);
+    h.get_by_label("Render").click();
+    h.run_steps(2);
+    assert!(h.state().rendering());
+    // The progress shows where the result will be.
+    h.get_by_label("Rendering");
+    wait(&mut h, "the render", |a| !a.rendering());
+    let app = h.state();
+    assert!(app.error.is_none(), "{:?}", app.error);
+    assert_eq!(app.result.as_ref().unwrap().rendered.audio.len(), 320_000);
+}

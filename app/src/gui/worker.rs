@@ -10,9 +10,12 @@ use autoencoder::Sampling;
 use autoencoder::cpu::Control;
 use engine::audio::{ReadOptions, SAMPLE_RATE_HZ};
 use engine::fsutil::Overwrite;
+use engine::instrument::{self, InstrumentSpec};
 use engine::pack::Scan;
 use engine::synth::render::{self, RenderOptions};
-use engine::synth::{Embedding, Engine, ModelSource, Prepared, Progress, Weights, XyMode};
+use engine::synth::{
+    Embedding, Engine, ModelSource, NoteSpec, Prepared, Progress, Weights, XyMode,
+};
 
 /// What the GUI asks for.
 #[derive(Debug)]
@@ -32,6 +35,12 @@ pub enum Job {
         path: PathBuf,
         options: RenderOptions,
     },
+    /// File → Export instrument…: the blend at sampled keys and velocities, as an SF2 or
+    /// SFZ (progress and failure come as `InstrumentProgress` and `InstrumentDone`).
+    Instrument {
+        spec: Box<InstrumentSpec>,
+        control: Arc<Control>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -41,6 +50,8 @@ pub struct RenderJob {
     pub weights: Weights,
     pub pitch: u8,
     pub velocity: u8,
+    /// The note's length (`None`: the sources').
+    pub seconds: Option<f32>,
     pub sampling: Sampling,
     pub control: Arc<Control>,
 }
@@ -114,6 +125,12 @@ pub enum Event {
         cells: Vec<Arc<[f32]>>,
     },
     Exported(Result<PathBuf, String>),
+    InstrumentProgress(Progress),
+    /// An instrument export ended: what was written, or why not.
+    InstrumentDone {
+        result: Result<String, String>,
+        cancelled: bool,
+    },
 }
 
 /// The GUI's end of the worker.
@@ -237,6 +254,36 @@ fn serve(
                         .map_err(|e| e.to_string());
                 emit(Event::Exported(result));
             }
+            Job::Instrument { spec, control } => {
+                let result = match &engine {
+                    Some(engine) => instrument::run(
+                        engine,
+                        &spec,
+                        &control,
+                        &mut |p| {
+                            emit(Event::InstrumentProgress(*p));
+                            ControlFlow::Continue(())
+                        },
+                        &mut |_| {},
+                    ),
+                    None => Err(no_model()),
+                };
+                let cancelled = matches!(result, Err(engine::Error::Cancelled));
+                emit(Event::InstrumentDone {
+                    result: result
+                        .map(|r| {
+                            format!(
+                                "exported {}: {} notes over {} keys, {} with a sustain loop",
+                                r.file.display(),
+                                r.notes,
+                                r.keys,
+                                r.looped
+                            )
+                        })
+                        .map_err(|e| e.to_string()),
+                    cancelled,
+                });
+            }
         }
     }
 }
@@ -258,31 +305,6 @@ fn failed(id: u64, error: engine::Error) -> Event {
     }
 }
 
-/// The notes of `sources` nearest `pitch` and `velocity`, shifted to the pitch, and their
-/// embeddings (cached).
-fn encode_sources(
-    engine: &Engine,
-    sources: &[PathBuf],
-    pitch: u8,
-    velocity: u8,
-) -> engine::Result<(Vec<Prepared>, Vec<Embedding>)> {
-    let prepared = sources
-        .iter()
-        .map(|s| engine.prepare_at(s, Some(pitch), Some(velocity), ReadOptions::default()))
-        .collect::<engine::Result<Vec<_>>>()?;
-    let notes: Vec<&[f32]> = prepared.iter().map(|p| p.samples.as_slice()).collect();
-    let embeddings = engine
-        .encode(&notes)?
-        .into_iter()
-        .map(|e| e.embedding)
-        .collect();
-    Ok((prepared, embeddings))
-}
-
-fn blend_error(e: String) -> engine::Error {
-    engine::Error::Compute(autoencoder::Error::Shape(e))
-}
-
 /// Every cell of the grid in one batch; cell `i` draws from random stream `i` (as
 /// `timbrel grid` does), each cut to the longest corner note.
 fn grid_job(
@@ -290,17 +312,18 @@ fn grid_job(
     job: &GridJob,
     emit: &dyn Fn(Event),
 ) -> engine::Result<Vec<Arc<[f32]>>> {
-    let (sources, embeddings) = encode_sources(engine, &job.corners, job.pitch, job.velocity)?;
-    let refs: Vec<&Embedding> = embeddings.iter().collect();
+    let spec = NoteSpec {
+        velocity: Some(job.velocity),
+        ..NoteSpec::at(job.pitch)
+    };
+    let sources = engine.sources(&job.corners, &spec)?;
     let cells = engine::synth::grid::cells(job.res, &[job.pitch], job.mode);
     let blends = cells
         .iter()
-        .map(|c| engine::synth::blend(&refs, &Weights::Fixed(c.weights.to_vec())))
-        .collect::<Result<Vec<_>, String>>()
-        .map_err(blend_error)?;
+        .map(|c| sources.blend(&Weights::Fixed(c.weights.to_vec())))
+        .collect::<engine::Result<Vec<_>>>()?;
     let streams: Vec<u64> = (0..cells.len() as u64).collect();
-    let length = sources.iter().map(|p| p.length).max().unwrap_or(0);
-    let pitches = vec![decoder_pitch(engine, job.pitch); cells.len()];
+    let pitches = vec![engine.held_pitch(Some(job.pitch)); cells.len()];
     let audio = engine.decode_at(
         &blends,
         &pitches,
@@ -318,29 +341,25 @@ fn grid_job(
     Ok(audio
         .into_iter()
         .map(|mut a| {
-            a.truncate(length);
+            a.truncate(sources.length);
             Arc::from(a)
         })
         .collect())
 }
 
-/// The pitch a model with an excitation is told to play (its sources are encoded at
-/// their own pitch); `None` for one without (its sources were resampled to the pitch).
-fn decoder_pitch(engine: &Engine, pitch: u8) -> Option<engine::synth::Glide> {
-    engine
-        .pitched()
-        .then(|| engine::synth::Glide::at(f32::from(pitch).clamp(21.0, 108.0)))
-}
-
 fn render_job(engine: &Engine, job: &RenderJob, emit: &dyn Fn(Event)) -> engine::Result<Rendered> {
-    let (sources, embeddings) = encode_sources(engine, &job.sources, job.pitch, job.velocity)?;
-    let refs: Vec<&Embedding> = embeddings.iter().collect();
-    let blend = engine::synth::blend(&refs, &job.weights).map_err(blend_error)?;
+    let spec = NoteSpec {
+        velocity: Some(job.velocity),
+        seconds: job.seconds,
+        ..NoteSpec::at(job.pitch)
+    };
+    let sources = engine.sources(&job.sources, &spec)?;
+    let blend = sources.blend(&job.weights)?;
     let started = std::time::Instant::now();
     let mut audio = engine
         .decode_at(
             std::slice::from_ref(&blend),
-            &[decoder_pitch(engine, job.pitch)],
+            &[engine.held_pitch(Some(job.pitch))],
             &[0],
             job.sampling,
             &job.control,
@@ -356,11 +375,11 @@ fn render_job(engine: &Engine, job: &RenderJob, emit: &dyn Fn(Event)) -> engine:
         .next()
         .unwrap_or_default();
     let decode_secs = started.elapsed().as_secs_f64();
-    audio.truncate(sources.iter().map(|p| p.length).max().unwrap_or(0));
+    audio.truncate(sources.length);
     let realtime_factor = audio.len() as f64 / f64::from(SAMPLE_RATE_HZ) / decode_secs.max(1e-9);
     Ok(Rendered {
         audio,
-        sources,
+        sources: sources.prepared,
         blend,
         hop: engine.hop(),
         decode_secs,

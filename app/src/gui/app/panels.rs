@@ -38,6 +38,10 @@ pub(super) fn menu_ui(ui: &mut egui::Ui) -> Vec<Command> {
                 out.push(Command::ExportDialog);
                 ui.close();
             }
+            if ui.button("Export instrument…").clicked() {
+                out.push(Command::InstrumentDialog(true));
+                ui.close();
+            }
         });
     });
     out
@@ -71,6 +75,13 @@ pub(super) fn status_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) {
             ModelStatus::Failed(e) => {
                 ui.colored_label(Color32::LIGHT_RED, format!("no model: {e}"));
             }
+        }
+        if let Some(run) = &app.instrument {
+            ui.spinner();
+            let percent = run
+                .progress
+                .map_or(0.0, |p| 100.0 * p.done as f32 / p.total.max(1) as f32);
+            ui.label(format!("exporting the instrument… {percent:.0} %"));
         }
         if !app.rendering() && !app.idle() {
             ui.spinner();
@@ -270,7 +281,9 @@ pub(super) fn blend_ui(
                 None => {}
             },
             PadMode::Slider => {
-                ui.add(egui::Slider::new(&mut state.mix, 0.0..=1.0).text("A to B"));
+                let label = ui.label("Mix (A to B)");
+                ui.add(egui::Slider::new(&mut state.mix, 0.0..=1.0))
+                    .labelled_by(label.id);
             }
         }
         ui.vertical(|ui| {
@@ -280,13 +293,42 @@ pub(super) fn blend_ui(
                 state.pitch
             ));
             keyboard_ui(ui, &mut state.pitch);
-            ui.add(egui::Slider::new(&mut state.velocity, 1..=127).text("velocity"));
-            ui.add(egui::Slider::new(&mut state.temperature, 0.0..=1.5).text("temperature"));
-            ui.horizontal(|ui| {
-                let label = ui.label("seed");
-                ui.add(egui::DragValue::new(&mut state.seed))
-                    .labelled_by(label.id);
-            });
+            egui::Grid::new("note settings")
+                .num_columns(2)
+                .show(ui, |ui| {
+                    let label = ui.label("Velocity");
+                    ui.add(egui::Slider::new(&mut state.velocity, 1..=127))
+                        .labelled_by(label.id);
+                    ui.end_row();
+                    let label = ui.label("Length");
+                    ui.add(
+                        egui::Slider::new(&mut state.seconds, 0.0..=30.0)
+                            .custom_formatter(|v, _| {
+                                if v <= 0.0 {
+                                    "as the sources".into()
+                                } else {
+                                    format!("{v:.1} s")
+                                }
+                            })
+                            .custom_parser(|t| {
+                                t.trim().trim_end_matches('s').trim().parse::<f64>().ok()
+                            }),
+                    )
+                    .labelled_by(label.id)
+                    .on_hover_text(
+                        "0: as long as the sources; otherwise their sustain is stretched \
+                         (attack and release kept)",
+                    );
+                    ui.end_row();
+                    let label = ui.label("Temperature");
+                    ui.add(egui::Slider::new(&mut state.temperature, 0.0..=1.5))
+                        .labelled_by(label.id);
+                    ui.end_row();
+                    let label = ui.label("Seed");
+                    ui.add(egui::DragValue::new(&mut state.seed))
+                        .labelled_by(label.id);
+                    ui.end_row();
+                });
         });
     });
     out
@@ -347,7 +389,12 @@ pub(super) enum PuckEvent {
 
 /// NSynth Super's pad: a square with an instrument in each corner and a puck.
 pub(super) fn xy_pad_ui(ui: &mut egui::Ui, state: &mut State) -> Option<PuckEvent> {
-    let size = Vec2::splat(220.0);
+    // The pad grows with the window, leaving room for the keyboard beside it and the
+    // plots below.
+    let side = (ui.available_width() - 460.0)
+        .min(ui.ctx().content_rect().height() * 0.38)
+        .clamp(200.0, 560.0);
+    let size = Vec2::splat(side);
     let (rect, response) = ui.allocate_exact_size(size, Sense::click_and_drag());
     let response = response.on_hover_text("XY pad: drag the puck");
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Unknown, true, "XY pad puck"));
@@ -374,13 +421,18 @@ pub(super) fn xy_pad_ui(ui: &mut egui::Ui, state: &mut State) -> Option<PuckEven
         .enumerate()
     {
         let at = rect.min + Vec2::new(cx * rect.width(), (1.0 - cy) * rect.height());
+        let right = *cx > 0.5;
         let inward = Vec2::new(
-            if *cx > 0.5 { -16.0 } else { 16.0 },
+            if right { -6.0 } else { 6.0 },
             if *cy > 0.5 { 12.0 } else { -12.0 },
         );
         painter.text(
             at + inward,
-            egui::Align2::CENTER_CENTER,
+            if right {
+                egui::Align2::RIGHT_CENTER
+            } else {
+                egui::Align2::LEFT_CENTER
+            },
             format!("{name} {:.0}%", weights[i] * 100.0),
             egui::FontId::proportional(13.0),
             visuals.text_color(),
@@ -402,57 +454,91 @@ pub(super) fn xy_pad_ui(ui: &mut egui::Ui, state: &mut State) -> Option<PuckEven
     }
 }
 
-/// Two octaves of keys around the current pitch, with octave buttons.
+/// Two octaves of a piano from the C below the current pitch: white keys with the
+/// black ones between them where a musician expects them, the current key lit, each C
+/// named; octave buttons beside. Every key is a widget named "key C#4" for screen
+/// readers and tests.
 pub(super) fn keyboard_ui(ui: &mut egui::Ui, pitch: &mut u8) {
+    const WHITE_W: f32 = 18.0;
+    const WHITE_H: f32 = 64.0;
     let base = (*pitch / 12) * 12;
+    let last = (base + 24).min(127);
     ui.horizontal(|ui| {
-        ui.spacing_mut().item_spacing.x = 2.0;
-        ui.spacing_mut().button_padding = Vec2::new(1.0, 1.0);
         if ui.small_button("oct -").clicked() && *pitch >= 12 {
             *pitch -= 12;
         }
-        for midi in base..(base + 24).min(128) {
-            let black = matches!(midi % 12, 1 | 3 | 6 | 8 | 10);
-            let text = RichText::new(if midi % 12 == 0 {
-                midi_name(midi)
-            } else {
-                " ".into()
-            })
-            .small();
-            let fill = if black {
-                Color32::from_gray(30)
-            } else {
-                Color32::from_gray(220)
-            };
-            let button = egui::Button::new(text.color(if black {
-                Color32::WHITE
-            } else {
-                Color32::BLACK
-            }))
-            .fill(if midi == *pitch {
-                ui.visuals().selection.bg_fill
-            } else {
-                fill
-            })
-            .min_size(Vec2::new(14.0, 34.0));
-            let response = ui.add(button).on_hover_text(midi_name(midi));
-            // The keys show no text (only the Cs are named); screen readers and tests
-            // still get each key's note.
+        let whites: Vec<u8> = (base..=last).filter(|m| !is_black(*m)).collect();
+        let size = Vec2::new(WHITE_W * whites.len() as f32, WHITE_H);
+        let (rect, _) = ui.allocate_exact_size(size, Sense::hover());
+        let lit = ui.visuals().selection.bg_fill;
+        let mut keys = Vec::new();
+        for (i, &m) in whites.iter().enumerate() {
+            let r = egui::Rect::from_min_size(
+                rect.min + Vec2::new(i as f32 * WHITE_W, 0.0),
+                Vec2::new(WHITE_W, WHITE_H),
+            );
+            keys.push((m, r));
+        }
+        // A black key straddles the line between its white neighbours.
+        for m in (base..=last).filter(|m| is_black(*m)) {
+            if let Some(&(_, left)) = keys.iter().find(|(w, _)| *w == m - 1) {
+                let r = egui::Rect::from_min_size(
+                    egui::pos2(left.right() - WHITE_W * 0.3, rect.top()),
+                    Vec2::new(WHITE_W * 0.6, WHITE_H * 0.6),
+                );
+                keys.push((m, r));
+            }
+        }
+        // White keys first: the black ones are drawn and hit on top of them.
+        let painter = ui.painter_at(rect.expand(1.0));
+        for &(m, r) in &keys {
+            let id = ui.make_persistent_id(("key", m));
+            let response = ui
+                .interact(r, id, Sense::click())
+                .on_hover_text(midi_name(m));
             response.widget_info(|| {
-                egui::WidgetInfo::labeled(
-                    egui::Role::Button,
-                    true,
-                    format!("key {}", midi_name(midi)),
-                )
+                egui::WidgetInfo::labeled(egui::Role::Button, true, format!("key {}", midi_name(m)))
             });
             if response.clicked() {
-                *pitch = midi;
+                *pitch = m;
+            }
+            let black = is_black(m);
+            let fill = if m == *pitch {
+                lit
+            } else if black {
+                Color32::from_gray(if response.hovered() { 70 } else { 25 })
+            } else {
+                Color32::from_gray(if response.hovered() { 200 } else { 240 })
+            };
+            painter.rect_filled(r.shrink(0.5), 2.0, fill);
+            painter.rect_stroke(
+                r.shrink(0.5),
+                2.0,
+                Stroke::new(1.0, Color32::from_gray(90)),
+                egui::StrokeKind::Inside,
+            );
+            if m % 12 == 0 {
+                painter.text(
+                    egui::pos2(r.center().x, r.bottom() - 8.0),
+                    egui::Align2::CENTER_CENTER,
+                    midi_name(m),
+                    egui::FontId::proportional(9.0),
+                    if m == *pitch {
+                        Color32::WHITE
+                    } else {
+                        Color32::from_gray(40)
+                    },
+                );
             }
         }
         if ui.small_button("oct +").clicked() && *pitch <= 115 {
             *pitch += 12;
         }
     });
+}
+
+fn is_black(midi: u8) -> bool {
+    matches!(midi % 12, 1 | 3 | 6 | 8 | 10)
 }
 
 pub(super) fn render_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) -> Vec<Command> {
@@ -465,27 +551,6 @@ pub(super) fn render_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) -> Vec<Command>
             .clicked()
         {
             out.push(Command::Render);
-        }
-        if let Some(r) = &app.running {
-            let (fraction, eta) = r.progress.map_or((0.0, None), |p| {
-                (p.done as f32 / p.total.max(1) as f32, p.eta_secs)
-            });
-            ui.add(
-                egui::ProgressBar::new(fraction)
-                    .desired_width(240.0)
-                    .show_percentage(),
-            );
-            ui.label(match eta {
-                Some(s) => format!("ETA {s:.0} s"),
-                None => format!("{:.0} s", r.started.elapsed().as_secs_f32()),
-            });
-            if ui
-                .button("Cancel")
-                .on_hover_text("stop the render (Esc)")
-                .clicked()
-            {
-                out.push(Command::Cancel);
-            }
         }
         ui.separator();
         let has_result = app.result.is_some();
@@ -514,7 +579,8 @@ pub(super) fn render_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) -> Vec<Command>
             out.push(Command::ExportDialog);
         }
         let e = &mut app.state.export;
-        egui::ComboBox::from_label("format")
+        let label = ui.label("Format");
+        egui::ComboBox::from_id_salt("format")
             .selected_text(match e.format {
                 WavFormat::S16 => "16-bit",
                 WavFormat::S24 => "24-bit",
@@ -524,15 +590,20 @@ pub(super) fn render_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) -> Vec<Command>
                 ui.selectable_value(&mut e.format, WavFormat::S16, "16-bit");
                 ui.selectable_value(&mut e.format, WavFormat::S24, "24-bit");
                 ui.selectable_value(&mut e.format, WavFormat::F32, "32-bit float");
-            });
-        egui::ComboBox::from_label("rate")
+            })
+            .response
+            .labelled_by(label.id);
+        let label = ui.label("Rate");
+        egui::ComboBox::from_id_salt("rate")
             .selected_text(format!("{} Hz", e.rate_hz))
             .show_ui(ui, |ui| {
                 for rate in engine::synth::render::RATES_HZ {
                     ui.selectable_value(&mut e.rate_hz, rate, format!("{rate} Hz"));
                 }
-            });
-        ui.checkbox(&mut e.trim, "trim silence");
+            })
+            .response
+            .labelled_by(label.id);
+        ui.checkbox(&mut e.trim, "Trim silence");
     });
     if let Some(r) = &app.result {
         ui.horizontal_wrapped(|ui| {
@@ -554,15 +625,45 @@ pub(super) fn render_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) -> Vec<Command>
     out
 }
 
-pub(super) fn plots_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) {
+pub(super) fn plots_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) -> Vec<Command> {
+    let mut out = Vec::new();
     ui.horizontal(|ui| {
         ui.selectable_value(&mut app.view, View::Waveform, "Waveforms");
         ui.selectable_value(&mut app.view, View::Embedding, "Embedding");
         ui.selectable_value(&mut app.view, View::Spectrogram, "Spectrogram");
     });
+    // The render's progress shows where its result will appear.
+    if let Some(r) = &app.running {
+        let (fraction, eta) = r.progress.map_or((0.0, None), |p| {
+            (p.done as f32 / p.total.max(1) as f32, p.eta_secs)
+        });
+        let mut cancel = false;
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label("Rendering");
+            ui.add(
+                egui::ProgressBar::new(fraction)
+                    .desired_width(320.0)
+                    .show_percentage(),
+            );
+            ui.label(match eta {
+                Some(s) => format!("ETA {s:.0} s"),
+                None => format!("{:.0} s", r.started.elapsed().as_secs_f32()),
+            });
+            cancel = ui
+                .button("Cancel")
+                .on_hover_text("stop the render (Esc)")
+                .clicked();
+        });
+        if cancel {
+            out.push(Command::Cancel);
+        }
+    }
     let Some(r) = &app.result else {
-        ui.weak("Render a blend to see it here.");
-        return;
+        if app.running.is_none() {
+            ui.weak("Render a blend to see it here.");
+        }
+        return out;
     };
     match app.view {
         View::Waveform => {
@@ -595,6 +696,121 @@ pub(super) fn plots_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) {
             }
         }
     }
+    out
+}
+
+/// File → Export instrument…: the keys, velocity layers, format and release of a sampler
+/// instrument made from the current blend, and the export's progress and Cancel.
+pub(super) fn instrument_ui(ctx: &egui::Context, app: &mut TimbrelApp) -> Vec<Command> {
+    let mut out = Vec::new();
+    let mut open = true;
+    let running = app.instrument.is_some();
+    let ready = app.model_ready();
+    let blend = app.blend_spec();
+    let seconds = app.state.note_seconds();
+    egui::Window::new("Export instrument")
+        .open(&mut open)
+        .collapsible(false)
+        .resizable(false)
+        .show(ctx, |ui| {
+            let s = &mut app.state.instrument;
+            ui.add_enabled_ui(!running, |ui| {
+                egui::Grid::new("instrument settings")
+                    .num_columns(2)
+                    .show(ui, |ui| {
+                        let label = ui.label("Lowest key");
+                        ui.add(
+                            egui::DragValue::new(&mut s.low)
+                                .range(21..=108)
+                                .custom_formatter(|v, _| midi_name(v as u8)),
+                        )
+                        .labelled_by(label.id);
+                        ui.end_row();
+                        let label = ui.label("Highest key");
+                        ui.add(
+                            egui::DragValue::new(&mut s.high)
+                                .range(21..=108)
+                                .custom_formatter(|v, _| midi_name(v as u8)),
+                        )
+                        .labelled_by(label.id);
+                        ui.end_row();
+                        let label = ui.label("A note every");
+                        ui.add(egui::DragValue::new(&mut s.every).range(1..=12).suffix(" semitones"))
+                            .labelled_by(label.id);
+                        ui.end_row();
+                        let label = ui.label("Velocity layers");
+                        ui.add(egui::TextEdit::singleline(&mut s.velocities).desired_width(120.0))
+                            .labelled_by(label.id)
+                            .on_hover_text("rising velocities, comma-separated: each layer covers those above the one before");
+                        ui.end_row();
+                        let label = ui.label("Format");
+                        egui::ComboBox::from_id_salt("instrument format")
+                            .selected_text(match s.format {
+                                engine::instrument::Format::Sf2 => "SoundFont 2 (.sf2)",
+                                engine::instrument::Format::Sfz => "SFZ (.sfz + WAVs)",
+                            })
+                            .show_ui(ui, |ui| {
+                                ui.selectable_value(&mut s.format, engine::instrument::Format::Sf2, "SoundFont 2 (.sf2)");
+                                ui.selectable_value(&mut s.format, engine::instrument::Format::Sfz, "SFZ (.sfz + WAVs)");
+                            })
+                            .response
+                            .labelled_by(label.id);
+                        ui.end_row();
+                        let label = ui.label("Release");
+                        ui.add(egui::Slider::new(&mut s.release, 0.0..=3.0).suffix(" s"))
+                            .labelled_by(label.id);
+                        ui.end_row();
+                    });
+            });
+            if s.low > s.high {
+                std::mem::swap(&mut s.low, &mut s.high);
+            }
+            let layers = s.velocity_layers();
+            match &layers {
+                Ok(_) => {
+                    ui.label(format!(
+                        "{} notes of the current blend, {}; the rate and fade as for WAV export",
+                        s.notes(),
+                        seconds.map_or_else(|| "as long as its sources".to_string(), |v| format!("{v:.1} s long"))
+                    ));
+                }
+                Err(e) => {
+                    ui.colored_label(Color32::LIGHT_RED, e);
+                }
+            }
+            if let Err(e) = &blend {
+                ui.colored_label(Color32::LIGHT_RED, e);
+            }
+            match &app.instrument {
+                Some(run) => {
+                    let (fraction, eta) = run.progress.map_or((0.0, None), |p| {
+                        (p.done as f32 / p.total.max(1) as f32, p.eta_secs)
+                    });
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.add(egui::ProgressBar::new(fraction).desired_width(220.0).show_percentage());
+                        ui.label(match eta {
+                            Some(s) => format!("ETA {s:.0} s"),
+                            None => format!("{:.0} s", run.started.elapsed().as_secs_f32()),
+                        });
+                        if ui.button("Cancel export").clicked() {
+                            out.push(Command::CancelInstrument);
+                        }
+                    });
+                    ui.weak(format!("writing {}", run.path.display()));
+                }
+                None => {
+                    let can = ready && layers.is_ok() && blend.is_ok();
+                    if ui.add_enabled(can, egui::Button::new("Export…")).clicked() {
+                        out.push(Command::InstrumentChooseFile);
+                    }
+                }
+            }
+        });
+    if !open {
+        out.push(Command::InstrumentDialog(false));
+    }
+    out
 }
 
 pub(super) fn confirm_ui(ctx: &egui::Context, path: &Path) -> Vec<Command> {
