@@ -10,9 +10,7 @@ use engine::instrument::{self, InstrumentSpec};
 use engine::synth::XyMode;
 
 use crate::output::Output;
-use crate::synth::{
-    Bar, BlendHow, Common, blend_weights, cancel_on_ctrl_c, parse_pitch, parse_xy, watch,
-};
+use crate::synth::{BlendHow, Common, blend_weights, parse_pitch, parse_xy, with_progress};
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("how").args(["mix", "xy", "weights"])))]
@@ -131,22 +129,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         }),
         overwrite: c.force,
     };
-    let stop = cancel_on_ctrl_c()?;
-    let mut bar = Bar::new(c.quiet);
-    let log_bar = bar.bar.clone();
     let started = Instant::now();
-    let result = instrument::run(
-        &engine,
-        &spec,
-        &Control::default(),
-        &mut watch(&mut bar, &stop),
-        &mut |line| {
-            if !c.quiet {
-                log_bar.suspend(|| eprintln!("{line}"));
-            }
-        },
-    );
-    bar.finish();
+    let result = with_progress(c.quiet, |progress, log| {
+        instrument::run(&engine, &spec, &Control::default(), progress, log)
+    })?;
     let report = result.map_err(|e| match e {
         engine::Error::Cancelled => anyhow!(
             "cancelled; the notes rendered so far are kept in {}, run again to resume",

@@ -344,15 +344,15 @@ impl Common {
 }
 
 /// A progress bar on stderr that appears only once a job has run for a second.
-pub(crate) struct Bar {
-    pub(crate) bar: indicatif::ProgressBar,
+struct Bar {
+    bar: indicatif::ProgressBar,
     started: Instant,
     quiet: bool,
     shown: bool,
 }
 
 impl Bar {
-    pub(crate) fn new(quiet: bool) -> Self {
+    fn new(quiet: bool) -> Self {
         let bar = indicatif::ProgressBar::hidden().with_style(
             indicatif::ProgressStyle::with_template("{bar:30} {percent:>3}%  {msg}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -382,13 +382,13 @@ impl Bar {
         ));
     }
 
-    pub(crate) fn finish(&self) {
+    fn finish(&self) {
         self.bar.finish_and_clear();
     }
 }
 
 /// Ctrl-C cancels the running decode (which then leaves no output file).
-pub(crate) fn cancel_on_ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
+fn cancel_on_ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     let handler_flag = Arc::clone(&flag);
     ctrlc::set_handler(move || handler_flag.store(true, Ordering::Relaxed))
@@ -396,8 +396,26 @@ pub(crate) fn cancel_on_ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(flag)
 }
 
+/// Runs a long `job` with a progress bar on stderr and its log lines printed above the
+/// bar (neither when `quiet`); Ctrl-C cancels it through the progress callback.
+pub(crate) fn with_progress<T>(
+    quiet: bool,
+    job: impl FnOnce(&mut dyn FnMut(&Progress) -> ControlFlow<()>, &mut dyn FnMut(&str)) -> T,
+) -> anyhow::Result<T> {
+    let stop = cancel_on_ctrl_c()?;
+    let mut bar = Bar::new(quiet);
+    let log_bar = bar.bar.clone();
+    let result = job(&mut watch(&mut bar, &stop), &mut |line| {
+        if !quiet {
+            log_bar.suspend(|| eprintln!("{line}"));
+        }
+    });
+    bar.finish();
+    Ok(result)
+}
+
 /// A progress callback that moves `bar` and cancels once Ctrl-C set `stop`.
-pub(crate) fn watch<'a>(
+fn watch<'a>(
     bar: &'a mut Bar,
     stop: &'a AtomicBool,
 ) -> impl FnMut(&Progress) -> ControlFlow<()> + 'a {
@@ -803,22 +821,10 @@ pub fn grid(args: &GridArgs) -> anyhow::Result<ExitCode> {
         }),
         ..spec
     };
-    let stop = cancel_on_ctrl_c()?;
-    let mut bar = Bar::new(c.quiet);
-    let log_bar = bar.bar.clone();
     let started = Instant::now();
-    let result = grid::run(
-        &engine,
-        &spec,
-        &Control::default(),
-        &mut watch(&mut bar, &stop),
-        &mut |line| {
-            if !c.quiet {
-                log_bar.suspend(|| eprintln!("{line}"));
-            }
-        },
-    );
-    bar.finish();
+    let result = with_progress(c.quiet, |progress, log| {
+        grid::run(&engine, &spec, &Control::default(), progress, log)
+    })?;
     let report = result.map_err(|e| match e {
         engine::Error::Cancelled => {
             anyhow!("cancelled; the cells written so far are kept, run again to resume")

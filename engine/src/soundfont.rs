@@ -276,118 +276,44 @@ pub fn render_dataset(
 /// render from it instead of a 140 MB General MIDI font, and notes outside 36–84 are
 /// silent, as notes outside a real instrument's range are.
 pub fn tiny_sf2(programs: &[u8]) -> Vec<u8> {
-    fn chunk(id: &[u8; 4], body: &[u8]) -> Vec<u8> {
-        let mut out = id.to_vec();
-        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        out.extend_from_slice(body);
-        if body.len() % 2 == 1 {
-            out.push(0);
-        }
-        out
-    }
-    fn list(kind: &[u8; 4], chunks: &[Vec<u8>]) -> Vec<u8> {
-        let mut body = kind.to_vec();
-        chunks.iter().for_each(|c| body.extend_from_slice(c));
-        chunk(b"LIST", &body)
-    }
-    fn name(s: &str) -> [u8; 20] {
-        let mut out = [0u8; 20];
-        out[..s.len().min(19)].copy_from_slice(&s.as_bytes()[..s.len().min(19)]);
-        out
-    }
-    let u16le = |v: u16| v.to_le_bytes();
-    let u32le = |v: u32| v.to_le_bytes();
-
-    // 20 periods of 100 samples at 26163 Hz: 261.63 Hz, C4. SF2 wants 46 zeros after it.
+    use crate::instrument::sf2;
+    // 20 periods of 100 samples at 26163 Hz: 261.63 Hz, C4.
     let period = 100usize;
     let length = 20 * period;
-    let mut smpl = Vec::new();
-    for i in 0..length + 46 {
-        let v = if i < length {
+    let data = (0..length)
+        .map(|i| {
             (16000.0 * (2.0 * std::f64::consts::PI * (i % period) as f64 / period as f64).sin())
                 as i16
-        } else {
-            0
-        };
-        smpl.extend_from_slice(&v.to_le_bytes());
-    }
-
-    let info = list(
-        b"INFO",
-        &[
-            chunk(b"ifil", &[u16le(2), u16le(1)].concat()),
-            chunk(b"isng", b"EMU8000\0"),
-            chunk(b"INAM", b"Timbrel test sine\0"),
-        ],
-    );
-    let sdta = list(b"sdta", &[chunk(b"smpl", &smpl)]);
-
-    let n = programs.len() as u16;
-    let mut phdr = Vec::new();
-    for (i, &program) in programs.iter().enumerate() {
-        phdr.extend_from_slice(&name(&format!("Sine {program}")));
-        phdr.extend_from_slice(&u16le(u16::from(program)));
-        phdr.extend_from_slice(&u16le(0)); // bank
-        phdr.extend_from_slice(&u16le(i as u16)); // first bag
-        phdr.extend_from_slice(&[0; 12]);
-    }
-    phdr.extend_from_slice(&name("EOP"));
-    phdr.extend_from_slice(&[u16le(0), u16le(0), u16le(n)].concat());
-    phdr.extend_from_slice(&[0; 12]);
-    // One bag per preset, each with one generator: instrument 0.
-    let mut pbag = Vec::new();
-    for i in 0..=n {
-        pbag.extend_from_slice(&[u16le(i), u16le(0)].concat());
-    }
-    let mut pgen = Vec::new();
-    for _ in 0..n {
-        pgen.extend_from_slice(&[u16le(41), u16le(0)].concat()); // instrument = 0
-    }
-    pgen.extend_from_slice(&[0; 4]);
-    let inst = [name("Sine").as_slice(), &u16le(0), &name("EOI"), &u16le(1)].concat();
-    let ibag = [u16le(0), u16le(0), u16le(4), u16le(0)].concat();
-    let igen = [
-        [u16le(43), [36, 84]].concat(), // keyRange 36–84 (first, as the spec requires)
-        [u16le(38), (-1200i16).to_le_bytes()].concat(), // releaseVolEnv 2^(-1200/1200) = 0.5 s
-        [u16le(54), u16le(1)].concat(), // sampleModes: loop continuously
-        [u16le(53), u16le(0)].concat(), // sampleID = 0 (last)
-        vec![0; 4],
-    ]
-    .concat();
-    let shdr = [
-        name("sine").as_slice(),
-        &u32le(0),
-        &u32le(length as u32),
-        &u32le(period as u32),
-        &u32le((length - period) as u32),
-        &u32le(26_163),
-        &[60, 0],
-        &u16le(0),
-        &u16le(1),
-        &name("EOS"),
-        &[0; 26],
-    ]
-    .concat();
-    let terminal_mod = vec![0u8; 10];
-    let pdta = list(
-        b"pdta",
-        &[
-            chunk(b"phdr", &phdr),
-            chunk(b"pbag", &pbag),
-            chunk(b"pmod", &terminal_mod),
-            chunk(b"pgen", &pgen),
-            chunk(b"inst", &inst),
-            chunk(b"ibag", &ibag),
-            chunk(b"imod", &terminal_mod),
-            chunk(b"igen", &igen),
-            chunk(b"shdr", &shdr),
-        ],
-    );
-    let mut body = b"sfbk".to_vec();
-    body.extend_from_slice(&info);
-    body.extend_from_slice(&sdta);
-    body.extend_from_slice(&pdta);
-    chunk(b"RIFF", &body)
+        })
+        .collect();
+    let font = sf2::Font {
+        name: "Timbrel test sine".into(),
+        instrument: "Sine".into(),
+        presets: programs
+            .iter()
+            .map(|&program| sf2::Preset {
+                name: format!("Sine {program}"),
+                bank: 0,
+                program,
+            })
+            .collect(),
+        samples: vec![sf2::Sample {
+            name: "sine".into(),
+            data,
+            rate_hz: 26_163,
+            root_key: 60,
+            sustain_loop: Some((period as u32, (length - period) as u32)),
+            loop_after_release: true,
+        }],
+        zones: vec![sf2::Zone {
+            sample: 0,
+            keys: (36, 84),
+            velocities: (0, 127),
+            release_secs: 0.5,
+        }],
+    };
+    // The font is fixed and valid; an empty file would fail every test that reads it.
+    sf2::write(&font).unwrap_or_default()
 }
 
 #[cfg(test)]

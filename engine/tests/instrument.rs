@@ -306,3 +306,28 @@ fn bad_requests_are_refused_before_any_work() {
     );
     assert_eq!(SAMPLE_RATE_HZ, 16_000);
 }
+
+#[test]
+fn velocity_layers_that_pick_the_same_notes_share_one_note_and_zone() {
+    let s = setup();
+    let out = s.dir.path().join("organ.sf2");
+    // The organ pack has one velocity: three layers, one note and one zone per key.
+    let report = export(
+        &s,
+        &InstrumentSpec {
+            sources: vec![s.sources[1].clone()],
+            weights: Weights::Fixed(vec![1.0]),
+            velocities: vec![40, 80, 120],
+            ..spec(&s, &out)
+        },
+    )
+    .unwrap();
+    assert_eq!((report.keys, report.notes, report.zones), (2, 2, 2));
+    let font = rustysynth::SoundFont::new(&mut std::fs::File::open(&out).unwrap()).unwrap();
+    for r in font.get_instruments()[0].get_regions() {
+        assert_eq!(
+            (r.get_velocity_range_start(), r.get_velocity_range_end()),
+            (1, 127)
+        );
+    }
+}

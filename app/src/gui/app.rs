@@ -620,16 +620,8 @@ impl TimbrelApp {
             return;
         }
         self.yield_preview();
-        if !self.model_ready() {
-            self.error = Some("the model is not loaded yet".into());
+        let Some((sources, weights)) = self.ready_blend() else {
             return;
-        }
-        let (sources, weights) = match self.blend_spec() {
-            Ok(spec) => spec,
-            Err(e) => {
-                self.error = Some(e);
-                return;
-            }
         };
         let id = self.next_id;
         self.next_id += 1;
@@ -681,22 +673,24 @@ impl TimbrelApp {
         self.state.last_export = Some(path);
     }
 
+    /// The blend's sources and weights once the model is ready; otherwise `None`, with
+    /// the reason in the status line.
+    fn ready_blend(&mut self) -> Option<(Vec<PathBuf>, Weights)> {
+        if !self.model_ready() {
+            self.error = Some("the model is not loaded yet".into());
+            return None;
+        }
+        self.blend_spec().map_err(|e| self.error = Some(e)).ok()
+    }
+
     /// Starts exporting the current blend as an instrument to `path` (replacing what is
     /// there only when `overwrite`, which the user confirmed).
     fn export_instrument(&mut self, path: PathBuf, overwrite: bool) {
         if self.instrument.is_some() {
             return;
         }
-        if !self.model_ready() {
-            self.error = Some("the model is not loaded yet".into());
+        let Some((sources, weights)) = self.ready_blend() else {
             return;
-        }
-        let (sources, weights) = match self.blend_spec() {
-            Ok(spec) => spec,
-            Err(e) => {
-                self.error = Some(e);
-                return;
-            }
         };
         let settings = &self.state.instrument;
         let velocities = match settings.velocity_layers() {

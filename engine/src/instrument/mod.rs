@@ -387,6 +387,14 @@ pub fn run(
         }
     }
     zones.sort_by_key(|&(_, span, vel)| (span.key, vel.0));
+    // Neighbouring velocity layers that play the same note are one zone.
+    zones.dedup_by(|next, prev| {
+        let joins = next.0 == prev.0 && next.1 == prev.1 && next.2.0 == prev.2.1 + 1;
+        if joins {
+            prev.2.1 = next.2.1;
+        }
+        joins
+    });
     let title = format!(
         "{}: a Timbrel blend of {} ({})",
         instrument_name(&spec.out),
@@ -429,6 +437,7 @@ pub fn run(
                         rate_hz: rate,
                         root_key: layer.key,
                         sustain_loop: *lp,
+                        loop_after_release: false,
                     })
                     .collect(),
                 zones: zones

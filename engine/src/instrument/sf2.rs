@@ -29,6 +29,9 @@ pub struct Sample {
     /// `[start, end)` of the sustain loop in sample points, if it has one: a held key
     /// loops it, and the rest of the sample plays once the key is let go.
     pub sustain_loop: Option<(u32, u32)>,
+    /// The loop goes on after the key is let go (fading with the release) instead of the
+    /// sample playing on to its end.
+    pub loop_after_release: bool,
 }
 
 /// A key × velocity region of the instrument and the sample it plays.
@@ -164,7 +167,12 @@ pub fn write(font: &Font) -> Result<Vec<u8>, Sf2Error> {
     for z in &font.zones {
         ibag.extend_from_slice(&[generators.to_le_bytes(), 0u16.to_le_bytes()].concat());
         let sample = &font.samples[z.sample];
-        let mode = if sample.sustain_loop.is_some() { 3 } else { 0 };
+        // Sample modes: 0 no loop, 1 loop for ever, 3 loop while the key is held.
+        let mode = match (sample.sustain_loop, sample.loop_after_release) {
+            (None, _) => 0,
+            (Some(_), true) => 1,
+            (Some(_), false) => 3,
+        };
         let zone = [
             gen_range(generator::KEY_RANGE, z.keys),
             gen_range(generator::VEL_RANGE, z.velocities),
@@ -299,6 +307,7 @@ mod tests {
                     rate_hz: 26_163,
                     root_key: 60,
                     sustain_loop: Some((100, 3_900)),
+                    loop_after_release: false,
                 },
                 Sample {
                     name: "a very long name that gets cut".into(),
@@ -306,6 +315,7 @@ mod tests {
                     rate_hz: 26_163,
                     root_key: 72,
                     sustain_loop: None,
+                    loop_after_release: false,
                 },
             ],
             zones: vec![
@@ -362,6 +372,7 @@ mod tests {
                 rate_hz: 16_000,
                 root_key: 60,
                 sustain_loop: Some((4, 11)),
+                loop_after_release: false,
             }],
             zones: vec![Zone {
                 sample: 0,
