@@ -7,7 +7,7 @@ use anyhow::anyhow;
 use autoencoder::Config;
 use autoencoder::WaveNetAutoencoder;
 use autoencoder::optim::{Optimizer, OptimizerConfig};
-use autoencoder::weights::{self, BiasInit};
+use autoencoder::wavenet::weights::{self, BiasInit};
 use candle_core::{DType, Tensor};
 use candle_nn::VarBuilder;
 
@@ -153,7 +153,7 @@ fn time(repeats: usize, mut f: impl FnMut() -> candle_core::Result<()>) -> anyho
 }
 
 fn conv(args: &ConvArgs) -> anyhow::Result<ExitCode> {
-    use autoencoder::layers::{Conv1d, Conv1dConfig, Padding};
+    use autoencoder::wavenet::layers::{Conv1d, Conv1dConfig, Padding};
     use candle_core::{Device, Module, Var};
     let device = Device::Cpu;
     let (b, t, c, d) = (args.batch, args.crop, args.width, args.dilation);
@@ -259,7 +259,8 @@ fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
-    use autoencoder::cpu::{Control, CpuDecoder, Isa, Parallelism};
+    use autoencoder::Control;
+    use autoencoder::wavenet::cpu::{CpuDecoder, Isa, Parallelism};
     use autoencoder::{FastGenerator, Sampling, TensorGenerator};
     use std::ops::ControlFlow;
 
@@ -378,7 +379,7 @@ fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
 /// `--samples` at A3 through [`engine::synth::Engine::decode_at`] (noise, excitation,
 /// flows; encoding excluded), after one untimed warm-up render of one frame.
 fn decode_parallel(args: &DecodeArgs, device: &candle_core::Device) -> anyhow::Result<ExitCode> {
-    use autoencoder::cpu::Control;
+    use autoencoder::Control;
     use engine::synth::{DecoderKind, Embedding, Engine, Glide, ModelSource};
     let source = args
         .model

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail};
-use autoencoder::cpu::Control;
+use autoencoder::Control;
 use engine::instrument::{self, InstrumentSpec};
 use engine::synth::XyMode;
 

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, anyhow, bail};
+use autoencoder::Control;
 use autoencoder::Sampling;
-use autoencoder::cpu::Control;
 use engine::audio::wav::WavFormat;
 use engine::audio::{DEFAULT_MAX_SECS, ReadOptions, SAMPLE_RATE_HZ};
 use engine::fsutil::Overwrite;

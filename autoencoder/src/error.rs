@@ -12,7 +12,13 @@ pub enum Error {
     /// Input of a shape the model cannot take (wrong rank, length not a multiple of the hop...).
     #[error("{0}")]
     Shape(String),
-    /// A generation was cancelled through its [`crate::cpu::Control`].
+    /// This CPU cannot run the code path asked for (e.g. AVX2 and FMA kernels).
+    #[error("this CPU lacks {0}")]
+    UnsupportedCpu(&'static str),
+    /// A worker thread of the named part panicked (a bug, reported instead of crashing).
+    #[error("{0} failed unexpectedly (a worker thread panicked)")]
+    Panicked(&'static str),
+    /// A generation was cancelled through its [`crate::generate::Control`].
     #[error("cancelled")]
     Cancelled,
     /// A tensor operation failed (including a missing or mis-shaped weight).

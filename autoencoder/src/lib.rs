@@ -11,26 +11,26 @@
 //! `[batch, frames, bottleneck]` → [`Decoder`] (teacher-forced logits, for training and
 //! evaluation) or [`FastGenerator`] (sample by sample, for synthesis).
 //!
+//! One folder per model family: [`wavenet`] (the autoencoder and its generators) and
+//! [`student`] (the Parallel WaveNet student); beside them what they share: [`mulaw`],
+//! [`sampling`], [`excitation`], [`optim`] and the generator contract ([`generate`]).
+//!
 //! This crate knows nothing about files, audio devices or the GUI.
 
-mod config;
-pub mod cpu;
 mod error;
 pub mod excitation;
-pub mod fastgen;
-pub mod layers;
-mod model;
+pub mod family;
+pub mod generate;
 pub mod mulaw;
 pub mod optim;
 pub mod sampling;
 pub mod student;
-pub mod tensorgen;
-pub mod weights;
+pub mod wavenet;
 
-pub use config::{Config, ExcitationInto};
-pub use cpu::CpuDecoder;
 pub use error::{Error, Result};
-pub use fastgen::FastGenerator;
-pub use model::{Decoder, Encoder, WaveNetAutoencoder, nll};
+pub use generate::{Control, Generator, Request, Stepper};
 pub use sampling::Sampling;
-pub use tensorgen::TensorGenerator;
+pub use wavenet::{
+    Config, CpuDecoder, Decoder, Encoder, ExcitationInto, FastGenerator, TensorGenerator,
+    WaveNetAutoencoder, nll,
+};

@@ -5,12 +5,10 @@
 
 mod common;
 
-use autoencoder::cpu::{Control, CpuDecoder, Isa, Parallelism, State};
-use autoencoder::mulaw::CLASSES;
-use autoencoder::sampling::Sampler;
-use autoencoder::sampling::softmax;
-use autoencoder::{Config, Error, FastGenerator, Sampling, mulaw};
-use common::{frames_of, max_abs_diff, random_model, scaled_audio, tiny, wide};
+use autoencoder::Control;
+use autoencoder::wavenet::cpu::{CpuDecoder, Isa, Parallelism, State};
+use autoencoder::{Config, Error, FastGenerator, Sampling};
+use common::{Conformance, frames_of, random_model, scaled_audio, tiny, wide};
 
 fn isas() -> Vec<Isa> {
     let mut isas = vec![Isa::Generic];
@@ -25,36 +23,24 @@ fn isas() -> Vec<Isa> {
 /// Teacher-forced on the same input, the largest probability difference.
 fn teacher_forced(cfg: &Config, voices: usize, frames: usize, isa: Isa, seed: u64) -> f32 {
     let model = random_model(cfg, seed);
-    let bn = cfg.ae_bottleneck_width;
-    let hop = cfg.ae_hop_length;
-    let enc = frames_of(voices, frames, bn, seed);
-    let audio = scaled_audio(voices, frames * hop, seed + 1);
-    let mut reference = FastGenerator::new(&model, voices).unwrap();
+    let enc = frames_of(voices, frames, cfg.ae_bottleneck_width, seed);
+    let audio = scaled_audio(voices, frames * cfg.ae_hop_length, seed + 1);
     let dec = CpuDecoder::with_isa(&model, isa).unwrap();
-    let mut fast = State::new(&dec, voices);
-    let (mut p_ref, mut p_fast) = (vec![0f32; CLASSES], vec![0f32; CLASSES]);
-    let mut previous = vec![0f32; voices];
-    let mut frame = vec![0f32; voices * bn];
-    let mut worst = 0f32;
-    for t in 0..frames * hop {
-        if t % hop == 0 {
-            for v in 0..voices {
-                let at = (v * frames + t / hop) * bn;
-                frame[v * bn..(v + 1) * bn].copy_from_slice(&enc[at..at + bn]);
-            }
-            reference.set_frame(&frame).unwrap();
-            fast.set_frame(&dec, &frame).unwrap();
-        }
-        let r = reference.step(&previous).to_vec();
-        let f = fast.step(&dec, &previous);
-        for v in 0..voices {
-            softmax(&r[v * CLASSES..(v + 1) * CLASSES], &mut p_ref);
-            softmax(&f[v * CLASSES..(v + 1) * CLASSES], &mut p_fast);
-            worst = worst.max(max_abs_diff(&p_ref, &p_fast));
-            previous[v] = audio[v * frames * hop + t];
-        }
+    conformance(cfg, voices, frames, &enc).teacher_forced(
+        &mut FastGenerator::new(&model, voices).unwrap(),
+        &mut dec.stepper(voices),
+        &audio,
+    )
+}
+
+fn conformance<'a>(cfg: &Config, voices: usize, frames: usize, enc: &'a [f32]) -> Conformance<'a> {
+    Conformance {
+        voices,
+        frames,
+        bottleneck: cfg.ae_bottleneck_width,
+        hop: cfg.ae_hop_length,
+        enc,
     }
-    worst
 }
 
 #[test]
@@ -95,9 +81,7 @@ fn draws_equal_the_reference_at_the_same_seed() {
     let cfg = wide(24, 40);
     let model = random_model(&cfg, 5);
     let (voices, frames) = (5, 24);
-    let bn = cfg.ae_bottleneck_width;
-    let hop = cfg.ae_hop_length;
-    let enc = frames_of(voices, frames, bn, 5);
+    let enc = frames_of(voices, frames, cfg.ae_bottleneck_width, 5);
     for temperature in [1.0, 0.7, 0.0] {
         let sampling = Sampling {
             temperature,
@@ -105,34 +89,12 @@ fn draws_equal_the_reference_at_the_same_seed() {
         };
         for isa in isas() {
             let dec = CpuDecoder::with_isa(&model, isa).unwrap();
-            let mut reference = FastGenerator::new(&model, voices).unwrap();
-            let mut fast = State::new(&dec, voices);
-            let mut ref_sampler = Sampler::new(sampling, voices);
-            let mut fast_sampler = Sampler::new(sampling, voices);
-            let mut previous = vec![0f32; voices];
-            let mut frame = vec![0f32; voices * bn];
-            let mut classes = vec![0usize; voices];
-            let (mut draws, mut different) = (0usize, 0usize);
-            for t in 0..frames * hop {
-                if t % hop == 0 {
-                    for v in 0..voices {
-                        let at = (v * frames + t / hop) * bn;
-                        frame[v * bn..(v + 1) * bn].copy_from_slice(&enc[at..at + bn]);
-                    }
-                    reference.set_frame(&frame).unwrap();
-                    fast.set_frame(&dec, &frame).unwrap();
-                }
-                let logits = reference.step(&previous).to_vec();
-                fast.step(&dec, &previous);
-                fast.draw(&dec, &mut fast_sampler, &mut classes);
-                for v in 0..voices {
-                    let r = ref_sampler.draw(v, &logits[v * CLASSES..(v + 1) * CLASSES]);
-                    draws += 1;
-                    different += usize::from(r != classes[v]);
-                    previous[v] = mulaw::index_class(r) as f32 / 128.0;
-                }
-            }
-            assert_eq!(draws, voices * frames * hop);
+            let (draws, different) = conformance(&cfg, voices, frames, &enc).draws(
+                &mut FastGenerator::new(&model, voices).unwrap(),
+                &mut dec.stepper(voices),
+                sampling,
+            );
+            assert_eq!(draws, voices * frames * cfg.ae_hop_length);
             assert!(
                 different <= 2,
                 "{isa:?}, temperature {temperature}: {different} of {draws} draws differ"

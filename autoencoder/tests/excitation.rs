@@ -8,11 +8,11 @@ mod common;
 
 use std::collections::HashMap;
 
-use autoencoder::cpu::{CpuDecoder, Isa, State};
 use autoencoder::excitation::{Oscillator, excitation};
 use autoencoder::mulaw::CLASSES;
 use autoencoder::sampling::softmax;
-use autoencoder::weights::{BiasInit, varmap};
+use autoencoder::wavenet::cpu::{CpuDecoder, Isa, State};
+use autoencoder::wavenet::weights::{BiasInit, varmap};
 use autoencoder::{Config, ExcitationInto, FastGenerator, TensorGenerator, WaveNetAutoencoder};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -220,7 +220,8 @@ fn an_all_zero_curve_is_the_model_without_the_excitation() {
     ] {
         let cfg = pitched(tiny(3, 4, 6, 32), 4, into);
         let plain_cfg = pitched(cfg.clone(), 0, ExcitationInto::Layers);
-        let weights = autoencoder::weights::random(&cfg, 7, BiasInit::Uniform(0.2), &dev).unwrap();
+        let weights =
+            autoencoder::wavenet::weights::random(&cfg, 7, BiasInit::Uniform(0.2), &dev).unwrap();
         let plain: HashMap<String, Tensor> = weights
             .iter()
             .filter(|(name, _)| !name.starts_with("exc_"))

@@ -273,8 +273,8 @@ fn the_parameter_count_is_the_number_of_weights() {
 /// stretches, either instruction set, with and without an excitation.
 #[test]
 fn the_cpu_renderer_equals_the_reference_pass() {
-    use autoencoder::cpu::Isa;
     use autoencoder::student::cpu::{CpuStudent, VoiceInput};
+    use autoencoder::wavenet::cpu::Isa;
     for (flows, harmonics) in [(vec![3, 2], 2), (vec![4], 0)] {
         let cfg = tiny(flows, harmonics);
         let (_, student) = random_student(&cfg, 31);

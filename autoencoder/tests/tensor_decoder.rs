@@ -7,12 +7,10 @@
 
 mod common;
 
-use autoencoder::cpu::Control;
-use autoencoder::mulaw::CLASSES;
-use autoencoder::sampling::{Sampler, softmax};
-use autoencoder::{Config, CpuDecoder, Error, FastGenerator, Sampling, TensorGenerator, mulaw};
+use autoencoder::Control;
+use autoencoder::{Config, CpuDecoder, Error, FastGenerator, Sampling, TensorGenerator};
 use candle_core::{Device, Tensor};
-use common::{frames_of, max_abs_diff, random_model, scaled_audio, tiny, wide};
+use common::{Conformance, frames_of, random_model, scaled_audio, tiny, wide};
 
 /// The devices to check: the CPU always; GPU 0 where this is a CUDA build and one exists.
 fn devices() -> Vec<Device> {
@@ -24,60 +22,27 @@ fn devices() -> Vec<Device> {
     devices
 }
 
-fn frame_tensor(
-    enc: &[f32],
-    voices: usize,
-    frames: usize,
-    bn: usize,
-    f: usize,
-    device: &Device,
-) -> Tensor {
-    let mut frame = Vec::with_capacity(voices * bn);
-    for v in 0..voices {
-        let at = (v * frames + f) * bn;
-        frame.extend_from_slice(&enc[at..at + bn]);
-    }
-    Tensor::from_vec(frame, (voices, bn), device).unwrap()
-}
-
 /// Teacher-forced on the same input, the largest probability difference.
 fn teacher_forced(cfg: &Config, voices: usize, frames: usize, device: &Device, seed: u64) -> f32 {
     let model = random_model(cfg, seed);
-    let bn = cfg.ae_bottleneck_width;
-    let hop = cfg.ae_hop_length;
-    let enc = frames_of(voices, frames, bn, seed);
-    let audio = scaled_audio(voices, frames * hop, seed + 1);
-    let mut reference = FastGenerator::new(&model, voices).unwrap();
+    let enc = frames_of(voices, frames, cfg.ae_bottleneck_width, seed);
+    let audio = scaled_audio(voices, frames * cfg.ae_hop_length, seed + 1);
     let generator = TensorGenerator::new(&model, device).unwrap();
-    let mut run = generator.start(voices).unwrap();
-    let (mut p_ref, mut p_gen) = (vec![0f32; CLASSES], vec![0f32; CLASSES]);
-    let mut previous = vec![0f32; voices];
-    let mut worst = 0f32;
-    for t in 0..frames * hop {
-        if t % hop == 0 {
-            let frame = frame_tensor(&enc, voices, frames, bn, t / hop, device);
-            let host: Vec<f32> = frame.flatten_all().unwrap().to_vec1().unwrap();
-            reference.set_frame(&host).unwrap();
-            generator.set_frame(&mut run, &frame).unwrap();
-        }
-        let r = reference.step(&previous).to_vec();
-        let x = Tensor::from_slice(&previous, (voices, 1), device).unwrap();
-        let g: Vec<f32> = generator
-            .step(&mut run, &x)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        for v in 0..voices {
-            softmax(&r[v * CLASSES..(v + 1) * CLASSES], &mut p_ref);
-            softmax(&g[v * CLASSES..(v + 1) * CLASSES], &mut p_gen);
-            worst = worst.max(max_abs_diff(&p_ref, &p_gen));
-            previous[v] = audio[v * frames * hop + t];
-        }
+    conformance(cfg, voices, frames, &enc).teacher_forced(
+        &mut FastGenerator::new(&model, voices).unwrap(),
+        &mut generator.stepper(voices).unwrap(),
+        &audio,
+    )
+}
+
+fn conformance<'a>(cfg: &Config, voices: usize, frames: usize, enc: &'a [f32]) -> Conformance<'a> {
+    Conformance {
+        voices,
+        frames,
+        bottleneck: cfg.ae_bottleneck_width,
+        hop: cfg.ae_hop_length,
+        enc,
     }
-    assert_eq!(run.position(), frames * hop);
-    worst
 }
 
 #[test]
@@ -111,9 +76,7 @@ fn draws_equal_the_reference_at_the_same_seed() {
     let cfg = wide(24, 40);
     let model = random_model(&cfg, 5);
     let (voices, frames) = (5, 12);
-    let bn = cfg.ae_bottleneck_width;
-    let hop = cfg.ae_hop_length;
-    let enc = frames_of(voices, frames, bn, 5);
+    let enc = frames_of(voices, frames, cfg.ae_bottleneck_width, 5);
     for device in devices() {
         let generator = TensorGenerator::new(&model, &device).unwrap();
         for temperature in [1.0, 0.7, 0.0] {
@@ -121,43 +84,12 @@ fn draws_equal_the_reference_at_the_same_seed() {
                 temperature,
                 seed: 17,
             };
-            let mut reference = FastGenerator::new(&model, voices).unwrap();
-            let mut run = generator.start(voices).unwrap();
-            let mut ref_sampler = Sampler::new(sampling, voices);
-            let mut gen_sampler = Sampler::new(sampling, voices);
-            let mut previous = vec![0f32; voices];
-            let (mut draws, mut different) = (0usize, 0usize);
-            for t in 0..frames * hop {
-                if t % hop == 0 {
-                    let frame = frame_tensor(&enc, voices, frames, bn, t / hop, &device);
-                    let host: Vec<f32> = frame.flatten_all().unwrap().to_vec1().unwrap();
-                    reference.set_frame(&host).unwrap();
-                    generator.set_frame(&mut run, &frame).unwrap();
-                }
-                let logits = reference.step(&previous).to_vec();
-                let x = Tensor::from_slice(&previous, (voices, 1), &device).unwrap();
-                let g = generator.step(&mut run, &x).unwrap();
-                let u: Vec<f32> = if sampling.greedy() {
-                    vec![0.0; voices]
-                } else {
-                    (0..voices).map(|v| gen_sampler.uniform(v)).collect()
-                };
-                let u = Tensor::from_vec(u, (voices, 1), &device).unwrap();
-                let picks: Vec<f32> = generator
-                    .draw(&g, sampling, &u)
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .to_vec1()
-                    .unwrap();
-                for v in 0..voices {
-                    let r = ref_sampler.draw(v, &logits[v * CLASSES..(v + 1) * CLASSES]);
-                    draws += 1;
-                    different += usize::from(r != picks[v] as usize);
-                    previous[v] = mulaw::index_class(r) as f32 / 128.0;
-                }
-            }
-            assert_eq!(draws, voices * frames * hop);
+            let (draws, different) = conformance(&cfg, voices, frames, &enc).draws(
+                &mut FastGenerator::new(&model, voices).unwrap(),
+                &mut generator.stepper(voices).unwrap(),
+                sampling,
+            );
+            assert_eq!(draws, voices * frames * cfg.ae_hop_length);
             assert!(
                 different <= 2,
                 "{device:?}, temperature {temperature}: {different} of {draws} draws differ"

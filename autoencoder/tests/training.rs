@@ -4,8 +4,8 @@
 mod common;
 
 use autoencoder::WaveNetAutoencoder;
-use autoencoder::layers::{Conv1d, Conv1dConfig, Padding};
-use autoencoder::weights::{BiasInit, varmap};
+use autoencoder::wavenet::layers::{Conv1d, Conv1dConfig, Padding};
+use autoencoder::wavenet::weights::{BiasInit, varmap};
 use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use common::{scaled_audio, tiny};
@@ -123,7 +123,10 @@ fn gradients_reach_every_variable() {
     let x = Tensor::from_vec(scaled_audio(2, 64, 4), (2, 64), &dev).unwrap();
     let grads = model.loss(&x).unwrap().backward().unwrap();
     let data = vm.data().lock().unwrap();
-    assert_eq!(data.len(), autoencoder::weights::shapes(&cfg).len());
+    assert_eq!(
+        data.len(),
+        autoencoder::wavenet::weights::shapes(&cfg).len()
+    );
     // In h512_bo16.py the last layer's residual output is never read (only the skips
     // go on), so `res_{num_layers}` is dead weight there too: no gradient reaches it.
     let dead = [

@@ -216,17 +216,20 @@ pub fn reconstruct(
         .and_then(|e| e.flatten_all())
         .and_then(|e| e.to_vec1())
         .map_err(autoencoder::Error::from)?;
-    let decoder = crate::synth::Decoder::for_device(model, model.device())?;
+    let generator = crate::synth::wavenet_generator(model)?;
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let streams: Vec<u64> = (0..notes.len() as u64).collect();
-    crate::synth::run_decoder(
-        &decoder,
-        threads,
-        &encoding,
-        curves.as_deref(),
-        &streams,
+    let request = autoencoder::Request {
+        encoding: &encoding,
+        f0: curves.as_deref(),
+        streams: &streams,
         sampling,
-        &autoencoder::cpu::Control::default(),
+        threads,
+    };
+    crate::synth::run_generator(
+        &*generator,
+        &request,
+        &autoencoder::Control::default(),
         &mut |p| {
             // Per voice, as before: the voices advance together.
             progress(p.done as usize / notes.len().max(1));

@@ -150,7 +150,7 @@ pub fn import(
     // Every variable the model needs, with its shape.
     let mut missing = Vec::new();
     let mut weights = HashMap::new();
-    for (name, shape) in autoencoder::weights::shapes(&config) {
+    for (name, shape) in autoencoder::wavenet::weights::shapes(&config) {
         match tensors.get(&name) {
             Some((dims, data)) if *dims == shape => {
                 let t = Tensor::from_slice(data, dims.as_slice(), &Device::Cpu)
@@ -192,8 +192,10 @@ pub fn import(
         path: out.to_path_buf(),
         error,
     })?;
-    let json = serde_json::to_string_pretty(&config)
-        .map_err(|e| Error::invalid(&config_path, e.to_string()))?;
+    let json = config.to_json().map_err(|error| Error::Model {
+        path: config_path.clone(),
+        error,
+    })?;
     crate::train::save_tensors(&weights_path, &weights, overwrite)?;
     write_atomic(&config_path, overwrite, |w| {
         std::io::Write::write_all(w, json.as_bytes())

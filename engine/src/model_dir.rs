@@ -69,8 +69,10 @@ pub fn load(dir: &Path, device: &Device) -> Result<LoadedModel> {
 pub fn write_random(dir: &Path, config: &Config, seed: u64) -> Result<()> {
     let write_err = |path: PathBuf, error| Error::Write { path, error };
     std::fs::create_dir_all(dir).map_err(|e| write_err(dir.to_path_buf(), e))?;
-    let json = serde_json::to_string_pretty(config)
-        .map_err(|e| Error::invalid(dir.join(CONFIG_FILE), e.to_string()))?;
+    let json = config.to_json().map_err(|error| Error::Model {
+        path: dir.join(CONFIG_FILE),
+        error,
+    })?;
     crate::fsutil::write_atomic(
         &dir.join(CONFIG_FILE),
         crate::fsutil::Overwrite::Allowed,
@@ -79,10 +81,10 @@ pub fn write_random(dir: &Path, config: &Config, seed: u64) -> Result<()> {
             out.write_all(json.as_bytes())
         },
     )?;
-    let varmap = autoencoder::weights::varmap(
+    let varmap = autoencoder::wavenet::weights::varmap(
         config,
         seed,
-        autoencoder::weights::BiasInit::Uniform(0.1),
+        autoencoder::wavenet::weights::BiasInit::Uniform(0.1),
         candle_core::DType::F32,
         &Device::Cpu,
     )?;

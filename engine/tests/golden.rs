@@ -2,7 +2,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use autoencoder::weights::{self, BiasInit};
+use autoencoder::wavenet::weights::{self, BiasInit};
 use autoencoder::{Config, WaveNetAutoencoder};
 use candle_core::{Device, Tensor};
 use engine::golden;

@@ -7,7 +7,7 @@
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use autoencoder::cpu::Control;
+use autoencoder::Control;
 use autoencoder::{Config, Sampling};
 use candle_core::Device;
 use engine::audio::wav::{self, WavFormat};

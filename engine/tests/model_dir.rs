@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code, helpers included
 use autoencoder::Config;
-use autoencoder::weights::{self, BiasInit};
+use autoencoder::wavenet::weights::{self, BiasInit};
 use candle_core::Device;
 use engine::model_dir;
 
@@ -73,6 +73,32 @@ fn bad_model_directories_name_the_file_and_cause() {
         .to_string();
     assert!(
         err.contains("config.json") && err.contains("missing field"),
+        "{err}"
+    );
+}
+
+#[test]
+fn config_json_names_its_family_and_old_ones_without_it_still_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m");
+    model_dir::write_random(&model, &tiny(), 1).unwrap();
+    let path = model.join(model_dir::CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\"model\": \"wavenet_ae\""), "{text}");
+    let loaded = model_dir::load(&model, &Device::Cpu).unwrap();
+    // Without the key (every directory written before it): the same model, the same
+    // identity (caches stay valid).
+    let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    value.as_object_mut().unwrap().remove("model");
+    std::fs::write(&path, value.to_string()).unwrap();
+    let old = model_dir::load(&model, &Device::Cpu).unwrap();
+    assert_eq!(old.identity, loaded.identity);
+    // Another family's config is refused, naming the file and the family.
+    value["model"] = "parallel_wavenet".into();
+    std::fs::write(&path, value.to_string()).unwrap();
+    let err = model_dir::load(&model, &Device::Cpu).unwrap_err().to_string();
+    assert!(
+        err.contains("parallel_wavenet") && err.contains("config.json"),
         "{err}"
     );
 }

@@ -5,7 +5,8 @@
 
 use std::ops::ControlFlow;
 
-use autoencoder::cpu::{Control, CpuDecoder};
+use autoencoder::Control;
+use autoencoder::wavenet::cpu::CpuDecoder;
 use autoencoder::{Config, ExcitationInto, Sampling};
 use candle_core::Device;
 use engine::audio::ReadOptions;

@@ -5,12 +5,12 @@
 
 use std::path::Path;
 
+use autoencoder::Control;
 use autoencoder::Sampling;
-use autoencoder::cpu::Control;
+use autoencoder::student::generate::logistic_noise;
 use autoencoder::student::{StudentAutoencoder, StudentAutoencoderConfig, StudentConfig};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use engine::synth::student::logistic_noise;
 use engine::synth::{DecoderKind, Embedding, Engine, Glide, ModelSource};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use autoencoder::weights::{self, BiasInit};
+use autoencoder::wavenet::weights::{self, BiasInit};
 use autoencoder::{Config, WaveNetAutoencoder};
 use candle_core::{DType, Device, Tensor};
 use tests::{magenta_tiny, timbrel};

@@ -481,7 +481,7 @@ fn engine_cancel_stops_a_decode_early() {
         channels: 4,
         data: vec![0.1; 80_000],
     };
-    let control = autoencoder::cpu::Control::default();
+    let control = autoencoder::Control::default();
     let result = std::thread::scope(|scope| {
         let job = scope.spawn(|| {
             engine.decode(
@@ -532,7 +532,7 @@ fn the_engine_decodes_through_the_gpu_decoder_path() {
         temperature: 1.0,
         seed: 3,
     };
-    let decode = |engine: &engine::synth::Engine, control: &autoencoder::cpu::Control| {
+    let decode = |engine: &engine::synth::Engine, control: &autoencoder::Control| {
         let mut last = None;
         let audio = engine.decode(&voices, &[0, 5], sampling, control, &mut |p| {
             last = Some(*p);
@@ -540,7 +540,7 @@ fn the_engine_decodes_through_the_gpu_decoder_path() {
         });
         (audio, last)
     };
-    let (audio, last) = decode(&tensor, &autoencoder::cpu::Control::default());
+    let (audio, last) = decode(&tensor, &autoencoder::Control::default());
     let audio = audio.unwrap();
     assert_eq!(audio[0].len(), 10 * 64);
     assert_eq!(audio[1].len(), 6 * 64, "cut to its own length");
@@ -548,12 +548,12 @@ fn the_engine_decodes_through_the_gpu_decoder_path() {
     assert_eq!(last.done, last.total);
     // Same streams as the CPU decoder: the first frame of each voice agrees sample for
     // sample (a draw on a class boundary, ~1e-6 per sample, is what could part them).
-    let (reference, _) = decode(&cpu, &autoencoder::cpu::Control::default());
+    let (reference, _) = decode(&cpu, &autoencoder::Control::default());
     let reference = reference.unwrap();
     for (a, b) in audio.iter().zip(&reference) {
         assert_eq!(a[..64], b[..64]);
     }
-    let control = autoencoder::cpu::Control::default();
+    let control = autoencoder::Control::default();
     control.cancel();
     let (cancelled, _) = decode(&tensor, &control);
     assert!(matches!(cancelled, Err(engine::Error::Cancelled)));

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use autoencoder::Control;
 use autoencoder::Sampling;
-use autoencoder::cpu::Control;
 use eframe::egui::{self, Color32, Key, RichText, Sense, Stroke, Vec2};
 use egui_plot::{Heatmap, Legend, Line, Plot};
 use engine::audio::wav::WavFormat;

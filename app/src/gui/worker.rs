@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
+use autoencoder::Control;
 use autoencoder::Sampling;
-use autoencoder::cpu::Control;
 use engine::audio::{ReadOptions, SAMPLE_RATE_HZ};
 use engine::fsutil::Overwrite;
 use engine::instrument::{self, InstrumentSpec};

@@ -12,7 +12,7 @@
 //! recomputing the warm-up (2,046 samples for ten layers of dilations 1…512).
 //!
 //! Exactness: the products sum in another order than candle's, and the gate uses
-//! [`crate::cpu::kernels`]' `exp` (relative error ≤ 2.5e-7); the tests bound the
+//! [`crate::wavenet::cpu::kernels`]' `exp` (relative error ≤ 2.5e-7); the tests bound the
 //! difference from [`super::Student::forward`] (the reference) on the audio.
 
 use std::ops::Range;
@@ -20,9 +20,9 @@ use std::ops::Range;
 use super::Student;
 use super::StudentConfig;
 use super::model::{Flow, INITIAL_LOG_SCALE};
-use crate::cpu::Isa;
-use crate::cpu::kernels::{exp_fast, host_vec};
-use crate::layers::Conv1d;
+use crate::wavenet::cpu::Isa;
+use crate::wavenet::cpu::kernels::{exp_fast, host_vec};
+use crate::wavenet::layers::Conv1d;
 use crate::{Error, Result};
 
 /// A dense `[k, n]` kernel (row-major) and its bias `[n]`.

@@ -5,8 +5,8 @@ use candle_core::{D, Tensor};
 use candle_nn::{Init, Module, VarBuilder};
 
 use super::StudentConfig;
-use crate::layers::{Conv1d, Conv1dConfig, Padding};
-use crate::model::{Projection, condition, gate, one_by_one, shift_right};
+use crate::wavenet::layers::{Conv1d, Conv1dConfig, Padding};
+use crate::wavenet::model::{Projection, condition, gate, one_by_one, shift_right};
 use crate::{Error, Result};
 
 /// The log-scale offset of the flows, summed (each adds its share to its `log s`, a fixed

@@ -2,8 +2,8 @@
 //! Helpers shared by the integration tests (included with `mod common;`).
 #![allow(dead_code)]
 
-use autoencoder::weights::BiasInit;
-use autoencoder::{Config, WaveNetAutoencoder};
+use autoencoder::wavenet::weights::BiasInit;
+use autoencoder::{Config, Stepper, WaveNetAutoencoder};
 use candle_core::{Device, Tensor};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -73,4 +73,88 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .zip(b)
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
+}
+
+/// The conformance harness every autoregressive generator runs against the reference
+/// ([`autoencoder::FastGenerator`]), through the one [`Stepper`] contract: the same
+/// conditioning frames `enc` (`[voice][frame][bottleneck]`) for both.
+pub struct Conformance<'a> {
+    pub voices: usize,
+    pub frames: usize,
+    pub bottleneck: usize,
+    pub hop: usize,
+    pub enc: &'a [f32],
+}
+
+impl Conformance<'_> {
+    fn set_frames(&self, t: usize, steppers: &mut [&mut dyn Stepper]) {
+        if !t.is_multiple_of(self.hop) {
+            return;
+        }
+        let bn = self.bottleneck;
+        let mut frame = vec![0f32; self.voices * bn];
+        for v in 0..self.voices {
+            let at = (v * self.frames + t / self.hop) * bn;
+            frame[v * bn..(v + 1) * bn].copy_from_slice(&self.enc[at..at + bn]);
+        }
+        for s in steppers.iter_mut() {
+            s.set_frame(&frame).unwrap();
+        }
+    }
+
+    /// Teacher-forced on `audio` (`[voice][sample]`, the scaled inputs), the largest
+    /// difference between the two's probabilities over every class, voice and sample.
+    pub fn teacher_forced(
+        &self,
+        reference: &mut dyn Stepper,
+        candidate: &mut dyn Stepper,
+        audio: &[f32],
+    ) -> f32 {
+        use autoencoder::mulaw::CLASSES;
+        use autoencoder::sampling::softmax;
+        let (mut p_ref, mut p_cand) = (vec![0f32; CLASSES], vec![0f32; CLASSES]);
+        let mut previous = vec![0f32; self.voices];
+        let mut worst = 0f32;
+        let length = self.frames * self.hop;
+        for t in 0..length {
+            self.set_frames(t, &mut [&mut *reference, &mut *candidate]);
+            let r = reference.step(&previous).unwrap();
+            let c = candidate.step(&previous).unwrap();
+            for v in 0..self.voices {
+                softmax(&r[v * CLASSES..(v + 1) * CLASSES], &mut p_ref);
+                softmax(&c[v * CLASSES..(v + 1) * CLASSES], &mut p_cand);
+                worst = worst.max(max_abs_diff(&p_ref, &p_cand));
+                previous[v] = audio[v * length + t];
+            }
+        }
+        worst
+    }
+
+    /// Teacher-forced on the reference's own draws, both drawing from the same per-voice
+    /// streams of `sampling`: (draws, how many of the candidate's differ).
+    pub fn draws(
+        &self,
+        reference: &mut dyn Stepper,
+        candidate: &mut dyn Stepper,
+        sampling: autoencoder::Sampling,
+    ) -> (usize, usize) {
+        use autoencoder::sampling::Sampler;
+        let mut ref_sampler = Sampler::new(sampling, self.voices);
+        let mut cand_sampler = Sampler::new(sampling, self.voices);
+        let mut previous = vec![0f32; self.voices];
+        let (mut draws, mut different) = (0, 0);
+        for t in 0..self.frames * self.hop {
+            self.set_frames(t, &mut [&mut *reference, &mut *candidate]);
+            reference.step(&previous).unwrap();
+            candidate.step(&previous).unwrap();
+            let r = reference.draw(&mut ref_sampler).unwrap();
+            let c = candidate.draw(&mut cand_sampler).unwrap();
+            for v in 0..self.voices {
+                draws += 1;
+                different += usize::from(r[v] != c[v]);
+                previous[v] = autoencoder::mulaw::index_class(r[v]) as f32 / 128.0;
+            }
+        }
+        (draws, different)
+    }
 }

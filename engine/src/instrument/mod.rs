@@ -15,8 +15,8 @@ pub mod sfz;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
+use autoencoder::Control;
 use autoencoder::Sampling;
-use autoencoder::cpu::Control;
 use serde::{Deserialize, Serialize};
 
 use crate::audio::wav::{self, WavFormat};

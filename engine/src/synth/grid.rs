@@ -4,8 +4,8 @@
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
+use autoencoder::Control;
 use autoencoder::Sampling;
-use autoencoder::cpu::Control;
 use serde::{Deserialize, Serialize};
 
 use super::blend::{Embedding, Weights, XyMode, blend, xy_weights};

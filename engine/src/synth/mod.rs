@@ -21,12 +21,15 @@ pub mod student;
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use autoencoder::cpu::{Control, CpuDecoder};
 use autoencoder::student::StudentAutoencoder;
-use autoencoder::student::cpu::CpuStudent;
-use autoencoder::{Config, Sampling, TensorGenerator, WaveNetAutoencoder, mulaw};
+use autoencoder::student::generate::StudentGenerator;
+use autoencoder::wavenet::cpu::CpuDecoder;
+use autoencoder::{
+    Config, Control, Generator, Request, Sampling, TensorGenerator, WaveNetAutoencoder, mulaw,
+};
 use candle_core::{Device, Tensor};
 use serde::Serialize;
 
@@ -71,18 +74,13 @@ impl DecoderKind {
 /// Where a model directory keeps its Parallel WaveNet student.
 pub const STUDENT_DIR: &str = "student";
 
-/// What generates: the autoregressive WaveNet and its fast generator, or a student.
+/// The model family whose encoder reads the sources (its generator decodes).
 #[derive(Debug)]
-enum Voice {
-    Autoregressive {
-        model: Box<WaveNetAutoencoder>,
-        decoder: Decoder,
-    },
-    Parallel {
-        model: Box<StudentAutoencoder>,
-        /// The flows repacked for the CPU (a student on the CPU device).
-        cpu: Option<CpuStudent>,
-    },
+enum Family {
+    /// The WaveNet autoencoder: its decoder generates sample by sample.
+    WaveNet(Arc<WaveNetAutoencoder>),
+    /// A Parallel WaveNet student with its own encoder: whole notes at once.
+    Student(Arc<StudentAutoencoder>),
 }
 
 /// The largest pitch shift applied to reach a blend's pitch. Beyond two octaves a
@@ -130,7 +128,11 @@ impl Glide {
 /// A loaded model ready to encode and decode.
 #[derive(Debug)]
 pub struct Engine {
-    voice: Voice,
+    family: Family,
+    /// What decodes (the family's generator for the model's device).
+    generator: Box<dyn Generator>,
+    /// Whether `generator` is a tensor (GPU-style) one that wants wide batches.
+    tensors: bool,
     name: String,
     identity: String,
     threads: usize,
@@ -191,25 +193,18 @@ pub struct Encoded {
 impl Engine {
     /// Whether decoding goes through the tensor decoder (a GPU's; it wants wide batches).
     pub fn uses_tensor_decoder(&self) -> bool {
-        matches!(
-            self.voice,
-            Voice::Autoregressive {
-                decoder: Decoder::Device(_),
-                ..
-            } | Voice::Parallel { cpu: None, .. }
-        )
+        self.tensors
     }
 
     /// Decodes with the tensor decoder on `device` whatever the model's device (the
     /// GPU's decoder; on the CPU device, for tests and comparisons). A student renders
     /// through candle's tensors (as on a GPU) instead of [`CpuStudent`], on its own device.
     pub fn with_tensor_decoder(mut self, device: &Device) -> Result<Self> {
-        match &mut self.voice {
-            Voice::Autoregressive { model, decoder } => {
-                *decoder = Decoder::Device(TensorGenerator::new(model, device)?);
-            }
-            Voice::Parallel { cpu, .. } => *cpu = None,
-        }
+        self.generator = match &self.family {
+            Family::WaveNet(model) => Box::new(TensorGenerator::new(model, device)?),
+            Family::Student(model) => Box::new(StudentGenerator::with_tensors(Arc::clone(model))),
+        };
+        self.tensors = true;
         Ok(self)
     }
 
@@ -271,12 +266,12 @@ impl Engine {
 
     /// An engine on a model already in memory; `identity` keys its cache entries.
     pub fn new(model: WaveNetAutoencoder, name: String, identity: String) -> Result<Self> {
-        let decoder = Decoder::for_device(&model, model.device())?;
+        let generator = wavenet_generator(&model)?;
+        let tensors = !matches!(model.device(), Device::Cpu);
         Ok(Self::assemble(
-            Voice::Autoregressive {
-                model: Box::new(model),
-                decoder,
-            },
+            Family::WaveNet(Arc::new(model)),
+            generator,
+            tensors,
             name,
             identity,
         ))
@@ -285,24 +280,30 @@ impl Engine {
     /// An engine on a Parallel WaveNet student already in memory (rendered by
     /// [`CpuStudent`] where it lives on the CPU).
     pub fn with_student(model: StudentAutoencoder, name: String, identity: String) -> Result<Self> {
-        let cpu = match model.device() {
-            Device::Cpu => Some(CpuStudent::new(model.student())?),
-            _ => None,
-        };
+        let model = Arc::new(model);
+        let generator = StudentGenerator::new(Arc::clone(&model))?;
+        let tensors = !generator.on_cpu();
         Ok(Self::assemble(
-            Voice::Parallel {
-                model: Box::new(model),
-                cpu,
-            },
+            Family::Student(model),
+            Box::new(generator),
+            tensors,
             name,
             identity,
         ))
     }
 
-    fn assemble(voice: Voice, name: String, identity: String) -> Self {
+    fn assemble(
+        family: Family,
+        generator: Box<dyn Generator>,
+        tensors: bool,
+        name: String,
+        identity: String,
+    ) -> Self {
         let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         Self {
-            voice,
+            family,
+            generator,
+            tensors,
             name,
             identity,
             threads,
@@ -312,9 +313,9 @@ impl Engine {
 
     /// Which decoder generates.
     pub fn kind(&self) -> DecoderKind {
-        match self.voice {
-            Voice::Autoregressive { .. } => DecoderKind::Autoregressive,
-            Voice::Parallel { .. } => DecoderKind::Parallel,
+        match self.family {
+            Family::WaveNet(_) => DecoderKind::Autoregressive,
+            Family::Student(_) => DecoderKind::Parallel,
         }
     }
 
@@ -338,25 +339,25 @@ impl Engine {
 
     /// The encoder's shape (the `ae_*` keys; for a student, its encoder's).
     pub fn encoder_config(&self) -> &Config {
-        match &self.voice {
-            Voice::Autoregressive { model, .. } => model.config(),
-            Voice::Parallel { model: student, .. } => &student.config().encoder,
+        match &self.family {
+            Family::WaveNet(model) => model.config(),
+            Family::Student(student) => &student.config().encoder,
         }
     }
 
     /// The autoregressive model, where that is what generates.
     pub fn autoencoder(&self) -> Option<&WaveNetAutoencoder> {
-        match &self.voice {
-            Voice::Autoregressive { model, .. } => Some(model),
-            Voice::Parallel { .. } => None,
+        match &self.family {
+            Family::WaveNet(model) => Some(model),
+            Family::Student(_) => None,
         }
     }
 
     /// Trainable numbers of the whole model (encoder and decoder or student).
     pub fn parameter_count(&self) -> usize {
-        match &self.voice {
-            Voice::Autoregressive { model, .. } => model.config().parameter_count(),
-            Voice::Parallel { model: student, .. } => student.parameter_count(),
+        match &self.family {
+            Family::WaveNet(model) => model.config().parameter_count(),
+            Family::Student(student) => student.parameter_count(),
         }
     }
 
@@ -366,9 +367,9 @@ impl Engine {
     }
 
     fn device(&self) -> &Device {
-        match &self.voice {
-            Voice::Autoregressive { model, .. } => model.device(),
-            Voice::Parallel { model: student, .. } => student.device(),
+        match &self.family {
+            Family::WaveNet(model) => model.device(),
+            Family::Student(student) => student.device(),
         }
     }
 
@@ -383,21 +384,11 @@ impl Engine {
     /// What decodes: the CPU decoder and its instruction set, or the GPU; or the
     /// student and where it runs.
     pub fn decoder_description(&self) -> String {
-        match &self.voice {
-            Voice::Autoregressive { decoder, .. } => {
-                format!("autoregressive, {}", decoder.describe(self.threads))
-            }
-            Voice::Parallel {
-                model: student,
-                cpu,
-            } => format!(
-                "parallel (Parallel WaveNet student), {}",
-                match cpu {
-                    Some(_) => format!("CPU, {} threads", self.threads),
-                    None => crate::device::describe(student.device()).to_string(),
-                }
-            ),
-        }
+        let what = match self.family {
+            Family::WaveNet(_) => "autoregressive",
+            Family::Student(_) => "parallel (Parallel WaveNet student)",
+        };
+        format!("{what}, {}", self.generator.describe(self.threads))
     }
 
     /// The hop of the embedding frames, in samples.
@@ -408,12 +399,7 @@ impl Engine {
     /// Whether the model takes the pitch to play (has an excitation): then sources are
     /// encoded at their own pitch and [`Engine::decode_at`] is given the target pitch.
     pub fn pitched(&self) -> bool {
-        match &self.voice {
-            Voice::Autoregressive { model, .. } => model.config().pitched(),
-            Voice::Parallel { model: student, .. } => {
-                student.config().student.excitation_harmonics > 0
-            }
-        }
+        self.generator.excitation_channels() > 0
     }
 
     /// Reads a source for a blend at `pitch`: a sound file, or a sample-pack folder from
@@ -488,9 +474,9 @@ impl Engine {
                     .collect();
                 let x = Tensor::from_vec(flat, (chunk.len(), len), self.device())
                     .map_err(autoencoder::Error::from)?;
-                let z = match &self.voice {
-                    Voice::Autoregressive { model, .. } => model.encode(&x)?,
-                    Voice::Parallel { model: student, .. } => student.encode(&x)?,
+                let z = match &self.family {
+                    Family::WaveNet(model) => model.encode(&x)?,
+                    Family::Student(student) => student.encode(&x)?,
                 };
                 let z: Vec<f32> = z
                     .to_device(&Device::Cpu)
@@ -617,29 +603,14 @@ impl Engine {
                 })
                 .collect()
         });
-        let mut audio = match &self.voice {
-            Voice::Autoregressive { decoder, .. } => run_decoder(
-                decoder,
-                self.threads,
-                &encoding,
-                curves.as_deref(),
-                streams,
-                sampling,
-                control,
-                progress,
-            )?,
-            Voice::Parallel { model, cpu } => student::render(
-                model,
-                cpu.as_ref(),
-                self.threads,
-                &encoding,
-                curves.as_deref(),
-                streams,
-                sampling.seed,
-                control,
-                progress,
-            )?,
+        let request = Request {
+            encoding: &encoding,
+            f0: curves.as_deref(),
+            streams,
+            sampling,
+            threads: self.threads,
         };
+        let mut audio = run_generator(&*self.generator, &request, control, progress)?;
         for (a, e) in audio.iter_mut().zip(embeddings) {
             a.truncate(e.frames * self.hop());
         }
@@ -647,123 +618,50 @@ impl Engine {
     }
 }
 
-/// What decodes: the fast CPU decoder on the CPU, the tensor decoder
-/// ([`TensorGenerator`]) on a GPU, where a per-sample step of whole-batch operations
-/// pays for its kernel launches once the batch is wide.
-#[derive(Debug)]
-pub enum Decoder {
-    Cpu(Box<CpuDecoder>),
-    Device(TensorGenerator),
+/// The WaveNet's generator for the device its tensors live on: the fast CPU decoder on
+/// the CPU, the tensor decoder ([`TensorGenerator`]) on a GPU, where a per-sample step of
+/// whole-batch operations pays for its kernel launches once the batch is wide.
+pub fn wavenet_generator(model: &WaveNetAutoencoder) -> Result<Box<dyn Generator>> {
+    Ok(match model.device() {
+        Device::Cpu => Box::new(CpuDecoder::new(model)?),
+        gpu => Box::new(TensorGenerator::new(model, gpu)?),
+    })
 }
 
-impl Decoder {
-    /// The decoder for a model whose tensors live on `device`.
-    pub fn for_device(model: &WaveNetAutoencoder, device: &Device) -> Result<Self> {
-        Ok(match device {
-            Device::Cpu => Self::Cpu(Box::new(CpuDecoder::new(model)?)),
-            gpu => Self::Device(TensorGenerator::new(model, gpu)?),
-        })
-    }
-
-    pub fn hop_length(&self) -> usize {
-        match self {
-            Self::Cpu(d) => d.hop_length(),
-            Self::Device(d) => d.hop_length(),
-        }
-    }
-
-    pub fn bottleneck(&self) -> usize {
-        match self {
-            Self::Cpu(d) => d.bottleneck(),
-            Self::Device(d) => d.bottleneck(),
-        }
-    }
-
-    /// Generates every voice (see [`CpuDecoder::generate_streams`]); `threads` is for the
-    /// CPU decoder.
-    /// `f0` is each voice's f0 curve `[voice][sample]` in Hz, for models with an
-    /// excitation (others ignore it); `None` plays them unpitched.
-    #[allow(clippy::too_many_arguments)]
-    pub fn generate_streams(
-        &self,
-        encoding: &[f32],
-        f0: Option<&[f32]>,
-        streams: &[u64],
-        sampling: Sampling,
-        threads: usize,
-        control: &Control,
-    ) -> autoencoder::Result<Vec<Vec<f32>>> {
-        match self {
-            Self::Cpu(d) => {
-                d.generate_streams_f0(encoding, f0, streams, sampling, threads, control)
-            }
-            Self::Device(d) => d.generate_streams_f0(encoding, f0, streams, sampling, control),
-        }
-    }
-
-    /// Whether the model takes an f0 curve (has an excitation).
-    pub fn pitched(&self) -> bool {
-        match self {
-            Self::Cpu(d) => d.excitation_channels() > 0,
-            Self::Device(d) => d.excitation_channels() > 0,
-        }
-    }
-
-    /// For status lines: "CPU (avx2+fma, 2 threads)" or "CUDA GPU (tensor decoder)".
-    pub fn describe(&self, threads: usize) -> String {
-        match self {
-            Self::Cpu(d) => format!("CPU ({}, {threads} threads)", d.isa().name()),
-            Self::Device(d) => format!("{} (tensor decoder)", crate::device::describe(d.device())),
-        }
-    }
-}
-
-/// Runs `decoder` on `encoding` (`[voice][frame][bottleneck]`, one voice per stream) and
-/// the voices' f0 curves (see [`Decoder::generate_streams`]) on a worker thread while
-/// this one reports progress every ~10 ms and relays cancellation.
-#[allow(clippy::too_many_arguments)]
-pub fn run_decoder(
-    decoder: &Decoder,
-    threads: usize,
-    encoding: &[f32],
-    f0: Option<&[f32]>,
-    streams: &[u64],
-    sampling: Sampling,
+/// Runs `generator` on a worker thread while this one reports progress every ~10 ms
+/// (from `control`'s sample count) and relays cancellation: every family the same way.
+pub fn run_generator(
+    generator: &dyn Generator,
+    request: &Request<'_>,
     control: &Control,
     progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
 ) -> Result<Vec<Vec<f32>>> {
-    let total = (encoding.len() / decoder.bottleneck().max(1) * decoder.hop_length()) as u64;
+    let total =
+        (request.encoding.len() / generator.bottleneck().max(1) * generator.hop_length()) as u64;
     let started = Instant::now();
+    let report = |done: u64| {
+        let elapsed = started.elapsed().as_secs_f64();
+        let rate = done as f64 / elapsed.max(1e-9);
+        Progress {
+            done,
+            total,
+            samples_per_s: rate,
+            eta_secs: (done > 0).then(|| total.saturating_sub(done) as f64 / rate),
+            elapsed_secs: elapsed,
+        }
+    };
     let audio = std::thread::scope(|scope| {
-        let job = scope
-            .spawn(|| decoder.generate_streams(encoding, f0, streams, sampling, threads, control));
+        let job = scope.spawn(|| generator.generate(request, control));
         while !job.is_finished() {
             std::thread::sleep(Duration::from_millis(10));
-            let elapsed = started.elapsed().as_secs_f64();
-            let done = control.samples();
-            let rate = done as f64 / elapsed.max(1e-9);
-            let report = Progress {
-                done,
-                total,
-                samples_per_s: rate,
-                eta_secs: (done > 0).then(|| (total - done.min(total)) as f64 / rate),
-                elapsed_secs: elapsed,
-            };
-            if progress(&report).is_break() {
+            if progress(&report(control.samples().min(total))).is_break() {
                 control.cancel();
             }
         }
         job.join()
-            .unwrap_or_else(|_| Err(autoencoder::Error::Shape("the decoder panicked".into())))
+            .unwrap_or(Err(autoencoder::Error::Panicked("the decoder")))
     })?;
-    let elapsed = started.elapsed().as_secs_f64();
-    let _ = progress(&Progress {
-        done: total,
-        total,
-        samples_per_s: total as f64 / elapsed.max(1e-9),
-        eta_secs: Some(0.0),
-        elapsed_secs: elapsed,
-    });
+    let _ = progress(&report(total));
     Ok(audio)
 }
 

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use autoencoder::optim::{Optimizer, OptimizerConfig};
-use autoencoder::weights::{self, BiasInit};
+use autoencoder::wavenet::weights::{self, BiasInit};
 use autoencoder::{Config, WaveNetAutoencoder};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
@@ -482,7 +482,10 @@ impl Trainer {
             path: dir.join(STATE_DIR),
             error,
         })?;
-        let text = serde_json::to_string_pretty(config).map_err(json_err(&config_path))?;
+        let text = config.to_json().map_err(|error| Error::Model {
+            path: config_path.clone(),
+            error,
+        })?;
         write_atomic(&config_path, Overwrite::Allowed, |out| {
             out.write_all(text.as_bytes())
         })?;

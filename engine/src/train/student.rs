@@ -12,7 +12,8 @@ use std::time::Instant;
 use autoencoder::WaveNetAutoencoder;
 use autoencoder::mulaw;
 use autoencoder::optim::Optimizer;
-use autoencoder::student::cpu::{CpuStudent, VoiceInput};
+use autoencoder::student::cpu::CpuStudent;
+use autoencoder::student::generate::render_cpu;
 use autoencoder::student::{Objective, StudentAutoencoder, StudentAutoencoderConfig, Weights};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
@@ -20,13 +21,13 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{
-    Event, STATE_DIR, State, Summary, TrainData, TrainOptions, append_log, json_err, read_state,
-    restore_run, write_checkpoint,
+    Event, STATE_DIR, State, Summary, TrainData, TrainOptions, append_log, read_state, restore_run,
+    write_checkpoint,
 };
 use crate::error::{Error, Result, read_bounded};
 use crate::fsutil::{Overwrite, write_atomic};
 use crate::model_dir::WEIGHTS_FILE;
-use crate::synth::student::logistic;
+use autoencoder::student::generate::logistic;
 
 /// The student's shape in its model directory.
 pub const STUDENT_FILE: &str = "student.json";
@@ -79,8 +80,12 @@ pub fn read_config(dir: &Path) -> Result<StudentAutoencoderConfig> {
 
 /// A `student.json`'s contents (from `path`, for errors), checked.
 pub fn parse_config(bytes: &[u8], path: &Path) -> Result<StudentAutoencoderConfig> {
-    let config: StudentAutoencoderConfig = serde_json::from_slice(bytes)
-        .map_err(|e| Error::invalid(path, format!("not a student config ({e})")))?;
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| Error::invalid(path, "not a student config (not UTF-8 text)"))?;
+    // Students written before configs named their family have no key: still students.
+    let config: StudentAutoencoderConfig =
+        autoencoder::family::from_json(autoencoder::family::PARALLEL_WAVENET, true, text)
+            .map_err(|e| Error::invalid(path, format!("not a student config ({e})")))?;
     config.validate().map_err(|error| Error::Model {
         path: path.to_path_buf(),
         error,
@@ -128,39 +133,33 @@ pub fn reconstruct(
     let scaled: Vec<f32> = notes.iter().flatten().map(|&x| mulaw::scaled(x)).collect();
     let x =
         Tensor::from_vec(scaled, (notes.len(), len), &device).map_err(autoencoder::Error::from)?;
-    let encoding = model.encode(&x)?;
-    let z = logistic(&mut ChaCha8Rng::seed_from_u64(seed), notes.len() * len);
-    // The CPU renderer (equal to the reference pass within 1e-4, and several times
-    // faster), each note's time split over every core.
-    let cpu = CpuStudent::new(model.student())?;
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let k = model.config().student.excitation_harmonics;
-    let encoding: Vec<f32> = encoding
+    let encoding: Vec<f32> = model
+        .encode(&x)?
         .flatten_all()
         .and_then(|e| e.to_vec1())
         .map_err(autoencoder::Error::from)?;
-    let per_note = encoding.len() / notes.len();
-    let mut out = Vec::with_capacity(notes.len());
-    for (i, &hz) in f0_hz.iter().enumerate() {
-        let exc = (k > 0).then(|| {
-            autoencoder::excitation::excitation(
-                &vec![hz; len],
-                k,
-                autoencoder::excitation::Oscillator::new(),
-            )
-        });
-        let voice = VoiceInput {
-            z: &z[i * len..(i + 1) * len],
-            encoding: &encoding[i * per_note..(i + 1) * per_note],
-            excitation: exc.as_deref(),
-        };
-        let mut audio = cpu.render(voice, threads, crate::synth::student::STRETCH_SAMPLES)?;
-        for a in &mut audio {
-            *a = a.clamp(-1.0, 1.0);
-        }
-        out.push(audio);
-    }
-    Ok(out)
+    // The CPU renderer, as the engine plays a student: voice `i` from noise stream `i`.
+    let cpu = CpuStudent::new(model.student())?;
+    let f0: Vec<f32> = f0_hz
+        .iter()
+        .flat_map(|&hz| std::iter::repeat_n(hz, len))
+        .collect();
+    let streams: Vec<u64> = (0..notes.len() as u64).collect();
+    let request = autoencoder::Request {
+        encoding: &encoding,
+        f0: Some(&f0),
+        streams: &streams,
+        sampling: autoencoder::Sampling {
+            temperature: 1.0,
+            seed,
+        },
+        threads: std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+    };
+    Ok(render_cpu(
+        &cpu,
+        &request,
+        &autoencoder::Control::default(),
+    )?)
 }
 
 /// The excitation `[notes, len, 2K]` of notes held at `f0_hz`, each from `offsets[i]`.
@@ -327,7 +326,11 @@ impl StudentTrainer {
             path: dir.join(STATE_DIR),
             error,
         })?;
-        let text = serde_json::to_string_pretty(config).map_err(json_err(&config_path))?;
+        let text = autoencoder::family::to_json(autoencoder::family::PARALLEL_WAVENET, config)
+            .map_err(|error| Error::Model {
+                path: config_path.clone(),
+                error,
+            })?;
         write_atomic(&config_path, Overwrite::Allowed, |out| {
             std::io::Write::write_all(out, text.as_bytes())
         })?;

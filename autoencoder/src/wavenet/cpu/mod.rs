@@ -31,7 +31,9 @@ pub(crate) mod kernels;
 mod parallel;
 mod state;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
+
+use crate::generate::{Control, frames_in};
 
 use crate::mulaw;
 use crate::sampling::{Sampler, Sampling};
@@ -156,7 +158,7 @@ impl CpuDecoder {
     /// Repacks for a given instruction set ([`Isa::Avx2Fma`] only where detected).
     pub fn with_isa(model: &WaveNetAutoencoder, isa: Isa) -> Result<Self> {
         if isa == Isa::Avx2Fma && Isa::detect() != Isa::Avx2Fma {
-            return Err(Error::Shape("this CPU lacks AVX2 and FMA".into()));
+            return Err(Error::UnsupportedCpu("AVX2 and FMA"));
         }
         let cfg = model.config();
         let dec = model.decoder();
@@ -361,10 +363,7 @@ impl CpuDecoder {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(Error::Shape("a decoder thread panicked".into())))
-                })
+                .map(|h| h.join().unwrap_or(Err(Error::Panicked("a decoder thread"))))
                 .collect::<Vec<_>>()
         });
         let mut audio = Vec::with_capacity(voices);
@@ -488,10 +487,7 @@ impl CpuDecoder {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(Error::Shape("a decoder thread panicked".into())))
-                })
+                .map(|h| h.join().unwrap_or(Err(Error::Panicked("a decoder thread"))))
                 .collect::<Vec<_>>()
         });
         let mut first = None;
@@ -546,42 +542,77 @@ impl CpuDecoder {
     }
 }
 
-/// The frames per voice of an encoding `[voice][frame][bottleneck]` of `voices` voices,
-/// or why it cannot be one.
-pub fn frames_in(encoding: &[f32], voices: usize, bottleneck: usize) -> Result<usize> {
-    let per_voice = encoding.len().checked_div(voices).unwrap_or(0);
-    if voices == 0 || !per_voice.is_multiple_of(bottleneck) || per_voice * voices != encoding.len()
-    {
-        return Err(Error::Shape(format!(
-            "an encoding for {voices} voices of {bottleneck}-channel frames cannot have {} values",
-            encoding.len()
-        )));
+impl crate::generate::Generator for CpuDecoder {
+    fn hop_length(&self) -> usize {
+        self.hop_length
     }
-    Ok(per_voice / bottleneck)
+
+    fn bottleneck(&self) -> usize {
+        self.bottleneck
+    }
+
+    fn excitation_channels(&self) -> usize {
+        self.excitation_channels
+    }
+
+    fn describe(&self, threads: usize) -> String {
+        format!("CPU ({}, {threads} threads)", self.isa.name())
+    }
+
+    fn generate(
+        &self,
+        request: &crate::generate::Request<'_>,
+        control: &Control,
+    ) -> Result<Vec<Vec<f32>>> {
+        self.generate_streams_f0(
+            request.encoding,
+            request.f0,
+            request.streams,
+            request.sampling,
+            request.threads,
+            control,
+        )
+    }
 }
 
-/// Progress and cancellation shared between a generation and whoever watches it.
-#[derive(Debug, Default)]
-pub struct Control {
-    /// Samples generated so far, summed over voices.
-    pub samples: AtomicU64,
-    /// Set to stop the generation before its next sample ([`Error::Cancelled`]).
-    pub cancel: AtomicBool,
-    /// The sample (per voice) from which a decode split over threads went on with one,
-    /// its partners not getting their cores; 0: it did not.
-    pub solo_from: AtomicU64,
+/// The CPU decoder's voices advanced one sample at a time ([`crate::generate::Stepper`]).
+#[derive(Debug)]
+pub struct CpuStepper<'a> {
+    decoder: &'a CpuDecoder,
+    state: State,
+    voices: usize,
 }
 
-impl Control {
-    pub fn samples(&self) -> u64 {
-        self.samples.load(Ordering::Relaxed)
+impl CpuDecoder {
+    /// A [`CpuStepper`] over `voices` voices from empty queues.
+    pub fn stepper(&self, voices: usize) -> CpuStepper<'_> {
+        CpuStepper {
+            decoder: self,
+            state: State::new(self, voices),
+            voices,
+        }
+    }
+}
+
+impl crate::generate::Stepper for CpuStepper<'_> {
+    fn set_frame(&mut self, frame: &[f32]) -> Result<()> {
+        self.state.set_frame(self.decoder, frame)
     }
 
-    pub fn cancel(&self) {
-        self.cancel.store(true, Ordering::Relaxed);
+    fn step(&mut self, previous: &[f32]) -> Result<Vec<f32>> {
+        if previous.len() != self.voices {
+            return Err(Error::Shape(format!(
+                "{} previous samples for {} voices",
+                previous.len(),
+                self.voices
+            )));
+        }
+        Ok(self.state.step(self.decoder, previous).to_vec())
     }
 
-    pub fn is_cancelled(&self) -> bool {
-        self.cancel.load(Ordering::Relaxed)
+    fn draw(&mut self, sampler: &mut Sampler) -> Result<Vec<usize>> {
+        let mut classes = vec![0usize; self.voices];
+        self.state.draw(self.decoder, sampler, &mut classes);
+        Ok(classes)
     }
 }

@@ -6,7 +6,7 @@ use std::ops::Range;
 use candle_core::{DType, Device, Tensor};
 
 use crate::Result;
-use crate::layers::Conv1d;
+use crate::wavenet::layers::Conv1d;
 
 /// Output columns per panel (two AVX registers).
 pub const NR: usize = 16;

@@ -24,11 +24,11 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::cpu::{Control, frames_in};
 use crate::excitation::Oscillator;
-use crate::layers::Conv1d;
+use crate::generate::{Control, frames_in};
 use crate::mulaw::{self, CLASSES};
 use crate::sampling::{Sampler, Sampling};
+use crate::wavenet::layers::Conv1d;
 use crate::{Error, Result, WaveNetAutoencoder};
 
 fn on(t: &Tensor, device: &Device) -> Result<Tensor> {
@@ -526,5 +526,100 @@ impl Run {
     /// Samples generated so far.
     pub fn position(&self) -> usize {
         self.t
+    }
+}
+
+impl crate::generate::Generator for TensorGenerator {
+    fn hop_length(&self) -> usize {
+        self.hop_length
+    }
+
+    fn bottleneck(&self) -> usize {
+        self.bottleneck
+    }
+
+    fn excitation_channels(&self) -> usize {
+        self.excitation_channels
+    }
+
+    fn describe(&self, _threads: usize) -> String {
+        let device = match self.device {
+            Device::Cpu => "CPU",
+            Device::Cuda(_) => "CUDA GPU",
+            Device::Metal(_) => "Metal GPU",
+        };
+        format!("{device} (tensor decoder)")
+    }
+
+    fn generate(
+        &self,
+        request: &crate::generate::Request<'_>,
+        control: &Control,
+    ) -> Result<Vec<Vec<f32>>> {
+        self.generate_streams_f0(
+            request.encoding,
+            request.f0,
+            request.streams,
+            request.sampling,
+            control,
+        )
+    }
+}
+
+/// The tensor decoder's voices advanced one sample at a time
+/// ([`crate::generate::Stepper`]), frames and samples moved between host and device.
+#[derive(Debug)]
+pub struct TensorStepper<'a> {
+    generator: &'a TensorGenerator,
+    run: Run,
+    logits: Option<Tensor>,
+    voices: usize,
+}
+
+impl TensorGenerator {
+    /// A [`TensorStepper`] over `voices` voices from empty queues.
+    pub fn stepper(&self, voices: usize) -> Result<TensorStepper<'_>> {
+        Ok(TensorStepper {
+            generator: self,
+            run: self.start(voices)?,
+            logits: None,
+            voices,
+        })
+    }
+}
+
+impl crate::generate::Stepper for TensorStepper<'_> {
+    fn set_frame(&mut self, frame: &[f32]) -> Result<()> {
+        let bn = self.generator.bottleneck;
+        let frame = Tensor::from_slice(frame, (self.voices, bn), &self.generator.device)?;
+        self.generator.set_frame(&mut self.run, &frame)
+    }
+
+    fn step(&mut self, previous: &[f32]) -> Result<Vec<f32>> {
+        let x = Tensor::from_slice(previous, (self.voices, 1), &self.generator.device)?;
+        let logits = self.generator.step(&mut self.run, &x)?;
+        let host = logits.flatten_all()?.to_vec1()?;
+        self.logits = Some(logits);
+        Ok(host)
+    }
+
+    fn draw(&mut self, sampler: &mut crate::sampling::Sampler) -> Result<Vec<usize>> {
+        let logits = self
+            .logits
+            .as_ref()
+            .ok_or_else(|| Error::Shape("draw before the first step".into()))?;
+        let sampling = sampler.sampling();
+        let u: Vec<f32> = if sampling.greedy() {
+            vec![0.0; self.voices]
+        } else {
+            (0..self.voices).map(|v| sampler.uniform(v)).collect()
+        };
+        let u = Tensor::from_vec(u, (self.voices, 1), &self.generator.device)?;
+        let picks: Vec<f32> = self
+            .generator
+            .draw(logits, sampling, &u)?
+            .flatten_all()?
+            .to_vec1()?;
+        Ok(picks.into_iter().map(|p| p as usize).collect())
     }
 }

@@ -4,7 +4,7 @@
 use candle_core::{D, DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
-use crate::layers::{Conv1d, Conv1dConfig, Padding};
+use crate::wavenet::layers::{Conv1d, Conv1dConfig, Padding};
 use crate::{Config, Error, Result};
 
 /// `x += encoding`, each embedding frame held for `hop` samples
@@ -319,16 +319,16 @@ impl WaveNetAutoencoder {
         Self::new(config, vb)
     }
 
-    /// A model with fresh seeded weights (see [`crate::weights::random`]): for tests and
+    /// A model with fresh seeded weights (see [`crate::wavenet::weights::random`]): for tests and
     /// benchmarks, and the starting point of training.
     pub fn random(
         config: &Config,
         seed: u64,
-        bias: crate::weights::BiasInit,
+        bias: crate::wavenet::weights::BiasInit,
         device: &Device,
     ) -> Result<Self> {
         config.validate()?;
-        let tensors = crate::weights::random(config, seed, bias, device)?;
+        let tensors = crate::wavenet::weights::random(config, seed, bias, device)?;
         Self::new(
             config,
             VarBuilder::from_tensors(tensors, DType::F32, device),

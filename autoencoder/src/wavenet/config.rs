@@ -160,9 +160,15 @@ impl Config {
 
     /// Parses and validates a `config.json`.
     pub fn from_json(json: &str) -> Result<Self> {
-        let cfg: Self = serde_json::from_str(json)?;
+        let cfg: Self = crate::family::from_json(crate::family::WAVENET_AE, true, json)?;
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// The config as `config.json` holds it: pretty JSON naming its family
+    /// (`"model": "wavenet_ae"`).
+    pub fn to_json(&self) -> Result<String> {
+        crate::family::to_json(crate::family::WAVENET_AE, self)
     }
 
     /// Checks that the numbers describe a model that can be built and run.
@@ -235,7 +241,7 @@ impl Config {
 
     /// Number of trainable scalars.
     pub fn parameter_count(&self) -> usize {
-        crate::weights::shapes(self)
+        crate::wavenet::weights::shapes(self)
             .iter()
             .map(|(_, shape)| shape.iter().product::<usize>())
             .sum()

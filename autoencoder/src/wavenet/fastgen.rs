@@ -10,10 +10,10 @@ use std::ops::ControlFlow;
 use candle_core::{DType, Device, Tensor};
 
 use crate::excitation::Oscillator;
-use crate::layers::Conv1d;
-use crate::model::Projection;
 use crate::mulaw::{self, CLASSES};
 use crate::sampling::{Sampler, Sampling};
+use crate::wavenet::layers::Conv1d;
+use crate::wavenet::model::Projection;
 use crate::{Error, Result, WaveNetAutoencoder};
 
 fn host_vec(t: &Tensor) -> Result<Vec<f32>> {
@@ -410,4 +410,28 @@ impl FastGenerator {
 
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
+}
+
+impl crate::generate::Stepper for FastGenerator {
+    fn set_frame(&mut self, frame: &[f32]) -> Result<()> {
+        FastGenerator::set_frame(self, frame)
+    }
+
+    fn step(&mut self, previous: &[f32]) -> Result<Vec<f32>> {
+        if previous.len() != self.voices {
+            return Err(Error::Shape(format!(
+                "{} previous samples for {} voices",
+                previous.len(),
+                self.voices
+            )));
+        }
+        Ok(FastGenerator::step(self, previous).to_vec())
+    }
+
+    fn draw(&mut self, sampler: &mut crate::sampling::Sampler) -> Result<Vec<usize>> {
+        let classes = crate::mulaw::CLASSES;
+        Ok((0..self.voices)
+            .map(|v| sampler.draw(v, &self.out_logits[v * classes..(v + 1) * classes]))
+            .collect())
+    }
 }
