@@ -94,11 +94,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         xy: args.xy,
         xy_end: None,
         weights: args.weights.clone(),
-        mode: if args.bilinear {
-            XyMode::Bilinear
-        } else {
-            XyMode::Cone
-        },
+        mode: XyMode::from_bilinear(args.bilinear),
     })?;
     let mut velocities = args.velocities.clone();
     velocities.sort_unstable();
@@ -137,10 +133,6 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         engine::Error::Cancelled => anyhow!(
             "cancelled; the notes rendered so far are kept in {}, run again to resume",
             instrument::parts_dir(&args.out).display()
-        ),
-        engine::Error::Invalid { what, path } if what == "already exists" => anyhow!(
-            "{} already exists (use --force to overwrite)",
-            path.display()
         ),
         other => other.into(),
     })?;

@@ -18,6 +18,7 @@ mod output;
 mod pack;
 mod synth;
 mod train;
+mod words;
 
 /// Timbrel: blend instruments with NSynth's WaveNet autoencoder.
 #[derive(Debug, Parser)]
@@ -125,7 +126,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("timbrel: {err:#}");
+            eprintln!("timbrel: {}", words::explain(&err));
             ExitCode::FAILURE
         }
     }

@@ -18,6 +18,9 @@ pub enum Error {
     /// A worker thread of the named part panicked (a bug, reported instead of crashing).
     #[error("{0} failed unexpectedly (a worker thread panicked)")]
     Panicked(&'static str),
+    /// Training diverged: the gradient norm is not finite.
+    #[error("the gradient norm is {0}: training diverged (lower the learning rate)")]
+    Diverged(f64),
     /// A generation was cancelled through its [`crate::generate::Control`].
     #[error("cancelled")]
     Cancelled,

@@ -151,9 +151,7 @@ impl Optimizer {
             _ => 1.0,
         };
         if !grad_norm.is_finite() {
-            return Err(Error::Shape(format!(
-                "the gradient norm is {grad_norm}: training diverged (lower --lr)"
-            )));
+            return Err(Error::Diverged(grad_norm));
         }
         let t = self.step + 1;
         let c = self.config;

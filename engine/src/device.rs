@@ -2,30 +2,36 @@
 
 use candle_core::Device;
 
+use crate::error::{Error, Result};
+
 /// `cpu`, or `cuda` (GPU 0) in a build with the `cuda` feature.
-pub fn by_name(name: &str) -> Result<Device, String> {
+pub fn by_name(name: &str) -> Result<Device> {
     match name {
         "cpu" => Ok(Device::Cpu),
         "cuda" => cuda(),
-        other => Err(format!("unknown device {other:?} (cpu or cuda)")),
+        other => Err(Error::Device(format!(
+            "unknown device {other:?} (cpu or cuda)"
+        ))),
     }
 }
 
 #[cfg(feature = "cuda")]
-fn cuda() -> Result<Device, String> {
+fn cuda() -> Result<Device> {
     // candle's errors carry a backtrace when RUST_BACKTRACE is set: keep the first line.
     Device::new_cuda(0).map_err(|e| {
         let e = e.to_string();
-        format!(
+        Error::Device(format!(
             "no usable CUDA GPU ({})",
             e.lines().next().unwrap_or_default()
-        )
+        ))
     })
 }
 
 #[cfg(not(feature = "cuda"))]
-fn cuda() -> Result<Device, String> {
-    Err("this timbrel was built without CUDA support (build with `--features cuda`)".into())
+fn cuda() -> Result<Device> {
+    Err(Error::Device(
+        "this timbrel was built without CUDA support (it is built with the `cuda` feature)".into(),
+    ))
 }
 
 /// A short name for status lines.

@@ -28,6 +28,21 @@ pub enum Error {
     /// A job stopped because it was asked to.
     #[error("cancelled")]
     Cancelled,
+    /// An output that is already there and may not be replaced.
+    #[error("already exists: {}", .0.display())]
+    Exists(PathBuf),
+    /// A training run's folder already holds a model (continue it or start over).
+    #[error("a model is already there: {}", .0.display())]
+    ModelExists(PathBuf),
+    /// Training options that cannot make a run.
+    #[error(transparent)]
+    TrainOptions(#[from] crate::train::OptionsError),
+    /// A device that cannot be used.
+    #[error("{0}")]
+    Device(String),
+    /// Audio that cannot be resampled or rendered at the rate asked for.
+    #[error("{0}")]
+    Audio(String),
     /// Embeddings that cannot be blended, or weights that do not make a blend.
     #[error("{0}")]
     Blend(String),

@@ -24,10 +24,7 @@ pub fn write_atomic(
         error,
     };
     if overwrite == Overwrite::Never && path.exists() {
-        return Err(Error::invalid(
-            path,
-            "already exists (use --force to overwrite)",
-        ));
+        return Err(Error::Exists(path.to_path_buf()));
     }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -51,7 +48,7 @@ pub fn write_atomic(
     }
     .map_err(|e| {
         if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-            Error::invalid(path, "already exists (use --force to overwrite)")
+            Error::Exists(path.to_path_buf())
         } else {
             write_err(e.error)
         }
@@ -68,7 +65,7 @@ mod tests {
         let path = dir.path().join("out.txt");
         write_atomic(&path, Overwrite::Never, |w| w.write_all(b"one")).unwrap();
         let err = write_atomic(&path, Overwrite::Never, |w| w.write_all(b"two")).unwrap_err();
-        assert!(err.to_string().contains("--force"));
+        assert!(matches!(err, Error::Exists(_)), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), b"one");
         // A failing writer leaves the old file and no temporary behind.
         let failed = write_atomic(&path, Overwrite::Allowed, |w| {

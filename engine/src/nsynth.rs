@@ -213,10 +213,7 @@ impl DatasetWriter {
     pub fn create(dir: &Path, overwrite: Overwrite) -> Result<Self> {
         let examples = dir.join(EXAMPLES_FILE);
         if overwrite == Overwrite::Never && examples.exists() {
-            return Err(Error::invalid(
-                &examples,
-                "a dataset is already there (use --force to overwrite)",
-            ));
+            return Err(Error::Exists(examples));
         }
         let audio = dir.join(AUDIO_DIR);
         std::fs::create_dir_all(&audio).map_err(|error| Error::Write { path: audio, error })?;

@@ -119,7 +119,7 @@ fn rendering_is_deterministic_and_never_overwrites_without_force() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("--force") && err.ends_with("examples.json"),
+        err.contains("already exists") && err.ends_with("examples.json"),
         "{err}"
     );
     opts.overwrite = Overwrite::Allowed;

@@ -96,7 +96,9 @@ fn config_json_names_its_family_and_old_ones_without_it_still_load() {
     // Another family's config is refused, naming the file and the family.
     value["model"] = "parallel_wavenet".into();
     std::fs::write(&path, value.to_string()).unwrap();
-    let err = model_dir::load(&model, &Device::Cpu).unwrap_err().to_string();
+    let err = model_dir::load(&model, &Device::Cpu)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("parallel_wavenet") && err.contains("config.json"),
         "{err}"

@@ -27,6 +27,19 @@ pub struct ExportSettings {
     pub fade_ms: f32,
 }
 
+impl ExportSettings {
+    /// How a note is written with these settings (an instrument's notes are never
+    /// trimmed: their length is the note's).
+    pub fn render_options(&self, trim: bool) -> engine::synth::RenderOptions {
+        engine::synth::RenderOptions {
+            trim_silence: trim && self.trim,
+            fade_out_ms: self.fade_ms,
+            format: self.format,
+            rate_hz: self.rate_hz,
+        }
+    }
+}
+
 impl Default for ExportSettings {
     fn default() -> Self {
         Self {
@@ -131,11 +144,7 @@ pub struct State {
 impl State {
     /// How the XY pad's position becomes corner weights.
     pub fn xy_mode(&self) -> XyMode {
-        if self.bilinear {
-            XyMode::Bilinear
-        } else {
-            XyMode::Cone
-        }
+        XyMode::from_bilinear(self.bilinear)
     }
 
     /// The note length asked for (`None`: the sources').

@@ -150,13 +150,16 @@ impl Worker {
     ) -> Self {
         let (jobs, job_rx) = channel::<Job>();
         let (event_tx, events) = channel::<Event>();
-        std::thread::Builder::new()
+        let failed_tx = event_tx.clone();
+        if let Err(e) = std::thread::Builder::new()
             .name("timbrel-worker".into())
             .spawn(move || serve(&model, cache_dir, &job_rx, &event_tx, &repaint))
-            .map_or_else(
-                |e| eprintln!("timbrel: cannot start the worker thread: {e}"),
-                |_| (),
-            );
+        {
+            // The window says so instead of waiting for a model that never loads.
+            let _ = failed_tx.send(Event::ModelFailed(format!(
+                "cannot start the worker thread ({e})"
+            )));
+        }
         Self { jobs, events }
     }
 
@@ -206,7 +209,7 @@ fn serve(
             Job::Render(job) => {
                 let id = job.id;
                 let result = match &engine {
-                    Some(engine) => render_job(engine, &job, &emit),
+                    Some(engine) => render_job(engine, &job, &emit).map_err(JobError::from),
                     None => Err(no_model()),
                 };
                 match result {
@@ -220,10 +223,10 @@ fn serve(
             Job::Key { of, job } => {
                 let pitch = job.pitch;
                 let result = match &engine {
-                    Some(engine) => render_job(engine, &job, &|_| {}),
+                    Some(engine) => render_job(engine, &job, &|_| {}).map_err(JobError::from),
                     None => Err(no_model()),
                 };
-                let cancelled = matches!(result, Err(engine::Error::Cancelled));
+                let cancelled = result.as_ref().is_err_and(JobError::cancelled);
                 emit(Event::KeyRendered {
                     of,
                     pitch,
@@ -234,7 +237,7 @@ fn serve(
             Job::Grid(job) => {
                 let id = job.id;
                 let result = match &engine {
-                    Some(engine) => grid_job(engine, &job, &emit),
+                    Some(engine) => grid_job(engine, &job, &emit).map_err(JobError::from),
                     None => Err(no_model()),
                 };
                 match result {
@@ -265,10 +268,11 @@ fn serve(
                             ControlFlow::Continue(())
                         },
                         &mut |_| {},
-                    ),
+                    )
+                    .map_err(JobError::from),
                     None => Err(no_model()),
                 };
-                let cancelled = matches!(result, Err(engine::Error::Cancelled));
+                let cancelled = result.as_ref().is_err_and(JobError::cancelled);
                 emit(Event::InstrumentDone {
                     result: result
                         .map(|r| {
@@ -288,12 +292,40 @@ fn serve(
     }
 }
 
-fn no_model() -> engine::Error {
-    engine::Error::Compute(autoencoder::Error::Shape("no model loaded".into()))
+/// Why a job did not run: the engine said why, or there is no model to run it.
+#[derive(Debug)]
+enum JobError {
+    NoModel,
+    Engine(engine::Error),
 }
 
-fn failed(id: u64, error: engine::Error) -> Event {
-    let cancelled = matches!(error, engine::Error::Cancelled);
+impl From<engine::Error> for JobError {
+    fn from(e: engine::Error) -> Self {
+        Self::Engine(e)
+    }
+}
+
+impl std::fmt::Display for JobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoModel => f.write_str("no model loaded"),
+            Self::Engine(e) => e.fmt(f),
+        }
+    }
+}
+
+impl JobError {
+    fn cancelled(&self) -> bool {
+        matches!(self, Self::Engine(engine::Error::Cancelled))
+    }
+}
+
+fn no_model() -> JobError {
+    JobError::NoModel
+}
+
+fn failed(id: u64, error: JobError) -> Event {
+    let cancelled = error.cancelled();
     Event::RenderFailed {
         id,
         error: if cancelled {

@@ -2,21 +2,24 @@
 
 use rubato::{FftFixedIn, Resampler};
 
+use crate::error::{Error, Result};
+
 /// Frames per chunk fed to the resampler.
 const CHUNK_FRAMES: usize = 1024;
 
 /// Resamples mono `input` from `from_hz` to `to_hz` with rubato's synchronous FFT
 /// resampler (band-limited, anti-aliased), compensating its delay so that sample 0 stays
 /// at time 0. The output has `round(len · to / from)` samples.
-pub fn resample(input: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>, String> {
+pub fn resample(input: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>> {
     if from_hz == to_hz {
         return Ok(input.to_vec());
     }
     let expected = ((input.len() as u128 * u128::from(to_hz) + u128::from(from_hz) / 2)
         / u128::from(from_hz)) as usize;
     let mut resampler =
-        FftFixedIn::<f32>::new(from_hz as usize, to_hz as usize, CHUNK_FRAMES, 2, 1)
-            .map_err(|e| e.to_string())?;
+        FftFixedIn::<f32>::new(from_hz as usize, to_hz as usize, CHUNK_FRAMES, 2, 1).map_err(
+            |e| Error::Audio(format!("cannot resample {from_hz} Hz to {to_hz} Hz ({e})")),
+        )?;
     let delay = resampler.output_delay();
     let mut out = Vec::with_capacity(expected + delay + CHUNK_FRAMES);
     let mut output_buf = resampler.output_buffer_allocate(true);
@@ -31,7 +34,7 @@ pub fn resample(input: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>, Str
         at += take;
         let (_, written) = resampler
             .process_into_buffer(&[&chunk[..need]], &mut output_buf, None)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Error::Audio(format!("resampling failed ({e})")))?;
         out.extend_from_slice(&output_buf[0][..written]);
     }
     Ok(out[delay..delay + expected].to_vec())

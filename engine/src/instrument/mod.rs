@@ -24,7 +24,7 @@ use crate::audio::{ReadOptions, SAMPLE_RATE_HZ};
 use crate::error::{Error, Result};
 use crate::fsutil::{Overwrite, write_atomic};
 use crate::synth::render::{self, PEAK_LIMIT, RenderOptions};
-use crate::synth::{Embedding, Engine, Glide, NoteSpec, PITCH_RANGE, Progress, Weights};
+use crate::synth::{Batches, Embedding, Engine, Glide, NoteSpec, PITCH_RANGE, Progress, Weights};
 
 /// The record of the request in the work folder.
 const PLAN_FILE: &str = "plan.json";
@@ -257,7 +257,7 @@ fn check(engine: &Engine, spec: &InstrumentSpec) -> Result<Format> {
         .flatten()
         {
             if path.exists() {
-                return Err(Error::invalid(&path, "already exists"));
+                return Err(Error::Exists(path));
             }
         }
     }
@@ -354,8 +354,7 @@ pub fn run(
     let mut notes = Vec::with_capacity(layers.len());
     for layer in &layers {
         let raw = read_raw(&parts.join(&layer.file))?;
-        let (audio, _) = render::shape(raw, &spec.render)
-            .map_err(|e| Error::invalid(parts.join(&layer.file), e))?;
+        let (audio, _) = render::shape(raw, &spec.render)?;
         notes.push(audio);
     }
     let peak = notes.iter().flatten().fold(0f32, |m, s| m.max(s.abs()));
@@ -560,9 +559,7 @@ fn render_layers(
     log: &mut dyn FnMut(&str),
 ) -> Result<f64> {
     let hop = engine.hop() as u64;
-    let mut decode_secs = 0.0;
-    let mut done_before = 0u64;
-    let mut total = 0u64;
+    let mut batches = Batches::default();
     let mut rendered = 0;
     for batch in todo.chunks(spec.batch.max(1)) {
         let mut blends: Vec<Embedding> = Vec::with_capacity(batch.len());
@@ -574,7 +571,7 @@ fn render_layers(
             blends.push(sources.blend(&spec.weights)?);
             lengths.push(sources.length);
         }
-        if total == 0 {
+        if batches.total == 0 {
             // Every note is as long as the first batch's (the same sources' lengths, or
             // the length asked for), an estimate good enough for the bar.
             let per = blends
@@ -582,7 +579,7 @@ fn render_layers(
                 .map(|b| b.frames as u64 * hop)
                 .max()
                 .unwrap_or(0);
-            total = per * todo.len() as u64;
+            batches.total = per * todo.len() as u64;
         }
         let pitches: Vec<Option<Glide>> = batch
             .iter()
@@ -597,20 +594,9 @@ fn render_layers(
             &streams,
             spec.sampling,
             control,
-            &mut |p| {
-                let done = done_before + p.done;
-                let elapsed = decode_secs + p.elapsed_secs;
-                let rate = done as f64 / elapsed.max(1e-9);
-                progress(&Progress {
-                    done,
-                    total: total.max(done),
-                    samples_per_s: rate,
-                    eta_secs: (done > 0).then(|| total.saturating_sub(done) as f64 / rate),
-                    elapsed_secs: elapsed,
-                })
-            },
+            &mut |p| progress(&batches.overall(p)),
         );
-        decode_secs += started.elapsed().as_secs_f64();
+        batches.finished(batch_total, started.elapsed().as_secs_f64());
         for ((&i, mut audio), length) in batch.iter().zip(audio?).zip(lengths) {
             audio.truncate(length);
             wav::write(
@@ -622,10 +608,9 @@ fn render_layers(
             )?;
             rendered += 1;
         }
-        done_before += batch_total;
         log(&format!("{rendered} of {} notes rendered", todo.len()));
     }
-    Ok(decode_secs)
+    Ok(batches.secs())
 }
 
 /// A note the work folder holds (a 32-bit float WAV at 16 kHz this module wrote).

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
+
 /// A note's temporal embedding: `frames × channels` (16 channels every 512 samples for
 /// NSynth's shape), row-major.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +34,13 @@ pub enum XyMode {
     Cone,
     /// Bilinear interpolation: `(1 − x)(1 − y)`, `x(1 − y)`, `(1 − x)y`, `xy`.
     Bilinear,
+}
+
+impl XyMode {
+    /// Bilinear when `bilinear`, else NSynth Super's cones (the `--bilinear` switch).
+    pub fn from_bilinear(bilinear: bool) -> Self {
+        if bilinear { Self::Bilinear } else { Self::Cone }
+    }
 }
 
 /// Weights of the four corners for the point `(x, y)` (clamped to the unit square),
@@ -101,30 +110,35 @@ impl Weights {
 /// for a struck note, the sustain for a held one), which keeps every source's
 /// contribution in proportion instead of letting it drop to zero, a point of the
 /// embedding space no note produced.
-pub fn blend(sources: &[&Embedding], weights: &Weights) -> Result<Embedding, String> {
+pub fn blend(sources: &[&Embedding], weights: &Weights) -> Result<Embedding> {
     let Some(first) = sources.first() else {
-        return Err("a blend needs at least one source".into());
+        return Err(Error::Blend("a blend needs at least one source".into()));
     };
     if weights.len() != sources.len() {
-        return Err(format!(
+        return Err(Error::Blend(format!(
             "{} weights for {} sources",
             weights.len(),
             sources.len()
-        ));
+        )));
     }
     let channels = first.channels;
     if let Some(other) = sources.iter().find(|s| s.channels != channels) {
-        return Err(format!(
+        return Err(Error::Blend(format!(
             "embeddings of {} and {} channels cannot be blended",
             channels, other.channels
-        ));
+        )));
     }
     if let Some(empty) = sources.iter().position(|s| s.frames == 0) {
-        return Err(format!("source {} has an empty embedding", empty + 1));
+        return Err(Error::Blend(format!(
+            "source {} has an empty embedding",
+            empty + 1
+        )));
     }
     let check = |w: &[f32]| {
         normalise(w).ok_or_else(|| {
-            format!("blend weights must be non-negative and not all zero, got {w:?}")
+            Error::Blend(format!(
+                "blend weights must be non-negative and not all zero, got {w:?}"
+            ))
         })
     };
     let frames = sources.iter().map(|s| s.frames).max().unwrap_or(0);

@@ -72,9 +72,11 @@ impl Cache {
 
     /// Stores `embedding` under `key`. Failing to cache is not an error for the user's
     /// job (a read-only home, a full disk): the reason is returned for a warning.
-    pub fn put(&self, key: &str, embedding: &Embedding) -> Result<(), String> {
-        std::fs::create_dir_all(&self.dir)
-            .map_err(|e| format!("cannot create the cache {} ({e})", self.dir.display()))?;
+    pub fn put(&self, key: &str, embedding: &Embedding) -> crate::Result<()> {
+        std::fs::create_dir_all(&self.dir).map_err(|error| crate::Error::Write {
+            path: self.dir.clone(),
+            error,
+        })?;
         npy::write(
             &self.path(key),
             &embedding.data,
@@ -82,7 +84,6 @@ impl Cache {
             embedding.channels,
             Overwrite::Allowed,
         )
-        .map_err(|e| e.to_string())
     }
 }
 

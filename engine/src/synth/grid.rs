@@ -8,9 +8,9 @@ use autoencoder::Control;
 use autoencoder::Sampling;
 use serde::{Deserialize, Serialize};
 
-use super::blend::{Embedding, Weights, XyMode, blend, xy_weights};
+use super::blend::{Weights, XyMode, xy_weights};
 use super::render::{self, RenderOptions};
-use super::{Engine, Prepared, Progress};
+use super::{Batches, Engine, NoteSpec, Prepared, Progress, Sources};
 use crate::audio::ReadOptions;
 use crate::error::{Error, Result};
 use crate::fsutil::{Overwrite, write_atomic};
@@ -156,70 +156,52 @@ pub fn run(
             all.len()
         ));
     }
-    // The corners' embeddings, per pitch that still has work.
-    let mut sources = Vec::new();
-    let mut corner_embeddings: Vec<(u8, Vec<Embedding>)> = Vec::new();
+    // The corners' notes and embeddings, per pitch that still has work.
+    let mut corners: Vec<(u8, Sources)> = Vec::new();
     for &pitch in &spec.pitches {
         if !todo.iter().any(|&i| all[i].pitch == pitch) {
             continue;
         }
-        let prepared = spec
-            .corners
-            .iter()
-            .map(|c| engine.prepare(c, Some(pitch), spec.read))
-            .collect::<Result<Vec<_>>>()?;
-        for (name, p) in ["A", "B", "C", "D"].iter().zip(&prepared) {
+        let note = NoteSpec {
+            read: spec.read,
+            ..NoteSpec::at(pitch)
+        };
+        let notes = engine.sources(&spec.corners, &note)?;
+        for (name, p) in ["A", "B", "C", "D"].iter().zip(&notes.prepared) {
             log(&format!("{} {name}: {}", midi_name(pitch), p.describe()));
         }
-        let notes: Vec<&[f32]> = prepared.iter().map(|p| p.samples.as_slice()).collect();
-        let encoded = engine.encode(&notes)?;
-        corner_embeddings.push((pitch, encoded.into_iter().map(|e| e.embedding).collect()));
-        sources.push((pitch, prepared));
+        corners.push((pitch, notes));
     }
+    let at_pitch = |pitch: u8| {
+        corners
+            .iter()
+            .find(|(p, _)| *p == pitch)
+            .map(|(_, s)| s)
+            .ok_or_else(|| Error::invalid(dir, "internal: corner notes missing"))
+    };
 
     let hop = engine.hop() as u64;
+    let frames_of = |s: &Sources| s.embeddings.iter().map(|e| e.frames).max().unwrap_or(0) as u64;
     let total: u64 = todo
         .iter()
-        .map(|&i| {
-            let pitch = all[i].pitch;
-            corner_embeddings
-                .iter()
-                .find(|(p, _)| *p == pitch)
-                .map_or(0, |(_, e)| {
-                    e.iter().map(|e| e.frames).max().unwrap_or(0) as u64 * hop
-                })
-        })
+        .map(|&i| at_pitch(all[i].pitch).map_or(0, |s| frames_of(s) * hop))
         .sum();
-    let mut done_before = 0u64;
+    let mut batches = Batches::new(total);
     let mut rendered = 0;
-    let mut decode_secs = 0.0;
     for batch in todo.chunks(spec.batch.max(1)) {
-        let mut blends = Vec::with_capacity(batch.len());
-        for &i in batch {
-            let cell = &all[i];
-            let corners = corner_embeddings
-                .iter()
-                .find(|(p, _)| *p == cell.pitch)
-                .map(|(_, e)| e)
-                .ok_or_else(|| Error::invalid(dir, "internal: corner embeddings missing"))?;
-            let refs: Vec<&Embedding> = corners.iter().collect();
-            blends.push(
-                blend(&refs, &Weights::Fixed(cell.weights.to_vec()))
-                    .map_err(|e| Error::invalid(dir, e))?,
-            );
-        }
+        let blends = batch
+            .iter()
+            .map(|&i| at_pitch(all[i].pitch)?.blend(&Weights::Fixed(all[i].weights.to_vec())))
+            .collect::<Result<Vec<_>>>()?;
         let streams: Vec<u64> = batch.iter().map(|&i| i as u64).collect();
+        // A model with an excitation is told each cell's pitch (its corners were encoded
+        // at their own); one without plays the corners resampled to it.
         // A model with an excitation is told each cell's pitch (its corners were encoded
         // at their own); one without plays the corners resampled to it.
         let pitches: Vec<Option<super::Glide>> = batch
             .iter()
-            .map(|&i| {
-                engine
-                    .pitched()
-                    .then(|| super::Glide::at(f32::from(all[i].pitch)))
-            })
+            .map(|&i| engine.held_pitch(Some(all[i].pitch)))
             .collect();
-        let control_batch = Control::default();
         let batch_total: u64 = blends.iter().map(|b| b.frames as u64 * hop).sum();
         let started = std::time::Instant::now();
         let audio = engine.decode_at(
@@ -227,24 +209,10 @@ pub fn run(
             &pitches,
             &streams,
             spec.sampling,
-            &control_batch,
-            &mut |p| {
-                if control.is_cancelled() {
-                    return ControlFlow::Break(());
-                }
-                let done = done_before + p.done;
-                let elapsed = decode_secs + p.elapsed_secs;
-                let rate = done as f64 / elapsed.max(1e-9);
-                progress(&Progress {
-                    done,
-                    total,
-                    samples_per_s: rate,
-                    eta_secs: (done > 0).then(|| (total - done.min(total)) as f64 / rate),
-                    elapsed_secs: elapsed,
-                })
-            },
+            control,
+            &mut |p| progress(&batches.overall(p)),
         );
-        decode_secs += started.elapsed().as_secs_f64();
+        batches.finished(batch_total, started.elapsed().as_secs_f64());
         let audio = audio?;
         for (&i, audio) in batch.iter().zip(audio) {
             let overwrite = if spec.overwrite {
@@ -255,7 +223,6 @@ pub fn run(
             render::write(&dir.join(&all[i].file), audio, &spec.render, overwrite)?;
             rendered += 1;
         }
-        done_before += batch_total;
         log(&format!("{rendered} of {} cells rendered", todo.len()));
     }
     Ok(GridReport {
@@ -263,8 +230,11 @@ pub fn run(
         rendered,
         skipped,
         index: index_path,
-        sources,
-        decode_secs,
+        sources: corners
+            .into_iter()
+            .map(|(pitch, s)| (pitch, s.prepared))
+            .collect(),
+        decode_secs: batches.secs(),
     })
 }
 

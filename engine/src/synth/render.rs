@@ -53,10 +53,7 @@ pub struct Finished {
 }
 
 /// Trims, fades and scales 16 kHz `audio` in place, then returns it at `rate_hz`.
-pub fn finish(
-    audio: Vec<f32>,
-    options: &RenderOptions,
-) -> std::result::Result<(Vec<f32>, Finished), String> {
+pub fn finish(audio: Vec<f32>, options: &RenderOptions) -> Result<(Vec<f32>, Finished)> {
     let before = audio.len();
     let (mut out, kept) = shape(audio, options)?;
     let peak = out.iter().fold(0f32, |m, s| m.max(s.abs()));
@@ -79,15 +76,12 @@ pub fn finish(
 
 /// [`finish`] without the gain: trimmed, faded and at `rate_hz`, with the number of
 /// 16 kHz samples kept (an instrument sets one gain for all its notes).
-pub fn shape(
-    mut audio: Vec<f32>,
-    options: &RenderOptions,
-) -> std::result::Result<(Vec<f32>, usize), String> {
+pub fn shape(mut audio: Vec<f32>, options: &RenderOptions) -> Result<(Vec<f32>, usize)> {
     if !RATES_HZ.contains(&options.rate_hz) {
-        return Err(format!(
+        return Err(Error::Audio(format!(
             "output rate {} Hz is not one of 16000, 44100, 48000",
             options.rate_hz
-        ));
+        )));
     }
     if options.trim_silence {
         let tail = SAMPLE_RATE_HZ as usize / 20;
@@ -116,7 +110,10 @@ pub fn write(
     options: &RenderOptions,
     overwrite: Overwrite,
 ) -> Result<Finished> {
-    let (audio, finished) = finish(audio, options).map_err(|e| Error::invalid(path, e))?;
+    let (audio, finished) = finish(audio, options).map_err(|e| match e {
+        Error::Audio(what) => Error::invalid(path, what),
+        other => other,
+    })?;
     wav::write(path, &audio, options.rate_hz, options.format, overwrite)?;
     Ok(finished)
 }

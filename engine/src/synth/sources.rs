@@ -55,7 +55,7 @@ impl Sources {
     /// The blend of the sources with `weights`, one per source.
     pub fn blend(&self, weights: &Weights) -> Result<Embedding> {
         let refs: Vec<&Embedding> = self.embeddings.iter().collect();
-        blend(&refs, weights).map_err(Error::Blend)
+        blend(&refs, weights)
     }
 
     /// The pitch a decoded note sounds at, if known: the key asked for, else the first

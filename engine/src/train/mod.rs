@@ -7,6 +7,7 @@
 //! written last, so a checkpoint either happened entirely or not at all.
 
 mod data;
+mod options;
 pub mod student;
 
 use std::collections::{BTreeSet, HashMap};
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use autoencoder::optim::{Optimizer, OptimizerConfig};
+use autoencoder::optim::Optimizer;
 use autoencoder::wavenet::weights::{self, BiasInit};
 use autoencoder::{Config, WaveNetAutoencoder};
 use candle_core::{DType, Device, Tensor};
@@ -25,6 +26,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 pub use data::{InstrumentKey, Split, TrainData};
+pub use options::{OptionsError, TrainOptions};
 
 use crate::error::{Error, Result, read_bounded};
 use crate::fsutil::{Overwrite, write_atomic};
@@ -35,155 +37,6 @@ pub const STATE_DIR: &str = "train";
 const STATE_FILE: &str = "state.json";
 /// Validation crops evaluated together.
 pub const VALIDATION_BATCH: usize = 4;
-
-/// Everything about a run except the model's shape. Saved in the state, so `--resume`
-/// continues with the same settings (only `steps` may change).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct TrainOptions {
-    pub data: Vec<PathBuf>,
-    /// Total optimiser steps of the run.
-    pub steps: u64,
-    pub batch: usize,
-    /// Samples per training crop (NSynth: 6144); a multiple of the hop length.
-    pub crop: usize,
-    /// Peak learning rate.
-    pub lr: f64,
-    /// Linear warm-up from 0 to `lr` over this many steps, then cosine decay to
-    /// `lr · final_lr_ratio` at `steps`.
-    pub warmup_steps: u64,
-    pub final_lr_ratio: f64,
-    pub weight_decay: f64,
-    pub clip_norm: f64,
-    pub ema_decay: f64,
-    pub seed: u64,
-    pub checkpoint_every: u64,
-    pub validate_every: u64,
-    pub validation_notes: usize,
-    pub validation_share: f64,
-    /// σ of Gaussian noise added to the decoder's input (μ-law-scaled units; a class is
-    /// 1/128), not to its targets, so that it learns to continue from imperfect past
-    /// samples, as it must when free-running (LPCNet, FFTNet). 0: off.
-    #[serde(default)]
-    pub input_noise: f64,
-    /// Share of crops trained with an all-zero excitation (f0 0), so that a pitched
-    /// model still makes a sound when given no pitch. Only for models with an excitation.
-    #[serde(default)]
-    pub unpitched_share: f64,
-    /// Steps between free-running checks (0: none): the EMA model decodes the first
-    /// `free_run_secs` of `free_run_notes` held-out notes from their own embeddings and
-    /// f0, sampled, and the log records their pitch accuracy and log-mel distance.
-    #[serde(default)]
-    pub free_run_every: u64,
-    #[serde(default = "default_free_run_notes")]
-    pub free_run_notes: usize,
-    #[serde(default = "default_free_run_secs")]
-    pub free_run_secs: f64,
-    /// A student's loss terms (see [`autoencoder::student::Weights`]); unused by `train`.
-    #[serde(default)]
-    pub student_loss: autoencoder::student::Weights,
-    /// The WaveNet teacher a student is distilled from (its model directory): the
-    /// student carries the teacher's encoder, frozen. `None`: no teacher.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub teacher: Option<PathBuf>,
-}
-
-fn default_free_run_notes() -> usize {
-    8
-}
-
-fn default_free_run_secs() -> f64 {
-    1.0
-}
-
-impl Default for TrainOptions {
-    fn default() -> Self {
-        Self {
-            data: Vec::new(),
-            steps: 10_000,
-            batch: 8,
-            crop: 6144,
-            lr: 6e-4,
-            warmup_steps: 200,
-            final_lr_ratio: 0.1,
-            weight_decay: 0.0,
-            clip_norm: 1.0,
-            ema_decay: 0.9999,
-            seed: 0,
-            checkpoint_every: 100,
-            validate_every: 100,
-            validation_notes: 16,
-            validation_share: 0.1,
-            input_noise: 0.0,
-            unpitched_share: 0.0,
-            free_run_every: 0,
-            free_run_notes: default_free_run_notes(),
-            free_run_secs: default_free_run_secs(),
-            student_loss: autoencoder::student::Weights::default(),
-            teacher: None,
-        }
-    }
-}
-
-impl TrainOptions {
-    /// The learning rate of step `step` (1-based).
-    pub fn lr_at(&self, step: u64) -> f64 {
-        if step <= self.warmup_steps {
-            return self.lr * step as f64 / self.warmup_steps.max(1) as f64;
-        }
-        let span = self.steps.saturating_sub(self.warmup_steps).max(1) as f64;
-        let progress = ((step - self.warmup_steps) as f64 / span).min(1.0);
-        let cosine = 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
-        self.lr * (self.final_lr_ratio + (1.0 - self.final_lr_ratio) * cosine)
-    }
-
-    fn optimizer(&self) -> OptimizerConfig {
-        OptimizerConfig {
-            weight_decay: self.weight_decay,
-            clip_norm: (self.clip_norm > 0.0).then_some(self.clip_norm),
-            ema_decay: self.ema_decay,
-            ..Default::default()
-        }
-    }
-
-    fn check(&self, config: &Config) -> std::result::Result<(), String> {
-        if self.data.is_empty() {
-            return Err("no --data given".into());
-        }
-        if self.crop == 0
-            || !self.crop.is_multiple_of(config.ae_hop_length)
-            || self.crop > crate::nsynth::NOTE_SAMPLES
-        {
-            return Err(format!(
-                "--crop {} must be a positive multiple of ae_hop_length {} and at most {}",
-                self.crop,
-                config.ae_hop_length,
-                crate::nsynth::NOTE_SAMPLES
-            ));
-        }
-        if self.batch == 0 || self.steps == 0 {
-            return Err("--batch and --steps must be at least 1".into());
-        }
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(format!("--lr {} must be a positive number", self.lr));
-        }
-        if !(0.0..=1.0).contains(&self.input_noise) {
-            return Err(format!(
-                "the input noise {} must be between 0 and 1",
-                self.input_noise
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.unpitched_share) {
-            return Err(format!(
-                "the unpitched share {} must be between 0 and 1",
-                self.unpitched_share
-            ));
-        }
-        if !(self.free_run_secs > 0.0 && self.free_run_secs <= 4.0) || self.free_run_notes == 0 {
-            return Err("free-running checks need 1 or more notes of up to 4 s".into());
-        }
-        Ok(())
-    }
-}
 
 /// The resumable part of a run, `train/state.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -457,13 +310,10 @@ impl Trainer {
         device: &Device,
         overwrite: Overwrite,
     ) -> Result<Self> {
-        options.check(config).map_err(|e| Error::invalid(dir, e))?;
+        options.check(config)?;
         let config_path = dir.join(CONFIG_FILE);
         if overwrite == Overwrite::Never && config_path.exists() {
-            return Err(Error::invalid(
-                &config_path,
-                "a model is already there (use --resume to continue its training, or --force to start over)",
-            ));
+            return Err(Error::ModelExists(config_path));
         }
         let split = Split {
             validation_share: options.validation_share,
@@ -511,7 +361,7 @@ impl Trainer {
         state
             .options
             .check(&config)
-            .map_err(|e| Error::invalid(dir, e))?;
+            .map_err(|e| Error::invalid(dir, e.to_string()))?;
         let varmap = weights::varmap(&config, 0, BiasInit::Zero, DType::F32, device)?;
         let (data, optimizer, rng) = restore_run(dir, &state, &varmap, device)?;
         Self::assemble(

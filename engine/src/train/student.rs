@@ -287,15 +287,10 @@ impl StudentTrainer {
         device: &Device,
         overwrite: Overwrite,
     ) -> Result<Self> {
-        options
-            .check(&config.encoder)
-            .map_err(|e| Error::invalid(dir, e))?;
+        options.check(&config.encoder)?;
         let config_path = dir.join(STUDENT_FILE);
         if overwrite == Overwrite::Never && config_path.exists() {
-            return Err(Error::invalid(
-                &config_path,
-                "a student is already there (continue its training, or start over explicitly)",
-            ));
+            return Err(Error::ModelExists(config_path));
         }
         let split = super::Split {
             validation_share: options.validation_share,

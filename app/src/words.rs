@@ -1,0 +1,62 @@
+//! The edge where the library crates' typed errors become words for the command line:
+//! what the engine reports in its own terms gets the flag that changes it.
+
+use engine::Error;
+use engine::train::OptionsError;
+
+/// The one line `timbrel` prints for a failed command.
+pub fn explain(err: &anyhow::Error) -> String {
+    match err.downcast_ref::<Error>() {
+        Some(Error::Exists(path)) => {
+            format!(
+                "{} already exists (use --force to overwrite)",
+                path.display()
+            )
+        }
+        Some(Error::ModelExists(path)) => format!(
+            "a model is already there (use --resume to continue its training, or --force to start over): {}",
+            path.display()
+        ),
+        Some(Error::TrainOptions(o)) => training_option(o),
+        Some(Error::Compute(autoencoder::Error::Diverged(norm))) => {
+            format!("the gradient norm is {norm}: training diverged (lower --lr)")
+        }
+        _ => format!("{err:#}"),
+    }
+}
+
+fn training_option(o: &OptionsError) -> String {
+    match o {
+        OptionsError::NoData => "no --data given".into(),
+        OptionsError::Crop { crop, hop, max } => format!(
+            "--crop {crop} must be a positive multiple of the model's hop ({hop}) and at most {max}"
+        ),
+        OptionsError::BatchOrSteps => "--batch and --steps must be at least 1".into(),
+        OptionsError::LearningRate(lr) => format!("--lr {lr} must be a positive number"),
+        OptionsError::InputNoise(v) => format!("--input-noise {v} must be between 0 and 1"),
+        OptionsError::UnpitchedShare(v) => {
+            format!("--unpitched-share {v} must be between 0 and 1")
+        }
+        OptionsError::FreeRun => {
+            "--free-run-notes must be 1 or more and --free-run-secs at most 4".into()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_errors_get_their_flags() {
+        let exists = anyhow::Error::from(Error::Exists("out.wav".into()));
+        assert_eq!(
+            explain(&exists),
+            "out.wav already exists (use --force to overwrite)"
+        );
+        let lr = anyhow::Error::from(Error::TrainOptions(OptionsError::LearningRate(-1.0)));
+        assert!(explain(&lr).starts_with("--lr -1"));
+        let other = anyhow::anyhow!("plain words");
+        assert_eq!(explain(&other), "plain words");
+    }
+}

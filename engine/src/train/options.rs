@@ -1,0 +1,170 @@
+//! What a training run is asked for, and the checks that it can make a run.
+
+use std::path::PathBuf;
+
+use autoencoder::Config;
+use autoencoder::optim::OptimizerConfig;
+use serde::{Deserialize, Serialize};
+
+/// Everything about a run except the model's shape. Saved in the state, so `--resume`
+/// continues with the same settings (only `steps` may change).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrainOptions {
+    pub data: Vec<PathBuf>,
+    /// Total optimiser steps of the run.
+    pub steps: u64,
+    pub batch: usize,
+    /// Samples per training crop (NSynth: 6144); a multiple of the hop length.
+    pub crop: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Linear warm-up from 0 to `lr` over this many steps, then cosine decay to
+    /// `lr · final_lr_ratio` at `steps`.
+    pub warmup_steps: u64,
+    pub final_lr_ratio: f64,
+    pub weight_decay: f64,
+    pub clip_norm: f64,
+    pub ema_decay: f64,
+    pub seed: u64,
+    pub checkpoint_every: u64,
+    pub validate_every: u64,
+    pub validation_notes: usize,
+    pub validation_share: f64,
+    /// σ of Gaussian noise added to the decoder's input (μ-law-scaled units; a class is
+    /// 1/128), not to its targets, so that it learns to continue from imperfect past
+    /// samples, as it must when free-running (LPCNet, FFTNet). 0: off.
+    #[serde(default)]
+    pub input_noise: f64,
+    /// Share of crops trained with an all-zero excitation (f0 0), so that a pitched
+    /// model still makes a sound when given no pitch. Only for models with an excitation.
+    #[serde(default)]
+    pub unpitched_share: f64,
+    /// Steps between free-running checks (0: none): the EMA model decodes the first
+    /// `free_run_secs` of `free_run_notes` held-out notes from their own embeddings and
+    /// f0, sampled, and the log records their pitch accuracy and log-mel distance.
+    #[serde(default)]
+    pub free_run_every: u64,
+    #[serde(default = "default_free_run_notes")]
+    pub free_run_notes: usize,
+    #[serde(default = "default_free_run_secs")]
+    pub free_run_secs: f64,
+    /// A student's loss terms (see [`autoencoder::student::Weights`]); unused by `train`.
+    #[serde(default)]
+    pub student_loss: autoencoder::student::Weights,
+    /// The WaveNet teacher a student is distilled from (its model directory): the
+    /// student carries the teacher's encoder, frozen. `None`: no teacher.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher: Option<PathBuf>,
+}
+
+fn default_free_run_notes() -> usize {
+    8
+}
+
+fn default_free_run_secs() -> f64 {
+    1.0
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            data: Vec::new(),
+            steps: 10_000,
+            batch: 8,
+            crop: 6144,
+            lr: 6e-4,
+            warmup_steps: 200,
+            final_lr_ratio: 0.1,
+            weight_decay: 0.0,
+            clip_norm: 1.0,
+            ema_decay: 0.9999,
+            seed: 0,
+            checkpoint_every: 100,
+            validate_every: 100,
+            validation_notes: 16,
+            validation_share: 0.1,
+            input_noise: 0.0,
+            unpitched_share: 0.0,
+            free_run_every: 0,
+            free_run_notes: default_free_run_notes(),
+            free_run_secs: default_free_run_secs(),
+            student_loss: autoencoder::student::Weights::default(),
+            teacher: None,
+        }
+    }
+}
+
+impl TrainOptions {
+    /// The learning rate of step `step` (1-based).
+    pub fn lr_at(&self, step: u64) -> f64 {
+        if step <= self.warmup_steps {
+            return self.lr * step as f64 / self.warmup_steps.max(1) as f64;
+        }
+        let span = self.steps.saturating_sub(self.warmup_steps).max(1) as f64;
+        let progress = ((step - self.warmup_steps) as f64 / span).min(1.0);
+        let cosine = 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
+        self.lr * (self.final_lr_ratio + (1.0 - self.final_lr_ratio) * cosine)
+    }
+
+    pub(crate) fn optimizer(&self) -> OptimizerConfig {
+        OptimizerConfig {
+            weight_decay: self.weight_decay,
+            clip_norm: (self.clip_norm > 0.0).then_some(self.clip_norm),
+            ema_decay: self.ema_decay,
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn check(&self, config: &Config) -> std::result::Result<(), OptionsError> {
+        if self.data.is_empty() {
+            return Err(OptionsError::NoData);
+        }
+        if self.crop == 0
+            || !self.crop.is_multiple_of(config.ae_hop_length)
+            || self.crop > crate::nsynth::NOTE_SAMPLES
+        {
+            return Err(OptionsError::Crop {
+                crop: self.crop,
+                hop: config.ae_hop_length,
+                max: crate::nsynth::NOTE_SAMPLES,
+            });
+        }
+        if self.batch == 0 || self.steps == 0 {
+            return Err(OptionsError::BatchOrSteps);
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(OptionsError::LearningRate(self.lr));
+        }
+        if !(0.0..=1.0).contains(&self.input_noise) {
+            return Err(OptionsError::InputNoise(self.input_noise));
+        }
+        if !(0.0..=1.0).contains(&self.unpitched_share) {
+            return Err(OptionsError::UnpitchedShare(self.unpitched_share));
+        }
+        if !(self.free_run_secs > 0.0 && self.free_run_secs <= 4.0) || self.free_run_notes == 0 {
+            return Err(OptionsError::FreeRun);
+        }
+        Ok(())
+    }
+}
+
+/// Training options that cannot make a run (the CLI words them with its flags).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OptionsError {
+    #[error("no training data given")]
+    NoData,
+    #[error(
+        "the crop length {crop} must be a positive multiple of the hop {hop} and at most {max}"
+    )]
+    Crop { crop: usize, hop: usize, max: usize },
+    #[error("the batch size and the number of steps must be at least 1")]
+    BatchOrSteps,
+    #[error("the learning rate {0} must be a positive number")]
+    LearningRate(f64),
+    #[error("the input noise {0} must be between 0 and 1")]
+    InputNoise(f64),
+    #[error("the unpitched share {0} must be between 0 and 1")]
+    UnpitchedShare(f64),
+    #[error("free-running checks need 1 or more notes of up to 4 s")]
+    FreeRun,
+}
