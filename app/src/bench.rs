@@ -260,7 +260,7 @@ fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
 
 fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     use autoencoder::Control;
-    use autoencoder::wavenet::cpu::{CpuDecoder, Isa, Parallelism};
+    use autoencoder::wavenet::cpu::{CpuGenerator, Isa, Parallelism};
     use autoencoder::{FastGenerator, Sampling, TensorGenerator};
     use std::ops::ControlFlow;
 
@@ -340,7 +340,7 @@ fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
                 ));
             }
         };
-        let decoder = CpuDecoder::with_isa(&model, isa)?.with_parallelism(parallelism);
+        let decoder = CpuGenerator::with_isa(&model, isa)?.with_parallelism(parallelism);
         let control = Control::default();
         let started = Instant::now();
         decoder.generate_streams_f0(&encoding, f0, &streams, sampling, threads, &control)?;

@@ -56,6 +56,16 @@ pub fn frames_in(encoding: &[f32], voices: usize, bottleneck: usize) -> Result<u
     Ok(per_voice / bottleneck)
 }
 
+/// Copies frame `f` of every voice of `encoding` (`[voice][frame][bottleneck]`, `frames`
+/// per voice) into `frame` (`[voice][bottleneck]`): what a generator conditions on for
+/// the frame's `hop_length` samples.
+pub fn frame_of(encoding: &[f32], frames: usize, f: usize, frame: &mut [f32], bottleneck: usize) {
+    for (v, z) in frame.chunks_exact_mut(bottleneck).enumerate() {
+        let at = (v * frames + f) * bottleneck;
+        z.copy_from_slice(&encoding[at..at + bottleneck]);
+    }
+}
+
 /// What a generator is asked to play.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {

@@ -31,6 +31,6 @@ pub use error::{Error, Result};
 pub use generate::{Control, Generator, Request, Stepper};
 pub use sampling::Sampling;
 pub use wavenet::{
-    Config, CpuDecoder, Decoder, Encoder, ExcitationInto, FastGenerator, TensorGenerator,
+    Config, CpuGenerator, Decoder, Encoder, ExcitationInto, FastGenerator, TensorGenerator,
     WaveNetAutoencoder, nll,
 };

@@ -6,7 +6,7 @@
 mod common;
 
 use autoencoder::Control;
-use autoencoder::wavenet::cpu::{CpuDecoder, Isa, Parallelism, State};
+use autoencoder::wavenet::cpu::{CpuGenerator, Isa, Parallelism, State};
 use autoencoder::{Config, Error, FastGenerator, Sampling};
 use common::{Conformance, frames_of, random_model, scaled_audio, tiny, wide};
 
@@ -25,22 +25,12 @@ fn teacher_forced(cfg: &Config, voices: usize, frames: usize, isa: Isa, seed: u6
     let model = random_model(cfg, seed);
     let enc = frames_of(voices, frames, cfg.ae_bottleneck_width, seed);
     let audio = scaled_audio(voices, frames * cfg.ae_hop_length, seed + 1);
-    let dec = CpuDecoder::with_isa(&model, isa).unwrap();
-    conformance(cfg, voices, frames, &enc).teacher_forced(
+    let dec = CpuGenerator::with_isa(&model, isa).unwrap();
+    Conformance::new(cfg, voices, frames, &enc).teacher_forced(
         &mut FastGenerator::new(&model, voices).unwrap(),
         &mut dec.stepper(voices),
         &audio,
     )
-}
-
-fn conformance<'a>(cfg: &Config, voices: usize, frames: usize, enc: &'a [f32]) -> Conformance<'a> {
-    Conformance {
-        voices,
-        frames,
-        bottleneck: cfg.ae_bottleneck_width,
-        hop: cfg.ae_hop_length,
-        enc,
-    }
 }
 
 #[test]
@@ -88,8 +78,8 @@ fn draws_equal_the_reference_at_the_same_seed() {
             seed: 17,
         };
         for isa in isas() {
-            let dec = CpuDecoder::with_isa(&model, isa).unwrap();
-            let (draws, different) = conformance(&cfg, voices, frames, &enc).draws(
+            let dec = CpuGenerator::with_isa(&model, isa).unwrap();
+            let (draws, different) = Conformance::new(&cfg, voices, frames, &enc).draws(
                 &mut FastGenerator::new(&model, voices).unwrap(),
                 &mut dec.stepper(voices),
                 sampling,
@@ -113,7 +103,7 @@ fn threads_do_not_change_the_audio() {
         temperature: 1.0,
         seed: 3,
     };
-    let dec = CpuDecoder::new(&model).unwrap();
+    let dec = CpuGenerator::new(&model).unwrap();
     let one = dec
         .generate(&enc, voices, sampling, 1, &Control::default())
         .unwrap();
@@ -122,7 +112,7 @@ fn threads_do_not_change_the_audio() {
     // Split by voices or by columns, on any number of threads, the arithmetic of every
     // output is the same: the audio is identical.
     for parallelism in [Parallelism::Voices, Parallelism::Columns, Parallelism::Auto] {
-        let dec = CpuDecoder::new(&model)
+        let dec = CpuGenerator::new(&model)
             .unwrap()
             .with_parallelism(parallelism);
         for threads in [2, 3, 8] {
@@ -141,7 +131,7 @@ fn threads_do_not_change_the_audio() {
     let cfg = wide(40, 24);
     let model = random_model(&cfg, 8);
     let enc = frames_of(1, 4, cfg.ae_bottleneck_width, 8);
-    let dec = CpuDecoder::new(&model).unwrap();
+    let dec = CpuGenerator::new(&model).unwrap();
     let one = dec
         .generate(&enc, 1, sampling, 1, &Control::default())
         .unwrap();
@@ -177,7 +167,7 @@ fn threads_do_not_change_the_audio() {
 fn a_cancelled_generation_stops() {
     let cfg = tiny(3, 3, 4, 16);
     let model = random_model(&cfg, 2);
-    let dec = CpuDecoder::new(&model).unwrap();
+    let dec = CpuGenerator::new(&model).unwrap();
     let enc = frames_of(2, 1000, cfg.ae_bottleneck_width, 1);
     for parallelism in [Parallelism::Voices, Parallelism::Columns] {
         let dec = dec.clone().with_parallelism(parallelism);
@@ -205,7 +195,7 @@ fn a_cancelled_generation_stops() {
 fn bad_shapes_are_errors() {
     let cfg = tiny(3, 3, 4, 16);
     let model = random_model(&cfg, 2);
-    let dec = CpuDecoder::new(&model).unwrap();
+    let dec = CpuGenerator::new(&model).unwrap();
     let control = Control::default();
     assert!(
         dec.generate(&[0.0; 7], 2, Sampling::default(), 1, &control)

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use autoencoder::excitation::{Oscillator, excitation};
 use autoencoder::mulaw::CLASSES;
 use autoencoder::sampling::softmax;
-use autoencoder::wavenet::cpu::{CpuDecoder, Isa, State};
+use autoencoder::wavenet::cpu::{CpuGenerator, Isa, State};
 use autoencoder::wavenet::weights::{BiasInit, varmap};
 use autoencoder::{Config, ExcitationInto, FastGenerator, TensorGenerator, WaveNetAutoencoder};
 use candle_core::{DType, Device, Tensor};
@@ -103,9 +103,9 @@ fn check(cfg: &Config, voices: usize, frames: usize, seed: u64) {
     let parallel = parallel_logits(&model, &scaled, &enc, Some(&f0), voices, frames);
 
     let mut reference = FastGenerator::new(&model, voices).unwrap();
-    let decoders: Vec<CpuDecoder> = [Isa::Generic, Isa::detect()]
+    let decoders: Vec<CpuGenerator> = [Isa::Generic, Isa::detect()]
         .into_iter()
-        .map(|isa| CpuDecoder::with_isa(&model, isa).unwrap())
+        .map(|isa| CpuGenerator::with_isa(&model, isa).unwrap())
         .collect();
     let mut states: Vec<State> = decoders.iter().map(|d| State::new(d, voices)).collect();
     let tensorgen = TensorGenerator::new(&model, &Device::Cpu).unwrap();

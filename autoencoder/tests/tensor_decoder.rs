@@ -8,7 +8,7 @@
 mod common;
 
 use autoencoder::Control;
-use autoencoder::{Config, CpuDecoder, Error, FastGenerator, Sampling, TensorGenerator};
+use autoencoder::{Config, CpuGenerator, Error, FastGenerator, Sampling, TensorGenerator};
 use candle_core::{Device, Tensor};
 use common::{Conformance, frames_of, random_model, scaled_audio, tiny, wide};
 
@@ -28,21 +28,11 @@ fn teacher_forced(cfg: &Config, voices: usize, frames: usize, device: &Device, s
     let enc = frames_of(voices, frames, cfg.ae_bottleneck_width, seed);
     let audio = scaled_audio(voices, frames * cfg.ae_hop_length, seed + 1);
     let generator = TensorGenerator::new(&model, device).unwrap();
-    conformance(cfg, voices, frames, &enc).teacher_forced(
+    Conformance::new(cfg, voices, frames, &enc).teacher_forced(
         &mut FastGenerator::new(&model, voices).unwrap(),
         &mut generator.stepper(voices).unwrap(),
         &audio,
     )
-}
-
-fn conformance<'a>(cfg: &Config, voices: usize, frames: usize, enc: &'a [f32]) -> Conformance<'a> {
-    Conformance {
-        voices,
-        frames,
-        bottleneck: cfg.ae_bottleneck_width,
-        hop: cfg.ae_hop_length,
-        enc,
-    }
 }
 
 #[test]
@@ -84,7 +74,7 @@ fn draws_equal_the_reference_at_the_same_seed() {
                 temperature,
                 seed: 17,
             };
-            let (draws, different) = conformance(&cfg, voices, frames, &enc).draws(
+            let (draws, different) = Conformance::new(&cfg, voices, frames, &enc).draws(
                 &mut FastGenerator::new(&model, voices).unwrap(),
                 &mut generator.stepper(voices).unwrap(),
                 sampling,
@@ -129,7 +119,7 @@ fn generation_has_the_cpu_decoders_shape_and_is_reproducible() {
             // sample until a draw falls on a class boundary (~1e-6 per sample), after which
             // that voice's note goes its own way. Over 3 × 160 samples, all but a rare
             // voice agree throughout.
-            let cpu = CpuDecoder::new(&model)
+            let cpu = CpuGenerator::new(&model)
                 .unwrap()
                 .generate_streams(&enc, &streams, sampling, 1, &Control::default())
                 .unwrap();

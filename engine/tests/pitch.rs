@@ -6,7 +6,7 @@
 use std::ops::ControlFlow;
 
 use autoencoder::Control;
-use autoencoder::wavenet::cpu::CpuDecoder;
+use autoencoder::wavenet::cpu::CpuGenerator;
 use autoencoder::{Config, ExcitationInto, Sampling};
 use candle_core::Device;
 use engine::audio::ReadOptions;
@@ -88,7 +88,7 @@ fn a_pitched_model_encodes_sources_as_they_are_and_gives_the_decoder_the_target(
     let encoded = engine.encode(&[prepared.samples.as_slice()]).unwrap();
     let embedding = &encoded[0].embedding;
     let f0 = vec![autoencoder::excitation::midi_to_hz(64.0); embedding.frames * 64];
-    let direct = CpuDecoder::new(engine.autoencoder().unwrap())
+    let direct = CpuGenerator::new(engine.autoencoder().unwrap())
         .unwrap()
         .generate_streams_f0(
             &embedding.data,

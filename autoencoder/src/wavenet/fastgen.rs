@@ -382,10 +382,7 @@ impl FastGenerator {
             if progress(f * self.hop_length).is_break() {
                 return Ok(audio);
             }
-            for (v, z) in frame.chunks_exact_mut(self.bottleneck).enumerate() {
-                let at = v * per_voice + f * self.bottleneck;
-                z.copy_from_slice(&encoding[at..at + self.bottleneck]);
-            }
+            crate::generate::frame_of(encoding, frames, f, &mut frame, self.bottleneck);
             self.set_frame(&frame)?;
             for i in 0..self.hop_length {
                 if let Some(f0) = f0 {

@@ -13,7 +13,7 @@ pub mod tensorgen;
 pub mod weights;
 
 pub use config::{Config, ExcitationInto};
-pub use cpu::CpuDecoder;
+pub use cpu::CpuGenerator;
 pub use fastgen::FastGenerator;
 pub use model::{Decoder, Encoder, WaveNetAutoencoder, nll};
 pub use tensorgen::TensorGenerator;

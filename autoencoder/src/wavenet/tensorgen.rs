@@ -412,7 +412,7 @@ impl TensorGenerator {
 
     /// Generates `frames × hop_length` samples for each voice from `encoding`
     /// `[voice][frame][bottleneck]`, voice `v` drawing from stream `streams[v]` of
-    /// `sampling.seed` (as [`crate::CpuDecoder::generate_streams`]). `control` counts the
+    /// `sampling.seed` (as [`crate::CpuGenerator::generate_streams`]). `control` counts the
     /// samples done, per frame, and is checked for cancellation once per frame.
     pub fn generate_streams(
         &self,

@@ -86,17 +86,24 @@ pub struct Conformance<'a> {
     pub enc: &'a [f32],
 }
 
-impl Conformance<'_> {
+impl<'a> Conformance<'a> {
+    pub fn new(cfg: &Config, voices: usize, frames: usize, enc: &'a [f32]) -> Self {
+        Self {
+            voices,
+            frames,
+            bottleneck: cfg.ae_bottleneck_width,
+            hop: cfg.ae_hop_length,
+            enc,
+        }
+    }
+
     fn set_frames(&self, t: usize, steppers: &mut [&mut dyn Stepper]) {
         if !t.is_multiple_of(self.hop) {
             return;
         }
         let bn = self.bottleneck;
         let mut frame = vec![0f32; self.voices * bn];
-        for v in 0..self.voices {
-            let at = (v * self.frames + t / self.hop) * bn;
-            frame[v * bn..(v + 1) * bn].copy_from_slice(&self.enc[at..at + bn]);
-        }
+        autoencoder::generate::frame_of(self.enc, self.frames, t / self.hop, &mut frame, bn);
         for s in steppers.iter_mut() {
             s.set_frame(&frame).unwrap();
         }

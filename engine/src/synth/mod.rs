@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use autoencoder::student::StudentAutoencoder;
 use autoencoder::student::generate::StudentGenerator;
-use autoencoder::wavenet::cpu::CpuDecoder;
+use autoencoder::wavenet::cpu::CpuGenerator;
 use autoencoder::{
     Config, Control, Generator, Request, Sampling, TensorGenerator, WaveNetAutoencoder, mulaw,
 };
@@ -637,7 +637,7 @@ impl Engine {
 /// whole-batch operations pays for its kernel launches once the batch is wide.
 pub fn wavenet_generator(model: &WaveNetAutoencoder) -> Result<Box<dyn Generator>> {
     Ok(match model.device() {
-        Device::Cpu => Box::new(CpuDecoder::new(model)?),
+        Device::Cpu => Box::new(CpuGenerator::new(model)?),
         gpu => Box::new(TensorGenerator::new(model, gpu)?),
     })
 }

@@ -33,7 +33,7 @@ mod state;
 
 use std::sync::atomic::Ordering;
 
-use crate::generate::{Control, frames_in};
+use crate::generate::{Control, frame_of, frames_in};
 
 use crate::mulaw;
 use crate::sampling::{Sampler, Sampling};
@@ -105,7 +105,7 @@ struct Layer {
 
 /// The decoder's weights, repacked; immutable and shared by every generating thread.
 #[derive(Debug, Clone)]
-pub struct CpuDecoder {
+pub struct CpuGenerator {
     isa: Isa,
     width: usize,
     skip_width: usize,
@@ -149,7 +149,7 @@ pub enum Parallelism {
     Columns,
 }
 
-impl CpuDecoder {
+impl CpuGenerator {
     /// Repacks `model`'s decoder for the best instruction set of this CPU.
     pub fn new(model: &WaveNetAutoencoder) -> Result<Self> {
         Self::with_isa(model, Isa::detect())
@@ -307,7 +307,7 @@ impl CpuDecoder {
         self.generate_streams(encoding, &streams, sampling, threads, control)
     }
 
-    /// [`CpuDecoder::generate`] with voice `v` drawing from random stream `streams[v]`
+    /// [`CpuGenerator::generate`] with voice `v` drawing from random stream `streams[v]`
     /// (`generate` uses stream `v`).
     pub fn generate_streams(
         &self,
@@ -325,7 +325,7 @@ impl CpuDecoder {
         self.excitation_channels
     }
 
-    /// [`CpuDecoder::generate_streams`] with each voice's f0 curve: `f0` is
+    /// [`CpuGenerator::generate_streams`] with each voice's f0 curve: `f0` is
     /// `[voice][sample]` in Hz (`frames × hop_length` per voice; 0 = unpitched), or
     /// `None` for unpitched voices. Models without an excitation ignore it.
     pub fn generate_streams_f0(
@@ -407,12 +407,7 @@ impl CpuDecoder {
                         let mut solo = false;
                         let mut going_solo = false;
                         for f in 0..frames {
-                            for (v, z) in frame.chunks_exact_mut(self.bottleneck).enumerate() {
-                                z.copy_from_slice(
-                                    &encoding[v * per_voice + f * self.bottleneck..]
-                                        [..self.bottleneck],
-                                );
-                            }
+                            frame_of(encoding, frames, f, &mut frame, self.bottleneck);
                             state.set_frame(self, &frame)?;
                             for i in 0..self.hop_length {
                                 let t = f * self.hop_length + i;
@@ -517,11 +512,7 @@ impl CpuDecoder {
         let mut frame = vec![0f32; voices * self.bottleneck];
         let mut classes = vec![0usize; voices];
         for f in 0..frames {
-            for (v, z) in frame.chunks_exact_mut(self.bottleneck).enumerate() {
-                z.copy_from_slice(
-                    &encoding[v * per_voice + f * self.bottleneck..][..self.bottleneck],
-                );
-            }
+            frame_of(encoding, frames, f, &mut frame, self.bottleneck);
             state.set_frame(self, &frame)?;
             for i in 0..self.hop_length {
                 if let Some(f0) = f0 {
@@ -542,7 +533,7 @@ impl CpuDecoder {
     }
 }
 
-impl crate::generate::Generator for CpuDecoder {
+impl crate::generate::Generator for CpuGenerator {
     fn hop_length(&self) -> usize {
         self.hop_length
     }
@@ -578,12 +569,12 @@ impl crate::generate::Generator for CpuDecoder {
 /// The CPU decoder's voices advanced one sample at a time ([`crate::generate::Stepper`]).
 #[derive(Debug)]
 pub struct CpuStepper<'a> {
-    decoder: &'a CpuDecoder,
+    decoder: &'a CpuGenerator,
     state: State,
     voices: usize,
 }
 
-impl CpuDecoder {
+impl CpuGenerator {
     /// A [`CpuStepper`] over `voices` voices from empty queues.
     pub fn stepper(&self, voices: usize) -> CpuStepper<'_> {
         CpuStepper {

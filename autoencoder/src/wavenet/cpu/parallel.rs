@@ -4,7 +4,7 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-use super::CpuDecoder;
+use super::CpuGenerator;
 use super::kernels::{HALF, NR, pad, pad16};
 use crate::mulaw::CLASSES;
 
@@ -61,7 +61,7 @@ pub(super) struct Exchange {
 }
 
 impl Exchange {
-    pub(super) fn new(dec: &CpuDecoder, voices: usize, threads: usize) -> Self {
+    pub(super) fn new(dec: &CpuGenerator, voices: usize, threads: usize) -> Self {
         let cells = |n: usize| (0..voices * n).map(|_| AtomicU32::new(0)).collect();
         Self {
             g: cells(dec.width.div_ceil(HALF) * HALF),

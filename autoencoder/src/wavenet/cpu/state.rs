@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use super::kernels::{HALF, fmadd, gate, matmul, pad, pad16, project};
 use super::parallel::{Exchange, Part};
-use super::{CpuDecoder, Isa, NR, exp_fast};
+use super::{CpuGenerator, Isa, NR, exp_fast};
 use crate::excitation::Oscillator;
 use crate::mulaw::{self, CLASSES};
 use crate::sampling::{Sampler, argmax};
@@ -49,7 +49,7 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(dec: &CpuDecoder, voices: usize) -> Self {
+    pub fn new(dec: &CpuGenerator, voices: usize) -> Self {
         let (w, sw) = (dec.width, dec.skip_width);
         let k = dec.filter_length;
         let rings = dec
@@ -115,7 +115,7 @@ impl State {
     }
 
     /// Sets the embedding frame `[voice][bottleneck]` of the next samples.
-    pub fn set_frame(&mut self, dec: &CpuDecoder, frame: &[f32]) -> Result<()> {
+    pub fn set_frame(&mut self, dec: &CpuGenerator, frame: &[f32]) -> Result<()> {
         let bn = dec.bottleneck;
         if frame.len() != self.voices * bn {
             return Err(Error::Shape(format!(
@@ -156,7 +156,7 @@ impl State {
 
     /// Teacher-forced step: `scaled[v]` is voice `v`'s previous sample (μ-law class / 128);
     /// returns the logits `[voice][256]` of the current sample.
-    pub fn step(&mut self, dec: &CpuDecoder, scaled: &[f32]) -> &[f32] {
+    pub fn step(&mut self, dec: &CpuGenerator, scaled: &[f32]) -> &[f32] {
         debug_assert_eq!(scaled.len(), self.voices);
         self.previous.copy_from_slice(scaled);
         let whole = dec.whole.clone();
@@ -169,7 +169,7 @@ impl State {
 
     /// Generates one sample per voice (fed back as the next input); `classes[v]` gets
     /// voice `v`'s softmax index.
-    pub fn sample(&mut self, dec: &CpuDecoder, sampler: &mut Sampler, classes: &mut [usize]) {
+    pub fn sample(&mut self, dec: &CpuGenerator, sampler: &mut Sampler, classes: &mut [usize]) {
         let whole = dec.whole.clone();
         self.sample_part(dec, &whole, None, false, sampler, classes);
     }
@@ -178,7 +178,7 @@ impl State {
     /// Every thread draws the same classes: the same logits, the same random streams.
     pub(super) fn sample_part(
         &mut self,
-        dec: &CpuDecoder,
+        dec: &CpuGenerator,
         part: &Part,
         ex: Option<&Exchange>,
         stop: bool,
@@ -198,10 +198,10 @@ impl State {
     }
 
     #[allow(unsafe_code)]
-    fn step_avx2(&mut self, dec: &CpuDecoder, part: &Part, ex: Option<&Exchange>, stop: bool) {
+    fn step_avx2(&mut self, dec: &CpuGenerator, part: &Part, ex: Option<&Exchange>, stop: bool) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `dec.isa` is `Avx2Fma` only when `Isa::detect` found AVX2 and FMA on
-        // this CPU (checked in `CpuDecoder::with_isa`).
+        // this CPU (checked in `CpuGenerator::with_isa`).
         unsafe {
             self.step_avx2_inner(dec, part, ex, stop)
         }
@@ -213,7 +213,7 @@ impl State {
     #[target_feature(enable = "avx2,fma")]
     fn step_avx2_inner(
         &mut self,
-        dec: &CpuDecoder,
+        dec: &CpuGenerator,
         part: &Part,
         ex: Option<&Exchange>,
         stop: bool,
@@ -223,7 +223,7 @@ impl State {
 
     /// Draws each voice's class from the logits of the last step (and makes it the next
     /// input), without stepping: with [`State::step`], a teacher-forced check of sampling.
-    pub fn draw(&mut self, dec: &CpuDecoder, sampler: &mut Sampler, classes: &mut [usize]) {
+    pub fn draw(&mut self, dec: &CpuGenerator, sampler: &mut Sampler, classes: &mut [usize]) {
         match dec.isa {
             Isa::Avx2Fma => self.draw_avx2(sampler, classes),
             Isa::Generic => self.draw_impl::<false>(sampler, classes),
@@ -288,7 +288,7 @@ impl State {
     #[inline(always)]
     fn step_impl<const FMA: bool>(
         &mut self,
-        dec: &CpuDecoder,
+        dec: &CpuGenerator,
         part: &Part,
         ex: Option<&Exchange>,
         stop: bool,
