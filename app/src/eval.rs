@@ -1,6 +1,6 @@
 //! `timbrel eval`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow, bail};
@@ -62,63 +62,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         bail!("--notes must be at least 1");
     }
     let device = engine::device::by_name(&args.device).map_err(|e| anyhow!(e))?;
-    // A student's directory holds student.json; an autoencoder's, config.json (and its
-    // student, if it has one, student/).
-    use crate::synth::DecoderArg;
-    let is_student = engine::synth::student::is_student;
-    let dir = match (args.decoder, is_student(&args.model)) {
-        (Some(DecoderArg::Autoregressive), true) => bail!(
-            "eval: {} is a Parallel WaveNet student; it has no autoregressive decoder",
-            args.model.display()
-        ),
-        (Some(DecoderArg::Parallel), false) => {
-            let beside = args.model.join(engine::synth::STUDENT_DIR);
-            if !is_student(&beside) {
-                bail!(
-                    "eval: {} has no Parallel WaveNet student beside it (in {}/)",
-                    args.model.display(),
-                    engine::synth::STUDENT_DIR
-                );
-            }
-            beside
-        }
-        _ => args.model.clone(),
-    };
-    let model = if is_student(&dir) {
-        Evaluated::Student(engine::train::student::load(&dir, &device).context("eval")?)
-    } else {
-        Evaluated::Autoencoder(
-            engine::model_dir::load(&dir, &device)
-                .context("eval")?
-                .model,
-        )
-    };
+    let (dir, model) = load_model(args, &device)?;
     let ds = Dataset::open(&args.data).context("eval")?;
-    let mut candidates: Vec<&String> = ds.examples.keys().collect();
-    if args.held_out {
-        let (dirs, held_out) = engine::train::validation_split(&dir)
-            .context("eval --held-out")?
-            .ok_or_else(|| anyhow!("eval --held-out: {} has no training state", dir.display()))?;
-        let wanted = std::fs::canonicalize(&args.data)?;
-        let index = dirs
-            .iter()
-            .position(|d| std::fs::canonicalize(d).ok().as_ref() == Some(&wanted))
-            .ok_or_else(|| {
-                anyhow!(
-                    "eval --held-out: the model was not trained on {}",
-                    args.data.display()
-                )
-            })?;
-        candidates.retain(|k| held_out.contains(&(index, ds.examples[*k].instrument)));
-    }
-    if candidates.is_empty() {
-        bail!("eval: no notes to evaluate in {}", args.data.display());
-    }
-    let n = args.notes.min(candidates.len());
-    let step = candidates.len() as f64 / n as f64;
-    let names: Vec<String> = (0..n)
-        .map(|i| candidates[(i as f64 * step) as usize].clone())
-        .collect();
+    let (names, candidates) = pick_notes(args, &dir, &ds)?;
+    let n = names.len();
     let originals = names
         .iter()
         .map(|k| ds.load(k))
@@ -184,30 +131,122 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         per_note,
     };
     if let Some(dir) = &args.out {
-        let overwrite = if args.force {
-            Overwrite::Allowed
-        } else {
-            Overwrite::Never
-        };
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        for (name, audio) in names.iter().zip(&reconstructions) {
-            write(
-                &dir.join(format!("{name}.wav")),
-                audio,
-                SAMPLE_RATE_HZ,
-                WavFormat::S16,
-                overwrite,
-            )?;
-        }
-        let json = serde_json::to_string_pretty(&report)?;
-        write_atomic(&dir.join("eval.json"), overwrite, |out| {
-            std::io::Write::write_all(out, json.as_bytes())
-        })?;
+        write_outputs(args, dir, &names, &reconstructions, &report)?;
     }
+    print(args, &report, candidates, &reconstructions, decode_secs)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The model directory evaluated (an autoencoder's, or the student beside it or alone)
+/// and its model.
+fn load_model(args: &Args, device: &candle_core::Device) -> anyhow::Result<(PathBuf, Evaluated)> {
+    // A student's directory holds student.json; an autoencoder's, config.json (and its
+    // student, if it has one, student/).
+    use crate::synth::DecoderArg;
+    let is_student = engine::synth::student::is_student;
+    let dir = match (args.decoder, is_student(&args.model)) {
+        (Some(DecoderArg::Autoregressive), true) => bail!(
+            "eval: {} is a Parallel WaveNet student; it has no autoregressive decoder",
+            args.model.display()
+        ),
+        (Some(DecoderArg::Parallel), false) => {
+            let beside = args.model.join(engine::synth::STUDENT_DIR);
+            if !is_student(&beside) {
+                bail!(
+                    "eval: {} has no Parallel WaveNet student beside it (in {}/)",
+                    args.model.display(),
+                    engine::synth::STUDENT_DIR
+                );
+            }
+            beside
+        }
+        _ => args.model.clone(),
+    };
+    let model = if is_student(&dir) {
+        Evaluated::Student(engine::train::student::load(&dir, device).context("eval")?)
+    } else {
+        Evaluated::Autoencoder(
+            engine::model_dir::load(&dir, device)
+                .context("eval")?
+                .model,
+        )
+    };
+    Ok((dir, model))
+}
+
+/// The notes evaluated (spread evenly over the candidates: every note of the dataset, or
+/// those of the instruments the run held out), and how many candidates there were.
+fn pick_notes(args: &Args, dir: &Path, ds: &Dataset) -> anyhow::Result<(Vec<String>, usize)> {
+    let mut candidates: Vec<&String> = ds.examples.keys().collect();
+    if args.held_out {
+        let (dirs, held_out) = engine::train::validation_split(dir)
+            .context("eval --held-out")?
+            .ok_or_else(|| anyhow!("eval --held-out: {} has no training state", dir.display()))?;
+        let wanted = std::fs::canonicalize(&args.data)?;
+        let index = dirs
+            .iter()
+            .position(|d| std::fs::canonicalize(d).ok().as_ref() == Some(&wanted))
+            .ok_or_else(|| {
+                anyhow!(
+                    "eval --held-out: the model was not trained on {}",
+                    args.data.display()
+                )
+            })?;
+        candidates.retain(|k| held_out.contains(&(index, ds.examples[*k].instrument)));
+    }
+    if candidates.is_empty() {
+        bail!("eval: no notes to evaluate in {}", args.data.display());
+    }
+    let n = args.notes.min(candidates.len());
+    let step = candidates.len() as f64 / n as f64;
+    let names: Vec<String> = (0..n)
+        .map(|i| candidates[(i as f64 * step) as usize].clone())
+        .collect();
+    Ok((names, candidates.len()))
+}
+
+/// The reconstructions as WAVs and the report as `eval.json` in `dir`.
+fn write_outputs(
+    args: &Args,
+    dir: &Path,
+    names: &[String],
+    reconstructions: &[Vec<f32>],
+    report: &Report,
+) -> anyhow::Result<()> {
+    let overwrite = if args.force {
+        Overwrite::Allowed
+    } else {
+        Overwrite::Never
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (name, audio) in names.iter().zip(reconstructions) {
+        write(
+            &dir.join(format!("{name}.wav")),
+            audio,
+            SAMPLE_RATE_HZ,
+            WavFormat::S16,
+            overwrite,
+        )?;
+    }
+    let json = serde_json::to_string_pretty(&report)?;
+    write_atomic(&dir.join("eval.json"), overwrite, |out| {
+        std::io::Write::write_all(out, json.as_bytes())
+    })?;
+    Ok(())
+}
+
+fn print(
+    args: &Args,
+    report: &Report,
+    candidates: usize,
+    reconstructions: &[Vec<f32>],
+    decode_secs: f64,
+) -> anyhow::Result<()> {
+    let n = report.notes;
     let mut out = Output::default();
     out.line(format!(
         "notes={n} (of {}{})",
-        candidates.len(),
+        candidates,
         if args.held_out {
             ", held-out instruments"
         } else {
@@ -235,5 +274,5 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         reconstructions.first().map_or(0, Vec::len)
     ));
     out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

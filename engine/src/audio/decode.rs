@@ -106,6 +106,71 @@ pub fn read_note(path: &Path, options: ReadOptions) -> Result<Note> {
 
 fn read_note_inner(path: &Path, options: ReadOptions) -> Result<Note> {
     let bad = |what: String| Error::invalid(path, what);
+    let (file, head) = open_checked(path, options)?;
+    let Opened {
+        mut reader,
+        mut decoder,
+        track_id,
+        params,
+        format,
+    } = open_track(path, file, &head)?;
+    let sample_rate_hz = format.sample_rate_hz;
+    let wanted = (options.max_secs * f64::from(sample_rate_hz)).ceil() as usize;
+    let Decoded {
+        mono,
+        bad_packets,
+        reached_end,
+    } = decode_mono(
+        path,
+        reader.as_mut(),
+        decoder.as_mut(),
+        track_id,
+        &params,
+        wanted,
+    )?;
+    if mono.is_empty() {
+        return Err(bad(if bad_packets > 0 {
+            "corrupt audio data (no packet could be decoded)".into()
+        } else {
+            "no audio in the file (0 frames)".into()
+        }));
+    }
+    if reached_end && let Some(promised) = params.n_frames {
+        // Codecs with priming and padding (MP3, Vorbis) may come up a few packets short of
+        // their header; a real truncation loses much more.
+        let due = promised.min(wanted as u64);
+        let slack = (due / 100).max(4096);
+        if (mono.len() as u64) + slack < due {
+            return Err(bad(format!(
+                "truncated: the header promises {:.2} s, the data ends after {:.2} s",
+                promised as f64 / f64::from(sample_rate_hz),
+                mono.len() as f64 / f64::from(sample_rate_hz)
+            )));
+        }
+    }
+    if mono.iter().any(|s| !s.is_finite()) {
+        return Err(bad("the audio contains NaN or infinite samples".into()));
+    }
+    let samples = resample(&mono, sample_rate_hz, SAMPLE_RATE_HZ)
+        .map_err(|e| bad(format!("cannot resample from {sample_rate_hz} Hz ({e})")))?;
+    let peak = peak(&samples);
+    if peak < SILENT_PEAK {
+        return Err(bad(format!(
+            "silent: peak {:.0} dBFS over the first {:.2} s",
+            20.0 * peak.max(1e-10).log10(),
+            samples.len() as f64 / f64::from(SAMPLE_RATE_HZ)
+        )));
+    }
+    Ok(Note {
+        samples,
+        format,
+        peak,
+    })
+}
+
+/// The file opened, checked for what symphonia would panic on, and its first bytes.
+fn open_checked(path: &Path, options: ReadOptions) -> Result<(File, Vec<u8>)> {
+    let bad = |what: String| Error::invalid(path, what);
     let mut file = File::open(path).map_err(|error| Error::Read {
         path: path.to_path_buf(),
         error,
@@ -137,6 +202,21 @@ fn read_note_inner(path: &Path, options: ReadOptions) -> Result<Note> {
         path: path.to_path_buf(),
         error,
     })?;
+    Ok((file, head))
+}
+
+/// A file's audio track, ready to decode.
+struct Opened {
+    reader: Box<dyn symphonia::core::formats::FormatReader>,
+    decoder: Box<dyn symphonia::core::codecs::Decoder>,
+    track_id: u32,
+    params: symphonia::core::codecs::CodecParameters,
+    format: SourceFormat,
+}
+
+/// Probes the container and makes the decoder of its first audio track.
+fn open_track(path: &Path, file: File, head: &[u8]) -> Result<Opened> {
+    let bad = |what: String| Error::invalid(path, what);
     let stream = MediaSourceStream::new(Box::new(file), Default::default());
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
@@ -150,7 +230,7 @@ fn read_note_inner(path: &Path, options: ReadOptions) -> Result<Note> {
             &MetadataOptions::default(),
         )
         .map_err(|e| match e {
-            SymphoniaError::Unsupported(_) => match header::codec_of(&head) {
+            SymphoniaError::Unsupported(_) => match header::codec_of(head) {
                 Some(codec) => bad(format!("unsupported codec ({codec})")),
                 None => bad(
                     "not a sound file we can read (no WAV, FLAC, Ogg, MP3 or AIFF header)".into(),
@@ -161,7 +241,7 @@ fn read_note_inner(path: &Path, options: ReadOptions) -> Result<Note> {
             }
             other => bad(format!("not a readable sound file ({other})")),
         })?;
-    let mut reader = probed.format;
+    let reader = probed.format;
     let track = reader
         .tracks()
         .iter()
@@ -187,7 +267,7 @@ fn read_note_inner(path: &Path, options: ReadOptions) -> Result<Note> {
         .get_codec(params.codec)
         .map(|d| d.short_name.to_string())
         .unwrap_or_else(|| format!("codec {}", params.codec));
-    let mut decoder = registry
+    let decoder = registry
         .make(&params, &DecoderOptions::default())
         .map_err(|e| match e {
             SymphoniaError::Unsupported(_) => bad(format!("unsupported codec ({codec})")),
@@ -204,7 +284,33 @@ fn read_note_inner(path: &Path, options: ReadOptions) -> Result<Note> {
             .map(|n| n as f64 / f64::from(sample_rate_hz)),
     };
 
-    let wanted = (options.max_secs * f64::from(sample_rate_hz)).ceil() as usize;
+    Ok(Opened {
+        reader,
+        decoder,
+        track_id,
+        params,
+        format,
+    })
+}
+
+/// What the decode loop read.
+struct Decoded {
+    mono: Vec<f32>,
+    bad_packets: usize,
+    reached_end: bool,
+}
+
+/// Decodes up to `wanted` frames of the track, mixed to mono; a few bad packets are
+/// skipped, more are an error.
+fn decode_mono(
+    path: &Path,
+    reader: &mut dyn symphonia::core::formats::FormatReader,
+    decoder: &mut dyn symphonia::core::codecs::Decoder,
+    track_id: u32,
+    params: &symphonia::core::codecs::CodecParameters,
+    wanted: usize,
+) -> Result<Decoded> {
+    let bad = |what: String| Error::invalid(path, what);
     let mut mono: Vec<f32> = Vec::new();
     let mut buffer: Option<SampleBuffer<f32>> = None;
     let mut bad_packets = 0;
@@ -263,42 +369,9 @@ fn read_note_inner(path: &Path, options: ReadOptions) -> Result<Note> {
                 .map(|frame| frame.iter().sum::<f32>() * scale),
         );
     }
-    if mono.is_empty() {
-        return Err(bad(if bad_packets > 0 {
-            "corrupt audio data (no packet could be decoded)".into()
-        } else {
-            "no audio in the file (0 frames)".into()
-        }));
-    }
-    if reached_end && let Some(promised) = params.n_frames {
-        // Codecs with priming and padding (MP3, Vorbis) may come up a few packets short of
-        // their header; a real truncation loses much more.
-        let due = promised.min(wanted as u64);
-        let slack = (due / 100).max(4096);
-        if (mono.len() as u64) + slack < due {
-            return Err(bad(format!(
-                "truncated: the header promises {:.2} s, the data ends after {:.2} s",
-                promised as f64 / f64::from(sample_rate_hz),
-                mono.len() as f64 / f64::from(sample_rate_hz)
-            )));
-        }
-    }
-    if mono.iter().any(|s| !s.is_finite()) {
-        return Err(bad("the audio contains NaN or infinite samples".into()));
-    }
-    let samples = resample(&mono, sample_rate_hz, SAMPLE_RATE_HZ)
-        .map_err(|e| bad(format!("cannot resample from {sample_rate_hz} Hz ({e})")))?;
-    let peak = peak(&samples);
-    if peak < SILENT_PEAK {
-        return Err(bad(format!(
-            "silent: peak {:.0} dBFS over the first {:.2} s",
-            20.0 * peak.max(1e-10).log10(),
-            samples.len() as f64 / f64::from(SAMPLE_RATE_HZ)
-        )));
-    }
-    Ok(Note {
-        samples,
-        format,
-        peak,
+    Ok(Decoded {
+        mono,
+        bad_packets,
+        reached_end,
     })
 }

@@ -275,45 +275,7 @@ pub fn run(
 ) -> Result<Report> {
     let format = check(engine, spec)?;
     let spans = key_spans(spec.keys.0, spec.keys.1, spec.every);
-    let note = |key: u8, velocity: u8| NoteSpec {
-        pitch: Some(key),
-        velocity: Some(velocity),
-        seconds: spec.seconds,
-        read: spec.read,
-    };
-
-    // Which velocity layers share their notes, key by key.
-    let mut layers = Vec::new();
-    for span in &spans {
-        let mut groups: Vec<(Vec<PathBuf>, Vec<usize>)> = Vec::new();
-        for (v, &velocity) in spec.velocities.iter().enumerate() {
-            let files = spec
-                .sources
-                .iter()
-                .map(|s| {
-                    engine
-                        .prepare_at(s, Some(span.key), Some(velocity), spec.read)
-                        .map(|p| p.file)
-                })
-                .collect::<Result<Vec<_>>>()?;
-            match groups.iter_mut().find(|(f, _)| *f == files) {
-                Some((_, vs)) => vs.push(v),
-                None => groups.push((files, vec![v])),
-            }
-        }
-        for (_, velocities) in groups {
-            let top = velocities
-                .iter()
-                .map(|&v| spec.velocities[v])
-                .max()
-                .unwrap_or(0);
-            layers.push(Layer {
-                file: format!("k{:03}_v{top:03}.wav", span.key),
-                key: span.key,
-                velocities,
-            });
-        }
-    }
+    let layers = plan_layers(engine, spec, &spans)?;
     let plan = Plan {
         model: engine.identity().to_string(),
         sources: spec.sources.clone(),
@@ -346,22 +308,9 @@ pub fn run(
             String::new()
         }
     ));
-    let decode_secs = render_layers(
-        engine, spec, &layers, &todo, &note, &parts, control, progress, log,
-    )?;
+    let decode_secs = render_layers(engine, spec, &layers, &todo, &parts, control, progress, log)?;
 
-    // Every note at the output rate, one gain for all.
-    let mut notes = Vec::with_capacity(layers.len());
-    for layer in &layers {
-        let raw = read_raw(&parts.join(&layer.file))?;
-        let (audio, _) = render::shape(raw, &spec.render)?;
-        notes.push(audio);
-    }
-    let peak = notes.iter().flatten().fold(0f32, |m, s| m.max(s.abs()));
-    let gain = if peak > 1e-6 { PEAK_LIMIT / peak } else { 1.0 };
-    notes
-        .iter_mut()
-        .for_each(|n| n.iter_mut().for_each(|s| *s *= gain));
+    let (notes, gain) = read_notes(&parts, &layers, &spec.render)?;
     let rate = spec.render.rate_hz;
     let loops: Vec<Option<(u32, u32)>> = layers
         .iter()
@@ -371,22 +320,111 @@ pub fn run(
             looping::find(audio, rate, f0).map(|l| (l.start as u32, l.end as u32))
         })
         .collect();
-    let looped = loops.iter().flatten().count();
-    // Zones: per rendered key, per velocity layer, the note that serves it.
-    let vel_spans = velocity_spans(&spec.velocities);
+    let zones = zones(&layers, &spans, &spec.velocities)?;
+    let written = Written {
+        layers: &layers,
+        notes: &notes,
+        loops: &loops,
+        zones: &zones,
+    };
+    let samples_dir = match format {
+        Format::Sf2 => {
+            write_sf2(engine, spec, &written)?;
+            None
+        }
+        Format::Sfz => Some(write_sfz(engine, spec, &written)?),
+    };
+    // The work folder has served; a failure to remove it leaves only scratch behind.
+    let _ = std::fs::remove_dir_all(&parts);
+    Ok(Report {
+        file: spec.out.clone(),
+        samples_dir,
+        keys: spans.len(),
+        notes: layers.len(),
+        rendered: todo.len(),
+        looped: loops.iter().flatten().count(),
+        zones: zones.len(),
+        gain_db: 20.0 * gain.log10(),
+        decode_secs,
+    })
+}
+
+/// The notes to render, key by key: velocity layers whose sources pick the same notes
+/// share one.
+fn plan_layers(engine: &Engine, spec: &InstrumentSpec, spans: &[KeySpan]) -> Result<Vec<Layer>> {
+    let mut layers = Vec::new();
+    for span in spans {
+        let mut groups: Vec<(Vec<PathBuf>, Vec<usize>)> = Vec::new();
+        for (v, &velocity) in spec.velocities.iter().enumerate() {
+            let files = spec
+                .sources
+                .iter()
+                .map(|s| {
+                    engine
+                        .prepare_at(s, Some(span.key), Some(velocity), spec.read)
+                        .map(|p| p.file)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            match groups.iter_mut().find(|(f, _)| *f == files) {
+                Some((_, vs)) => vs.push(v),
+                None => groups.push((files, vec![v])),
+            }
+        }
+        for (_, velocities) in groups {
+            let top = velocities
+                .iter()
+                .map(|&v| spec.velocities[v])
+                .max()
+                .unwrap_or(0);
+            layers.push(Layer {
+                file: format!("k{:03}_v{top:03}.wav", span.key),
+                key: span.key,
+                velocities,
+            });
+        }
+    }
+    Ok(layers)
+}
+
+/// Every rendered note at the output rate, faded as asked, and the one gain that brings
+/// the loudest to [`PEAK_LIMIT`] (applied to all: velocity layers keep their levels).
+fn read_notes(
+    parts: &Path,
+    layers: &[Layer],
+    render: &RenderOptions,
+) -> Result<(Vec<Vec<f32>>, f32)> {
+    let mut notes = Vec::with_capacity(layers.len());
+    for layer in layers {
+        let raw = read_raw(&parts.join(&layer.file))?;
+        notes.push(render::shape(raw, render)?.0);
+    }
+    let peak = notes.iter().flatten().fold(0f32, |m, s| m.max(s.abs()));
+    let gain = if peak > 1e-6 { PEAK_LIMIT / peak } else { 1.0 };
+    notes
+        .iter_mut()
+        .for_each(|n| n.iter_mut().for_each(|s| *s *= gain));
+    Ok((notes, gain))
+}
+
+/// A zone: the note (index into the layers) and the keys and velocities it plays.
+type ZoneOf = (usize, KeySpan, (u8, u8));
+
+/// Per rendered key and velocity layer, the note that plays it; neighbouring velocity
+/// layers that play the same note are one zone.
+fn zones(layers: &[Layer], spans: &[KeySpan], velocities: &[u8]) -> Result<Vec<ZoneOf>> {
+    let vel_spans = velocity_spans(velocities);
     let mut zones = Vec::new();
     for (i, layer) in layers.iter().enumerate() {
         let span = spans
             .iter()
             .find(|s| s.key == layer.key)
             .copied()
-            .ok_or_else(|| Error::invalid(&spec.out, "internal: a layer without its key"))?;
+            .ok_or_else(|| Error::invalid(&layer.file, "internal: a note without its key"))?;
         for &v in &layer.velocities {
             zones.push((i, span, vel_spans[v]));
         }
     }
     zones.sort_by_key(|&(_, span, vel)| (span.key, vel.0));
-    // Neighbouring velocity layers that play the same note are one zone.
     zones.dedup_by(|next, prev| {
         let joins = next.0 == prev.0 && next.1 == prev.1 && next.2.0 == prev.2.1 + 1;
         if joins {
@@ -394,7 +432,19 @@ pub fn run(
         }
         joins
     });
-    let title = format!(
+    Ok(zones)
+}
+
+/// What goes into the written instrument.
+struct Written<'a> {
+    layers: &'a [Layer],
+    notes: &'a [Vec<f32>],
+    loops: &'a [Option<(u32, u32)>],
+    zones: &'a [ZoneOf],
+}
+
+fn title(engine: &Engine, spec: &InstrumentSpec) -> String {
+    format!(
         "{}: a Timbrel blend of {} ({})",
         instrument_name(&spec.out),
         spec.sources
@@ -407,106 +457,100 @@ pub fn run(
             .collect::<Vec<_>>()
             .join(", "),
         engine.name()
-    );
-    let overwrite = if spec.overwrite {
+    )
+}
+
+fn overwrite(spec: &InstrumentSpec) -> Overwrite {
+    if spec.overwrite {
         Overwrite::Allowed
     } else {
         Overwrite::Never
-    };
-    let samples_dir = match format {
-        Format::Sf2 => {
-            let font = sf2::Font {
-                name: title,
-                instrument: instrument_name(&spec.out),
-                presets: vec![sf2::Preset {
-                    name: instrument_name(&spec.out),
-                    bank: 0,
-                    program: 0,
-                }],
-                samples: layers
+    }
+}
+
+fn write_sf2(engine: &Engine, spec: &InstrumentSpec, w: &Written<'_>) -> Result<()> {
+    let font = sf2::Font {
+        name: title(engine, spec),
+        instrument: instrument_name(&spec.out),
+        presets: vec![sf2::Preset {
+            name: instrument_name(&spec.out),
+            bank: 0,
+            program: 0,
+        }],
+        samples: w
+            .layers
+            .iter()
+            .zip(w.notes)
+            .zip(w.loops)
+            .map(|((layer, audio), lp)| sf2::Sample {
+                name: layer.file.trim_end_matches(".wav").to_string(),
+                data: audio
                     .iter()
-                    .zip(&notes)
-                    .zip(&loops)
-                    .map(|((layer, audio), lp)| sf2::Sample {
-                        name: layer.file.trim_end_matches(".wav").to_string(),
-                        data: audio
-                            .iter()
-                            .map(|s| (s.clamp(-1.0, 1.0) * 32_767.0).round() as i16)
-                            .collect(),
-                        rate_hz: rate,
-                        root_key: layer.key,
-                        sustain_loop: *lp,
-                        loop_after_release: false,
-                    })
+                    .map(|s| (s.clamp(-1.0, 1.0) * 32_767.0).round() as i16)
                     .collect(),
-                zones: zones
-                    .iter()
-                    .map(|&(sample, span, vel)| sf2::Zone {
-                        sample,
-                        keys: (span.lo, span.hi),
-                        velocities: vel,
-                        release_secs: spec.release_secs,
-                    })
-                    .collect(),
-            };
-            let bytes = sf2::write(&font).map_err(|e| Error::invalid(&spec.out, e.to_string()))?;
-            write_atomic(&spec.out, overwrite, |w| {
-                use std::io::Write;
-                w.write_all(&bytes)
-            })?;
-            None
-        }
-        Format::Sfz => {
-            let dir = samples_dir(&spec.out);
-            std::fs::create_dir_all(&dir).map_err(|error| Error::Write {
-                path: dir.clone(),
-                error,
-            })?;
-            let folder = dir
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            for (layer, audio) in layers.iter().zip(&notes) {
-                wav::write(
-                    &dir.join(&layer.file),
-                    audio,
-                    rate,
-                    spec.render.format,
-                    Overwrite::Allowed,
-                )?;
-            }
-            let regions: Vec<sfz::Region> = zones
-                .iter()
-                .map(|&(i, span, vel)| sfz::Region {
-                    sample: format!("{folder}/{}", layers[i].file),
-                    keycenter: span.key,
-                    keys: (span.lo, span.hi),
-                    velocities: vel,
-                    sustain_loop: loops[i],
-                })
-                .collect();
-            let text = sfz::write(&title, spec.release_secs, &regions);
-            write_atomic(&spec.out, overwrite, |w| {
-                use std::io::Write;
-                w.write_all(text.as_bytes())
-            })?;
-            Some(dir)
-        }
+                rate_hz: spec.render.rate_hz,
+                root_key: layer.key,
+                sustain_loop: *lp,
+                loop_after_release: false,
+            })
+            .collect(),
+        zones: w
+            .zones
+            .iter()
+            .map(|&(sample, span, vel)| sf2::Zone {
+                sample,
+                keys: (span.lo, span.hi),
+                velocities: vel,
+                release_secs: spec.release_secs,
+            })
+            .collect(),
     };
-    // The work folder has served; a failure to remove it leaves only scratch behind.
-    let _ = std::fs::remove_dir_all(&parts);
-    Ok(Report {
-        file: spec.out.clone(),
-        samples_dir,
-        keys: spans.len(),
-        notes: layers.len(),
-        rendered: todo.len(),
-        looped,
-        zones: zones.len(),
-        gain_db: 20.0 * gain.log10(),
-        decode_secs,
+    let bytes = sf2::write(&font).map_err(|e| Error::invalid(&spec.out, e.to_string()))?;
+    write_atomic(&spec.out, overwrite(spec), |out| {
+        use std::io::Write;
+        out.write_all(&bytes)
     })
+}
+
+/// Writes the WAVs into their folder, then the `.sfz` that points at them; returns the
+/// folder.
+fn write_sfz(engine: &Engine, spec: &InstrumentSpec, w: &Written<'_>) -> Result<PathBuf> {
+    let dir = samples_dir(&spec.out);
+    std::fs::create_dir_all(&dir).map_err(|error| Error::Write {
+        path: dir.clone(),
+        error,
+    })?;
+    let folder = dir
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    for (layer, audio) in w.layers.iter().zip(w.notes) {
+        wav::write(
+            &dir.join(&layer.file),
+            audio,
+            spec.render.rate_hz,
+            spec.render.format,
+            Overwrite::Allowed,
+        )?;
+    }
+    let regions: Vec<sfz::Region> = w
+        .zones
+        .iter()
+        .map(|&(i, span, vel)| sfz::Region {
+            sample: format!("{folder}/{}", w.layers[i].file),
+            keycenter: span.key,
+            keys: (span.lo, span.hi),
+            velocities: vel,
+            sustain_loop: w.loops[i],
+        })
+        .collect();
+    let text = sfz::write(&title(engine, spec), spec.release_secs, &regions);
+    write_atomic(&spec.out, overwrite(spec), |out| {
+        use std::io::Write;
+        out.write_all(text.as_bytes())
+    })?;
+    Ok(dir)
 }
 
 /// The instrument's name: the output's file stem.
@@ -552,7 +596,6 @@ fn render_layers(
     spec: &InstrumentSpec,
     layers: &[Layer],
     todo: &[usize],
-    note: &dyn Fn(u8, u8) -> NoteSpec,
     parts: &Path,
     control: &Control,
     progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
@@ -567,7 +610,13 @@ fn render_layers(
         for &i in batch {
             let layer = &layers[i];
             let velocity = spec.velocities[layer.velocities[0]];
-            let sources = engine.sources(&spec.sources, &note(layer.key, velocity))?;
+            let note = NoteSpec {
+                pitch: Some(layer.key),
+                velocity: Some(velocity),
+                seconds: spec.seconds,
+                read: spec.read,
+            };
+            let sources = engine.sources(&spec.sources, &note)?;
             blends.push(sources.blend(&spec.weights)?);
             lengths.push(sources.length);
         }
