@@ -262,7 +262,6 @@ fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     use autoencoder::Control;
     use autoencoder::wavenet::cpu::{CpuGenerator, Isa, Parallelism};
     use autoencoder::{FastGenerator, Sampling, TensorGenerator};
-    use std::ops::ControlFlow;
 
     let device = engine::device::by_name(&args.device).map_err(|e| anyhow!(e))?;
     if args.batch == 0 || args.samples == 0 {
@@ -316,9 +315,7 @@ fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     } else if args.reference {
         let mut generator = FastGenerator::new(&model, args.batch)?;
         let started = Instant::now();
-        generator.generate_f0(&encoding, frames, f0, sampling, |_| {
-            ControlFlow::Continue(())
-        })?;
+        generator.generate_f0(&encoding, frames, f0, sampling, &Control::default())?;
         out.line(format!(
             "preset={} batch={} samples={per_voice} decoder=reference threads=1",
             args.preset, args.batch

@@ -165,11 +165,7 @@ fn load_model(args: &Args, device: &candle_core::Device) -> anyhow::Result<(Path
     let model = if is_student(&dir) {
         Evaluated::Student(engine::train::student::load(&dir, device).context("eval")?)
     } else {
-        Evaluated::Autoencoder(
-            engine::model_dir::load(&dir, device)
-                .context("eval")?
-                .model,
-        )
+        Evaluated::Autoencoder(engine::model_dir::load(&dir, device).context("eval")?.model)
     };
     Ok((dir, model))
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::ops::ControlFlow;
+use autoencoder::Control;
 
 use autoencoder::{FastGenerator, Sampling, mulaw};
 use common::{random_model, tiny};
@@ -27,7 +27,7 @@ fn generation_is_seeded_and_voice_independent() {
     };
     let run = |enc: &[f32], voices: usize, sampling: Sampling| {
         let mut g = FastGenerator::new(&model, voices).unwrap();
-        g.generate(enc, frames, sampling, |_| ControlFlow::Continue(()))
+        g.generate(enc, frames, sampling, &Control::default())
             .unwrap()
     };
     let a = run(&enc, 2, sampling);
@@ -74,31 +74,24 @@ fn generation_is_seeded_and_voice_independent() {
 }
 
 #[test]
-fn progress_can_stop_generation() {
+fn generation_counts_its_samples_and_can_be_cancelled() {
     let cfg = tiny(3, 4, 6, 32);
     let model = random_model(&cfg, 12);
     let enc = encoding(1, 5, cfg.ae_bottleneck_width);
     let mut g = FastGenerator::new(&model, 1).unwrap();
-    let mut calls = Vec::new();
-    let audio = g
-        .generate(&enc, 5, Sampling::default(), |done| {
-            calls.push(done);
-            if done >= 64 {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })
-        .unwrap();
-    assert_eq!(calls, [0, 32, 64]);
-    assert_eq!(audio[0].len(), 64);
+    let control = Control::default();
+    let audio = g.generate(&enc, 5, Sampling::default(), &control).unwrap();
+    assert_eq!(audio[0].len(), 5 * 32);
+    assert_eq!(control.samples(), 5 * 32);
+    // Cancelled before it starts: no audio, the error every generator gives.
+    let cancelled = Control::default();
+    cancelled.cancel();
+    assert!(matches!(
+        g.generate(&enc, 5, Sampling::default(), &cancelled),
+        Err(autoencoder::Error::Cancelled)
+    ));
     assert!(
-        g.generate(
-            &enc[1..],
-            5,
-            Sampling::default(),
-            |_| ControlFlow::Continue(())
-        )
-        .is_err()
+        g.generate(&enc[1..], 5, Sampling::default(), &Control::default())
+            .is_err()
     );
 }

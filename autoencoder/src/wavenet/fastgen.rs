@@ -5,7 +5,7 @@
 //! This is the reference generator: plain loops over `f32` slices, written to be obviously
 //! equal to the parallel decoder. It allocates nothing per sample.
 
-use std::ops::ControlFlow;
+use crate::generate::Control;
 
 use candle_core::{DType, Device, Tensor};
 
@@ -339,16 +339,17 @@ impl FastGenerator {
 
     /// Generates audio for every voice from `encoding` `[voice][frame][bottleneck]`
     /// (`frames` frames each): `frames × hop_length` samples per voice, each drawn from the
-    /// softmax and fed back. `progress(samples_done)` is called once per frame and may
-    /// stop the generation early, in which case the audio so far is returned.
+    /// softmax and fed back. As every generator, it counts the samples it finishes in
+    /// `control` and stops with [`Error::Cancelled`] once `control` is cancelled (checked
+    /// once per frame).
     pub fn generate(
         &mut self,
         encoding: &[f32],
         frames: usize,
         sampling: Sampling,
-        progress: impl FnMut(usize) -> ControlFlow<()>,
+        control: &Control,
     ) -> Result<Vec<Vec<f32>>> {
-        self.generate_f0(encoding, frames, None, sampling, progress)
+        self.generate_f0(encoding, frames, None, sampling, control)
     }
 
     /// [`FastGenerator::generate`] with each voice's f0 curve: `f0` `[voice][sample]`
@@ -359,7 +360,7 @@ impl FastGenerator {
         frames: usize,
         f0: Option<&[f32]>,
         sampling: Sampling,
-        mut progress: impl FnMut(usize) -> ControlFlow<()>,
+        control: &Control,
     ) -> Result<Vec<Vec<f32>>> {
         let per_voice = frames * self.bottleneck;
         let total = frames * self.hop_length;
@@ -379,8 +380,8 @@ impl FastGenerator {
         let mut frame = vec![0f32; self.voices * self.bottleneck];
         let mut previous = vec![0f32; self.voices];
         for f in 0..frames {
-            if progress(f * self.hop_length).is_break() {
-                return Ok(audio);
+            if control.is_cancelled() {
+                return Err(Error::Cancelled);
             }
             crate::generate::frame_of(encoding, frames, f, &mut frame, self.bottleneck);
             self.set_frame(&frame)?;
@@ -398,9 +399,9 @@ impl FastGenerator {
                     previous[v] = class as f32 / 128.0;
                     out.push(mulaw::inv_mu_law(class));
                 }
+                control.add_samples(self.voices as u64);
             }
         }
-        let _ = progress(total);
         Ok(audio)
     }
 }
