@@ -634,19 +634,16 @@ fn render_layers(
             .iter()
             .map(|&i| engine.held_pitch(Some(layers[i].key)))
             .collect();
-        let streams: Vec<u64> = batch.iter().map(|&i| i as u64).collect();
-        let batch_total: u64 = blends.iter().map(|b| b.frames as u64 * hop).sum();
-        let started = std::time::Instant::now();
-        let audio = engine.decode_at(
+        let audio = batches.decode(
+            engine,
+            batch,
             &blends,
             &pitches,
-            &streams,
             spec.sampling,
             control,
-            &mut |p| progress(&batches.overall(p)),
-        );
-        batches.finished(batch_total, started.elapsed().as_secs_f64());
-        for ((&i, mut audio), length) in batch.iter().zip(audio?).zip(lengths) {
+            progress,
+        )?;
+        for ((&i, mut audio), length) in batch.iter().zip(audio).zip(lengths) {
             audio.truncate(length);
             wav::write(
                 &parts.join(&layers[i].file),

@@ -193,27 +193,21 @@ pub fn run(
             .iter()
             .map(|&i| at_pitch(all[i].pitch)?.blend(&Weights::Fixed(all[i].weights.to_vec())))
             .collect::<Result<Vec<_>>>()?;
-        let streams: Vec<u64> = batch.iter().map(|&i| i as u64).collect();
-        // A model with an excitation is told each cell's pitch (its corners were encoded
-        // at their own); one without plays the corners resampled to it.
         // A model with an excitation is told each cell's pitch (its corners were encoded
         // at their own); one without plays the corners resampled to it.
         let pitches: Vec<Option<super::Glide>> = batch
             .iter()
             .map(|&i| engine.held_pitch(Some(all[i].pitch)))
             .collect();
-        let batch_total: u64 = blends.iter().map(|b| b.frames as u64 * hop).sum();
-        let started = std::time::Instant::now();
-        let audio = engine.decode_at(
+        let audio = batches.decode(
+            engine,
+            batch,
             &blends,
             &pitches,
-            &streams,
             spec.sampling,
             control,
-            &mut |p| progress(&batches.overall(p)),
-        );
-        batches.finished(batch_total, started.elapsed().as_secs_f64());
-        let audio = audio?;
+            progress,
+        )?;
         for (&i, audio) in batch.iter().zip(audio) {
             let overwrite = if spec.overwrite {
                 Overwrite::Allowed

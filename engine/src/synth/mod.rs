@@ -195,6 +195,33 @@ impl Batches {
     pub fn secs(&self) -> f64 {
         self.secs
     }
+
+    /// Decodes one batch of the job: voice `j` is the job's item `items[j]` and draws
+    /// from random stream `items[j]` (so a resumed job renders what a whole one would
+    /// have); `progress` sees the whole job's progress.
+    #[allow(clippy::too_many_arguments)]
+    pub fn decode(
+        &mut self,
+        engine: &Engine,
+        items: &[usize],
+        blends: &[Embedding],
+        pitches: &[Option<Glide>],
+        sampling: Sampling,
+        control: &Control,
+        progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
+    ) -> Result<Vec<Vec<f32>>> {
+        let streams: Vec<u64> = items.iter().map(|&i| i as u64).collect();
+        let samples: u64 = blends
+            .iter()
+            .map(|b| (b.frames * engine.hop()) as u64)
+            .sum();
+        let started = Instant::now();
+        let audio = engine.decode_at(blends, pitches, &streams, sampling, control, &mut |p| {
+            progress(&self.overall(p))
+        });
+        self.finished(samples, started.elapsed().as_secs_f64());
+        audio
+    }
 }
 
 /// An encoded note and whether the cache had it.
