@@ -355,7 +355,7 @@ fn grid_job(
         .map(|c| sources.blend(&Weights::Fixed(c.weights.to_vec())))
         .collect::<engine::Result<Vec<_>>>()?;
     let streams: Vec<u64> = (0..cells.len() as u64).collect();
-    let pitches = vec![engine.held_pitch(Some(job.pitch)); cells.len()];
+    let pitches = vec![engine.held_pitch(Some(key_in_range(job.pitch))); cells.len()];
     let audio = engine.decode_at(
         &blends,
         &pitches,
@@ -391,7 +391,7 @@ fn render_job(engine: &Engine, job: &RenderJob, emit: &dyn Fn(Event)) -> engine:
     let mut audio = engine
         .decode_at(
             std::slice::from_ref(&blend),
-            &[engine.held_pitch(Some(job.pitch))],
+            &[engine.held_pitch(Some(key_in_range(job.pitch)))],
             &[0],
             job.sampling,
             &job.control,
@@ -417,6 +417,12 @@ fn render_job(engine: &Engine, job: &RenderJob, emit: &dyn Fn(Event)) -> engine:
         decode_secs,
         realtime_factor,
     })
+}
+
+/// The on-screen keyboard reaches past the piano's range; those keys play its ends.
+fn key_in_range(pitch: u8) -> u8 {
+    let (lo, hi) = engine::synth::PITCH_RANGE.into_inner();
+    pitch.clamp(lo as u8, hi as u8)
 }
 
 /// A pack folder, or a single sound file as a pack of one note.

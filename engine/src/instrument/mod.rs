@@ -234,14 +234,7 @@ fn check(engine: &Engine, spec: &InstrumentSpec) -> Result<Format> {
             format!("{notes} notes is more than the {MAX_NOTES} an instrument may render"),
         ));
     }
-    if let Some(seconds) = spec.seconds
-        && !(seconds > 0.0 && seconds <= crate::synth::sources::MAX_SECONDS)
-    {
-        return Err(Error::Length(format!(
-            "a note is more than 0 and at most {} seconds long, not {seconds}",
-            crate::synth::sources::MAX_SECONDS
-        )));
-    }
+    crate::synth::sources::check_seconds(spec.seconds)?;
     if !(spec.release_secs.is_finite() && (0.0..=20.0).contains(&spec.release_secs)) {
         return Err(Error::invalid(
             out,

@@ -57,16 +57,10 @@ impl Sources {
         let refs: Vec<&Embedding> = self.embeddings.iter().collect();
         blend(&refs, weights)
     }
-
-    /// The pitch a decoded note sounds at, if known: the key asked for, else the first
-    /// pitched source's own.
-    pub fn sounding_pitch(&self, spec: &NoteSpec) -> Option<u8> {
-        spec.pitch
-            .or_else(|| self.prepared.iter().find_map(super::sounding_pitch))
-    }
 }
 
-fn check_seconds(seconds: Option<f32>) -> Result<()> {
+/// Refuses a note length that cannot be rendered.
+pub(crate) fn check_seconds(seconds: Option<f32>) -> Result<()> {
     match seconds {
         Some(s) if !(s > 0.0 && s <= MAX_SECONDS) => Err(Error::Length(format!(
             "a note is more than 0 and at most {MAX_SECONDS} seconds long, not {s}"
@@ -121,13 +115,10 @@ impl Engine {
 
     /// The pitch the decoder is told for a note at `pitch`: `Some` for a model that takes
     /// one (its sources were encoded at their own pitch), `None` for one that does not
-    /// (its sources were resampled to the pitch).
+    /// (its sources were resampled to the pitch). A pitch outside [`super::PITCH_RANGE`]
+    /// is left for the decoder to refuse.
     pub fn held_pitch(&self, pitch: Option<u8>) -> Option<Glide> {
         let pitch = pitch?;
-        self.pitched().then(|| {
-            Glide::at(
-                f32::from(pitch).clamp(*super::PITCH_RANGE.start(), *super::PITCH_RANGE.end()),
-            )
-        })
+        self.pitched().then(|| Glide::at(f32::from(pitch)))
     }
 }
