@@ -28,7 +28,10 @@ fn random_student(cfg: &StudentConfig, seed: u64) -> (VarMap, Student) {
     let student =
         Student::new(cfg, &VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu)).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    for var in vm.all_vars() {
+    // By name: the map's own order changes from run to run, and so would the weights.
+    let mut vars: Vec<_> = vm.data().lock().unwrap().clone().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    for (_, var) in vars {
         let n = var.elem_count();
         let values: Vec<f32> = (0..n)
             .map(|_| 0.3 * (2.0 * rng.random::<f32>() - 1.0))
