@@ -15,8 +15,9 @@ use crate::output::Output;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Training throughput on random weights and audio-like input: prints
-    /// `samples_per_s=` (crop samples per second through forward, backward and update).
+    /// Training throughput on random weights and audio-like input, the fused step against
+    /// candle's autograd, each in a child process: prints `samples_per_s=` and
+    /// `peak_rss_mb=` (the fused step's), `reference_samples_per_s=` and `speedup=`.
     Train(TrainArgs),
     /// One dilated causal convolution (filter 3) of the small preset's size, forward and
     /// backward: ours (a matmul per tap on strided views) against candle's conv1d.
@@ -121,7 +122,7 @@ pub struct ConvArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
-    #[arg(long, default_value = "small")]
+    #[arg(long, default_value = "small-pitched")]
     pub preset: String,
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
@@ -132,6 +133,19 @@ pub struct TrainArgs {
     pub steps: usize,
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Time one path in this process (fused or reference) instead of both, each in a
+    /// child process of its own so that its peak memory is its own.
+    #[arg(long, value_enum)]
+    pub path: Option<TrainPath>,
+}
+
+/// A training step's implementation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TrainPath {
+    /// The hand-written step (`autoencoder::wavenet::fused`), what training uses on a CPU.
+    Fused,
+    /// candle's autograd through the model, the reference.
+    Reference,
 }
 
 pub fn run(command: &Command) -> anyhow::Result<ExitCode> {
@@ -207,7 +221,13 @@ fn conv(args: &ConvArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
+    let Some(path) = args.path else {
+        return train_both(args);
+    };
     let device = engine::device::by_name(&args.device).map_err(|e| anyhow!(e))?;
+    if path == TrainPath::Fused && !device.is_cpu() {
+        anyhow::bail!("the fused training step runs on the CPU only");
+    }
     let cfg = Config::preset(&args.preset)?;
     let varmap = weights::varmap(&cfg, 1, BiasInit::Zero, DType::F32, &device)?;
     let model =
@@ -221,38 +241,142 @@ fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
             )
         })
         .collect();
-    let x = Tensor::from_vec(audio, (args.batch, args.crop), &device)?;
+    let x = Tensor::from_vec(audio.clone(), (args.batch, args.crop), &device)?;
     // A pitched preset trains with its excitation (A3 on every crop), as training does.
     let f0 = vec![220.0f32; args.batch];
     let excitation = engine::eval::excitation_tensor(&model, Some(&f0), args.crop, &[])?;
-    let (mut forward, mut backward) = (0f64, 0f64);
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let mut fused = autoencoder::wavenet::fused::FusedStep::new(&cfg, threads)?;
+    let excitation_host = excitation
+        .as_ref()
+        .map(|e| e.flatten_all().and_then(|e| e.to_vec1::<f32>()))
+        .transpose()?;
+    let mut seconds = 0f64;
+    let mut loss = 0f64;
     for step in 0..=args.steps {
         let t0 = Instant::now();
-        let loss = model.loss_excited(&x, None, excitation.as_ref())?;
-        let _ = loss.to_dtype(DType::F32)?.to_scalar::<f32>()?;
-        let t1 = Instant::now();
-        opt.step(&loss, 1e-4)?;
-        let t2 = Instant::now();
+        loss = match path {
+            TrainPath::Reference => {
+                let loss = model.loss_excited(&x, None, excitation.as_ref())?;
+                opt.step(&loss, 1e-4)?;
+                loss.to_dtype(DType::F64)?.to_scalar::<f64>()?
+            }
+            TrainPath::Fused => {
+                {
+                    let vars = varmap
+                        .data()
+                        .lock()
+                        .map_err(|_| anyhow!("variable map lock poisoned"))?;
+                    fused.load(|name| vars.get(name).map(|v| v.as_tensor()))?;
+                }
+                let out = fused.run(&autoencoder::wavenet::fused::FusedBatch {
+                    batch: args.batch,
+                    time: args.crop,
+                    scaled: &audio,
+                    inputs: None,
+                    excitation: excitation_host.as_deref(),
+                })?;
+                opt.step_with(&out.grads, 1e-4)?;
+                out.loss
+            }
+        };
         if step > 0 {
-            forward += (t1 - t0).as_secs_f64();
-            backward += (t2 - t1).as_secs_f64();
+            seconds += t0.elapsed().as_secs_f64();
         }
     }
     let steps = args.steps.max(1) as f64;
     let mut out = Output::default();
     out.line(format!(
-        "preset={} batch={} crop={} device={} threads={}",
+        "path={} preset={} batch={} crop={} device={} threads={threads}",
+        match path {
+            TrainPath::Fused => "fused",
+            TrainPath::Reference => "reference",
+        },
         args.preset,
         args.batch,
         args.crop,
         engine::device::describe(&device),
-        candle_core::utils::get_num_threads()
     ));
-    out.line(format!("forward_ms={:.0}", 1e3 * forward / steps));
-    out.line(format!("backward_update_ms={:.0}", 1e3 * backward / steps));
+    out.line(format!("step_ms={:.0}", 1e3 * seconds / steps));
+    out.line(format!("last_loss={loss:.4}"));
+    out.line(format!("samples_per_s={:.0}", n as f64 * steps / seconds));
+    out.line(format!("peak_rss_mb={:.0}", peak_rss_mb()?));
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// This process's peak resident memory (`VmHWM`), in MB.
+fn peak_rss_mb() -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| anyhow!("cannot read /proc/self/status: {e}"))?;
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .ok_or_else(|| anyhow!("/proc/self/status has no VmHWM line"))?;
+    Ok(kb / 1024.0)
+}
+
+/// Both paths, each in a child process (this binary with `--path`): the fused path's
+/// figures under the plain names, the reference's prefixed `reference_`.
+fn train_both(args: &TrainArgs) -> anyhow::Result<ExitCode> {
+    let exe = std::env::current_exe().map_err(|e| anyhow!("cannot find this program: {e}"))?;
+    let child = |path: &str| -> anyhow::Result<std::collections::HashMap<String, String>> {
+        let out = std::process::Command::new(&exe)
+            .args(["bench", "train", "--path", path, "--preset", &args.preset])
+            .args([
+                "--batch",
+                &args.batch.to_string(),
+                "--crop",
+                &args.crop.to_string(),
+            ])
+            .args(["--steps", &args.steps.to_string(), "--device", &args.device])
+            .output()
+            .map_err(|e| anyhow!("cannot run {}: {e}", exe.display()))?;
+        if !out.status.success() {
+            anyhow::bail!(
+                "the {path} benchmark failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect())
+    };
+    let fused = child("fused")?;
+    let reference = child("reference")?;
+    let get = |m: &std::collections::HashMap<String, String>, k: &str| {
+        m.get(k)
+            .cloned()
+            .ok_or_else(|| anyhow!("the benchmark printed no {k}="))
+    };
+    let rate = |m| -> anyhow::Result<f64> { Ok(get(m, "samples_per_s")?.parse::<f64>()?) };
+    let mut out = Output::default();
     out.line(format!(
-        "samples_per_s={:.0}",
-        n as f64 * steps / (forward + backward)
+        "preset={} batch={} crop={} steps={} threads={}",
+        args.preset,
+        args.batch,
+        args.crop,
+        args.steps,
+        get(&fused, "threads")?
+    ));
+    out.line(format!("samples_per_s={}", get(&fused, "samples_per_s")?));
+    out.line(format!("peak_rss_mb={}", get(&fused, "peak_rss_mb")?));
+    out.line(format!("step_ms={}", get(&fused, "step_ms")?));
+    out.line(format!(
+        "reference_samples_per_s={}",
+        get(&reference, "samples_per_s")?
+    ));
+    out.line(format!(
+        "reference_peak_rss_mb={}",
+        get(&reference, "peak_rss_mb")?
+    ));
+    out.line(format!("reference_step_ms={}", get(&reference, "step_ms")?));
+    out.line(format!(
+        "speedup={:.2}",
+        rate(&fused)? / rate(&reference)?.max(1e-9)
     ));
     out.flush()?;
     Ok(ExitCode::SUCCESS)

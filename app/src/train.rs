@@ -114,13 +114,18 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Trainer::start(&args.out, &config(args)?, options, &device, overwrite).context("train")?
     };
     eprintln!(
-        "training {} ({} parameters) on {} notes, validating on {} notes of {} held-out instruments, {}",
+        "training {} ({} parameters) on {} notes, validating on {} notes of {} held-out instruments, {} ({})",
         args.out.display(),
         trainer.config().parameter_count(),
         trainer.data().train_notes(),
         trainer.data().validation_notes(),
         trainer.data().validation_instruments.len(),
         engine::device::describe(&device),
+        if trainer.fused() {
+            "fused training step"
+        } else {
+            "candle autograd"
+        },
     );
     let step = trainer.step();
     let steps = trainer.options().steps;

@@ -128,7 +128,6 @@ impl Optimizer {
     /// Back-propagates `loss` and updates every variable with learning rate `lr`.
     pub fn step(&mut self, loss: &Tensor, lr: f64) -> Result<StepStats> {
         let grads = loss.backward()?;
-        let mut squares = 0f64;
         let found: Vec<Option<Tensor>> = self
             .slots
             .iter()
@@ -138,6 +137,45 @@ impl Optimizer {
                     .flatten()
             })
             .collect();
+        self.update(found, lr)
+    }
+
+    /// [`Optimizer::step`] with gradients computed elsewhere (the fused training step):
+    /// `grads` names each variable's gradient; a variable it does not name got none (it
+    /// only decays, as with [`Optimizer::step`]).
+    pub fn step_with(&mut self, grads: &[(String, Tensor)], lr: f64) -> Result<StepStats> {
+        let by_name: std::collections::HashMap<&str, &Tensor> =
+            grads.iter().map(|(n, g)| (n.as_str(), g)).collect();
+        let found = self
+            .slots
+            .iter()
+            .map(|s| {
+                if s.frozen {
+                    return Ok(None);
+                }
+                by_name
+                    .get(s.name.as_str())
+                    .map(|g| {
+                        let g = g.to_device(s.var.device())?.to_dtype(s.var.dtype())?;
+                        if g.dims() != s.var.dims() {
+                            return Err(Error::Shape(format!(
+                                "the gradient of {} is {:?}, the variable {:?}",
+                                s.name,
+                                g.dims(),
+                                s.var.dims()
+                            )));
+                        }
+                        Ok(g)
+                    })
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.update(found, lr)
+    }
+
+    /// Clips, then AdamW and the EMA, from each variable's gradient (`None`: none reached it).
+    fn update(&mut self, found: Vec<Option<Tensor>>, lr: f64) -> Result<StepStats> {
+        let mut squares = 0f64;
         for g in found.iter().flatten() {
             squares += g
                 .sqr()?

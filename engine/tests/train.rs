@@ -105,6 +105,7 @@ fn resuming_continues_exactly() {
         Overwrite::Never,
     )
     .unwrap();
+    assert!(t.fused(), "on the CPU, training takes the fused step");
     assert_eq!(
         t.data().validation_notes(),
         3,

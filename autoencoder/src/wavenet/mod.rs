@@ -7,6 +7,7 @@
 pub mod config;
 pub mod cpu;
 pub mod fastgen;
+pub mod fused;
 pub mod layers;
 pub mod model;
 pub mod tensorgen;

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use autoencoder::optim::Optimizer;
+use autoencoder::wavenet::fused::{FusedBatch, FusedStep};
 use autoencoder::wavenet::weights::{self, BiasInit};
 use autoencoder::{Config, WaveNetAutoencoder};
 use candle_core::{DType, Device, Tensor};
@@ -133,6 +134,9 @@ pub struct Trainer {
     options: TrainOptions,
     data: TrainData,
     model: WaveNetAutoencoder,
+    varmap: VarMap,
+    /// The hand-written training step, on the CPU (`None`: candle's autograd, on a GPU).
+    fused: Option<FusedStep>,
     optimizer: Optimizer,
     rng: ChaCha8Rng,
     /// Validation crops (μ-law-scaled) and their notes' f0.
@@ -394,12 +398,23 @@ impl Trainer {
         let model =
             WaveNetAutoencoder::new(config, VarBuilder::from_varmap(varmap, DType::F32, device))?;
         let validation = data.validation_set(options.validation_notes, options.crop)?;
+        let fused = device
+            .is_cpu()
+            .then(|| {
+                FusedStep::new(
+                    config,
+                    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+                )
+            })
+            .transpose()?;
         Ok(Self {
             dir: dir.to_path_buf(),
             config: config.clone(),
             options,
             data,
             model,
+            varmap: varmap.clone(),
+            fused,
             optimizer,
             rng,
             validation,
@@ -412,6 +427,12 @@ impl Trainer {
 
     pub fn step(&self) -> u64 {
         self.optimizer.step_count()
+    }
+
+    /// Whether steps run the hand-written fused step (on a CPU) rather than candle's
+    /// autograd (elsewhere).
+    pub fn fused(&self) -> bool {
+        self.fused.is_some()
     }
 
     pub fn options(&self) -> &TrainOptions {
@@ -528,6 +549,50 @@ impl Trainer {
         Ok((excitation, inputs))
     }
 
+    /// One update: the fused step on the CPU, candle's autograd elsewhere. Returns the
+    /// batch's loss (mean NLL) and the optimiser's figures.
+    fn train_step(
+        &mut self,
+        crops: &data::Batch,
+        x: &Tensor,
+        inputs: Option<&Tensor>,
+        excitation: Option<&Tensor>,
+        lr: f64,
+    ) -> Result<(f64, autoencoder::optim::StepStats)> {
+        let Some(fused) = self.fused.as_mut() else {
+            let loss = self.model.loss_excited(x, inputs, excitation)?;
+            let stats = self.optimizer.step(&loss, lr)?;
+            let loss = loss
+                .to_dtype(DType::F64)
+                .and_then(|l| l.to_scalar::<f64>())
+                .map_err(autoencoder::Error::from)?;
+            return Ok((loss, stats));
+        };
+        let host = |t: Option<&Tensor>| {
+            t.map(|t| t.flatten_all().and_then(|t| t.to_vec1::<f32>()))
+                .transpose()
+                .map_err(autoencoder::Error::from)
+        };
+        let (inputs, excitation) = (host(inputs)?, host(excitation)?);
+        {
+            let vars = self
+                .varmap
+                .data()
+                .lock()
+                .map_err(|_| autoencoder::Error::Shape("variable map lock poisoned".into()))?;
+            fused.load(|name| vars.get(name).map(|v| v.as_tensor()))?;
+        }
+        let out = fused.run(&FusedBatch {
+            batch: self.options.batch,
+            time: self.options.crop,
+            scaled: &crops.scaled,
+            inputs: inputs.as_deref(),
+            excitation: excitation.as_deref(),
+        })?;
+        let stats = self.optimizer.step_with(&out.grads, lr)?;
+        Ok((out.loss, stats))
+    }
+
     /// Writes the model (EMA weights) and the exact training state.
     pub fn checkpoint(&self) -> Result<()> {
         write_checkpoint(
@@ -567,15 +632,9 @@ impl Trainer {
                 .map_err(autoencoder::Error::from)?;
             let step = self.step() + 1;
             let (excitation, inputs) = self.batch_inputs(&crops, &x, step)?;
-            let loss = self
-                .model
-                .loss_excited(&x, inputs.as_ref(), excitation.as_ref())?;
             let lr = self.options.lr_at(step);
-            let stats = self.optimizer.step(&loss, lr)?;
-            let loss = loss
-                .to_dtype(DType::F64)
-                .and_then(|l| l.to_scalar::<f64>())
-                .map_err(autoencoder::Error::from)?;
+            let (loss, stats) =
+                self.train_step(&crops, &x, inputs.as_ref(), excitation.as_ref(), lr)?;
             let secs = started.elapsed().as_secs_f64();
             self.train_secs += secs;
             self.samples_seen += (batch * crop) as u64;

@@ -1,0 +1,509 @@
+//! One crop's forward and backward pass, by hand: the activations the backward pass reads
+//! are kept in a worker's [`Work`] (reused from step to step), everything else is a
+//! scratch buffer overwritten layer after layer.
+//!
+//! Kept: the encoder's residual streams `en_i` and ReLU outputs `d_i`, the decoder's
+//! residual streams `l_i` and gate activations `[σ | tanh]` (not the pre-activations: the
+//! backward pass needs the activations, and keeping them saves evaluating σ and tanh
+//! twice), the skip sum, the head's hidden layer and the embedding. The gate outputs
+//! `σ·tanh` and the encoder's `relu(en_i)` are recomputed (one multiply, one max).
+
+use crate::wavenet::cpu::Isa;
+
+use super::index::{Conv, Index};
+use super::linalg::{
+    Taps, View, add_held, col_sums, conv, conv_dw, conv_dx, conv1, conv1_dw, fill_rows, frame_sums,
+    gemm,
+};
+use super::pointwise::{
+    add_masked, cross_entropy, gate_backward, gate_forward, gate_output, relu, relu_into, relu_mask,
+};
+
+/// The model's sizes, as the fused step needs them.
+#[derive(Clone, Debug)]
+pub(super) struct Dims {
+    pub aw: usize,
+    pub bn: usize,
+    pub hop: usize,
+    pub ae_taps: usize,
+    pub ae_dilations: Vec<usize>,
+    pub w: usize,
+    pub sw: usize,
+    pub taps: usize,
+    pub dilations: Vec<usize>,
+    /// Excitation channels per sample (0: none).
+    pub e: usize,
+}
+
+/// One crop: targets (μ-law-scaled), the decoder's input and the excitation `[time, e]`.
+pub(super) struct Crop<'a> {
+    pub target: &'a [f32],
+    pub input: &'a [f32],
+    pub excitation: Option<&'a [f32]>,
+}
+
+/// A worker's buffers, sized for one crop of `time` samples.
+#[derive(Default)]
+pub(super) struct Work {
+    time: usize,
+    en: Vec<f32>,
+    d: Vec<f32>,
+    enc: Vec<f32>,
+    l: Vec<f32>,
+    act: Vec<f32>,
+    s: Vec<f32>,
+    h: Vec<f32>,
+    logits: Vec<f32>,
+    classes: Vec<u8>,
+    shifted: Vec<f32>,
+    // Scratch.
+    a: Vec<f32>,
+    y: Vec<f32>,
+    frames: Vec<f32>,
+    g: Vec<f32>,
+    dg: Vec<f32>,
+    dz: Vec<f32>,
+    dl: Vec<f32>,
+    ds: Vec<f32>,
+    dh: Vec<f32>,
+    denc: Vec<f32>,
+    den: Vec<f32>,
+    dp: Vec<f32>,
+    ds_sums: Vec<f32>,
+}
+
+fn sized(v: &mut Vec<f32>, n: usize) {
+    v.resize(n, 0.0);
+}
+
+impl Work {
+    fn prepare(&mut self, d: &Dims, time: usize) {
+        self.time = time;
+        let (la, l) = (d.ae_dilations.len(), d.dilations.len());
+        let frames = time / d.hop;
+        sized(&mut self.en, (la + 1) * time * d.aw);
+        sized(&mut self.d, la * time * d.aw);
+        sized(&mut self.enc, frames * d.bn);
+        sized(&mut self.l, l * time * d.w);
+        sized(&mut self.act, l * time * 2 * d.w);
+        sized(&mut self.s, time * d.sw);
+        sized(&mut self.h, time * d.sw);
+        sized(&mut self.logits, time * crate::mulaw::CLASSES);
+        self.classes.resize(time, 0);
+        sized(&mut self.shifted, time);
+        sized(&mut self.a, time * d.aw.max(d.sw));
+        sized(&mut self.y, time * d.bn);
+        sized(&mut self.frames, frames * (2 * d.w).max(d.sw));
+        sized(&mut self.g, time * d.w);
+        sized(&mut self.dg, time * d.w);
+        sized(&mut self.dz, time * 2 * d.w);
+        sized(&mut self.dl, time * d.w);
+        sized(&mut self.ds, time * d.sw);
+        sized(&mut self.dh, time * d.sw);
+        sized(&mut self.denc, frames * d.bn);
+        sized(&mut self.den, time * d.aw);
+        sized(&mut self.dp, time * d.aw);
+        sized(&mut self.ds_sums, d.sw);
+    }
+}
+
+/// Reads variables out of the flat parameter vector.
+struct P<'a>(&'a [f32]);
+
+impl P<'_> {
+    fn w(&self, c: &Conv) -> &[f32] {
+        &self.0[c.w.clone()]
+    }
+    fn b(&self, c: &Conv) -> &[f32] {
+        &self.0[c.b.clone()]
+    }
+}
+
+/// What a crop's pass reads: the kernels to use, the sizes and the parameters.
+#[derive(Clone, Copy)]
+pub(super) struct Net<'a> {
+    pub isa: Isa,
+    pub dims: &'a Dims,
+    pub index: &'a Index,
+    pub params: &'a [f32],
+}
+
+/// Forward and backward of one crop: returns its summed NLL (nats) and adds `scale ×` its
+/// gradient to `grad` (laid out as the parameters).
+pub(super) fn run(net: Net, crop: &Crop, work: &mut Work, grad: &mut [f32], scale: f32) -> f64 {
+    let time = crop.target.len();
+    work.prepare(net.dims, time);
+    encode(net, crop, work);
+    let nll = decode(net, crop, work, scale);
+    decode_backward(net, crop, work, grad);
+    encode_backward(net, crop, work, grad);
+    nll
+}
+
+fn ae_taps(d: &Dims, dilation: usize) -> Taps {
+    Taps {
+        taps: d.ae_taps,
+        dilation,
+        left: (d.ae_taps - 1) / 2 * dilation,
+    }
+}
+
+fn causal(d: &Dims, dilation: usize) -> Taps {
+    Taps {
+        taps: d.taps,
+        dilation,
+        left: (d.taps - 1) * dilation,
+    }
+}
+
+fn encode(net: Net, crop: &Crop, wk: &mut Work) {
+    let (isa, d, ix, p) = (net.isa, net.dims, net.index, &P(net.params));
+    let (time, aw) = (wk.time, d.aw);
+    let n = time * aw;
+    let en0 = &mut wk.en[..n];
+    fill_rows(en0, p.b(&ix.ae_start));
+    conv1(en0, crop.target, p.w(&ix.ae_start), ae_taps(d, 1), aw);
+    for (i, layer) in ix.encoder.iter().enumerate() {
+        let (done, rest) = wk.en.split_at_mut((i + 1) * n);
+        let prev = &done[i * n..];
+        let next = &mut rest[..n];
+        let a = &mut wk.a[..n];
+        relu_into(isa, prev, a);
+        let di = &mut wk.d[i * n..(i + 1) * n];
+        fill_rows(di, p.b(&layer.dilated));
+        conv(
+            di,
+            a,
+            p.w(&layer.dilated),
+            ae_taps(d, d.ae_dilations[i]),
+            aw,
+            aw,
+        );
+        relu(isa, di);
+        fill_rows(next, p.b(&layer.res));
+        for (o, &v) in next.iter_mut().zip(prev) {
+            *o += v;
+        }
+        gemm(
+            next,
+            aw,
+            View::new(di, time, aw),
+            View::new(p.w(&layer.res), aw, aw),
+            true,
+        );
+    }
+    let last = &wk.en[ix.encoder.len() * n..];
+    let y = &mut wk.y[..time * d.bn];
+    fill_rows(y, p.b(&ix.bottleneck));
+    gemm(
+        y,
+        d.bn,
+        View::new(last, time, aw),
+        View::new(p.w(&ix.bottleneck), aw, d.bn),
+        true,
+    );
+    frame_sums(&mut wk.enc, y, d.hop, d.bn, 1.0 / d.hop as f32);
+}
+
+/// `out[f] = bias + enc[f] · W` for every frame (a conditioning projection).
+fn project_frames(out: &mut [f32], enc: &[f32], p: &P, c: &Conv, bn: usize, n: usize) {
+    let frames = enc.len() / bn;
+    let out = &mut out[..frames * n];
+    fill_rows(out, p.b(c));
+    gemm(
+        out,
+        n,
+        View::new(enc, frames, bn),
+        View::new(p.w(c), bn, n),
+        true,
+    );
+}
+
+fn decode(net: Net, crop: &Crop, wk: &mut Work, scale: f32) -> f64 {
+    let (isa, d, ix, p) = (net.isa, net.dims, net.index, &P(net.params));
+    let (time, w, sw, w2) = (wk.time, d.w, d.sw, 2 * d.w);
+    let n = time * w;
+    wk.shifted[0] = 0.0;
+    wk.shifted[1..].copy_from_slice(&crop.input[..time - 1]);
+    let l0 = &mut wk.l[..n];
+    fill_rows(l0, p.b(&ix.start));
+    conv1(l0, &wk.shifted, p.w(&ix.start), causal(d, 1), w);
+    if let (Some(r), Some(e)) = (&ix.exc_start, crop.excitation) {
+        gemm(
+            l0,
+            w,
+            View::new(e, time, d.e),
+            View::new(&p.0[r.clone()], d.e, w),
+            true,
+        );
+    }
+    fill_rows(&mut wk.s, p.b(&ix.skip_start));
+    gemm(
+        &mut wk.s,
+        sw,
+        View::new(l0, time, w),
+        View::new(p.w(&ix.skip_start), w, sw),
+        true,
+    );
+    let layers = ix.decoder.len();
+    for (i, layer) in ix.decoder.iter().enumerate() {
+        let z = &mut wk.act[i * time * w2..(i + 1) * time * w2];
+        let (done, rest) = wk.l.split_at_mut((i + 1) * n);
+        let li = &done[i * n..];
+        fill_rows(z, p.b(&layer.dilated));
+        conv(z, li, p.w(&layer.dilated), causal(d, d.dilations[i]), w, w2);
+        if let (Some(r), Some(e)) = (&layer.exc, crop.excitation) {
+            gemm(
+                z,
+                w2,
+                View::new(e, time, d.e),
+                View::new(&p.0[r.clone()], d.e, w2),
+                true,
+            );
+        }
+        project_frames(&mut wk.frames, &wk.enc, p, &layer.cond, d.bn, w2);
+        add_held(z, &wk.frames, d.hop, w2);
+        gate_forward(isa, z, &mut wk.g, w);
+        let g = View::new(&wk.g, time, w);
+        if i + 1 < layers {
+            let next = &mut rest[..n];
+            fill_rows(next, p.b(&layer.res));
+            for (o, &v) in next.iter_mut().zip(li) {
+                *o += v;
+            }
+            gemm(next, w, g, View::new(p.w(&layer.res), w, w), true);
+        }
+        for (o, &v) in
+            wk.s.chunks_exact_mut(sw)
+                .flat_map(|r| r.iter_mut().zip(p.b(&layer.skip)))
+        {
+            *o += v;
+        }
+        gemm(&mut wk.s, sw, g, View::new(p.w(&layer.skip), w, sw), true);
+    }
+    // The head: logits = relu(relu(s)·W₁ + b₁ + cond) · W₂ + b₂.
+    let a = &mut wk.a[..time * sw];
+    relu_into(isa, &wk.s, a);
+    fill_rows(&mut wk.h, p.b(&ix.out1));
+    gemm(
+        &mut wk.h,
+        sw,
+        View::new(a, time, sw),
+        View::new(p.w(&ix.out1), sw, sw),
+        true,
+    );
+    project_frames(&mut wk.frames, &wk.enc, p, &ix.cond_out1, d.bn, sw);
+    add_held(&mut wk.h, &wk.frames[..time / d.hop * sw], d.hop, sw);
+    relu(isa, &mut wk.h);
+    let classes = crate::mulaw::CLASSES;
+    fill_rows(&mut wk.logits, p.b(&ix.logits));
+    gemm(
+        &mut wk.logits,
+        classes,
+        View::new(&wk.h, time, sw),
+        View::new(p.w(&ix.logits), sw, classes),
+        true,
+    );
+    for (c, &x) in wk.classes.iter_mut().zip(crop.target) {
+        // x · 128 + 128 is an exact small integer for a μ-law-scaled sample.
+        *c = (x * 128.0 + 128.0).round().clamp(0.0, 255.0) as u8;
+    }
+    cross_entropy(isa, &mut wk.logits, &wk.classes, classes, scale)
+}
+
+/// `grad[c.w] += xᵀ·dy`, `grad[c.b] += Σ dy` for a 1×1 layer `x [time, cin] → [time, cout]`.
+fn dense_grads(grad: &mut [f32], c: &Conv, x: View, dy: &[f32], cout: usize) {
+    let time = x.rows;
+    gemm(
+        &mut grad[c.w.clone()],
+        cout,
+        x.t(),
+        View::new(dy, time, cout),
+        true,
+    );
+    col_sums(&mut grad[c.b.clone()], dy);
+}
+
+fn decode_backward(net: Net, crop: &Crop, wk: &mut Work, grad: &mut [f32]) {
+    let (isa, d, ix, p) = (net.isa, net.dims, net.index, &P(net.params));
+    let (time, w, sw, w2, bn) = (wk.time, d.w, d.sw, 2 * d.w, d.bn);
+    let frames = time / d.hop;
+    let classes = crate::mulaw::CLASSES;
+    // Head.
+    dense_grads(
+        grad,
+        &ix.logits,
+        View::new(&wk.h, time, sw),
+        &wk.logits,
+        classes,
+    );
+    gemm(
+        &mut wk.dh,
+        sw,
+        View::new(&wk.logits, time, classes),
+        View::new(p.w(&ix.logits), sw, classes).t(),
+        false,
+    );
+    relu_mask(isa, &mut wk.dh, &wk.h);
+    let a = &mut wk.a[..time * sw];
+    relu_into(isa, &wk.s, a);
+    dense_grads(grad, &ix.out1, View::new(a, time, sw), &wk.dh, sw);
+    let dc = &mut wk.frames[..frames * sw];
+    frame_sums(dc, &wk.dh, d.hop, sw, 1.0);
+    dense_grads(grad, &ix.cond_out1, View::new(&wk.enc, frames, bn), dc, sw);
+    gemm(
+        &mut wk.denc,
+        bn,
+        View::new(dc, frames, sw),
+        View::new(p.w(&ix.cond_out1), bn, sw).t(),
+        false,
+    );
+    gemm(
+        &mut wk.ds,
+        sw,
+        View::new(&wk.dh, time, sw),
+        View::new(p.w(&ix.out1), sw, sw).t(),
+        false,
+    );
+    relu_mask(isa, &mut wk.ds, &wk.s);
+    wk.ds_sums.fill(0.0);
+    col_sums(&mut wk.ds_sums, &wk.ds);
+    // Layers, last first; `dl` carries the residual stream's gradient down.
+    wk.dl.fill(0.0);
+    let layers = ix.decoder.len();
+    let ds = View::new(&wk.ds, time, sw);
+    for (i, layer) in ix.decoder.iter().enumerate().rev() {
+        let act = &wk.act[i * time * w2..(i + 1) * time * w2];
+        gate_output(isa, act, &mut wk.g, w);
+        let g = View::new(&wk.g, time, w);
+        gemm(&mut grad[layer.skip.w.clone()], sw, g.t(), ds, true);
+        for (s, &v) in grad[layer.skip.b.clone()].iter_mut().zip(&wk.ds_sums) {
+            *s += v;
+        }
+        gemm(
+            &mut wk.dg,
+            w,
+            ds,
+            View::new(p.w(&layer.skip), w, sw).t(),
+            false,
+        );
+        if i + 1 < layers {
+            dense_grads(grad, &layer.res, g, &wk.dl, w);
+            gemm(
+                &mut wk.dg,
+                w,
+                View::new(&wk.dl, time, w),
+                View::new(p.w(&layer.res), w, w).t(),
+                true,
+            );
+        }
+        gate_backward(isa, act, &wk.dg, &mut wk.dz, w);
+        let li = &wk.l[i * time * w..(i + 1) * time * w];
+        let taps = causal(d, d.dilations[i]);
+        col_sums(&mut grad[layer.dilated.b.clone()], &wk.dz);
+        conv_dw(&mut grad[layer.dilated.w.clone()], li, &wk.dz, taps, w, w2);
+        let dc = &mut wk.frames[..frames * w2];
+        frame_sums(dc, &wk.dz, d.hop, w2, 1.0);
+        dense_grads(grad, &layer.cond, View::new(&wk.enc, frames, bn), dc, w2);
+        gemm(
+            &mut wk.denc,
+            bn,
+            View::new(dc, frames, w2),
+            View::new(p.w(&layer.cond), bn, w2).t(),
+            true,
+        );
+        if let (Some(r), Some(e)) = (&layer.exc, crop.excitation) {
+            gemm(
+                &mut grad[r.clone()],
+                w2,
+                View::new(e, time, d.e).t(),
+                View::new(&wk.dz, time, w2),
+                true,
+            );
+        }
+        conv_dx(&mut wk.dl, &wk.dz, p.w(&layer.dilated), taps, w, w2);
+    }
+    let l0 = View::new(&wk.l[..time * w], time, w);
+    gemm(&mut grad[ix.skip_start.w.clone()], sw, l0.t(), ds, true);
+    for (s, &v) in grad[ix.skip_start.b.clone()].iter_mut().zip(&wk.ds_sums) {
+        *s += v;
+    }
+    gemm(
+        &mut wk.dl,
+        w,
+        ds,
+        View::new(p.w(&ix.skip_start), w, sw).t(),
+        true,
+    );
+    if let (Some(r), Some(e)) = (&ix.exc_start, crop.excitation) {
+        gemm(
+            &mut grad[r.clone()],
+            w,
+            View::new(e, time, d.e).t(),
+            View::new(&wk.dl, time, w),
+            true,
+        );
+    }
+    conv1_dw(
+        &mut grad[ix.start.w.clone()],
+        &wk.shifted,
+        &wk.dl,
+        causal(d, 1),
+        w,
+    );
+    col_sums(&mut grad[ix.start.b.clone()], &wk.dl);
+}
+
+fn encode_backward(net: Net, crop: &Crop, wk: &mut Work, grad: &mut [f32]) {
+    let (isa, d, ix, p) = (net.isa, net.dims, net.index, &P(net.params));
+    let (time, aw, bn) = (wk.time, d.aw, d.bn);
+    let n = time * aw;
+    // The embedding is the mean of each frame's bottleneck outputs.
+    let dy = &mut wk.y[..time * bn];
+    dy.fill(0.0);
+    add_held(dy, &wk.denc, d.hop, bn);
+    let inv = 1.0 / d.hop as f32;
+    for v in dy.iter_mut() {
+        *v *= inv;
+    }
+    let last = View::new(&wk.en[ix.encoder.len() * n..], time, aw);
+    dense_grads(grad, &ix.bottleneck, last, dy, bn);
+    gemm(
+        &mut wk.den,
+        aw,
+        View::new(dy, time, bn),
+        View::new(p.w(&ix.bottleneck), aw, bn).t(),
+        false,
+    );
+    for (i, layer) in ix.encoder.iter().enumerate().rev() {
+        let di = &wk.d[i * n..(i + 1) * n];
+        let eni = &wk.en[i * n..(i + 1) * n];
+        dense_grads(grad, &layer.res, View::new(di, time, aw), &wk.den, aw);
+        gemm(
+            &mut wk.dp,
+            aw,
+            View::new(&wk.den, time, aw),
+            View::new(p.w(&layer.res), aw, aw).t(),
+            false,
+        );
+        relu_mask(isa, &mut wk.dp, di);
+        let taps = ae_taps(d, d.ae_dilations[i]);
+        col_sums(&mut grad[layer.dilated.b.clone()], &wk.dp);
+        let a = &mut wk.a[..n];
+        relu_into(isa, eni, a);
+        conv_dw(&mut grad[layer.dilated.w.clone()], a, &wk.dp, taps, aw, aw);
+        // The input's gradient through the ReLU, added to the residual path's.
+        let scratch = &mut wk.a[..n];
+        scratch.fill(0.0);
+        conv_dx(scratch, &wk.dp, p.w(&layer.dilated), taps, aw, aw);
+        add_masked(isa, &mut wk.den, scratch, eni);
+    }
+    conv1_dw(
+        &mut grad[ix.ae_start.w.clone()],
+        crop.target,
+        &wk.den,
+        ae_taps(d, 1),
+        aw,
+    );
+    col_sums(&mut grad[ix.ae_start.b.clone()], &wk.den);
+}

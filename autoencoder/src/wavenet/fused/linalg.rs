@@ -1,0 +1,258 @@
+//! The few products and passes the fused training step is made of, on row-major `f32`
+//! slices: matrix products through the `gemm` crate (transposes are strides, never
+//! copies), the taps of a dilated convolution and their two gradients, column sums, and
+//! the per-frame sums and broadcasts of the conditioning.
+
+use std::ops::Range;
+
+/// A row-major matrix view: element `(r, c)` is `data[r * rs + c * cs]`.
+#[derive(Clone, Copy)]
+pub(super) struct View<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl<'a> View<'a> {
+    /// `rows × cols`, contiguous rows.
+    pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Self {
+            data,
+            rows,
+            cols,
+            rs: cols,
+            cs: 1,
+        }
+    }
+
+    /// The transpose, by strides.
+    pub fn t(self) -> Self {
+        Self {
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+            data: self.data,
+        }
+    }
+
+    /// Rows `range` of the view.
+    pub fn rows(self, range: Range<usize>) -> Self {
+        Self {
+            data: &self.data[range.start * self.rs..],
+            rows: range.len(),
+            ..self
+        }
+    }
+
+    /// The highest index this view reads, plus one (0 when empty).
+    fn extent(&self) -> usize {
+        if self.rows == 0 || self.cols == 0 {
+            0
+        } else {
+            (self.rows - 1) * self.rs + (self.cols - 1) * self.cs + 1
+        }
+    }
+}
+
+/// `dst[m, n] (+)= a[m, k] · b[k, n]`; `dst` has contiguous rows of stride `dst_rs`.
+/// Adds to `dst` when `accumulate`, else overwrites it.
+#[allow(unsafe_code)]
+pub(super) fn gemm(dst: &mut [f32], dst_rs: usize, a: View, b: View, accumulate: bool) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(b.rows, k, "inner dimensions differ");
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(a.extent() <= a.data.len() && b.extent() <= b.data.len());
+    assert!(n <= dst_rs && (m - 1) * dst_rs + n <= dst.len());
+    if k == 0 {
+        if !accumulate {
+            for r in 0..m {
+                dst[r * dst_rs..r * dst_rs + n].fill(0.0);
+            }
+        }
+        return;
+    }
+    // SAFETY: the assertions keep every element the product reads inside `a.data` and
+    // `b.data` and every element it writes inside `dst`, which is borrowed mutably and so
+    // overlaps neither input. Strides are non-negative and fit in `isize` (slice lengths do).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// A convolution's geometry along time: `taps` taps `dilation` apart, the first reading
+/// `left` samples back (`(taps − 1)·dilation` causal, half that centred).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Taps {
+    pub taps: usize,
+    pub dilation: usize,
+    pub left: usize,
+}
+
+impl Taps {
+    /// Output rows that tap `k` reaches and the input row offset it reads at:
+    /// `out[t] += in[t + offset] · W_k` for `t` in the range.
+    fn rows(&self, k: usize, time: usize) -> (Range<usize>, isize) {
+        let offset = (k * self.dilation) as isize - self.left as isize;
+        let start = (-offset).max(0) as usize;
+        let end = (time as isize - offset).clamp(0, time as isize) as usize;
+        (start.min(end)..end, offset)
+    }
+}
+
+fn shifted(range: &Range<usize>, offset: isize) -> Range<usize> {
+    let s = (range.start as isize + offset) as usize;
+    s..s + range.len()
+}
+
+/// `out[t] += Σ_k x[t + offset_k] · W_k` (zero outside the crop); `w` is `[taps·cin, cout]`.
+pub(super) fn conv(out: &mut [f32], x: &[f32], w: &[f32], taps: Taps, cin: usize, cout: usize) {
+    let time = x.len() / cin;
+    for k in 0..taps.taps {
+        let (rows, offset) = taps.rows(k, time);
+        if rows.is_empty() {
+            continue;
+        }
+        let xs = View::new(x, time, cin).rows(shifted(&rows, offset));
+        let wk = View::new(&w[k * cin * cout..(k + 1) * cin * cout], cin, cout);
+        gemm(&mut out[rows.start * cout..], cout, xs, wk, true);
+    }
+}
+
+/// The kernel's gradient: `dw_k += Σ_t x[t + offset_k]ᵀ · dy[t]`.
+pub(super) fn conv_dw(dw: &mut [f32], x: &[f32], dy: &[f32], taps: Taps, cin: usize, cout: usize) {
+    let time = x.len() / cin;
+    for k in 0..taps.taps {
+        let (rows, offset) = taps.rows(k, time);
+        if rows.is_empty() {
+            continue;
+        }
+        let xs = View::new(x, time, cin).rows(shifted(&rows, offset)).t();
+        let dys = View::new(dy, time, cout).rows(rows);
+        gemm(
+            &mut dw[k * cin * cout..(k + 1) * cin * cout],
+            cout,
+            xs,
+            dys,
+            true,
+        );
+    }
+}
+
+/// The input's gradient: `dx[t + offset_k] += dy[t] · W_kᵀ`.
+pub(super) fn conv_dx(dx: &mut [f32], dy: &[f32], w: &[f32], taps: Taps, cin: usize, cout: usize) {
+    let time = dy.len() / cout;
+    for k in 0..taps.taps {
+        let (rows, offset) = taps.rows(k, time);
+        if rows.is_empty() {
+            continue;
+        }
+        let target = shifted(&rows, offset);
+        let dys = View::new(dy, time, cout).rows(rows);
+        let wt = View::new(&w[k * cin * cout..(k + 1) * cin * cout], cin, cout).t();
+        gemm(&mut dx[target.start * cin..], cin, dys, wt, true);
+    }
+}
+
+/// A one-channel input's convolution (the start layers): `out[t, c] += Σ_k x[t+o_k]·w[k, c]`.
+pub(super) fn conv1(out: &mut [f32], x: &[f32], w: &[f32], taps: Taps, cout: usize) {
+    let time = x.len();
+    for k in 0..taps.taps {
+        let (rows, offset) = taps.rows(k, time);
+        let wk = &w[k * cout..(k + 1) * cout];
+        for t in rows {
+            let xv = x[(t as isize + offset) as usize];
+            for (o, &wv) in out[t * cout..(t + 1) * cout].iter_mut().zip(wk) {
+                *o += xv * wv;
+            }
+        }
+    }
+}
+
+/// [`conv1`]'s kernel gradient.
+pub(super) fn conv1_dw(dw: &mut [f32], x: &[f32], dy: &[f32], taps: Taps, cout: usize) {
+    let time = x.len();
+    for k in 0..taps.taps {
+        let (rows, offset) = taps.rows(k, time);
+        let dwk = &mut dw[k * cout..(k + 1) * cout];
+        for t in rows {
+            let xv = x[(t as isize + offset) as usize];
+            for (g, &d) in dwk.iter_mut().zip(&dy[t * cout..(t + 1) * cout]) {
+                *g += xv * d;
+            }
+        }
+    }
+}
+
+/// `sums[c] += Σ_rows m[r, c]` (a bias's gradient).
+pub(super) fn col_sums(sums: &mut [f32], m: &[f32]) {
+    let n = sums.len();
+    // Per-block partial sums in f32 lanes, then added in: long columns keep their precision.
+    let mut part = vec![0f32; n];
+    for block in m.chunks(256 * n) {
+        part.fill(0.0);
+        for row in block.chunks_exact(n) {
+            for (p, &v) in part.iter_mut().zip(row) {
+                *p += v;
+            }
+        }
+        for (s, &p) in sums.iter_mut().zip(&part) {
+            *s += p;
+        }
+    }
+}
+
+/// `out[t] += rows[t / hop]` (a per-frame projection held for `hop` samples).
+pub(super) fn add_held(out: &mut [f32], frames: &[f32], hop: usize, n: usize) {
+    for (t, row) in out.chunks_exact_mut(n).enumerate() {
+        let f = &frames[(t / hop) * n..(t / hop + 1) * n];
+        for (o, &v) in row.iter_mut().zip(f) {
+            *o += v;
+        }
+    }
+}
+
+/// `frames[f] = Σ_{t in frame f} m[t] · scale` (the gradient of [`add_held`], or a mean).
+pub(super) fn frame_sums(frames: &mut [f32], m: &[f32], hop: usize, n: usize, scale: f32) {
+    frames.fill(0.0);
+    for (t, row) in m.chunks_exact(n).enumerate() {
+        let f = &mut frames[(t / hop) * n..(t / hop + 1) * n];
+        for (o, &v) in f.iter_mut().zip(row) {
+            *o += v;
+        }
+    }
+    for v in frames.iter_mut() {
+        *v *= scale;
+    }
+}
+
+/// `out[t] = bias` for every row.
+pub(super) fn fill_rows(out: &mut [f32], bias: &[f32]) {
+    for row in out.chunks_exact_mut(bias.len()) {
+        row.copy_from_slice(bias);
+    }
+}
