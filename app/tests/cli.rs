@@ -129,3 +129,25 @@ fn the_student_benchmarks_one_voice() {
         "{text}"
     );
 }
+
+#[test]
+fn the_training_benchmark_times_both_paths_and_names_its_figures() {
+    // A small batch so the reference path stays quick; the figures' names are the contract.
+    let out = timbrel(&[
+        "bench", "train", "--batch", "2", "--crop", "1024", "--steps", "1",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for key in ["samples_per_s=", "reference_samples_per_s=", "peak_rss_mb="] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("no {key} line in {text}"));
+        let value: f64 = line[key.len()..].parse().unwrap();
+        assert!(value > 0.0, "{line}");
+    }
+}
