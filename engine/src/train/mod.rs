@@ -7,13 +7,14 @@
 //! written last, so a checkpoint either happened entirely or not at all.
 
 mod data;
+mod driver;
 mod options;
 pub mod student;
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use autoencoder::optim::Optimizer;
@@ -142,9 +143,7 @@ pub struct Trainer {
     /// Validation crops (μ-law-scaled) and their notes' f0.
     validation: Vec<(Vec<f32>, f32)>,
     device: Device,
-    samples_seen: u64,
-    train_secs: f64,
-    last_validation: Option<f64>,
+    progress: driver::Progress,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -419,9 +418,11 @@ impl Trainer {
             rng,
             validation,
             device: device.clone(),
-            samples_seen,
-            train_secs,
-            last_validation: None,
+            progress: driver::Progress {
+                samples_seen,
+                train_secs,
+                last_validation: None,
+            },
         })
     }
 
@@ -604,92 +605,71 @@ impl Trainer {
                 rng_word_pos: self.rng.get_word_pos(),
                 tensors_file: String::new(),
                 validation_instruments: self.data.validation_instruments.clone(),
-                samples_seen: self.samples_seen,
-                train_secs: self.train_secs,
+                samples_seen: self.progress.samples_seen,
+                train_secs: self.progress.train_secs,
             },
         )
-    }
-
-    fn log(&self, event: &Event) -> Result<()> {
-        append_log(&self.dir, event)
     }
 
     /// Trains until `options.steps` or until `stop` is set (checked between steps), with
     /// checkpoints every `checkpoint_every` steps and at the end.
     pub fn run(&mut self, stop: &AtomicBool, on_event: &mut dyn FnMut(&Event)) -> Result<Summary> {
-        let (batch, crop) = (self.options.batch, self.options.crop);
-        let mut last_loss = None;
-        let mut recent_rate = None::<f64>;
-        let mut stopped_early = false;
-        while self.step() < self.options.steps {
-            if stop.load(Ordering::Relaxed) {
-                stopped_early = true;
-                break;
-            }
-            let started = Instant::now();
-            let crops = self.data.batch(&mut self.rng, batch, crop)?;
-            let x = Tensor::from_vec(crops.scaled.clone(), (batch, crop), &self.device)
-                .map_err(autoencoder::Error::from)?;
-            let step = self.step() + 1;
-            let (excitation, inputs) = self.batch_inputs(&crops, &x, step)?;
-            let lr = self.options.lr_at(step);
-            let (loss, stats) =
-                self.train_step(&crops, &x, inputs.as_ref(), excitation.as_ref(), lr)?;
-            let secs = started.elapsed().as_secs_f64();
-            self.train_secs += secs;
-            self.samples_seen += (batch * crop) as u64;
-            let rate = (batch * crop) as f64 / secs.max(1e-9);
-            let smoothed = recent_rate.map_or(rate, |r| 0.9 * r + 0.1 * rate);
-            recent_rate = Some(smoothed);
-            last_loss = Some(loss);
-            let event = Event::Step {
-                step,
-                steps: self.options.steps,
-                loss,
-                lr,
-                grad_norm: stats.grad_norm,
-                samples_per_s: rate,
-                eta_secs: (self.options.steps - step) as f64 * (batch * crop) as f64 / smoothed,
-            };
-            self.log(&event)?;
-            on_event(&event);
-            let last = step == self.options.steps;
-            if step.is_multiple_of(self.options.validate_every.max(1)) || last {
-                let nll = self.validate()?;
-                self.last_validation = Some(nll);
-                let event = Event::Validation { step, nll };
-                self.log(&event)?;
-                on_event(&event);
-            }
-            if self.options.free_run_every > 0
-                && (step.is_multiple_of(self.options.free_run_every) || last)
-            {
-                let event = self.free_run()?;
-                self.log(&event)?;
-                on_event(&event);
-            }
-            if step.is_multiple_of(self.options.checkpoint_every.max(1)) || last {
-                self.checkpoint()?;
-                on_event(&Event::Checkpoint { step });
-            }
-        }
-        if stopped_early {
-            self.checkpoint()?;
-            on_event(&Event::Checkpoint { step: self.step() });
-        }
-        Ok(Summary {
-            step: self.step(),
-            stopped_early,
-            last_loss,
-            last_validation_nll: self.last_validation,
-            train_notes: self.data.train_notes(),
-            validation_notes: self.data.validation_notes(),
-            train_secs: self.train_secs,
-            samples_seen: self.samples_seen,
-        })
+        driver::run(self, stop, on_event)
     }
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+}
+
+impl driver::Job for Trainer {
+    fn options(&self) -> &TrainOptions {
+        &self.options
+    }
+
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn step(&self) -> u64 {
+        self.optimizer.step_count()
+    }
+
+    fn train(&mut self, step: u64) -> Result<driver::Stepped> {
+        let (batch, crop) = (self.options.batch, self.options.crop);
+        let crops = self.data.batch(&mut self.rng, batch, crop)?;
+        let x = Tensor::from_vec(crops.scaled.clone(), (batch, crop), &self.device)
+            .map_err(autoencoder::Error::from)?;
+        let (excitation, inputs) = self.batch_inputs(&crops, &x, step)?;
+        let lr = self.options.lr_at(step);
+        let (loss, stats) =
+            self.train_step(&crops, &x, inputs.as_ref(), excitation.as_ref(), lr)?;
+        Ok(driver::Stepped {
+            loss,
+            lr,
+            grad_norm: stats.grad_norm,
+            extra: Vec::new(),
+        })
+    }
+
+    fn validation(&mut self, step: u64) -> Result<(f64, Event)> {
+        let nll = self.validate()?;
+        Ok((nll, Event::Validation { step, nll }))
+    }
+
+    fn free_run(&self) -> Result<Event> {
+        Trainer::free_run(self)
+    }
+
+    fn checkpoint(&self) -> Result<()> {
+        Trainer::checkpoint(self)
+    }
+
+    fn progress(&mut self) -> &mut driver::Progress {
+        &mut self.progress
+    }
+
+    fn data(&self) -> &TrainData {
+        &self.data
     }
 }

@@ -6,7 +6,7 @@
 //! [`super::Trainer`]; the model directory holds `student.json` instead of `config.json`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use autoencoder::WaveNetAutoencoder;
@@ -263,9 +263,7 @@ pub struct StudentTrainer {
     objective: Objective,
     teacher: Option<WaveNetAutoencoder>,
     device: Device,
-    samples_seen: u64,
-    train_secs: f64,
-    last_validation: Option<f64>,
+    progress: super::driver::Progress,
 }
 
 impl std::fmt::Debug for StudentTrainer {
@@ -390,9 +388,11 @@ impl StudentTrainer {
             objective,
             teacher,
             device: device.clone(),
-            samples_seen,
-            train_secs,
-            last_validation: None,
+            progress: super::driver::Progress {
+                samples_seen,
+                train_secs,
+                last_validation: None,
+            },
         })
     }
 
@@ -518,111 +518,88 @@ impl StudentTrainer {
                 rng_word_pos: self.rng.get_word_pos(),
                 tensors_file: String::new(),
                 validation_instruments: self.data.validation_instruments.clone(),
-                samples_seen: self.samples_seen,
-                train_secs: self.train_secs,
+                samples_seen: self.progress.samples_seen,
+                train_secs: self.progress.train_secs,
             },
         )
     }
 
     /// Trains until `options.steps` or until `stop` is set, as [`super::Trainer::run`].
     pub fn run(&mut self, stop: &AtomicBool, on_event: &mut dyn FnMut(&Event)) -> Result<Summary> {
+        super::driver::run(self, stop, on_event)
+    }
+}
+
+impl super::driver::Job for StudentTrainer {
+    fn options(&self) -> &TrainOptions {
+        &self.options
+    }
+
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn step(&self) -> u64 {
+        self.optimizer.step_count()
+    }
+
+    fn train(&mut self, step: u64) -> Result<super::driver::Stepped> {
         let (batch, crop) = (self.options.batch, self.options.crop);
-        let mut last_loss = None;
-        let mut stopped_early = false;
-        let mut recent_rate = None::<f64>;
-        while self.step() < self.options.steps {
-            if stop.load(Ordering::Relaxed) {
-                stopped_early = true;
-                break;
-            }
-            let started = Instant::now();
-            let crops = self.data.batch(&mut self.rng, batch, crop)?;
-            let step = self.step() + 1;
-            let mut noise = step_rng(self.options.seed, step);
-            let f0: Vec<f32> = crops
-                .f0_hz
-                .iter()
-                .map(|&hz| {
-                    if noise.random::<f64>() < self.options.unpitched_share {
-                        0.0
-                    } else {
-                        hz
-                    }
-                })
-                .collect();
-            let z = logistic(&mut noise, batch * crop);
-            let shape = (batch, crop);
-            let tensor = |v: Vec<f32>| {
-                Tensor::from_vec(v, shape, &self.device).map_err(autoencoder::Error::from)
-            };
-            let exc = excitation(&self.config, &f0, crop, &crops.offsets, &self.device)?;
-            let (loss, terms) = self.objective.evaluate(
-                &self.model,
-                self.teacher.as_ref().map(|t| t.decoder()),
-                &tensor(crops.audio)?,
-                &tensor(crops.scaled)?,
-                &tensor(z)?,
-                exc.as_ref(),
-            )?;
-            let lr = self.options.lr_at(step);
-            let stats = self.optimizer.step(&loss, lr)?;
-            drop(loss);
-            let loss = terms.total;
-            let secs = started.elapsed().as_secs_f64();
-            self.train_secs += secs;
-            self.samples_seen += (batch * crop) as u64;
-            let rate = (batch * crop) as f64 / secs.max(1e-9);
-            let smoothed = recent_rate.map_or(rate, |r| 0.9 * r + 0.1 * rate);
-            recent_rate = Some(smoothed);
-            last_loss = Some(loss);
-            let event = Event::Step {
-                step,
-                steps: self.options.steps,
-                loss,
-                lr,
-                grad_norm: stats.grad_norm,
-                samples_per_s: rate,
-                eta_secs: (self.options.steps - step) as f64 * (batch * crop) as f64 / smoothed,
-            };
-            append_log(&self.dir, &event)?;
-            on_event(&event);
-            let event = Event::StudentTerms { step, terms };
-            append_log(&self.dir, &event)?;
-            on_event(&event);
-            let last = step == self.options.steps;
-            if step.is_multiple_of(self.options.validate_every.max(1)) || last {
-                let loss = self.validate()?;
-                self.last_validation = Some(loss);
-                let event = Event::SpectralValidation { step, loss };
-                append_log(&self.dir, &event)?;
-                on_event(&event);
-            }
-            if self.options.free_run_every > 0
-                && (step.is_multiple_of(self.options.free_run_every) || last)
-            {
-                let event = self.free_run()?;
-                append_log(&self.dir, &event)?;
-                on_event(&event);
-            }
-            if step.is_multiple_of(self.options.checkpoint_every.max(1)) || last {
-                self.checkpoint()?;
-                on_event(&Event::Checkpoint { step });
-            }
-        }
-        if stopped_early {
-            self.checkpoint()?;
-            on_event(&Event::Checkpoint { step: self.step() });
-        }
-        Ok(Summary {
-            step: self.step(),
-            stopped_early,
-            last_loss,
-            // For a student: the spectral loss.
-            last_validation_nll: self.last_validation,
-            train_notes: self.data.train_notes(),
-            validation_notes: self.data.validation_notes(),
-            train_secs: self.train_secs,
-            samples_seen: self.samples_seen,
+        let crops = self.data.batch(&mut self.rng, batch, crop)?;
+        let mut noise = step_rng(self.options.seed, step);
+        let f0: Vec<f32> = crops
+            .f0_hz
+            .iter()
+            .map(|&hz| {
+                if noise.random::<f64>() < self.options.unpitched_share {
+                    0.0
+                } else {
+                    hz
+                }
+            })
+            .collect();
+        let z = logistic(&mut noise, batch * crop);
+        let shape = (batch, crop);
+        let tensor = |v: Vec<f32>| {
+            Tensor::from_vec(v, shape, &self.device).map_err(autoencoder::Error::from)
+        };
+        let exc = excitation(&self.config, &f0, crop, &crops.offsets, &self.device)?;
+        let (loss, terms) = self.objective.evaluate(
+            &self.model,
+            self.teacher.as_ref().map(|t| t.decoder()),
+            &tensor(crops.audio)?,
+            &tensor(crops.scaled)?,
+            &tensor(z)?,
+            exc.as_ref(),
+        )?;
+        let lr = self.options.lr_at(step);
+        let stats = self.optimizer.step(&loss, lr)?;
+        Ok(super::driver::Stepped {
+            loss: terms.total,
+            lr,
+            grad_norm: stats.grad_norm,
+            extra: vec![Event::StudentTerms { step, terms }],
         })
+    }
+
+    fn validation(&mut self, step: u64) -> Result<(f64, Event)> {
+        let loss = self.validate()?;
+        Ok((loss, Event::SpectralValidation { step, loss }))
+    }
+
+    fn free_run(&self) -> Result<Event> {
+        StudentTrainer::free_run(self)
+    }
+
+    fn checkpoint(&self) -> Result<()> {
+        StudentTrainer::checkpoint(self)
+    }
+
+    fn progress(&mut self) -> &mut super::driver::Progress {
+        &mut self.progress
+    }
+
+    fn data(&self) -> &TrainData {
+        &self.data
     }
 }
