@@ -20,6 +20,7 @@
 mod error;
 pub mod excitation;
 pub mod family;
+mod gemm;
 pub mod generate;
 pub mod mulaw;
 pub mod optim;

@@ -398,35 +398,15 @@ impl Job<'_> {
 }
 
 /// `dst[m, n] += lhs[m, k] · rhs[k, n]`, all row-major and contiguous.
-#[allow(unsafe_code)]
 fn matmul(m: usize, k: usize, n: usize, lhs: &[f32], rhs: &[f32], dst: &mut [f32]) {
-    assert!(lhs.len() >= m * k && rhs.len() >= k * n && dst.len() >= m * n);
-    // SAFETY: the assertion keeps every read and write of the m × k, k × n and m × n
-    // row-major blocks inside the three slices; `dst` is borrowed mutably, so it
-    // overlaps neither input.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            true,
-            lhs.as_ptr(),
-            1,
-            k as isize,
-            rhs.as_ptr(),
-            1,
-            n as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
+    use crate::gemm::{View, gemm};
+    gemm(
+        dst,
+        n,
+        View::new(&lhs[..m * k], m, k),
+        View::new(&rhs[..k * n], k, n),
+        true,
+    );
 }
 
 /// `g[r] = σ(d[r, :w]) ⊙ tanh(d[r, w:])` for every row.
