@@ -7,7 +7,10 @@ use std::path::Path;
 use engine::fsutil::Overwrite;
 use engine::nsynth::{Dataset, DatasetWriter, Example, NOTE_SAMPLES};
 use engine::pitch::{self, Pitch};
-use engine::soundfont::{RenderOptions, render_dataset, tiny_sf2};
+use engine::soundfont::{RenderOptions, render_dataset};
+#[path = "support/tiny_sf2.rs"]
+mod tiny_sf2;
+use tiny_sf2::tiny_sf2;
 
 fn options(programs: &[u8], pitches: &[u8], velocities: &[u8]) -> RenderOptions {
     RenderOptions {

@@ -7,8 +7,11 @@ use std::sync::atomic::AtomicBool;
 use autoencoder::Config;
 use candle_core::Device;
 use engine::fsutil::Overwrite;
-use engine::soundfont::{RenderOptions, render_dataset, tiny_sf2};
+use engine::soundfont::{RenderOptions, render_dataset};
+#[path = "support/tiny_sf2.rs"]
+mod tiny_sf2;
 use engine::train::{Event, TrainOptions, Trainer};
+use tiny_sf2::tiny_sf2;
 
 pub fn tiny_config() -> Config {
     Config {

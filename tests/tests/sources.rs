@@ -1,6 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code, helpers included
 //! `timbrel pack scan` and `timbrel dataset render/info` as a user runs them.
 
+#[path = "../../engine/tests/support/tiny_sf2.rs"]
+mod tiny_sf2;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -134,7 +137,7 @@ fn pack_scan_fails_without_a_usable_note() {
 fn dataset_render_and_info() {
     let tmp = tempfile::tempdir().unwrap();
     let font = tmp.path().join("tiny.sf2");
-    std::fs::write(&font, engine::soundfont::tiny_sf2(&[0, 40])).unwrap();
+    std::fs::write(&font, tiny_sf2::tiny_sf2(&[0, 40])).unwrap();
     let out_dir = tmp.path().join("notes");
     let render = |pitches: &str, extra: &[&str]| {
         let mut args = vec![

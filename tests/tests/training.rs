@@ -2,6 +2,9 @@
 //! `timbrel train` → checkpoint → `--resume` → `timbrel eval`, on a tiny config and a
 //! handful of generated notes.
 
+#[path = "../../engine/tests/support/tiny_sf2.rs"]
+mod tiny_sf2;
+
 use tests::timbrel;
 
 const TINY: &str = r#"{"num_stages": 4, "num_layers": 4, "filter_length": 3, "width": 8,
@@ -22,11 +25,7 @@ fn ok(out: &std::process::Output) -> String {
 fn train_resume_and_eval_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
     let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
-    std::fs::write(
-        p("tiny.sf2"),
-        engine::soundfont::tiny_sf2(&[0, 24, 40, 56, 73]),
-    )
-    .unwrap();
+    std::fs::write(p("tiny.sf2"), tiny_sf2::tiny_sf2(&[0, 24, 40, 56, 73])).unwrap();
     std::fs::write(p("tiny.json"), TINY).unwrap();
     ok(&timbrel(&[
         "dataset",
@@ -131,7 +130,7 @@ fn train_resume_and_eval_end_to_end() {
 fn a_student_trains_resumes_and_is_evaluated_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
     let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
-    std::fs::write(p("tiny.sf2"), engine::soundfont::tiny_sf2(&[0, 24, 40])).unwrap();
+    std::fs::write(p("tiny.sf2"), tiny_sf2::tiny_sf2(&[0, 24, 40])).unwrap();
     ok(&timbrel(&[
         "dataset",
         "render",
@@ -254,7 +253,7 @@ fn a_student_trains_resumes_and_is_evaluated_end_to_end() {
 fn a_student_is_distilled_from_a_teacher_and_plays_beside_it() {
     let tmp = tempfile::tempdir().unwrap();
     let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
-    std::fs::write(p("tiny.sf2"), engine::soundfont::tiny_sf2(&[0, 24, 40])).unwrap();
+    std::fs::write(p("tiny.sf2"), tiny_sf2::tiny_sf2(&[0, 24, 40])).unwrap();
     ok(&timbrel(&[
         "dataset",
         "render",
