@@ -7,10 +7,8 @@ use std::time::Instant;
 
 use autoencoder::Control;
 use autoencoder::Sampling;
-use eframe::egui::{self, Color32, Key, RichText, Sense, Stroke, Vec2};
-use egui_plot::{Heatmap, Legend, Line, Plot};
-use engine::audio::wav::WavFormat;
-use engine::pack::{Outcome, Scan};
+use eframe::egui::{self, Color32, Key, Sense, Stroke, Vec2};
+use engine::pack::Scan;
 use engine::pitch::midi_name;
 use engine::synth::{ModelSource, Progress, Weights, XyMode, xy_weights};
 
@@ -98,6 +96,8 @@ pub enum Command {
     /// Export the instrument to this path (asking first if it exists).
     InstrumentTo(PathBuf),
     CancelInstrument,
+    /// The status line's error was dismissed.
+    DismissError,
 }
 
 /// An instrument export under way.
@@ -481,6 +481,7 @@ impl TimbrelApp {
                     self.export_instrument(path, false);
                 }
             }
+            Command::DismissError => self.error = None,
             Command::CancelInstrument => {
                 if let Some(run) = &self.instrument {
                     run.control.cancel();
@@ -629,7 +630,18 @@ impl eframe::App for TimbrelApp {
         self.midi_notes(&mut commands);
 
         egui::Panel::top("menu").show(ui, |ui| commands.extend(menu_ui(ui)));
-        egui::Panel::bottom("status").show(ui, |ui| status_ui(ui, self));
+        let status = Status {
+            model: &self.model,
+            instrument: self.instrument.as_ref(),
+            reading: !self.rendering() && !self.idle(),
+            player: self.player.describe(),
+            midi: self.midi.describe(),
+            midi_note: self.midi_note(),
+            result: self.result.as_ref(),
+            notice: self.notice.as_deref(),
+            error: self.error.as_deref(),
+        };
+        egui::Panel::bottom("status").show(ui, |ui| commands.extend(status_ui(ui, status)));
         egui::Panel::left("sources")
             .resizable(true)
             .default_size(320.0)
@@ -640,12 +652,33 @@ impl eframe::App for TimbrelApp {
             let preview = self.preview.as_ref().map(Preview::describe);
             commands.extend(blend_ui(ui, &mut self.state, &self.scans, preview));
             ui.separator();
-            commands.extend(render_ui(ui, self));
+            let can_render = self.model_ready() && self.running.is_none();
+            commands.extend(render_ui(
+                ui,
+                can_render,
+                &self.player,
+                self.result.as_ref(),
+                &mut self.state.export,
+            ));
             ui.separator();
-            commands.extend(plots_ui(ui, self));
+            commands.extend(plots_ui(
+                ui,
+                &mut self.view,
+                self.running.as_ref(),
+                self.result.as_ref(),
+            ));
         });
         if self.instrument_dialog {
-            commands.extend(instrument_ui(&ctx, self));
+            let (blend, ready) = (self.blend_spec().map(|_| ()), self.model_ready());
+            let seconds = self.state.note_seconds();
+            commands.extend(instrument_ui(
+                &ctx,
+                &mut self.state.instrument,
+                self.instrument.as_ref(),
+                ready,
+                blend,
+                seconds,
+            ));
         }
         if let Some(path) = self
             .confirm_instrument

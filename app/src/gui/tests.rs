@@ -646,3 +646,17 @@ fn the_piano_keys_and_the_note_length_set_the_render() {
     assert!(app.error.is_none(), "{:?}", app.error);
     assert_eq!(app.result.as_ref().unwrap().rendered.audio.len(), 320_000);
 }
+
+#[test]
+fn the_status_lines_error_goes_when_dismissed() {
+    let s = Setup::new();
+    let mut h = s.harness();
+    wait(&mut h, "the model", |a| a.idle() && a.model_ready());
+    h.state_mut().error = Some("mypack/a.wav: not a sound file".into());
+    h.run_steps(2);
+    h.get_by_label("mypack/a.wav: not a sound file");
+    h.get_by_label("dismiss").click();
+    h.run_steps(2);
+    assert!(h.state().error.is_none());
+    assert!(h.query_by_label("dismiss").is_none());
+}

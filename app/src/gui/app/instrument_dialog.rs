@@ -1,22 +1,31 @@
 //! File → Export instrument…'s window.
 
-use super::*;
+use eframe::egui::{self, Color32};
+use engine::pitch::midi_name;
+
+use super::{Command, InstrumentRun};
+use crate::gui::state::InstrumentSettings;
 
 /// File → Export instrument…: the keys, velocity layers, format and release of a sampler
 /// instrument made from the current blend, and the export's progress and Cancel.
-pub(super) fn instrument_ui(ctx: &egui::Context, app: &mut TimbrelApp) -> Vec<Command> {
+/// `ready`: a model is loaded; `blend`: why the current blend cannot be exported, if it
+/// cannot; `seconds`: the note length asked for (none: the sources' own).
+pub(super) fn instrument_ui(
+    ctx: &egui::Context,
+    s: &mut InstrumentSettings,
+    run: Option<&InstrumentRun>,
+    ready: bool,
+    blend: Result<(), String>,
+    seconds: Option<f32>,
+) -> Vec<Command> {
     let mut out = Vec::new();
     let mut open = true;
-    let running = app.instrument.is_some();
-    let ready = app.model_ready();
-    let blend = app.blend_spec();
-    let seconds = app.state.note_seconds();
+    let running = run.is_some();
     egui::Window::new("Export instrument")
         .open(&mut open)
         .collapsible(false)
         .resizable(false)
         .show(ctx, |ui| {
-            let s = &mut app.state.instrument;
             ui.add_enabled_ui(!running, |ui| {
                 egui::Grid::new("instrument settings")
                     .num_columns(2)
@@ -84,7 +93,7 @@ pub(super) fn instrument_ui(ctx: &egui::Context, app: &mut TimbrelApp) -> Vec<Co
             if let Err(e) = &blend {
                 ui.colored_label(Color32::LIGHT_RED, e);
             }
-            match &app.instrument {
+            match run {
                 Some(run) => {
                     let (fraction, eta) = run.progress.map_or((0.0, None), |p| {
                         (p.done as f32 / p.total.max(1) as f32, p.eta_secs)

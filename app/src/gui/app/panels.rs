@@ -2,7 +2,21 @@
 //! render controls, plots and the overwrite confirmation. Each draws from the app's state
 //! and returns the [`Command`]s the user gave, which `TimbrelApp::apply` carries out.
 
-use super::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use eframe::egui::{self, Color32, RichText, Sense, Stroke, Vec2};
+use egui_plot::{Heatmap, Legend, Line, Plot};
+use engine::audio::wav::WavFormat;
+use engine::pack::{Outcome, Scan};
+use engine::pitch::midi_name;
+use engine::synth::xy_weights;
+
+use super::{
+    Command, InstrumentRun, ModelStatus, PREVIEW_RES, ResultView, Running, View, keyboard_ui,
+};
+use crate::gui::audio::Player;
+use crate::gui::state::{ExportSettings, PadMode, State};
 
 pub(super) fn menu_ui(ui: &mut egui::Ui) -> Vec<Command> {
     let mut out = Vec::new();
@@ -47,9 +61,26 @@ pub(super) fn menu_ui(ui: &mut egui::Ui) -> Vec<Command> {
     out
 }
 
-pub(super) fn status_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) {
+/// What the status line shows.
+pub(super) struct Status<'a> {
+    pub model: &'a ModelStatus,
+    pub instrument: Option<&'a InstrumentRun>,
+    /// Sources are being read (no render running, not idle).
+    pub reading: bool,
+    pub player: String,
+    pub midi: String,
+    pub midi_note: Option<u8>,
+    pub result: Option<&'a ResultView>,
+    pub notice: Option<&'a str>,
+    pub error: Option<&'a str>,
+}
+
+/// The status line: the model, what is under way, the audio and MIDI devices, the last
+/// notice and error (with its dismiss button).
+pub(super) fn status_ui(ui: &mut egui::Ui, app: Status) -> Vec<Command> {
+    let mut out = Vec::new();
     ui.horizontal_wrapped(|ui| {
-        match &app.model {
+        match app.model {
             ModelStatus::Loading => {
                 ui.spinner();
                 ui.label("loading the model…");
@@ -76,47 +107,44 @@ pub(super) fn status_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) {
                 ui.colored_label(Color32::LIGHT_RED, format!("no model: {e}"));
             }
         }
-        if let Some(run) = &app.instrument {
+        if let Some(run) = app.instrument {
             ui.spinner();
             let percent = run
                 .progress
                 .map_or(0.0, |p| 100.0 * p.done as f32 / p.total.max(1) as f32);
             ui.label(format!("exporting the instrument… {percent:.0} %"));
         }
-        if !app.rendering() && !app.idle() {
+        if app.reading {
             ui.spinner();
             ui.label("reading sources…");
         }
         ui.separator();
-        ui.label(app.player.describe());
+        ui.label(&app.player);
         ui.separator();
-        match app.midi_note() {
-            Some(note) => ui.label(format!(
-                "{}, playing {}",
-                app.midi.describe(),
-                midi_name(note)
-            )),
-            None => ui.label(app.midi.describe()),
+        match app.midi_note {
+            Some(note) => ui.label(format!("{}, playing {}", app.midi, midi_name(note))),
+            None => ui.label(&app.midi),
         };
-        if let Some(r) = &app.result {
+        if let Some(r) = app.result {
             ui.separator();
             ui.label(format!(
                 "last render {:.2}× real time",
                 r.rendered.realtime_factor
             ));
         }
-        if let Some(n) = &app.notice {
+        if let Some(n) = app.notice {
             ui.separator();
             ui.label(n);
         }
-        if let Some(e) = app.error.clone() {
+        if let Some(e) = app.error {
             ui.separator();
             ui.colored_label(Color32::LIGHT_RED, e);
             if ui.small_button("dismiss").clicked() {
-                app.error = None;
+                out.push(Command::DismissError);
             }
         }
     });
+    out
 }
 
 pub(super) fn source_name(path: &Path) -> String {
@@ -454,24 +482,31 @@ pub(super) fn xy_pad_ui(ui: &mut egui::Ui, state: &mut State) -> Option<PuckEven
     }
 }
 
-pub(super) fn render_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) -> Vec<Command> {
+/// Render, Play, Stop, Export and the export's settings; the result's sources to play.
+/// `can_render`: a model is loaded and no render is running.
+pub(super) fn render_ui(
+    ui: &mut egui::Ui,
+    can_render: bool,
+    player: &Player,
+    result: Option<&ResultView>,
+    export: &mut ExportSettings,
+) -> Vec<Command> {
     let mut out = Vec::new();
     ui.horizontal(|ui| {
-        let can = app.model_ready() && app.running.is_none();
         if ui
-            .add_enabled(can, egui::Button::new(RichText::new("Render").strong()))
+            .add_enabled(
+                can_render,
+                egui::Button::new(RichText::new("Render").strong()),
+            )
             .on_hover_text("render the blend (Ctrl+R)")
             .clicked()
         {
             out.push(Command::Render);
         }
         ui.separator();
-        let has_result = app.result.is_some();
+        let has_result = result.is_some();
         if ui
-            .add_enabled(
-                has_result && app.player.available(),
-                egui::Button::new("Play"),
-            )
+            .add_enabled(has_result && player.available(), egui::Button::new("Play"))
             .on_hover_text(
                 "play the result (Space); keys A W S E D F T G Y H U J K play it transposed",
             )
@@ -480,7 +515,7 @@ pub(super) fn render_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) -> Vec<Command>
             out.push(Command::PlayResult);
         }
         if ui
-            .add_enabled(app.player.playing(), egui::Button::new("Stop"))
+            .add_enabled(player.playing(), egui::Button::new("Stop"))
             .clicked()
         {
             out.push(Command::Stop);
@@ -491,7 +526,7 @@ pub(super) fn render_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) -> Vec<Command>
         {
             out.push(Command::ExportDialog);
         }
-        let e = &mut app.state.export;
+        let e = export;
         let label = ui.label("Format");
         egui::ComboBox::from_id_salt("format")
             .selected_text(match e.format {
@@ -518,13 +553,13 @@ pub(super) fn render_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) -> Vec<Command>
             .labelled_by(label.id);
         ui.checkbox(&mut e.trim, "Trim silence");
     });
-    if let Some(r) = &app.result {
+    if let Some(r) = result {
         ui.horizontal_wrapped(|ui| {
             ui.weak(format!("result at {}:", midi_name(r.pitch)));
             for (i, s) in r.rendered.sources.iter().enumerate() {
                 if ui
                     .add_enabled(
-                        app.player.available(),
+                        player.available(),
                         egui::Button::new(format!("play {}", source_name(&s.file))).small(),
                     )
                     .on_hover_text(s.describe())
@@ -538,15 +573,21 @@ pub(super) fn render_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) -> Vec<Command>
     out
 }
 
-pub(super) fn plots_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) -> Vec<Command> {
+/// The view tabs, the render's progress and the result's plots.
+pub(super) fn plots_ui(
+    ui: &mut egui::Ui,
+    view: &mut View,
+    running: Option<&Running>,
+    result: Option<&ResultView>,
+) -> Vec<Command> {
     let mut out = Vec::new();
     ui.horizontal(|ui| {
-        ui.selectable_value(&mut app.view, View::Waveform, "Waveforms");
-        ui.selectable_value(&mut app.view, View::Embedding, "Embedding");
-        ui.selectable_value(&mut app.view, View::Spectrogram, "Spectrogram");
+        ui.selectable_value(view, View::Waveform, "Waveforms");
+        ui.selectable_value(view, View::Embedding, "Embedding");
+        ui.selectable_value(view, View::Spectrogram, "Spectrogram");
     });
     // The render's progress shows where its result will appear.
-    if let Some(r) = &app.running {
+    if let Some(r) = running {
         let (fraction, eta) = r.progress.map_or((0.0, None), |p| {
             (p.done as f32 / p.total.max(1) as f32, p.eta_secs)
         });
@@ -572,13 +613,13 @@ pub(super) fn plots_ui(ui: &mut egui::Ui, app: &mut TimbrelApp) -> Vec<Command> 
             out.push(Command::Cancel);
         }
     }
-    let Some(r) = &app.result else {
-        if app.running.is_none() {
+    let Some(r) = result else {
+        if running.is_none() {
             ui.weak("Render a blend to see it here.");
         }
         return out;
     };
-    match app.view {
+    match *view {
         View::Waveform => {
             Plot::new("waveforms")
                 .legend(Legend::default())
