@@ -6,9 +6,13 @@
 mod common;
 
 use autoencoder::Control;
+use autoencoder::Stepper;
 use autoencoder::wavenet::cpu::{CpuGenerator, Isa, Parallelism, State};
-use autoencoder::{Config, Error, FastGenerator, Sampling};
-use common::{Conformance, frames_of, random_model, scaled_audio, tiny, wide};
+use autoencoder::{Error, Sampling};
+use common::{
+    Candidate, conformance_cases, draws_agree, frames_of, random_model, teacher_forced_worst, tiny,
+    wide,
+};
 
 fn isas() -> Vec<Isa> {
     let mut isas = vec![Isa::Generic];
@@ -20,17 +24,10 @@ fn isas() -> Vec<Isa> {
     isas
 }
 
-/// Teacher-forced on the same input, the largest probability difference.
-fn teacher_forced(cfg: &Config, voices: usize, frames: usize, isa: Isa, seed: u64) -> f32 {
-    let model = random_model(cfg, seed);
-    let enc = frames_of(voices, frames, cfg.ae_bottleneck_width, seed);
-    let audio = scaled_audio(voices, frames * cfg.ae_hop_length, seed + 1);
-    let dec = CpuGenerator::with_isa(&model, isa).unwrap();
-    Conformance::new(cfg, voices, frames, &enc).teacher_forced(
-        &mut FastGenerator::new(&model, voices).unwrap(),
-        &mut dec.stepper(voices),
-        &audio,
-    )
+impl Candidate for CpuGenerator {
+    fn stepper(&self, voices: usize) -> Box<dyn Stepper + '_> {
+        Box::new(CpuGenerator::stepper(self, voices))
+    }
 }
 
 #[test]
@@ -39,20 +36,10 @@ fn teacher_forced_probabilities_match_the_reference() {
     // multiply-adds, panels) with activations within 3e-7 of exact: a few ulps of the
     // logits, ~1e-6 in probability; a wrong tap, lag or column moves them by 1e-2 or more.
     for isa in isas() {
-        for (cfg, voices, frames) in [
-            // Magenta's filter 3, dilations 1..16; batches that use every tile shape.
-            (tiny(3, 5, 10, 32), 1, 3),
-            (tiny(3, 5, 10, 32), 7, 2),
-            // Other filter lengths; dilations past the hop.
-            (tiny(2, 6, 7, 16), 2, 6),
-            (tiny(4, 3, 5, 8), 3, 8),
-            (tiny(1, 2, 3, 8), 5, 4),
-            // Widths that fill whole panels, and ones that leave a ragged edge.
-            (wide(64, 128), 4, 2),
-            (wide(40, 24), 6, 2),
-            (wide(20, 200), 1, 2),
-        ] {
-            let worst = teacher_forced(&cfg, voices, frames, isa, 3);
+        for (cfg, voices, frames) in conformance_cases() {
+            let worst = teacher_forced_worst(&cfg, voices, frames, 3, |model| {
+                CpuGenerator::with_isa(model, isa).unwrap()
+            });
             assert!(
                 worst < 1e-4,
                 "{isa:?} {cfg:?} × {voices}: probability error {worst}"
@@ -68,28 +55,10 @@ fn draws_equal_the_reference_at_the_same_seed() {
     // ~1e-6 difference of a class boundary (probability ~1e-6 per sample). A flip in
     // free-running generation changes the rest of that voice's note, so free-running
     // equality is checked between thread counts below, not against the reference.
-    let cfg = wide(24, 40);
-    let model = random_model(&cfg, 5);
-    let (voices, frames) = (5, 24);
-    let enc = frames_of(voices, frames, cfg.ae_bottleneck_width, 5);
-    for temperature in [1.0, 0.7, 0.0] {
-        let sampling = Sampling {
-            temperature,
-            seed: 17,
-        };
-        for isa in isas() {
-            let dec = CpuGenerator::with_isa(&model, isa).unwrap();
-            let (draws, different) = Conformance::new(&cfg, voices, frames, &enc).draws(
-                &mut FastGenerator::new(&model, voices).unwrap(),
-                &mut dec.stepper(voices),
-                sampling,
-            );
-            assert_eq!(draws, voices * frames * cfg.ae_hop_length);
-            assert!(
-                different <= 2,
-                "{isa:?}, temperature {temperature}: {different} of {draws} draws differ"
-            );
-        }
+    let model = random_model(&wide(24, 40), 5);
+    for isa in isas() {
+        let generator = CpuGenerator::with_isa(&model, isa).unwrap();
+        draws_agree(&model, &generator, 5, 24, 2, &format!("{isa:?}"));
     }
 }
 

@@ -8,9 +8,12 @@
 mod common;
 
 use autoencoder::Control;
-use autoencoder::{Config, CpuGenerator, Error, FastGenerator, Sampling, TensorGenerator};
+use autoencoder::Stepper;
+use autoencoder::{CpuGenerator, Error, Sampling, TensorGenerator};
 use candle_core::{Device, Tensor};
-use common::{Conformance, frames_of, random_model, scaled_audio, tiny, wide};
+use common::{
+    Candidate, conformance_cases, draws_agree, frames_of, random_model, teacher_forced_worst, wide,
+};
 
 /// The devices to check: the CPU always; GPU 0 where this is a CUDA build and one exists.
 fn devices() -> Vec<Device> {
@@ -22,17 +25,10 @@ fn devices() -> Vec<Device> {
     devices
 }
 
-/// Teacher-forced on the same input, the largest probability difference.
-fn teacher_forced(cfg: &Config, voices: usize, frames: usize, device: &Device, seed: u64) -> f32 {
-    let model = random_model(cfg, seed);
-    let enc = frames_of(voices, frames, cfg.ae_bottleneck_width, seed);
-    let audio = scaled_audio(voices, frames * cfg.ae_hop_length, seed + 1);
-    let generator = TensorGenerator::new(&model, device).unwrap();
-    Conformance::new(cfg, voices, frames, &enc).teacher_forced(
-        &mut FastGenerator::new(&model, voices).unwrap(),
-        &mut generator.stepper(voices).unwrap(),
-        &audio,
-    )
+impl Candidate for TensorGenerator {
+    fn stepper(&self, voices: usize) -> Box<dyn Stepper + '_> {
+        Box::new(TensorGenerator::stepper(self, voices).unwrap())
+    }
 }
 
 #[test]
@@ -40,16 +36,10 @@ fn teacher_forced_probabilities_match_the_reference() {
     // 1e-4 is the bound; the two compute the same sums in another order (~1e-6 in
     // probability); a wrong tap, lag, slot or bias moves them by 1e-2 or more.
     for device in devices() {
-        for (cfg, voices, frames) in [
-            (tiny(3, 5, 10, 32), 1, 3),
-            (tiny(3, 5, 10, 32), 7, 2),
-            (tiny(2, 6, 7, 16), 2, 6),
-            (tiny(4, 3, 5, 8), 3, 8),
-            (tiny(1, 2, 3, 8), 5, 4),
-            (wide(64, 128), 4, 2),
-            (wide(20, 200), 1, 2),
-        ] {
-            let worst = teacher_forced(&cfg, voices, frames, &device, 3);
+        for (cfg, voices, frames) in conformance_cases() {
+            let worst = teacher_forced_worst(&cfg, voices, frames, 3, |model| {
+                TensorGenerator::new(model, &device).unwrap()
+            });
             assert!(
                 worst < 1e-4,
                 "{device:?} {cfg:?} × {voices}: probability error {worst}"
@@ -63,28 +53,10 @@ fn draws_equal_the_reference_at_the_same_seed() {
     // Teacher-forced on the reference's samples, both draw with the same per-voice
     // uniforms: a class can differ only where a uniform falls within the running sums'
     // ~1e-6 rounding difference of a class boundary.
-    let cfg = wide(24, 40);
-    let model = random_model(&cfg, 5);
-    let (voices, frames) = (5, 12);
-    let enc = frames_of(voices, frames, cfg.ae_bottleneck_width, 5);
+    let model = random_model(&wide(24, 40), 5);
     for device in devices() {
         let generator = TensorGenerator::new(&model, &device).unwrap();
-        for temperature in [1.0, 0.7, 0.0] {
-            let sampling = Sampling {
-                temperature,
-                seed: 17,
-            };
-            let (draws, different) = Conformance::new(&cfg, voices, frames, &enc).draws(
-                &mut FastGenerator::new(&model, voices).unwrap(),
-                &mut generator.stepper(voices).unwrap(),
-                sampling,
-            );
-            assert_eq!(draws, voices * frames * cfg.ae_hop_length);
-            assert!(
-                different <= 2,
-                "{device:?}, temperature {temperature}: {different} of {draws} draws differ"
-            );
-        }
+        draws_agree(&model, &generator, 5, 12, 2, &format!("{device:?}"));
     }
 }
 

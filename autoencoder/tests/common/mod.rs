@@ -165,3 +165,75 @@ impl<'a> Conformance<'a> {
         (draws, different)
     }
 }
+
+/// The configurations every autoregressive generator is checked on against the reference:
+/// `(config, voices, frames)`. Magenta's filter 3 with dilations 1..16 and batches that use
+/// every tile shape; other filter lengths and dilations past the hop; widths that fill
+/// whole SIMD panels and ones that leave a ragged edge.
+pub fn conformance_cases() -> Vec<(Config, usize, usize)> {
+    vec![
+        (tiny(3, 5, 10, 32), 1, 3),
+        (tiny(3, 5, 10, 32), 7, 2),
+        (tiny(2, 6, 7, 16), 2, 6),
+        (tiny(4, 3, 5, 8), 3, 8),
+        (tiny(1, 2, 3, 8), 5, 4),
+        (wide(64, 128), 4, 2),
+        (wide(40, 24), 6, 2),
+        (wide(20, 200), 1, 2),
+    ]
+}
+
+/// A generator under test, as the harness drives it: its stepper for `voices`.
+pub trait Candidate {
+    fn stepper(&self, voices: usize) -> Box<dyn Stepper + '_>;
+}
+
+/// Teacher-forced on the same audio, the largest probability difference between the
+/// reference generator and the generator `make` builds for a random model of `cfg`.
+pub fn teacher_forced_worst<G: Candidate>(
+    cfg: &Config,
+    voices: usize,
+    frames: usize,
+    seed: u64,
+    make: impl FnOnce(&WaveNetAutoencoder) -> G,
+) -> f32 {
+    let model = random_model(cfg, seed);
+    let enc = frames_of(voices, frames, cfg.ae_bottleneck_width, seed);
+    let audio = scaled_audio(voices, frames * cfg.ae_hop_length, seed + 1);
+    let generator = make(&model);
+    Conformance::new(cfg, voices, frames, &enc).teacher_forced(
+        &mut autoencoder::FastGenerator::new(&model, voices).unwrap(),
+        generator.stepper(voices).as_mut(),
+        &audio,
+    )
+}
+
+/// At temperatures 1, 0.7 and 0 (greedy), teacher-forced on the reference's own draws
+/// from the same per-voice streams, at most `allowed` of the candidate's draws differ.
+pub fn draws_agree(
+    model: &WaveNetAutoencoder,
+    generator: &dyn Candidate,
+    voices: usize,
+    frames: usize,
+    allowed: usize,
+    label: &str,
+) {
+    let cfg = model.config();
+    let enc = frames_of(voices, frames, cfg.ae_bottleneck_width, 5);
+    for temperature in [1.0, 0.7, 0.0] {
+        let sampling = autoencoder::Sampling {
+            temperature,
+            seed: 17,
+        };
+        let (draws, different) = Conformance::new(cfg, voices, frames, &enc).draws(
+            &mut autoencoder::FastGenerator::new(model, voices).unwrap(),
+            generator.stepper(voices).as_mut(),
+            sampling,
+        );
+        assert_eq!(draws, voices * frames * cfg.ae_hop_length);
+        assert!(
+            different <= allowed,
+            "{label}, temperature {temperature}: {different} of {draws} draws differ"
+        );
+    }
+}
