@@ -6,7 +6,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use super::{Event, Summary, TrainData, TrainOptions, append_log};
+use autoencoder::optim::Optimizer;
+
+use super::{Event, State, Summary, TrainData, TrainOptions, append_log, write_checkpoint};
 use crate::error::Result;
 
 /// What one step reports to the loop.
@@ -31,10 +33,31 @@ pub(crate) trait Job {
     fn validation(&mut self, step: u64) -> Result<(f64, Event)>;
     /// Decodes held-out notes free-running and scores them.
     fn free_run(&self) -> Result<Event>;
-    fn checkpoint(&self) -> Result<()>;
     /// The run's running totals.
-    fn progress(&mut self) -> &mut Progress;
+    fn progress(&self) -> &Progress;
+    fn progress_mut(&mut self) -> &mut Progress;
     fn data(&self) -> &TrainData;
+    fn optimizer(&self) -> &Optimizer;
+    /// Where the batch sampler's random stream stands.
+    fn rng_word_pos(&self) -> u128;
+
+    /// Writes the model (EMA weights) and the exact training state.
+    fn checkpoint(&self) -> Result<()> {
+        let progress = self.progress();
+        write_checkpoint(
+            self.dir(),
+            self.optimizer(),
+            State {
+                options: self.options().clone(),
+                step: self.step(),
+                rng_word_pos: self.rng_word_pos(),
+                tensors_file: String::new(),
+                validation_instruments: self.data().validation_instruments.clone(),
+                samples_seen: progress.samples_seen,
+                train_secs: progress.train_secs,
+            },
+        )
+    }
 }
 
 /// A run's totals so far (saved in its state, so a resumed run goes on counting).
@@ -74,8 +97,8 @@ pub(crate) fn run(
         let step = job.step() + 1;
         let stepped = job.train(step)?;
         let secs = started.elapsed().as_secs_f64();
-        job.progress().samples_seen += samples;
-        job.progress().train_secs += secs;
+        job.progress_mut().samples_seen += samples;
+        job.progress_mut().train_secs += secs;
         let rate = samples as f64 / secs.max(1e-9);
         let smoothed = recent_rate.map_or(rate, |r| 0.9 * r + 0.1 * rate);
         recent_rate = Some(smoothed);
@@ -97,7 +120,7 @@ pub(crate) fn run(
         let last = step == steps;
         if step.is_multiple_of(o.validate_every.max(1)) || last {
             let (value, event) = job.validation(step)?;
-            job.progress().last_validation = Some(value);
+            job.progress_mut().last_validation = Some(value);
             emit(job, on_event, &event)?;
         }
         if o.free_run_every > 0 && (step.is_multiple_of(o.free_run_every) || last) {

@@ -596,19 +596,7 @@ impl Trainer {
 
     /// Writes the model (EMA weights) and the exact training state.
     pub fn checkpoint(&self) -> Result<()> {
-        write_checkpoint(
-            &self.dir,
-            &self.optimizer,
-            State {
-                options: self.options.clone(),
-                step: self.step(),
-                rng_word_pos: self.rng.get_word_pos(),
-                tensors_file: String::new(),
-                validation_instruments: self.data.validation_instruments.clone(),
-                samples_seen: self.progress.samples_seen,
-                train_secs: self.progress.train_secs,
-            },
-        )
+        driver::Job::checkpoint(self)
     }
 
     /// Trains until `options.steps` or until `stop` is set (checked between steps), with
@@ -661,12 +649,20 @@ impl driver::Job for Trainer {
         Trainer::free_run(self)
     }
 
-    fn checkpoint(&self) -> Result<()> {
-        Trainer::checkpoint(self)
+    fn progress(&self) -> &driver::Progress {
+        &self.progress
     }
 
-    fn progress(&mut self) -> &mut driver::Progress {
+    fn progress_mut(&mut self) -> &mut driver::Progress {
         &mut self.progress
+    }
+
+    fn optimizer(&self) -> &Optimizer {
+        &self.optimizer
+    }
+
+    fn rng_word_pos(&self) -> u128 {
+        self.rng.get_word_pos()
     }
 
     fn data(&self) -> &TrainData {

@@ -21,8 +21,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{
-    Event, STATE_DIR, State, Summary, TrainData, TrainOptions, append_log, read_state, restore_run,
-    write_checkpoint,
+    Event, STATE_DIR, Summary, TrainData, TrainOptions, append_log, read_state, restore_run,
 };
 use crate::error::{Error, Result, read_bounded};
 use crate::fsutil::{Overwrite, write_atomic};
@@ -509,19 +508,7 @@ impl StudentTrainer {
 
     /// Writes the student (EMA weights) and the exact training state.
     pub fn checkpoint(&self) -> Result<()> {
-        write_checkpoint(
-            &self.dir,
-            &self.optimizer,
-            State {
-                options: self.options.clone(),
-                step: self.step(),
-                rng_word_pos: self.rng.get_word_pos(),
-                tensors_file: String::new(),
-                validation_instruments: self.data.validation_instruments.clone(),
-                samples_seen: self.progress.samples_seen,
-                train_secs: self.progress.train_secs,
-            },
-        )
+        super::driver::Job::checkpoint(self)
     }
 
     /// Trains until `options.steps` or until `stop` is set, as [`super::Trainer::run`].
@@ -591,12 +578,20 @@ impl super::driver::Job for StudentTrainer {
         StudentTrainer::free_run(self)
     }
 
-    fn checkpoint(&self) -> Result<()> {
-        StudentTrainer::checkpoint(self)
+    fn progress(&self) -> &super::driver::Progress {
+        &self.progress
     }
 
-    fn progress(&mut self) -> &mut super::driver::Progress {
+    fn progress_mut(&mut self) -> &mut super::driver::Progress {
         &mut self.progress
+    }
+
+    fn optimizer(&self) -> &Optimizer {
+        &self.optimizer
+    }
+
+    fn rng_word_pos(&self) -> u128 {
+        self.rng.get_word_pos()
     }
 
     fn data(&self) -> &TrainData {
