@@ -14,6 +14,8 @@ pub const KEY: &str = "model";
 pub const WAVENET_AE: &str = "wavenet_ae";
 /// The Parallel WaveNet student ([`crate::student`]).
 pub const PARALLEL_WAVENET: &str = "parallel_wavenet";
+/// SampleRNN conditioned on the autoencoder's embedding ([`crate::samplernn`]).
+pub const SAMPLERNN: &str = "samplernn";
 
 /// `value` as pretty JSON with its family named first.
 pub fn to_json<T: Serialize>(family: &str, value: &T) -> Result<String> {

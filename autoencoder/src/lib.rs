@@ -24,6 +24,7 @@ mod gemm;
 pub mod generate;
 pub mod mulaw;
 pub mod optim;
+pub mod samplernn;
 pub mod sampling;
 pub mod student;
 pub mod wavenet;
