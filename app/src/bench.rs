@@ -395,8 +395,10 @@ fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     if args.load > 0 {
         eprintln!("{} busy threads running beside the benchmark", args.load);
     }
-    if args.decoder == crate::synth::DecoderArg::Parallel {
-        return decode_parallel(args, &device);
+    match args.decoder {
+        crate::synth::DecoderArg::Parallel => return decode_parallel(args, &device),
+        crate::synth::DecoderArg::Samplernn => return decode_samplernn(args, &device),
+        crate::synth::DecoderArg::Autoregressive => {}
     }
     let cfg = Config::preset(&args.preset)?;
     let model =
@@ -500,13 +502,47 @@ fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
 /// `--samples` at A3 through [`engine::synth::Engine::decode_at`] (noise, excitation,
 /// flows; encoding excluded), after one untimed warm-up render of one frame.
 fn decode_parallel(args: &DecodeArgs, device: &candle_core::Device) -> anyhow::Result<ExitCode> {
-    use autoencoder::Control;
-    use engine::synth::{DecoderKind, Embedding, Engine, Glide, ModelSource};
+    use engine::synth::{DecoderKind, Engine, ModelSource};
     let source = args
         .model
         .clone()
         .map_or(ModelSource::Default, ModelSource::Dir);
-    let mut engine = Engine::load(&source, Some(DecoderKind::Parallel), device)?.with_cache(None);
+    let engine = Engine::load(&source, Some(DecoderKind::Parallel), device)?;
+    decode_engine(args, engine, device)
+}
+
+/// `bench decode --decoder samplernn`: a SampleRNN (`--model`'s, or one of random weights
+/// of the `samplernn` preset) plays `--batch` voices as [`decode_parallel`] times them.
+fn decode_samplernn(args: &DecodeArgs, device: &candle_core::Device) -> anyhow::Result<ExitCode> {
+    use autoencoder::samplernn::{SampleRnn, SampleRnnConfig};
+    use engine::synth::{DecoderKind, Engine, ModelSource};
+    let engine = match &args.model {
+        Some(dir) => Engine::load(
+            &ModelSource::Dir(dir.clone()),
+            Some(DecoderKind::SampleRnn),
+            device,
+        )?,
+        None => {
+            let cfg = SampleRnnConfig::samplernn();
+            let varmap = candle_nn::VarMap::new();
+            let model =
+                SampleRnn::new(&cfg, &VarBuilder::from_varmap(&varmap, DType::F32, device))?;
+            Engine::with_samplernn(model, "random samplernn".into(), "random".into())?
+        }
+    };
+    decode_engine(args, engine, device)
+}
+
+/// Times `engine` decoding `--batch` voices of `--samples` at A3 (after an untimed
+/// one-frame warm-up): `samples_per_s=` and `realtime_factor=`.
+fn decode_engine(
+    args: &DecodeArgs,
+    mut engine: engine::synth::Engine,
+    device: &candle_core::Device,
+) -> anyhow::Result<ExitCode> {
+    use autoencoder::Control;
+    use engine::synth::{Embedding, Glide};
+    engine = engine.with_cache(None);
     if let Some(t) = args.threads {
         engine = engine.with_threads(t);
     }
@@ -546,8 +582,9 @@ fn decode_parallel(args: &DecodeArgs, device: &candle_core::Device) -> anyhow::R
     let seconds = started.elapsed().as_secs_f64();
     let mut out = Output::default();
     out.line(format!(
-        "model={} batch={} samples={per_voice} decoder=parallel threads={} device={}",
+        "model={} batch={} samples={per_voice} decoder={} threads={} device={}",
         engine.name(),
+        engine.kind().name(),
         args.batch,
         engine.threads(),
         engine::device::describe(device)

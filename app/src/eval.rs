@@ -20,7 +20,8 @@ pub struct Args {
     #[arg(long, value_name = "MODEL_DIR")]
     pub model: PathBuf,
     /// autoregressive: the model's WaveNet decoder; parallel: the Parallel WaveNet
-    /// student beside it (its student/ folder), scored on its own held-out notes.
+    /// student beside it (its student/ folder), scored on its own held-out notes;
+    /// samplernn: a SampleRNN (--model is one, or holds one in samplernn/).
     /// Default: what --model is.
     #[arg(long, value_enum)]
     pub decoder: Option<crate::synth::DecoderArg>,
@@ -55,6 +56,7 @@ pub struct Args {
 enum Evaluated {
     Autoencoder(autoencoder::WaveNetAutoencoder),
     Student(autoencoder::student::StudentAutoencoder),
+    SampleRnn(autoencoder::samplernn::SampleRnn),
 }
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
@@ -85,6 +87,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .collect();
     let nll_nats = match &model {
         Evaluated::Autoencoder(model) => Some(nll(model, &originals, Some(&f0), 4)?),
+        Evaluated::SampleRnn(model) => Some(engine::eval::samplernn_nll(
+            model,
+            &originals,
+            Some(&f0),
+            4,
+        )?),
         Evaluated::Student(_) => None,
     };
     let bar = if args.quiet {
@@ -105,6 +113,17 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let reconstructions = match &model {
         Evaluated::Autoencoder(model) => {
             reconstruct(model, &originals, Some(&f0), sampling, &mut |done| {
+                bar.set_position(done as u64)
+            })?
+        }
+        Evaluated::SampleRnn(model) => {
+            let generator = autoencoder::samplernn::SampleRnnGenerator::new(model)?;
+            let coder = engine::eval::Coder {
+                encode: &|x| model.encode(x),
+                generator: &generator,
+                device: model.device(),
+            };
+            engine::eval::reconstruct_with(&coder, &originals, Some(&f0), sampling, &mut |done| {
                 bar.set_position(done as u64)
             })?
         }
@@ -143,6 +162,28 @@ fn load_model(args: &Args, device: &candle_core::Device) -> anyhow::Result<(Path
     // A student's directory holds student.json; an autoencoder's, config.json (and its
     // student, if it has one, student/).
     use crate::synth::DecoderArg;
+    use engine::synth::samplernn::{SAMPLERNN_DIR, is_samplernn};
+    if args.decoder == Some(DecoderArg::Samplernn) || is_samplernn(&args.model) {
+        let dir = if is_samplernn(&args.model) {
+            args.model.clone()
+        } else {
+            args.model.join(SAMPLERNN_DIR)
+        };
+        if !is_samplernn(&dir) {
+            bail!(
+                "eval: {} is not a SampleRNN and has none beside it (in {SAMPLERNN_DIR}/)",
+                args.model.display()
+            );
+        }
+        if !matches!(args.decoder, None | Some(DecoderArg::Samplernn)) {
+            bail!(
+                "eval: {} is a SampleRNN; it plays with --decoder samplernn only",
+                dir.display()
+            );
+        }
+        let model = engine::train::samplernn::load(&dir, device).context("eval")?;
+        return Ok((dir, Evaluated::SampleRnn(model)));
+    }
     let is_student = engine::synth::student::is_student;
     let dir = match (args.decoder, is_student(&args.model)) {
         (Some(DecoderArg::Autoregressive), true) => bail!(

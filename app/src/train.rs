@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, anyhow};
 use autoencoder::Config;
+use autoencoder::samplernn::SampleRnnConfig;
 use engine::fsutil::Overwrite;
+use engine::train::samplernn::SampleRnnTrainer;
 use engine::train::{Event, TrainOptions, Trainer};
 
 use crate::output::Output;
@@ -21,7 +23,9 @@ pub struct Args {
     #[arg(long, value_name = "MODEL_DIR")]
     pub out: PathBuf,
     /// Model shape: small-pitched (the default model's: small with a 16-harmonic
-    /// excitation at f0), small (no excitation) or nsynth (Magenta's h512_bo16).
+    /// excitation at f0), small (no excitation), nsynth (Magenta's h512_bo16), or a
+    /// SampleRNN: samplernn (tiers of 16 and 4 samples, GRUs of 256, the small encoder),
+    /// samplernn-tiny (trains in seconds, for tests).
     #[arg(long, default_value = "small-pitched", conflicts_with = "config")]
     pub preset: String,
     /// A config.json with Magenta's hyper-parameter names, instead of a preset.
@@ -85,33 +89,49 @@ fn config(args: &Args) -> anyhow::Result<Config> {
     }
 }
 
+fn options(args: &Args) -> TrainOptions {
+    TrainOptions {
+        data: args.data.clone(),
+        steps: args.steps.unwrap_or(TrainOptions::default().steps),
+        batch: args.batch,
+        crop: args.crop,
+        lr: args.lr.unwrap_or(TrainOptions::default().lr),
+        warmup_steps: args.warmup,
+        checkpoint_every: args.checkpoint_every,
+        validate_every: args.validate_every,
+        seed: args.seed,
+        input_noise: args.input_noise,
+        unpitched_share: args.unpitched_share,
+        free_run_every: args.free_run_every,
+        free_run_notes: args.free_run_notes,
+        ..Default::default()
+    }
+}
+
+/// Whether this run trains a SampleRNN: a SampleRNN preset, or resuming one.
+fn is_samplernn(args: &Args) -> bool {
+    if args.resume {
+        engine::synth::samplernn::is_samplernn(&args.out)
+    } else {
+        args.config.is_none() && SampleRnnConfig::preset(&args.preset).is_some()
+    }
+}
+
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let device = engine::device::by_name(&args.device).map_err(|e| anyhow!(e))?;
+    let overwrite = if args.force {
+        Overwrite::Allowed
+    } else {
+        Overwrite::Never
+    };
+    if is_samplernn(args) {
+        return run_samplernn(args, &device, overwrite);
+    }
     let mut trainer = if args.resume {
         Trainer::resume(&args.out, args.steps, args.lr, &device).context("train --resume")?
     } else {
-        let options = TrainOptions {
-            data: args.data.clone(),
-            steps: args.steps.unwrap_or(TrainOptions::default().steps),
-            batch: args.batch,
-            crop: args.crop,
-            lr: args.lr.unwrap_or(TrainOptions::default().lr),
-            warmup_steps: args.warmup,
-            checkpoint_every: args.checkpoint_every,
-            validate_every: args.validate_every,
-            seed: args.seed,
-            input_noise: args.input_noise,
-            unpitched_share: args.unpitched_share,
-            free_run_every: args.free_run_every,
-            free_run_notes: args.free_run_notes,
-            ..Default::default()
-        };
-        let overwrite = if args.force {
-            Overwrite::Allowed
-        } else {
-            Overwrite::Never
-        };
-        Trainer::start(&args.out, &config(args)?, options, &device, overwrite).context("train")?
+        Trainer::start(&args.out, &config(args)?, options(args), &device, overwrite)
+            .context("train")?
     };
     eprintln!(
         "training {} ({} parameters) on {} notes, validating on {} notes of {} held-out instruments, {} ({})",
@@ -126,6 +146,48 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         } else {
             "candle autograd"
         },
+    );
+    let step = trainer.step();
+    let steps = trainer.options().steps;
+    drive(
+        &args.out,
+        "validation NLL (nats/sample)",
+        step,
+        steps,
+        args.quiet,
+        |stop, on_event| trainer.run(stop, on_event).context("train"),
+    )
+}
+
+/// `timbrel train --preset samplernn…` (or `--resume` of one).
+fn run_samplernn(
+    args: &Args,
+    device: &candle_core::Device,
+    overwrite: Overwrite,
+) -> anyhow::Result<ExitCode> {
+    if args.lr.is_some() && args.resume {
+        anyhow::bail!("train --resume: a SampleRNN run keeps its learning rate");
+    }
+    let mut trainer = if args.resume {
+        SampleRnnTrainer::resume(&args.out, args.steps, device).context("train --resume")?
+    } else {
+        let config = SampleRnnConfig::preset(&args.preset)
+            .ok_or_else(|| anyhow!("train: unknown preset {:?}", args.preset))?;
+        SampleRnnTrainer::start(&args.out, &config, options(args), device, overwrite)
+            .context("train")?
+    };
+    eprintln!(
+        "training the SampleRNN {} ({} parameters; tiers of {} and {} samples, GRUs of {}; truncated BPTT over {}) on {} notes, validating on {} notes of {} held-out instruments, {}",
+        args.out.display(),
+        trainer.config().parameter_count(),
+        trainer.config().top_frame,
+        trainer.config().mid_frame,
+        trainer.config().dim,
+        trainer.config().tbptt,
+        trainer.data().train_notes(),
+        trainer.data().validation_notes(),
+        trainer.data().validation_instruments.len(),
+        engine::device::describe(device),
     );
     let step = trainer.step();
     let steps = trainer.options().steps;

@@ -152,8 +152,11 @@ pub fn pitch_match(reference: &[f32], candidate: &[f32]) -> Option<bool> {
 
 /// The notes as the network's input `[notes, len]`, all cut to the longest length that
 /// every note has and that is a multiple of the hop; `None` when that length is zero.
-fn scaled_batch(model: &WaveNetAutoencoder, notes: &[Vec<f32>]) -> Result<Option<(Tensor, usize)>> {
-    let hop = model.config().ae_hop_length;
+fn scaled_batch(
+    hop: usize,
+    device: &candle_core::Device,
+    notes: &[Vec<f32>],
+) -> Result<Option<(Tensor, usize)>> {
     let len = notes.iter().map(Vec::len).min().unwrap_or(0) / hop * hop;
     if len == 0 {
         return Ok(None);
@@ -162,8 +165,7 @@ fn scaled_batch(model: &WaveNetAutoencoder, notes: &[Vec<f32>]) -> Result<Option
         .iter()
         .flat_map(|n| n[..len].iter().map(|&x| mulaw::scaled(x)))
         .collect();
-    let x = Tensor::from_vec(flat, (notes.len(), len), model.device())
-        .map_err(autoencoder::Error::from)?;
+    let x = Tensor::from_vec(flat, (notes.len(), len), device).map_err(autoencoder::Error::from)?;
     Ok(Some((x, len)))
 }
 
@@ -177,13 +179,44 @@ pub fn nll(
     let (mut total, mut count) = (0f64, 0usize);
     let batch = batch.max(1);
     for (i, chunk) in notes.chunks(batch).enumerate() {
-        let Some((x, len)) = scaled_batch(model, chunk)? else {
+        let hop = model.config().ae_hop_length;
+        let Some((x, len)) = scaled_batch(hop, model.device(), chunk)? else {
             continue;
         };
         let f0 = f0_hz.map(|f| &f[i * batch..i * batch + chunk.len()]);
         let excitation = excitation_tensor(model, f0, len, &[])?;
         let loss = model
             .loss_excited(&x, None, excitation.as_ref())?
+            .to_dtype(DType::F64)
+            .and_then(|l| l.to_scalar::<f64>())
+            .map_err(autoencoder::Error::from)?;
+        total += loss * (chunk.len() * len) as f64;
+        count += chunk.len() * len;
+    }
+    Ok(total / count.max(1) as f64)
+}
+
+/// [`nll`] of a SampleRNN (teacher-forced from zero state over each whole note).
+pub fn samplernn_nll(
+    model: &autoencoder::samplernn::SampleRnn,
+    notes: &[Vec<f32>],
+    f0_hz: Option<&[f32]>,
+    batch: usize,
+) -> Result<f64> {
+    let (mut total, mut count) = (0f64, 0usize);
+    let batch = batch.max(1);
+    let (hop, k) = (
+        model.config().encoder.ae_hop_length,
+        model.config().excitation_harmonics,
+    );
+    for (i, chunk) in notes.chunks(batch).enumerate() {
+        let Some((x, len)) = scaled_batch(hop, model.device(), chunk)? else {
+            continue;
+        };
+        let f0 = f0_hz.map(|f| &f[i * batch..i * batch + chunk.len()]);
+        let excitation = excitation_of(k, model.device(), f0, len, &[])?;
+        let loss = model
+            .loss(&x, None, excitation.as_ref())?
             .to_dtype(DType::F64)
             .and_then(|l| l.to_scalar::<f64>())
             .map_err(autoencoder::Error::from)?;
@@ -202,7 +235,42 @@ pub fn reconstruct(
     sampling: Sampling,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<Vec<f32>>> {
-    let Some((x, len)) = scaled_batch(model, notes)? else {
+    let generator = crate::synth::wavenet_generator(model)?;
+    let coder = Coder {
+        encode: &|x| model.encode(x),
+        generator: &*generator,
+        device: model.device(),
+    };
+    reconstruct_with(&coder, notes, f0_hz, sampling, progress)
+}
+
+/// A family's encoder and generator, as [`reconstruct_with`] takes them.
+pub struct Coder<'a> {
+    /// μ-law-scaled notes `[notes, len]` → embedding `[notes, frames, bottleneck]`.
+    pub encode: &'a dyn Fn(&Tensor) -> autoencoder::Result<Tensor>,
+    pub generator: &'a dyn autoencoder::Generator,
+    /// Where the encoder's tensors live.
+    pub device: &'a candle_core::Device,
+}
+
+impl std::fmt::Debug for Coder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coder")
+            .field("generator", &self.generator)
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`reconstruct`] for any family: `coder` encodes the notes and generates them back.
+pub fn reconstruct_with(
+    coder: &Coder,
+    notes: &[Vec<f32>],
+    f0_hz: Option<&[f32]>,
+    sampling: Sampling,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<Vec<f32>>> {
+    let hop = coder.generator.hop_length();
+    let Some((x, len)) = scaled_batch(hop, coder.device, notes)? else {
         return Ok(vec![Vec::new(); notes.len()]);
     };
     let curves: Option<Vec<f32>> = f0_hz.map(|f0| {
@@ -210,13 +278,11 @@ pub fn reconstruct(
             .flat_map(|&hz| std::iter::repeat_n(hz, len))
             .collect()
     });
-    let encoding: Vec<f32> = model
-        .encode(&x)?
+    let encoding: Vec<f32> = (coder.encode)(&x)?
         .to_device(&candle_core::Device::Cpu)
         .and_then(|e| e.flatten_all())
         .and_then(|e| e.to_vec1())
         .map_err(autoencoder::Error::from)?;
-    let generator = crate::synth::wavenet_generator(model)?;
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let streams: Vec<u64> = (0..notes.len() as u64).collect();
     let request = autoencoder::Request {
@@ -227,7 +293,7 @@ pub fn reconstruct(
         threads,
     };
     crate::synth::run_generator(
-        &*generator,
+        coder.generator,
         &request,
         &autoencoder::Control::default(),
         &mut |p| {
@@ -248,8 +314,19 @@ pub fn excitation_tensor(
     len: usize,
     offsets: &[usize],
 ) -> Result<Option<Tensor>> {
-    use autoencoder::excitation::{Oscillator, excitation};
     let k = model.config().excitation_harmonics;
+    excitation_of(k, model.device(), f0_hz, len, offsets)
+}
+
+/// [`excitation_tensor`] for `k` harmonics on `device` (any family).
+pub fn excitation_of(
+    k: usize,
+    device: &candle_core::Device,
+    f0_hz: Option<&[f32]>,
+    len: usize,
+    offsets: &[usize],
+) -> Result<Option<Tensor>> {
+    use autoencoder::excitation::{Oscillator, excitation};
     let Some(f0_hz) = f0_hz.filter(|_| k > 0) else {
         return Ok(None);
     };
@@ -258,7 +335,7 @@ pub fn excitation_tensor(
         let start = Oscillator::at_offset(hz, offsets.get(i).copied().unwrap_or(0));
         all.extend(excitation(&vec![hz; len], k, start));
     }
-    let t = Tensor::from_vec(all, (f0_hz.len(), len, 2 * k), model.device())
+    let t = Tensor::from_vec(all, (f0_hz.len(), len, 2 * k), device)
         .map_err(autoencoder::Error::from)?;
     Ok(Some(t))
 }

@@ -508,3 +508,47 @@ fn a_student_distilled_from_a_teacher_keeps_its_encoder_and_resumes_exactly() {
     .to_string();
     assert!(err.contains("encoder") && err.contains("other"), "{err}");
 }
+
+#[test]
+fn a_samplernn_resumes_exactly() {
+    use autoencoder::samplernn::SampleRnnConfig;
+    use engine::train::samplernn::SampleRnnTrainer;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = notes(tmp.path());
+    let cfg = SampleRnnConfig::tiny();
+    let mut opts = options(&data, 5);
+    opts.free_run_every = 5;
+    opts.free_run_notes = 1;
+    opts.free_run_secs = 0.05;
+    let stop = AtomicBool::new(false);
+    let straight = tmp.path().join("straight");
+    let mut t = SampleRnnTrainer::start(
+        &straight,
+        &cfg,
+        opts.clone(),
+        &Device::Cpu,
+        Overwrite::Never,
+    )
+    .unwrap();
+    let summary = t.run(&stop, &mut |_| {}).unwrap();
+    assert_eq!(summary.step, 5);
+    assert!(summary.last_loss.unwrap().is_finite());
+    let split = tmp.path().join("split");
+    let mut t =
+        SampleRnnTrainer::start(&split, &cfg, opts, &Device::Cpu, Overwrite::Never).unwrap();
+    let summary = stopping_after(2, |stop, on_event| t.run(stop, on_event));
+    assert_eq!(summary.step, 2);
+    assert!(summary.stopped_early);
+    drop(t);
+    let mut t = SampleRnnTrainer::resume(&split, None, &Device::Cpu).unwrap();
+    assert_eq!(t.step(), 2);
+    t.run(&stop, &mut |_| {}).unwrap();
+    assert!(
+        weights(&straight) == weights(&split),
+        "resumed ≠ uninterrupted"
+    );
+    let log = std::fs::read_to_string(straight.join("train_log.jsonl")).unwrap();
+    assert!(log.contains("\"event\":\"freerun\""), "{log}");
+    // The other trainer refuses it.
+    assert!(Trainer::resume(&straight, None, None, &Device::Cpu).is_err());
+}

@@ -116,6 +116,8 @@ pub(crate) fn parse_pitch(s: &str) -> Result<u8, String> {
 pub enum DecoderArg {
     Autoregressive,
     Parallel,
+    /// A SampleRNN (a SampleRNN's directory, or one in `samplernn/` beside the model).
+    Samplernn,
 }
 
 impl From<DecoderArg> for DecoderKind {
@@ -123,6 +125,7 @@ impl From<DecoderArg> for DecoderKind {
         match d {
             DecoderArg::Autoregressive => Self::Autoregressive,
             DecoderArg::Parallel => Self::Parallel,
+            DecoderArg::Samplernn => Self::SampleRnn,
         }
     }
 }

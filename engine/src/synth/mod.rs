@@ -17,6 +17,7 @@ pub mod grid;
 pub mod npy;
 pub mod prepare;
 pub mod render;
+pub mod samplernn;
 pub mod sources;
 pub mod stretch;
 pub mod student;
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use autoencoder::samplernn::{SampleRnn, SampleRnnGenerator};
 use autoencoder::student::StudentAutoencoder;
 use autoencoder::student::generate::StudentGenerator;
 use autoencoder::wavenet::cpu::CpuGenerator;
@@ -64,6 +66,9 @@ pub enum DecoderKind {
     Autoregressive,
     /// A Parallel WaveNet student: every sample of a note at once.
     Parallel,
+    /// A SampleRNN: recurrent tiers at frame rates and a sample-level MLP.
+    #[serde(rename = "samplernn")]
+    SampleRnn,
 }
 
 impl DecoderKind {
@@ -71,6 +76,7 @@ impl DecoderKind {
         match self {
             Self::Autoregressive => "autoregressive",
             Self::Parallel => "parallel",
+            Self::SampleRnn => "samplernn",
         }
     }
 }
@@ -85,6 +91,8 @@ enum Family {
     WaveNet(Arc<WaveNetAutoencoder>),
     /// A Parallel WaveNet student with its own encoder: whole notes at once.
     Student(Arc<StudentAutoencoder>),
+    /// A SampleRNN with its own encoder: sample by sample, tiers once per frame.
+    SampleRnn(Arc<SampleRnn>),
 }
 
 /// The largest pitch shift applied to reach a blend's pitch. Beyond two octaves a
@@ -163,6 +171,12 @@ impl Engine {
         self.generator = match &self.family {
             Family::WaveNet(model) => Box::new(TensorGenerator::new(model, device)?),
             Family::Student(model) => Box::new(StudentGenerator::with_tensors(Arc::clone(model))),
+            Family::SampleRnn(_) => {
+                return Err(Error::invalid(
+                    Path::new("samplernn"),
+                    "SampleRNN has no tensor decoder: it generates on the CPU",
+                ));
+            }
         };
         self.tensors = true;
         Ok(self)
@@ -189,8 +203,34 @@ impl Engine {
                         model_dir::identity(model.config(), default_model::STUDENT_WEIGHTS);
                     Self::with_student(model, default_model::STUDENT_NAME.to_string(), identity)
                 }
+                DecoderKind::SampleRnn => Err(Error::invalid(
+                    Path::new(default_model::NAME),
+                    "the default model has no SampleRNN; train one and give its directory",
+                )),
             },
             ModelSource::Dir(dir) => {
+                if samplernn::is_samplernn(dir) {
+                    return match kind {
+                        None | Some(DecoderKind::SampleRnn) => Self::load_samplernn(dir, device),
+                        Some(_) => Err(Error::invalid(
+                            dir,
+                            "this is a SampleRNN: it plays with the samplernn decoder only",
+                        )),
+                    };
+                }
+                if kind == Some(DecoderKind::SampleRnn) {
+                    let beside = dir.join(samplernn::SAMPLERNN_DIR);
+                    if !samplernn::is_samplernn(&beside) {
+                        return Err(Error::invalid(
+                            dir,
+                            format!(
+                                "no SampleRNN in this directory or beside it (none in {}/)",
+                                samplernn::SAMPLERNN_DIR
+                            ),
+                        ));
+                    }
+                    return Self::load_samplernn(&beside, device);
+                }
                 let is_student = student::is_student(dir);
                 match (kind, is_student) {
                     (Some(DecoderKind::Autoregressive), true) => Err(Error::invalid(
@@ -217,6 +257,23 @@ impl Engine {
                 }
             }
         }
+    }
+
+    fn load_samplernn(dir: &Path, device: &Device) -> Result<Self> {
+        let (model, identity) = samplernn::load(dir, device)?;
+        Self::with_samplernn(model, dir.display().to_string(), identity)
+    }
+
+    /// An engine on a SampleRNN already in memory.
+    pub fn with_samplernn(model: SampleRnn, name: String, identity: String) -> Result<Self> {
+        let generator = SampleRnnGenerator::new(&model)?;
+        Ok(Self::assemble(
+            Family::SampleRnn(Arc::new(model)),
+            Box::new(generator),
+            false,
+            name,
+            identity,
+        ))
     }
 
     fn load_student(dir: &Path, device: &Device) -> Result<Self> {
@@ -276,6 +333,7 @@ impl Engine {
         match self.family {
             Family::WaveNet(_) => DecoderKind::Autoregressive,
             Family::Student(_) => DecoderKind::Parallel,
+            Family::SampleRnn(_) => DecoderKind::SampleRnn,
         }
     }
 
@@ -302,6 +360,7 @@ impl Engine {
         match &self.family {
             Family::WaveNet(model) => model.config(),
             Family::Student(student) => &student.config().encoder,
+            Family::SampleRnn(model) => &model.config().encoder,
         }
     }
 
@@ -309,7 +368,7 @@ impl Engine {
     pub fn autoencoder(&self) -> Option<&WaveNetAutoencoder> {
         match &self.family {
             Family::WaveNet(model) => Some(model),
-            Family::Student(_) => None,
+            Family::Student(_) | Family::SampleRnn(_) => None,
         }
     }
 
@@ -318,6 +377,7 @@ impl Engine {
         match &self.family {
             Family::WaveNet(model) => model.config().parameter_count(),
             Family::Student(student) => student.parameter_count(),
+            Family::SampleRnn(model) => model.config().parameter_count(),
         }
     }
 
@@ -330,6 +390,7 @@ impl Engine {
         match &self.family {
             Family::WaveNet(model) => model.device(),
             Family::Student(student) => student.device(),
+            Family::SampleRnn(model) => model.device(),
         }
     }
 
@@ -347,6 +408,7 @@ impl Engine {
         let what = match self.family {
             Family::WaveNet(_) => "autoregressive",
             Family::Student(_) => "parallel (Parallel WaveNet student)",
+            Family::SampleRnn(_) => "SampleRNN",
         };
         format!("{what}, {}", self.generator.describe(self.threads))
     }
@@ -437,6 +499,7 @@ impl Engine {
                 let z = match &self.family {
                     Family::WaveNet(model) => model.encode(&x)?,
                     Family::Student(student) => student.encode(&x)?,
+                    Family::SampleRnn(model) => model.encode(&x)?,
                 };
                 let z: Vec<f32> = z
                     .to_device(&Device::Cpu)

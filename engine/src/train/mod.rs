@@ -9,6 +9,7 @@
 mod data;
 mod driver;
 mod options;
+pub mod samplernn;
 pub mod student;
 
 use std::collections::{BTreeSet, HashMap};
