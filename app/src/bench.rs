@@ -584,8 +584,8 @@ fn decode_engine(
     out.line(format!(
         "model={} batch={} samples={per_voice} decoder={} threads={} device={}",
         engine.name(),
-        engine.kind().name(),
         args.batch,
+        engine.kind().name(),
         engine.threads(),
         engine::device::describe(device)
     ));

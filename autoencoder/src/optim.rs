@@ -203,7 +203,9 @@ impl Optimizer {
             let theta = slot.var.as_tensor().detach();
             // A variable no gradient reaches (the last layer's residual) only decays.
             if let Some(g) = g {
-                let g = g.affine(scale, 0.0)?;
+                // Detached: candle's gradients can carry the graph that made them, and the
+                // moments would then keep every step's activations alive.
+                let g = g.detach().affine(scale, 0.0)?;
                 slot.m = ((&slot.m * c.beta1)? + (&g * (1.0 - c.beta1))?)?;
                 slot.v = ((&slot.v * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
             }

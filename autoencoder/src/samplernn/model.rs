@@ -347,10 +347,13 @@ impl SampleRnn {
         )?;
         let mut sums: Vec<Option<Tensor>> = vec![None; vars.len()];
         let mut d_encoding: Option<Tensor> = None;
+        // Detached: a gradient that kept its graph would keep every subsequence's
+        // activations alive (and, in the optimiser's moments, every step's).
         let add = |slot: &mut Option<Tensor>, g: &Tensor| -> Result<()> {
+            let g = g.detach();
             *slot = Some(match slot.take() {
                 Some(s) => (s + g)?,
-                None => g.clone(),
+                None => g,
             });
             Ok(())
         };
