@@ -660,3 +660,37 @@ fn the_status_lines_error_goes_when_dismissed() {
     assert!(h.state().error.is_none());
     assert!(h.query_by_label("dismiss").is_none());
 }
+
+#[test]
+fn a_samplernn_model_renders_in_the_window() {
+    use autoencoder::samplernn::{SampleRnn, SampleRnnConfig};
+    let s = Setup::new();
+    // A random SampleRNN of the tiny preset as a model directory.
+    let dir = s.path("samplernn");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = SampleRnnConfig::tiny();
+    let varmap = candle_nn::VarMap::new();
+    SampleRnn::new(
+        &cfg,
+        &candle_nn::VarBuilder::from_varmap(
+            &varmap,
+            candle_core::DType::F32,
+            &candle_core::Device::Cpu,
+        ),
+    )
+    .unwrap();
+    varmap.save(dir.join("weights.safetensors")).unwrap();
+    std::fs::write(dir.join("config.json"), cfg.to_json().unwrap()).unwrap();
+    let mut h = s.harness_on(ModelSource::Dir(dir));
+    wait(&mut h, "the model", |a| a.idle() && a.model_ready());
+    h.get_by_label_contains("SampleRNN");
+    h.state_mut().state.mode = PadMode::Slider;
+    h.state_mut().state.mix = 0.0;
+    h.state_mut().state.corners[0] = Some(s.path("mypack"));
+    h.run_steps(2);
+    h.get_by_label("Render").click();
+    h.run_steps(1);
+    wait(&mut h, "the render", |a| !a.rendering());
+    assert!(h.state().error.is_none(), "{:?}", h.state().error);
+    assert!(h.state().result.is_some());
+}
