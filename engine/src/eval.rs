@@ -176,24 +176,16 @@ pub fn nll(
     f0_hz: Option<&[f32]>,
     batch: usize,
 ) -> Result<f64> {
-    let (mut total, mut count) = (0f64, 0usize);
-    let batch = batch.max(1);
-    for (i, chunk) in notes.chunks(batch).enumerate() {
-        let hop = model.config().ae_hop_length;
-        let Some((x, len)) = scaled_batch(hop, model.device(), chunk)? else {
-            continue;
-        };
-        let f0 = f0_hz.map(|f| &f[i * batch..i * batch + chunk.len()]);
-        let excitation = excitation_tensor(model, f0, len, &[])?;
-        let loss = model
-            .loss_excited(&x, None, excitation.as_ref())?
-            .to_dtype(DType::F64)
-            .and_then(|l| l.to_scalar::<f64>())
-            .map_err(autoencoder::Error::from)?;
-        total += loss * (chunk.len() * len) as f64;
-        count += chunk.len() * len;
-    }
-    Ok(total / count.max(1) as f64)
+    let c = model.config();
+    let shape = (c.ae_hop_length, c.excitation_harmonics);
+    nll_with(
+        &|x, e| model.loss_excited(x, None, e),
+        shape,
+        model.device(),
+        notes,
+        f0_hz,
+        batch,
+    )
 }
 
 /// [`nll`] of a SampleRNN (teacher-forced from zero state over each whole note).
@@ -203,20 +195,37 @@ pub fn samplernn_nll(
     f0_hz: Option<&[f32]>,
     batch: usize,
 ) -> Result<f64> {
+    let c = model.config();
+    let shape = (c.encoder.ae_hop_length, c.excitation_harmonics);
+    nll_with(
+        &|x, e| model.loss(x, None, e),
+        shape,
+        model.device(),
+        notes,
+        f0_hz,
+        batch,
+    )
+}
+
+/// The mean of `loss(scaled, excitation)` (a mean NLL per sample) over `notes`, `batch`
+/// at a time, for a model with `(hop, harmonics)`.
+fn nll_with(
+    loss: &dyn Fn(&Tensor, Option<&Tensor>) -> autoencoder::Result<Tensor>,
+    (hop, harmonics): (usize, usize),
+    device: &candle_core::Device,
+    notes: &[Vec<f32>],
+    f0_hz: Option<&[f32]>,
+    batch: usize,
+) -> Result<f64> {
     let (mut total, mut count) = (0f64, 0usize);
     let batch = batch.max(1);
-    let (hop, k) = (
-        model.config().encoder.ae_hop_length,
-        model.config().excitation_harmonics,
-    );
     for (i, chunk) in notes.chunks(batch).enumerate() {
-        let Some((x, len)) = scaled_batch(hop, model.device(), chunk)? else {
+        let Some((x, len)) = scaled_batch(hop, device, chunk)? else {
             continue;
         };
         let f0 = f0_hz.map(|f| &f[i * batch..i * batch + chunk.len()]);
-        let excitation = excitation_of(k, model.device(), f0, len, &[])?;
-        let loss = model
-            .loss(&x, None, excitation.as_ref())?
+        let excitation = excitation_of(harmonics, device, f0, len, &[])?;
+        let loss = loss(&x, excitation.as_ref())?
             .to_dtype(DType::F64)
             .and_then(|l| l.to_scalar::<f64>())
             .map_err(autoencoder::Error::from)?;

@@ -148,3 +148,51 @@ pub(crate) fn run(
         samples_seen: progress.samples_seen,
     })
 }
+
+/// The held-out notes a free-running check plays: their names, their first
+/// `free_run_secs` in whole hops (zero-padded to that length when `pad`), and their f0.
+pub(crate) struct FreeRunNotes {
+    pub names: Vec<String>,
+    pub originals: Vec<Vec<f32>>,
+    pub f0: Vec<f32>,
+    started: Instant,
+}
+
+impl FreeRunNotes {
+    pub fn pick(data: &TrainData, options: &TrainOptions, hop: usize, pad: bool) -> Result<Self> {
+        let started = Instant::now();
+        let len = ((options.free_run_secs * crate::audio::SAMPLE_RATE_HZ as f64) as usize / hop)
+            .max(1)
+            * hop;
+        let notes = data.validation_notes_audio(options.free_run_notes)?;
+        Ok(Self {
+            names: notes.iter().map(|(n, _, _)| n.clone()).collect(),
+            originals: notes
+                .iter()
+                .map(|(_, a, _)| {
+                    let mut a = a[..len.min(a.len())].to_vec();
+                    if pad {
+                        a.resize(len, 0.0);
+                    }
+                    a
+                })
+                .collect(),
+            f0: notes.iter().map(|(_, _, f)| *f).collect(),
+            started,
+        })
+    }
+
+    /// The check's event for the notes played back as `out`, scored as `timbrel eval` does.
+    pub fn scored(&self, step: u64, out: &[Vec<f32>]) -> Event {
+        let (pitch_accuracy, pitched_notes, distance, _) =
+            crate::eval::score(&self.names, &self.originals, out);
+        Event::FreeRun {
+            step,
+            notes: self.names.len(),
+            pitched_notes,
+            pitch_accuracy,
+            log_mel_distance_db: distance,
+            secs: self.started.elapsed().as_secs_f64(),
+        }
+    }
+}

@@ -16,7 +16,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
 
 use autoencoder::optim::Optimizer;
 use autoencoder::wavenet::fused::{FusedBatch, FusedStep};
@@ -259,6 +258,68 @@ fn write_checkpoint(dir: &Path, optimizer: &Optimizer, mut state: State) -> Resu
 }
 
 /// Appends one event to the run's `train_log.jsonl`.
+/// A step's own random draws, from a stream seeded by the run's seed and the step (so a
+/// resumed run draws the same): each crop's f0, 0 for the share trained unpitched, and the
+/// Gaussian noise (σ = `input_noise`) added to the decoder's input, if any.
+pub(crate) fn step_draws(
+    options: &TrainOptions,
+    batch: &data::Batch,
+    step: u64,
+) -> (Vec<f32>, Option<Vec<f32>>) {
+    use rand::RngExt;
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(options.seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let f0 = batch
+        .f0_hz
+        .iter()
+        .map(|&hz| {
+            if rng.random::<f64>() < options.unpitched_share {
+                0.0
+            } else {
+                hz
+            }
+        })
+        .collect();
+    let noise = (options.input_noise > 0.0).then(|| {
+        let sigma = options.input_noise as f32;
+        (0..batch.scaled.len())
+            .map(|_| {
+                // Box–Muller.
+                let u1 = rng.random::<f32>().max(f32::MIN_POSITIVE);
+                let u2 = rng.random::<f32>();
+                sigma * (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+            })
+            .collect()
+    });
+    (f0, noise)
+}
+
+/// Readies `dir` for a new run: over an old one (`overwrite` allowed) its log and state go;
+/// the state folder is made and the config (`json`, or why it could not be written)
+/// written to `config_path`.
+fn init_dir(
+    dir: &Path,
+    config_path: &Path,
+    overwrite: Overwrite,
+    json: autoencoder::Result<String>,
+) -> Result<()> {
+    if overwrite == Overwrite::Allowed {
+        let _ = std::fs::remove_file(dir.join(LOG_FILE));
+        let _ = std::fs::remove_dir_all(dir.join(STATE_DIR));
+    }
+    std::fs::create_dir_all(dir.join(STATE_DIR)).map_err(|error| Error::Write {
+        path: dir.join(STATE_DIR),
+        error,
+    })?;
+    let text = json.map_err(|error| Error::Model {
+        path: config_path.to_path_buf(),
+        error,
+    })?;
+    write_atomic(config_path, Overwrite::Allowed, |out| {
+        out.write_all(text.as_bytes())
+    })
+}
+
 fn append_log(dir: &Path, event: &impl Serialize) -> Result<()> {
     let path = dir.join(LOG_FILE);
     let mut line = serde_json::to_string(event).map_err(json_err(&path))?;
@@ -328,21 +389,7 @@ impl Trainer {
         let optimizer = Optimizer::new(&varmap, options.optimizer())?;
         let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
         rng.set_stream(1);
-        if overwrite == Overwrite::Allowed {
-            let _ = std::fs::remove_file(dir.join(LOG_FILE));
-            let _ = std::fs::remove_dir_all(dir.join(STATE_DIR));
-        }
-        std::fs::create_dir_all(dir.join(STATE_DIR)).map_err(|error| Error::Write {
-            path: dir.join(STATE_DIR),
-            error,
-        })?;
-        let text = config.to_json().map_err(|error| Error::Model {
-            path: config_path.clone(),
-            error,
-        })?;
-        write_atomic(&config_path, Overwrite::Allowed, |out| {
-            out.write_all(text.as_bytes())
-        })?;
+        init_dir(dir, &config_path, overwrite, config.to_json())?;
         Self::assemble(
             dir, config, options, data, &varmap, optimizer, rng, device, 0, 0.0,
         )
@@ -475,79 +522,38 @@ impl Trainer {
     /// Decodes held-out notes free-running with the EMA weights (see
     /// [`TrainOptions::free_run_every`]) and scores them as `timbrel eval` does.
     pub fn free_run(&self) -> Result<Event> {
-        let started = Instant::now();
         let vb = VarBuilder::from_tensors(self.optimizer.ema(), DType::F32, &self.device);
         let model = WaveNetAutoencoder::new(&self.config, vb)?;
         let hop = self.config.ae_hop_length;
-        let len = ((self.options.free_run_secs * crate::audio::SAMPLE_RATE_HZ as f64) as usize
-            / hop)
-            .max(1)
-            * hop;
-        let notes = self
-            .data
-            .validation_notes_audio(self.options.free_run_notes)?;
-        let names: Vec<String> = notes.iter().map(|(n, _, _)| n.clone()).collect();
-        let originals: Vec<Vec<f32>> = notes
-            .iter()
-            .map(|(_, a, _)| a[..len.min(a.len())].to_vec())
-            .collect();
-        let f0: Vec<f32> = notes.iter().map(|(_, _, f)| *f).collect();
+        let notes = driver::FreeRunNotes::pick(&self.data, &self.options, hop, false)?;
         let sampling = autoencoder::Sampling::default();
-        let out = crate::eval::reconstruct(&model, &originals, Some(&f0), sampling, &mut |_| {})?;
-        let (pitch_accuracy, pitched_notes, distance, _) =
-            crate::eval::score(&names, &originals, &out);
-        Ok(Event::FreeRun {
-            step: self.step(),
-            notes: names.len(),
-            pitched_notes,
-            pitch_accuracy,
-            log_mel_distance_db: distance,
-            secs: started.elapsed().as_secs_f64(),
-        })
+        let out = crate::eval::reconstruct(
+            &model,
+            &notes.originals,
+            Some(&notes.f0),
+            sampling,
+            &mut |_| {},
+        )?;
+        Ok(notes.scored(self.step(), &out))
     }
 
-    /// The excitation and the decoder's input of a training batch: noise on the input
-    /// and dropped excitations are drawn from a stream of their own, seeded by the run's
-    /// seed and the step, so a resumed run draws the same.
+    /// The excitation and the decoder's input of a training batch (see [`step_draws`]).
     fn batch_inputs(
         &self,
         batch: &data::Batch,
         x: &Tensor,
         step: u64,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        use rand::RngExt;
-        let mut rng =
-            ChaCha8Rng::seed_from_u64(self.options.seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let (f0, noise) = step_draws(&self.options, batch, step);
         let crop = self.options.crop;
-        let f0: Vec<f32> = batch
-            .f0_hz
-            .iter()
-            .map(|&hz| {
-                if rng.random::<f64>() < self.options.unpitched_share {
-                    0.0
-                } else {
-                    hz
-                }
-            })
-            .collect();
         let excitation =
             crate::eval::excitation_tensor(&self.model, Some(&f0), crop, &batch.offsets)?;
-        let inputs = if self.options.input_noise > 0.0 {
-            let sigma = self.options.input_noise as f32;
-            let noise: Vec<f32> = (0..batch.scaled.len())
-                .map(|_| {
-                    // Box–Muller.
-                    let u1 = rng.random::<f32>().max(f32::MIN_POSITIVE);
-                    let u2 = rng.random::<f32>();
-                    sigma * (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
-                })
-                .collect();
-            let noise = Tensor::from_vec(noise, x.shape(), &self.device)
-                .map_err(autoencoder::Error::from)?;
-            Some((x + noise).map_err(autoencoder::Error::from)?)
-        } else {
-            None
-        };
+        let inputs = noise
+            .map(|noise| {
+                Tensor::from_vec(noise, x.shape(), &self.device).and_then(|noise| x + noise)
+            })
+            .transpose()
+            .map_err(autoencoder::Error::from)?;
         Ok((excitation, inputs))
     }
 

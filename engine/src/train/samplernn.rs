@@ -2,7 +2,6 @@
 //! free-running checks as the WaveNet's, with truncated back-propagation through time.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use autoencoder::optim::Optimizer;
 use autoencoder::samplernn::{SampleRnn, SampleRnnConfig, SampleRnnGenerator};
@@ -13,11 +12,10 @@ use rand_chacha::ChaCha8Rng;
 
 use super::driver::{self, Progress};
 use super::{
-    Event, LOG_FILE, STATE_DIR, Split, Summary, TrainData, TrainOptions, VALIDATION_BATCH,
-    read_state, restore_run,
+    Event, Split, Summary, TrainData, TrainOptions, VALIDATION_BATCH, read_state, restore_run,
 };
 use crate::error::{Error, Result};
-use crate::fsutil::{Overwrite, write_atomic};
+use crate::fsutil::Overwrite;
 use crate::model_dir::CONFIG_FILE;
 
 /// A SampleRNN training run over a model directory.
@@ -109,21 +107,7 @@ impl SampleRnnTrainer {
         let optimizer = Optimizer::new(&varmap, options.optimizer())?;
         let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
         rng.set_stream(1);
-        if overwrite == Overwrite::Allowed {
-            let _ = std::fs::remove_file(dir.join(LOG_FILE));
-            let _ = std::fs::remove_dir_all(dir.join(STATE_DIR));
-        }
-        std::fs::create_dir_all(dir.join(STATE_DIR)).map_err(|error| Error::Write {
-            path: dir.join(STATE_DIR),
-            error,
-        })?;
-        let text = config.to_json().map_err(|error| Error::Model {
-            path: config_path.clone(),
-            error,
-        })?;
-        write_atomic(&config_path, Overwrite::Allowed, |out| {
-            std::io::Write::write_all(out, text.as_bytes())
-        })?;
+        super::init_dir(dir, &config_path, overwrite, config.to_json())?;
         Self::assemble(
             dir,
             config,
@@ -253,22 +237,9 @@ impl SampleRnnTrainer {
 
     /// Decodes held-out notes free-running with the EMA weights and scores them.
     pub fn free_run(&self) -> Result<Event> {
-        let started = Instant::now();
         let model = self.ema_model()?;
         let hop = self.config.encoder.ae_hop_length;
-        let len = ((self.options.free_run_secs * crate::audio::SAMPLE_RATE_HZ as f64) as usize
-            / hop)
-            .max(1)
-            * hop;
-        let notes = self
-            .data
-            .validation_notes_audio(self.options.free_run_notes)?;
-        let names: Vec<String> = notes.iter().map(|(n, _, _)| n.clone()).collect();
-        let originals: Vec<Vec<f32>> = notes
-            .iter()
-            .map(|(_, a, _)| a[..len.min(a.len())].to_vec())
-            .collect();
-        let f0: Vec<f32> = notes.iter().map(|(_, _, f)| *f).collect();
+        let notes = driver::FreeRunNotes::pick(&self.data, &self.options, hop, false)?;
         let generator = SampleRnnGenerator::new(&model)?;
         let coder = crate::eval::Coder {
             encode: &|x| model.encode(x),
@@ -277,21 +248,12 @@ impl SampleRnnTrainer {
         };
         let out = crate::eval::reconstruct_with(
             &coder,
-            &originals,
-            Some(&f0),
+            &notes.originals,
+            Some(&notes.f0),
             autoencoder::Sampling::default(),
             &mut |_| {},
         )?;
-        let (pitch_accuracy, pitched_notes, distance, _) =
-            crate::eval::score(&names, &originals, &out);
-        Ok(Event::FreeRun {
-            step: self.step(),
-            notes: names.len(),
-            pitched_notes,
-            pitch_accuracy,
-            log_mel_distance_db: distance,
-            secs: started.elapsed().as_secs_f64(),
-        })
+        Ok(notes.scored(self.step(), &out))
     }
 }
 
@@ -311,41 +273,15 @@ impl driver::Job for SampleRnnTrainer {
     fn train(&mut self, step: u64) -> Result<driver::Stepped> {
         let (batch, crop) = (self.options.batch, self.options.crop);
         let crops = self.data.batch(&mut self.rng, batch, crop)?;
-        // Dropped pitches and input noise from a stream of the step's own (as the WaveNet's).
-        let mut noise =
-            ChaCha8Rng::seed_from_u64(self.options.seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let f0: Vec<f32> = crops
-            .f0_hz
-            .iter()
-            .map(|&hz| {
-                if noise.random::<f64>() < self.options.unpitched_share {
-                    0.0
-                } else {
-                    hz
-                }
-            })
-            .collect();
+        let (f0, noise) = super::step_draws(&self.options, &crops, step);
         let k = self.config.excitation_harmonics;
         let excitation =
             crate::eval::excitation_of(k, &self.device, Some(&f0), crop, &crops.offsets)?;
         let tensor = |v: Vec<f32>| {
             Tensor::from_vec(v, (batch, crop), &self.device).map_err(autoencoder::Error::from)
         };
-        let inputs = (self.options.input_noise > 0.0)
-            .then(|| {
-                let sigma = self.options.input_noise as f32;
-                tensor(
-                    crops
-                        .scaled
-                        .iter()
-                        .map(|&x| {
-                            let u1 = noise.random::<f32>().max(f32::MIN_POSITIVE);
-                            let u2 = noise.random::<f32>();
-                            x + sigma * (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
-                        })
-                        .collect(),
-                )
-            })
+        let inputs = noise
+            .map(|n| tensor(crops.scaled.iter().zip(n).map(|(x, e)| x + e).collect()))
             .transpose()?;
         let x = tensor(crops.scaled)?;
         let (loss, grads) =

@@ -7,7 +7,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
 
 use autoencoder::WaveNetAutoencoder;
 use autoencoder::mulaw;
@@ -20,11 +19,9 @@ use candle_nn::{VarBuilder, VarMap};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{
-    Event, STATE_DIR, Summary, TrainData, TrainOptions, append_log, read_state, restore_run,
-};
+use super::{Event, Summary, TrainData, TrainOptions, append_log, read_state, restore_run};
 use crate::error::{Error, Result, read_bounded};
-use crate::fsutil::{Overwrite, write_atomic};
+use crate::fsutil::Overwrite;
 use crate::model_dir::WEIGHTS_FILE;
 use autoencoder::student::generate::logistic;
 
@@ -310,22 +307,12 @@ impl StudentTrainer {
         }
         let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
         rng.set_stream(1);
-        if overwrite == Overwrite::Allowed {
-            let _ = std::fs::remove_file(dir.join(super::LOG_FILE));
-            let _ = std::fs::remove_dir_all(dir.join(STATE_DIR));
-        }
-        std::fs::create_dir_all(dir.join(STATE_DIR)).map_err(|error| Error::Write {
-            path: dir.join(STATE_DIR),
-            error,
-        })?;
-        let text = autoencoder::family::to_json(autoencoder::family::PARALLEL_WAVENET, config)
-            .map_err(|error| Error::Model {
-                path: config_path.clone(),
-                error,
-            })?;
-        write_atomic(&config_path, Overwrite::Allowed, |out| {
-            std::io::Write::write_all(out, text.as_bytes())
-        })?;
+        super::init_dir(
+            dir,
+            &config_path,
+            overwrite,
+            autoencoder::family::to_json(autoencoder::family::PARALLEL_WAVENET, config),
+        )?;
         Self::assemble(
             dir, config, options, data, model, teacher, optimizer, rng, device, 0, 0.0,
         )
@@ -473,37 +460,11 @@ impl StudentTrainer {
 
     /// Plays held-out notes with the EMA weights and scores them as `timbrel eval` does.
     pub fn free_run(&self) -> Result<Event> {
-        let started = Instant::now();
         let model = self.ema_model()?;
         let hop = self.config.student.hop_length;
-        let len = ((self.options.free_run_secs * crate::audio::SAMPLE_RATE_HZ as f64) as usize
-            / hop)
-            .max(1)
-            * hop;
-        let notes = self
-            .data
-            .validation_notes_audio(self.options.free_run_notes)?;
-        let names: Vec<String> = notes.iter().map(|(n, _, _)| n.clone()).collect();
-        let originals: Vec<Vec<f32>> = notes
-            .iter()
-            .map(|(_, a, _)| {
-                let mut a = a[..len.min(a.len())].to_vec();
-                a.resize(len, 0.0);
-                a
-            })
-            .collect();
-        let f0: Vec<f32> = notes.iter().map(|(_, _, f)| *f).collect();
-        let out = reconstruct(&model, &originals, &f0, 0)?;
-        let (pitch_accuracy, pitched_notes, distance, _) =
-            crate::eval::score(&names, &originals, &out);
-        Ok(Event::FreeRun {
-            step: self.step(),
-            notes: names.len(),
-            pitched_notes,
-            pitch_accuracy,
-            log_mel_distance_db: distance,
-            secs: started.elapsed().as_secs_f64(),
-        })
+        let notes = super::driver::FreeRunNotes::pick(&self.data, &self.options, hop, true)?;
+        let out = reconstruct(&model, &notes.originals, &notes.f0, 0)?;
+        Ok(notes.scored(self.step(), &out))
     }
 
     /// Writes the student (EMA weights) and the exact training state.
