@@ -36,11 +36,14 @@ pub(super) fn gate_forward(isa: Isa, z: &mut [f32], g: &mut [f32], w: usize) {
                 let mut bc = b.chunks_exact_mut(8);
                 let mut gc = gr.chunks_exact_mut(8);
                 for ((a, b), g) in (&mut ac).zip(&mut bc).zip(&mut gc) {
-                    let (a, b, g): (&mut [f32; 8], &mut [f32; 8], &mut [f32; 8]) = (
-                        a.try_into().unwrap_or_else(|_| unreachable!()),
-                        b.try_into().unwrap_or_else(|_| unreachable!()),
-                        g.try_into().unwrap_or_else(|_| unreachable!()),
-                    );
+                    // Always eight (chunks_exact); the `else` is never taken.
+                    let (Ok(a), Ok(b), Ok(g)) = (
+                        <&mut [f32; 8]>::try_from(a),
+                        <&mut [f32; 8]>::try_from(b),
+                        <&mut [f32; 8]>::try_from(g),
+                    ) else {
+                        continue;
+                    };
                     // As the decoder's gate: the exponentials in a loop of their own.
                     let (mut ea, mut eb) = ([0f32; 8], [0f32; 8]);
                     for i in 0..8 {
