@@ -321,3 +321,28 @@ fn the_cpu_renderer_equals_the_reference_pass() {
         }
     }
 }
+
+#[test]
+fn the_output_stage_removes_a_constant_and_keeps_the_notes() {
+    use autoencoder::student::generate::block_dc;
+    // A constant offset decays by 1/e every 1/(2π·10 Hz) = 16 ms: under 1e-5 of it after
+    // 0.25 s (e^-15.7 = 1.5e-7).
+    let mut offset = vec![-0.002f32; 16_000];
+    block_dc(&mut offset);
+    assert!((offset[0] + 0.002).abs() < 1e-9, "from rest: the first sample passes");
+    assert!(offset[4_000..].iter().all(|a| a.abs() < 2e-8), "{}", offset[4_000]);
+    // Notes pass: A0 (27.5 Hz, the lowest key) loses 0.6 dB, A4 within 0.02 dB (the pole lifts it by 0.015). Gain read
+    // over the second half (the start's transient gone).
+    let gain = |hz: f64| {
+        let tone: Vec<f32> = (0..32_000)
+            .map(|t| (std::f64::consts::TAU * hz * t as f64 / 16_000.0).sin() as f32)
+            .collect();
+        let mut out = tone.clone();
+        block_dc(&mut out);
+        let rms = |x: &[f32]| (x.iter().map(|a| f64::from(*a).powi(2)).sum::<f64>()).sqrt();
+        20.0 * (rms(&out[16_000..]) / rms(&tone[16_000..])).log10()
+    };
+    let (a0, a4) = (gain(27.5), gain(440.0));
+    assert!((-0.8..-0.4).contains(&a0), "A0: {a0} dB");
+    assert!(a4.abs() < 0.02, "A4: {a4} dB");
+}
