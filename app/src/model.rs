@@ -209,10 +209,14 @@ fn info(args: &InfoArgs) -> anyhow::Result<ExitCode> {
 fn student_lines(out: &mut Output, student: &autoencoder::student::StudentAutoencoder, role: &str) {
     let c = student.config();
     out.line(format!(
-        "student: Parallel WaveNet, flows of {:?} layers, width {}, {}-harmonic excitation; its encoder {} layers, width {}; {} parameters; {role}",
+        "student: Parallel WaveNet, flows of {:?} layers, width {}, {}-harmonic excitation{}; its encoder {} layers, width {}; {} parameters; {role}",
         c.student.flows,
         c.student.width,
         c.student.excitation_harmonics,
+        match c.student.excitation_subpartials {
+            0 => String::new(),
+            n => format!(" with {n} sub-partials"),
+        },
         c.encoder.ae_num_layers,
         c.encoder.ae_width,
         student.parameter_count()

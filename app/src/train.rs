@@ -222,6 +222,12 @@ pub struct StudentArgs {
     /// Channels of the student's own encoder.
     #[arg(long, default_value_t = 32)]
     pub encoder_width: usize,
+    /// Sub-partials of the excitation (partials at m·f0/4 between the harmonics, so the
+    /// student can play a waveform that repeats an octave or two below its note, as a
+    /// drawbar organ's 16′ stop does); with --resume, grows the student to this many (the
+    /// new inputs start at zero weight, so it plays as before until it learns them).
+    #[arg(long)]
+    pub subpartials: Option<usize>,
     /// A WaveNet teacher (model directory) to distil from: the student carries its
     /// encoder, frozen, and --distill-weight defaults to 1.
     #[arg(long, value_name = "MODEL_DIR")]
@@ -285,8 +291,9 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
     use engine::train::student::StudentTrainer;
     let device = engine::device::by_name(&args.device).map_err(|e| anyhow!(e))?;
     let mut trainer = if args.resume {
-        let mut trainer = StudentTrainer::resume(&args.out, args.steps, &device)
-            .context("train-student --resume")?;
+        let mut trainer =
+            StudentTrainer::resume_growing(&args.out, args.steps, args.subpartials, &device)
+                .context("train-student --resume")?;
         let was = trainer.options().student_loss;
         let weights = autoencoder::student::Weights {
             spectral: args.spectral_weight.unwrap_or(was.spectral),
@@ -305,6 +312,7 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
         config.student.width = args.width;
         config.encoder.ae_num_layers = args.encoder_layers;
         config.encoder.ae_width = args.encoder_width;
+        config.student.excitation_subpartials = args.subpartials.unwrap_or(0);
         if let Some(teacher) = &args.teacher {
             // A distilled student reads its teacher's embedding, at the teacher's pitch.
             let tc = engine::model_dir::read_config(teacher).context("train-student --teacher")?;

@@ -35,6 +35,7 @@ fn student_config(flows: Vec<usize>) -> StudentConfig {
         bottleneck: 3,
         hop_length: HOP,
         excitation_harmonics: HARMONICS,
+        excitation_subpartials: 0,
     }
 }
 

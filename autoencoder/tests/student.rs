@@ -19,6 +19,7 @@ fn tiny(flows: Vec<usize>, harmonics: usize) -> StudentConfig {
         bottleneck: 3,
         hop_length: 16,
         excitation_harmonics: harmonics,
+        excitation_subpartials: 0,
     }
 }
 
@@ -64,15 +65,14 @@ fn inputs(
         .map(|i| (i as f32 * 0.37).sin())
         .collect();
     let enc = Tensor::from_vec(enc, (batch, frames, cfg.bottleneck), &Device::Cpu).unwrap();
-    let k = cfg.excitation_harmonics;
-    let exc = (k > 0).then(|| {
-        let e = autoencoder::excitation::excitation(
+    let exc = cfg
+        .excitation(
             &vec![440.0; batch * time],
-            k,
             autoencoder::excitation::Oscillator::new(),
-        );
-        Tensor::from_vec(e, (batch, time, 2 * k), &Device::Cpu).unwrap()
-    });
+        )
+        .map(|e| {
+            Tensor::from_vec(e, (batch, time, cfg.excitation_channels()), &Device::Cpu).unwrap()
+        });
     (z, enc, exc)
 }
 
@@ -278,8 +278,11 @@ fn the_parameter_count_is_the_number_of_weights() {
 fn the_cpu_renderer_equals_the_reference_pass() {
     use autoencoder::student::cpu::{CpuStudent, VoiceInput};
     use autoencoder::wavenet::cpu::Isa;
-    for (flows, harmonics) in [(vec![3, 2], 2), (vec![4], 0)] {
-        let cfg = tiny(flows, harmonics);
+    for (flows, harmonics, subpartials) in [(vec![3, 2], 2, 0), (vec![4], 0, 0), (vec![2], 2, 3)] {
+        let cfg = StudentConfig {
+            excitation_subpartials: subpartials,
+            ..tiny(flows, harmonics)
+        };
         let (_, student) = random_student(&cfg, 31);
         let (voices, frames) = (2, 9);
         let time = frames * cfg.hop_length;
@@ -290,10 +293,12 @@ fn the_cpu_renderer_equals_the_reference_pass() {
         let exc_flat: Option<Vec<f32>> = exc
             .as_ref()
             .map(|e| e.flatten_all().unwrap().to_vec1().unwrap());
-        let k2 = 2 * harmonics;
+        let k2 = cfg.excitation_channels();
         let cpu = CpuStudent::new(&student).unwrap();
-        // (taps − 1) · Σ dilations of the deepest flow: 2 · (1 + 2 + 4) and 2 · (1 + 2 + 4 + 1).
-        assert_eq!(cpu.warmup(), if harmonics > 0 { 14 } else { 16 });
+        // (taps − 1) · Σ dilations of the deepest flow: 2 · (1 + 2 + 4), 2 · (1 + 2 + 4 + 1)
+        // and 2 · (1 + 2).
+        let deepest = cfg.flows.iter().max().copied().unwrap();
+        assert_eq!(cpu.warmup(), [0, 2, 6, 14, 16][deepest]);
         for isa in [Isa::Generic, Isa::detect()] {
             let cpu = cpu.clone().with_isa(isa);
             for (threads, stretch) in [(1, 0), (2, 0), (3, 0), (2, 37), (1, 5)] {
@@ -329,8 +334,15 @@ fn the_output_stage_removes_a_constant_and_keeps_the_notes() {
     // 0.25 s (e^-15.7 = 1.5e-7).
     let mut offset = vec![-0.002f32; 16_000];
     block_dc(&mut offset);
-    assert!((offset[0] + 0.002).abs() < 1e-9, "from rest: the first sample passes");
-    assert!(offset[4_000..].iter().all(|a| a.abs() < 2e-8), "{}", offset[4_000]);
+    assert!(
+        (offset[0] + 0.002).abs() < 1e-9,
+        "from rest: the first sample passes"
+    );
+    assert!(
+        offset[4_000..].iter().all(|a| a.abs() < 2e-8),
+        "{}",
+        offset[4_000]
+    );
     // Notes pass: A0 (27.5 Hz, the lowest key) loses 0.6 dB, A4 within 0.02 dB (the pole lifts it by 0.015). Gain read
     // over the second half (the start's transient gone).
     let gain = |hz: f64| {

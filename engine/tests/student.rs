@@ -33,6 +33,7 @@ fn config() -> StudentAutoencoderConfig {
             bottleneck: 4,
             hop_length: 32,
             excitation_harmonics: 3,
+            excitation_subpartials: 0,
         },
     }
 }

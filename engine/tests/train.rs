@@ -332,6 +332,7 @@ fn a_student_trains_on_spectra_checks_itself_free_running_and_resumes_exactly() 
             bottleneck: 4,
             hop_length: 64,
             excitation_harmonics: 2,
+            excitation_subpartials: 0,
         },
     };
     let opts = TrainOptions {
@@ -398,6 +399,94 @@ fn a_student_trains_on_spectra_checks_itself_free_running_and_resumes_exactly() 
 }
 
 #[test]
+fn a_student_grown_by_sub_partials_plays_as_before_and_trains_on() {
+    use autoencoder::excitation::Oscillator;
+    use autoencoder::student::{StudentAutoencoderConfig, StudentConfig};
+    use engine::train::student::{StudentTrainer, load};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = notes(tmp.path());
+    let cfg = StudentAutoencoderConfig {
+        encoder: tiny_config(),
+        student: StudentConfig {
+            flows: vec![2],
+            num_stages: 3,
+            filter_length: 3,
+            width: 8,
+            bottleneck: 4,
+            hop_length: 64,
+            excitation_harmonics: 2,
+            excitation_subpartials: 0,
+        },
+    };
+    let dir = tmp.path().join("student");
+    let opts = options(&data, 2);
+    let mut t = StudentTrainer::start(&dir, &cfg, opts, &Device::Cpu, Overwrite::Never).unwrap();
+    t.run(&AtomicBool::new(false), &mut |_| {}).unwrap();
+    drop(t);
+    // What a student plays: noise, an embedding and a 220 Hz excitation, fixed.
+    let play = |dir: &Path| {
+        let model = load(dir, &Device::Cpu).unwrap();
+        let (frames, time) = (6, 6 * 64);
+        let student = &model.config().student;
+        let z = candle_core::Tensor::from_vec(
+            autoencoder::student::generate::logistic_noise(7, 0, time),
+            (1, time),
+            &Device::Cpu,
+        )
+        .unwrap();
+        let enc: Vec<f32> = (0..frames * 4).map(|i| (i as f32 * 0.3).sin()).collect();
+        let enc = candle_core::Tensor::from_vec(enc, (1, frames, 4), &Device::Cpu).unwrap();
+        let exc = student
+            .excitation(&vec![220.0; time], Oscillator::new())
+            .unwrap();
+        let channels = student.excitation_channels();
+        let exc = candle_core::Tensor::from_vec(exc, (1, time, channels), &Device::Cpu).unwrap();
+        let audio = model.render(&z, &enc, Some(&exc)).unwrap().audio;
+        (
+            channels,
+            audio.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        )
+    };
+    let (before_channels, before) = play(&dir);
+
+    // Grown to 3 sub-partials: the files say so at once, and it plays what it played.
+    let t = StudentTrainer::resume_growing(&dir, Some(4), Some(3), &Device::Cpu).unwrap();
+    drop(t);
+    let (after_channels, after) = play(&dir);
+    assert_eq!((before_channels, after_channels), (4, 10));
+    let worst = before
+        .iter()
+        .zip(&after)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-6, "{worst}");
+    assert!(before.iter().any(|a| a.abs() > 1e-4));
+    // Fewer is refused; a plain resume before any checkpoint grows the state tensors
+    // itself, and training goes on with the new inputs.
+    assert!(StudentTrainer::resume_growing(&dir, None, Some(1), &Device::Cpu).is_err());
+    let mut t = StudentTrainer::resume(&dir, Some(4), &Device::Cpu).unwrap();
+    let mut losses = Vec::new();
+    t.run(&AtomicBool::new(false), &mut |e| {
+        if let Event::Step { loss, .. } = e {
+            losses.push(*loss);
+        }
+    })
+    .unwrap();
+    assert_eq!(losses.len(), 2);
+    assert!(losses.iter().all(|l| l.is_finite()));
+    let grown = load(&dir, &Device::Cpu).unwrap();
+    assert_eq!(grown.config().student.excitation_subpartials, 3);
+    let exc_rows: Vec<_> =
+        candle_core::safetensors::load(dir.join("weights.safetensors"), &Device::Cpu)
+            .unwrap()
+            .into_iter()
+            .filter(|(name, _)| name.contains("exc_map_"))
+            .map(|(_, t)| t.dims()[2])
+            .collect();
+    assert!(!exc_rows.is_empty() && exc_rows.iter().all(|&rows| rows == 10));
+}
+
+#[test]
 fn a_student_distilled_from_a_teacher_keeps_its_encoder_and_resumes_exactly() {
     use autoencoder::student::{StudentAutoencoderConfig, StudentConfig, Weights};
     use engine::train::student::StudentTrainer;
@@ -419,6 +508,7 @@ fn a_student_distilled_from_a_teacher_keeps_its_encoder_and_resumes_exactly() {
             bottleneck: 4,
             hop_length: 64,
             excitation_harmonics: 2,
+            excitation_subpartials: 0,
         },
     };
     let opts = TrainOptions {

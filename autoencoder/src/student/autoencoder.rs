@@ -98,7 +98,7 @@ impl StudentAutoencoder {
         let (w, f, bn) = (e.ae_width, e.ae_filter_length, e.ae_bottleneck_width);
         let encoder =
             (f * w + w) + e.ae_num_layers * ((f * w * w + w) + (w * w + w)) + (w * bn + bn);
-        let (sw, sf, exc) = (s.width, s.filter_length, 2 * s.excitation_harmonics);
+        let (sw, sf, exc) = (s.width, s.filter_length, s.excitation_channels());
         let flow = |layers: usize| {
             (sf * sw + sw)
                 + layers

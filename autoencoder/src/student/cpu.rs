@@ -160,7 +160,7 @@ impl CpuStudent {
     ) -> Result<Vec<f32>> {
         let cfg = &self.config;
         let time = voice.z.len();
-        let (hop, bn, k2) = (cfg.hop_length, cfg.bottleneck, 2 * cfg.excitation_harmonics);
+        let (hop, bn, k2) = (cfg.hop_length, cfg.bottleneck, cfg.excitation_channels());
         if time == 0 || !time.is_multiple_of(hop) || voice.encoding.len() != time / hop * bn {
             return Err(Error::Shape(format!(
                 "the student renders whole frames: noise of {time} samples needs {} embedding values, got {}",
@@ -296,7 +296,7 @@ impl Job<'_> {
     fn run(&self, rows: Range<usize>, out: &mut [f32], scratch: &mut Scratch) {
         let cfg = self.cfg;
         let (w, taps, hop, bn) = (cfg.width, cfg.filter_length, cfg.hop_length, cfg.bottleneck);
-        let k2 = 2 * cfg.excitation_harmonics;
+        let k2 = cfg.excitation_channels();
         let pad = self.pad;
         let start = rows.start.saturating_sub(self.flow.warmup(taps));
         let n = rows.end - start;

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::StudentAutoencoder;
 use super::cpu::{CpuStudent, VoiceInput};
-use crate::excitation::{Oscillator, excitation};
+use crate::excitation::Oscillator;
 use crate::generate::{Control, Generator, Request, frames_in};
 use crate::{Error, Result};
 
@@ -72,7 +72,7 @@ pub fn render_cpu(
     control: &Control,
 ) -> Result<Vec<Vec<f32>>> {
     let cfg = cpu.config();
-    let (hop, bn, k) = (cfg.hop_length, cfg.bottleneck, cfg.excitation_harmonics);
+    let (hop, bn) = (cfg.hop_length, cfg.bottleneck);
     let voices = request.streams.len();
     let frames = frames_in(request.encoding, voices, bn)?;
     let time = frames * hop;
@@ -83,14 +83,9 @@ pub fn render_cpu(
             return Err(Error::Cancelled);
         }
         let z = logistic_noise(request.sampling.seed, stream, time);
-        let exc = match request.f0 {
-            Some(f0) if k > 0 => Some(excitation(
-                &f0[v * time..(v + 1) * time],
-                k,
-                Oscillator::new(),
-            )),
-            _ => None,
-        };
+        let exc = request
+            .f0
+            .and_then(|f0| cfg.excitation(&f0[v * time..(v + 1) * time], Oscillator::new()));
         let voice = VoiceInput {
             z: &z,
             encoding: &request.encoding[v * frames * bn..(v + 1) * frames * bn],
@@ -135,15 +130,10 @@ impl StudentGenerator {
 
     /// Voice `v`'s excitation channels, `[sample][2K]`, or `None` when unpitched.
     fn excitation_of(&self, request: &Request<'_>, v: usize, time: usize) -> Option<Vec<f32>> {
-        let k = self.model.config().student.excitation_harmonics;
-        match request.f0 {
-            Some(f0) if k > 0 => Some(excitation(
-                &f0[v * time..(v + 1) * time],
-                k,
-                Oscillator::new(),
-            )),
-            _ => None,
-        }
+        let cfg = &self.model.config().student;
+        request
+            .f0
+            .and_then(|f0| cfg.excitation(&f0[v * time..(v + 1) * time], Oscillator::new()))
     }
 }
 
@@ -157,7 +147,7 @@ impl Generator for StudentGenerator {
     }
 
     fn excitation_channels(&self) -> usize {
-        2 * self.model.config().student.excitation_harmonics
+        self.model.config().student.excitation_channels()
     }
 
     fn describe(&self, threads: usize) -> String {

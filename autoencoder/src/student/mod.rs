@@ -50,6 +50,14 @@ pub struct StudentConfig {
     pub hop_length: usize,
     /// Harmonics of the excitation at f0 (see [`crate::excitation`]); 0: none.
     pub excitation_harmonics: usize,
+    /// Sub-partials of the excitation (at `m·f0/4`, see [`crate::excitation`]), after
+    /// the harmonics; 0 (and absent from older students' files): none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub excitation_subpartials: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl StudentConfig {
@@ -65,7 +73,26 @@ impl StudentConfig {
             bottleneck: 16,
             hop_length: 512,
             excitation_harmonics: 16,
+            excitation_subpartials: 0,
         }
+    }
+
+    /// Channels of the excitation: `2K` harmonic and `2N` sub-partial ones.
+    pub fn excitation_channels(&self) -> usize {
+        2 * (self.excitation_harmonics + self.excitation_subpartials)
+    }
+
+    /// The excitation `[time][channels]` of one voice held along `f0` from `start`, or
+    /// `None` for a student without one.
+    pub fn excitation(&self, f0: &[f32], start: crate::excitation::Oscillator) -> Option<Vec<f32>> {
+        (self.excitation_harmonics > 0).then(|| {
+            crate::excitation::excitation_partials(
+                f0,
+                self.excitation_harmonics,
+                self.excitation_subpartials,
+                start,
+            )
+        })
     }
 
     /// Checks that the numbers describe a student that can be built.
@@ -103,6 +130,18 @@ impl StudentConfig {
                 self.excitation_harmonics,
                 crate::excitation::MAX_HARMONICS
             )));
+        }
+        if self.excitation_subpartials > crate::excitation::MAX_SUBPARTIALS {
+            return Err(Error::Config(format!(
+                "excitation_subpartials = {} is larger than the supported maximum {}",
+                self.excitation_subpartials,
+                crate::excitation::MAX_SUBPARTIALS
+            )));
+        }
+        if self.excitation_subpartials > 0 && self.excitation_harmonics == 0 {
+            return Err(Error::Config(
+                "sub-partials need an excitation (excitation_harmonics > 0)".into(),
+            ));
         }
         Ok(())
     }

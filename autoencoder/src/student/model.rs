@@ -42,7 +42,7 @@ impl Flow {
             dilation,
             padding: Padding::Causal,
         };
-        let (w, bn, e) = (cfg.width, cfg.bottleneck, 2 * cfg.excitation_harmonics);
+        let (w, bn, e) = (cfg.width, cfg.bottleneck, cfg.excitation_channels());
         let start = Conv1d::new(vb, "startconv", 1, w, causal(1))?;
         let layers = (0..layers)
             .map(|i| {

@@ -196,6 +196,20 @@ fn restore_run(
     varmap: &VarMap,
     device: &Device,
 ) -> Result<(TrainData, Optimizer, ChaCha8Rng)> {
+    restore_run_adapted(dir, state, varmap, device, &|_| Ok(()))
+}
+
+/// [`restore_run`] with `adapt` applied to the state tensors before they are restored (a
+/// student grown by sub-partials pads its excitation rows there).
+type Adapt<'a> = &'a dyn Fn(&mut std::collections::HashMap<String, Tensor>) -> Result<()>;
+
+fn restore_run_adapted(
+    dir: &Path,
+    state: &State,
+    varmap: &VarMap,
+    device: &Device,
+    adapt: Adapt<'_>,
+) -> Result<(TrainData, Optimizer, ChaCha8Rng)> {
     let split = Split {
         validation_share: state.options.validation_share,
         seed: state.options.seed,
@@ -208,8 +222,9 @@ fn restore_run(
     let tensors_path = dir.join(STATE_DIR).join(&state.tensors_file);
     let tensors_bytes = read_bounded(&tensors_path, 8 << 30)?;
     crate::error::check_safetensors(&tensors_path, &tensors_bytes)?;
-    let tensors = candle_core::safetensors::load_buffer(&tensors_bytes, device)
+    let mut tensors = candle_core::safetensors::load_buffer(&tensors_bytes, device)
         .map_err(|e| Error::invalid(&tensors_path, e.to_string()))?;
+    adapt(&mut tensors)?;
     let optimizer = Optimizer::restore(varmap, state.options.optimizer(), &tensors, state.step)
         .map_err(|error| Error::Model {
             path: tensors_path.clone(),

@@ -19,7 +19,7 @@ use candle_nn::{VarBuilder, VarMap};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{Event, Summary, TrainData, TrainOptions, append_log, read_state, restore_run};
+use super::{Event, Summary, TrainData, TrainOptions, append_log, read_state};
 use crate::error::{Error, Result, read_bounded};
 use crate::fsutil::Overwrite;
 use crate::model_dir::WEIGHTS_FILE;
@@ -166,20 +166,42 @@ fn excitation(
     offsets: &[usize],
     device: &Device,
 ) -> Result<Option<Tensor>> {
-    use autoencoder::excitation::{Oscillator, excitation};
-    let k = config.student.excitation_harmonics;
-    if k == 0 {
+    use autoencoder::excitation::Oscillator;
+    let (s, channels) = (&config.student, config.student.excitation_channels());
+    if s.excitation_harmonics == 0 {
         return Ok(None);
     }
-    let mut all = Vec::with_capacity(f0_hz.len() * len * 2 * k);
+    let mut all = Vec::with_capacity(f0_hz.len() * len * channels);
     for (i, &hz) in f0_hz.iter().enumerate() {
         let start = Oscillator::at_offset(hz, offsets.get(i).copied().unwrap_or(0));
-        all.extend(excitation(&vec![hz; len], k, start));
+        all.extend(s.excitation(&vec![hz; len], start).unwrap_or_default());
     }
     Ok(Some(
-        Tensor::from_vec(all, (f0_hz.len(), len, 2 * k), device)
+        Tensor::from_vec(all, (f0_hz.len(), len, channels), device)
             .map_err(autoencoder::Error::from)?,
     ))
+}
+
+/// Zero-pads every excitation projection (`…/exc_map_N/W`, `[1, 1, channels, 2w]`) of
+/// the state tensors that has fewer input rows than `channels`: a student grown by
+/// sub-partials (see [`StudentTrainer::resume_growing`]); the new rows, their moments and
+/// their average are zero.
+fn pad_excitation_rows(
+    tensors: &mut std::collections::HashMap<String, Tensor>,
+    channels: usize,
+) -> Result<()> {
+    for (name, tensor) in tensors.iter_mut() {
+        if !name.contains("/exc_map_") && !name.contains(".exc_map_") {
+            continue;
+        }
+        let dims = tensor.dims().to_vec();
+        if dims.len() == 4 && dims[2] < channels {
+            *tensor = tensor
+                .pad_with_zeros(2, 0, channels - dims[2])
+                .map_err(autoencoder::Error::from)?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether variable `name` belongs to the encoder (Magenta's `ae_*` names).
@@ -214,11 +236,14 @@ fn load_teacher(
     ]
     .iter()
     .all(|(a, b)| a == b);
-    if !same_encoder || tc.excitation_harmonics != config.student.excitation_harmonics {
+    if !same_encoder
+        || tc.excitation_harmonics != config.student.excitation_harmonics
+        || config.student.excitation_subpartials != 0
+    {
         return Err(Error::invalid(
             dir,
             "this teacher's encoder or excitation differs from the student's (a distilled \
-             student carries its teacher's encoder and the same number of harmonics)",
+             student carries its teacher's encoder and the same harmonics, no sub-partials)",
         ));
     }
     Ok(Some(teacher))
@@ -320,15 +345,66 @@ impl StudentTrainer {
 
     /// Continues the run saved in `dir` exactly (`steps`: a new total).
     pub fn resume(dir: &Path, steps: Option<u64>, device: &Device) -> Result<Self> {
+        Self::resume_growing(dir, steps, None, device)
+    }
+
+    /// [`Self::resume`], first growing the student to `subpartials` sub-partials of
+    /// excitation where that is more than it has: the new inputs' weights (and their
+    /// optimiser moments) start at zero, so the grown student plays exactly what it
+    /// played, and training teaches it to use them. `student.json` is rewritten at once;
+    /// the state tensors grow when they are read (here, and on any later resume), so a run
+    /// stopped before its next checkpoint resumes all the same.
+    pub fn resume_growing(
+        dir: &Path,
+        steps: Option<u64>,
+        subpartials: Option<usize>,
+        device: &Device,
+    ) -> Result<Self> {
         let state = read_state(dir, steps)?;
-        let config = read_config(dir)?;
+        let mut config = read_config(dir)?;
+        let grow = subpartials.filter(|&n| n != config.student.excitation_subpartials);
+        if let Some(n) = grow {
+            if n < config.student.excitation_subpartials || config.student.excitation_harmonics == 0
+            {
+                return Err(Error::invalid(
+                    dir.join(STUDENT_FILE),
+                    format!(
+                        "a student can grow sub-partials, not lose them or gain them without an excitation (it has {} with {} harmonics, {n} asked)",
+                        config.student.excitation_subpartials, config.student.excitation_harmonics
+                    ),
+                ));
+            }
+            config.student.excitation_subpartials = n;
+            config.validate().map_err(|error| Error::Model {
+                path: dir.join(STUDENT_FILE),
+                error,
+            })?;
+        }
         let varmap = VarMap::new();
         let model = StudentAutoencoder::new(
             &config,
             &VarBuilder::from_varmap(&varmap, DType::F32, device),
         )?;
         let teacher = load_teacher(&state.options, &config, device)?;
-        let (data, mut optimizer, rng) = restore_run(dir, &state, &varmap, device)?;
+        let channels = config.student.excitation_channels();
+        let (data, mut optimizer, rng) =
+            super::restore_run_adapted(dir, &state, &varmap, device, &|tensors| {
+                pad_excitation_rows(tensors, channels)
+            })?;
+        if grow.is_some() {
+            // The weights grow first, then the config that names their shapes.
+            super::save_tensors(
+                &dir.join(WEIGHTS_FILE),
+                &optimizer.ema(),
+                Overwrite::Allowed,
+            )?;
+            let path = dir.join(STUDENT_FILE);
+            let text =
+                autoencoder::family::to_json(autoencoder::family::PARALLEL_WAVENET, &config)?;
+            crate::fsutil::write_atomic(&path, Overwrite::Allowed, |out| {
+                std::io::Write::write_all(out, text.as_bytes())
+            })?;
+        }
         if teacher.is_some() {
             optimizer.freeze(is_encoder_variable);
         }
