@@ -316,16 +316,12 @@ fn a_pitched_model_trains_with_noise_and_free_running_checks_and_resumes_exactly
     assert_eq!(steps, (1..=6).collect::<Vec<_>>());
 }
 
-#[test]
-fn a_student_trains_on_spectra_checks_itself_free_running_and_resumes_exactly() {
-    use autoencoder::student::{StudentAutoencoderConfig, StudentConfig};
-    use engine::train::student::{StudentTrainer, load};
-    let tmp = tempfile::tempdir().unwrap();
-    let data = notes(tmp.path());
-    let cfg = StudentAutoencoderConfig {
+/// A tiny student with its own tiny encoder and a 2-harmonic excitation.
+fn tiny_student(flows: Vec<usize>) -> autoencoder::student::StudentAutoencoderConfig {
+    autoencoder::student::StudentAutoencoderConfig {
         encoder: tiny_config(),
-        student: StudentConfig {
-            flows: vec![2, 2],
+        student: autoencoder::student::StudentConfig {
+            flows,
             num_stages: 3,
             filter_length: 3,
             width: 8,
@@ -334,7 +330,15 @@ fn a_student_trains_on_spectra_checks_itself_free_running_and_resumes_exactly() 
             excitation_harmonics: 2,
             excitation_subpartials: 0,
         },
-    };
+    }
+}
+
+#[test]
+fn a_student_trains_on_spectra_checks_itself_free_running_and_resumes_exactly() {
+    use engine::train::student::{StudentTrainer, load};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = notes(tmp.path());
+    let cfg = tiny_student(vec![2, 2]);
     let opts = TrainOptions {
         unpitched_share: 0.3,
         free_run_every: 3,
@@ -401,23 +405,10 @@ fn a_student_trains_on_spectra_checks_itself_free_running_and_resumes_exactly() 
 #[test]
 fn a_student_grown_by_sub_partials_plays_as_before_and_trains_on() {
     use autoencoder::excitation::Oscillator;
-    use autoencoder::student::{StudentAutoencoderConfig, StudentConfig};
     use engine::train::student::{StudentTrainer, load};
     let tmp = tempfile::tempdir().unwrap();
     let data = notes(tmp.path());
-    let cfg = StudentAutoencoderConfig {
-        encoder: tiny_config(),
-        student: StudentConfig {
-            flows: vec![2],
-            num_stages: 3,
-            filter_length: 3,
-            width: 8,
-            bottleneck: 4,
-            hop_length: 64,
-            excitation_harmonics: 2,
-            excitation_subpartials: 0,
-        },
-    };
+    let cfg = tiny_student(vec![2]);
     let dir = tmp.path().join("student");
     let opts = options(&data, 2);
     let mut t = StudentTrainer::start(&dir, &cfg, opts, &Device::Cpu, Overwrite::Never).unwrap();
