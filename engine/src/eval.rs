@@ -335,16 +335,29 @@ pub fn excitation_of(
     len: usize,
     offsets: &[usize],
 ) -> Result<Option<Tensor>> {
-    use autoencoder::excitation::{Oscillator, excitation};
+    excitation_partials_of((k, 0), device, f0_hz, len, offsets)
+}
+
+/// [`excitation_of`] with `(harmonics, subpartials)`: the `2K + 2N` channels of
+/// [`autoencoder::excitation::excitation_partials`] (a student with sub-partials).
+pub fn excitation_partials_of(
+    (k, n): (usize, usize),
+    device: &candle_core::Device,
+    f0_hz: Option<&[f32]>,
+    len: usize,
+    offsets: &[usize],
+) -> Result<Option<Tensor>> {
+    use autoencoder::excitation::{Oscillator, excitation_partials};
     let Some(f0_hz) = f0_hz.filter(|_| k > 0) else {
         return Ok(None);
     };
-    let mut all = Vec::with_capacity(f0_hz.len() * len * 2 * k);
+    let channels = 2 * (k + n);
+    let mut all = Vec::with_capacity(f0_hz.len() * len * channels);
     for (i, &hz) in f0_hz.iter().enumerate() {
         let start = Oscillator::at_offset(hz, offsets.get(i).copied().unwrap_or(0));
-        all.extend(excitation(&vec![hz; len], k, start));
+        all.extend(excitation_partials(&vec![hz; len], k, n, start));
     }
-    let t = Tensor::from_vec(all, (f0_hz.len(), len, 2 * k), device)
+    let t = Tensor::from_vec(all, (f0_hz.len(), len, channels), device)
         .map_err(autoencoder::Error::from)?;
     Ok(Some(t))
 }

@@ -158,7 +158,7 @@ pub fn reconstruct(
     )?)
 }
 
-/// The excitation `[notes, len, 2K]` of notes held at `f0_hz`, each from `offsets[i]`.
+/// The excitation `[notes, len, 2K + 2N]` of notes held at `f0_hz`, each from `offsets[i]`.
 fn excitation(
     config: &StudentAutoencoderConfig,
     f0_hz: &[f32],
@@ -166,20 +166,14 @@ fn excitation(
     offsets: &[usize],
     device: &Device,
 ) -> Result<Option<Tensor>> {
-    use autoencoder::excitation::Oscillator;
-    let (s, channels) = (&config.student, config.student.excitation_channels());
-    if s.excitation_harmonics == 0 {
-        return Ok(None);
-    }
-    let mut all = Vec::with_capacity(f0_hz.len() * len * channels);
-    for (i, &hz) in f0_hz.iter().enumerate() {
-        let start = Oscillator::at_offset(hz, offsets.get(i).copied().unwrap_or(0));
-        all.extend(s.excitation(&vec![hz; len], start).unwrap_or_default());
-    }
-    Ok(Some(
-        Tensor::from_vec(all, (f0_hz.len(), len, channels), device)
-            .map_err(autoencoder::Error::from)?,
-    ))
+    let s = &config.student;
+    crate::eval::excitation_partials_of(
+        (s.excitation_harmonics, s.excitation_subpartials),
+        device,
+        Some(f0_hz),
+        len,
+        offsets,
+    )
 }
 
 /// Zero-pads every excitation projection (`…/exc_map_N/W`, `[1, 1, channels, 2w]`) of
@@ -191,7 +185,7 @@ fn pad_excitation_rows(
     channels: usize,
 ) -> Result<()> {
     for (name, tensor) in tensors.iter_mut() {
-        if !name.contains("/exc_map_") && !name.contains(".exc_map_") {
+        if !name.contains(".exc_map_") {
             continue;
         }
         let dims = tensor.dims().to_vec();
