@@ -168,8 +168,7 @@ fn the_engine_renders_a_student_as_the_reference_pass_does() {
         });
         let reference = model.render(&z, &enc, exc.as_ref()).unwrap().audio;
         let mut reference: Vec<f32> = reference.flatten_all().unwrap().to_vec1().unwrap();
-        autoencoder::student::generate::block_dc(&mut reference);
-        reference.iter_mut().for_each(|a| *a = a.clamp(-1.0, 1.0));
+        autoencoder::student::generate::output_stage(&mut reference);
         let worst = audio[v]
             .iter()
             .zip(&reference)

@@ -46,6 +46,12 @@ pub fn block_dc(audio: &mut [f32]) {
     }
 }
 
+/// What every render of a student ends with: [`block_dc`], then the clamp to ±1.
+pub fn output_stage(audio: &mut [f32]) {
+    block_dc(audio);
+    audio.iter_mut().for_each(|a| *a = a.clamp(-1.0, 1.0));
+}
+
 /// `n` draws of Logistic(0, 1) from `rng`: a student's noise.
 pub fn logistic(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
     (0..n)
@@ -92,8 +98,7 @@ pub fn render_cpu(
             excitation: exc.as_deref(),
         };
         let mut audio = cpu.render(voice, request.threads, STRETCH_SAMPLES)?;
-        block_dc(&mut audio);
-        audio.iter_mut().for_each(|a| *a = a.clamp(-1.0, 1.0));
+        output_stage(&mut audio);
         out.push(audio);
         control.add_samples(time as u64);
     }
@@ -197,8 +202,7 @@ impl Generator for StudentGenerator {
             .transpose()?;
             let audio = self.model.render(&z, &enc, exc.as_ref())?.audio;
             out.extend(audio.to_vec2::<f32>()?.into_iter().map(|mut voice| {
-                block_dc(&mut voice);
-                voice.iter_mut().for_each(|a| *a = a.clamp(-1.0, 1.0));
+                output_stage(&mut voice);
                 voice
             }));
             control.add_samples((n * time) as u64);
