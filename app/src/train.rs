@@ -261,6 +261,11 @@ pub struct StudentArgs {
     /// still plays.
     #[arg(long, default_value_t = 0.05)]
     pub unpitched_share: f64,
+    /// Share of crops whose note is layered over the same instrument's note one or two
+    /// octaves below, so that the student learns to use its sub-partials (default 0;
+    /// with --resume: changes the run's share from here on).
+    #[arg(long)]
+    pub sub_octave_share: Option<f64>,
     #[arg(long, default_value_t = 100)]
     pub checkpoint_every: u64,
     /// Steps between validations (spectral loss on held-out notes).
@@ -305,6 +310,14 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
                 .set_loss(weights)
                 .context("train-student --resume")?;
         }
+        if let Some(share) = args
+            .sub_octave_share
+            .filter(|&s| s != trainer.options().sub_octave_share)
+        {
+            trainer
+                .set_sub_octave_share(share)
+                .context("train-student --resume")?;
+        }
         trainer
     } else {
         let mut config = autoencoder::student::StudentAutoencoderConfig::small();
@@ -338,6 +351,7 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
             validate_every: args.validate_every,
             seed: args.seed,
             unpitched_share: args.unpitched_share,
+            sub_octave_share: args.sub_octave_share.unwrap_or(0.0),
             free_run_every: args.free_run_every,
             free_run_notes: args.free_run_notes,
             student_loss: autoencoder::student::Weights {
@@ -358,7 +372,7 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
     };
     let loss = trainer.options().student_loss;
     eprintln!(
-        "training the student {} (flows {:?}, width {}; {} encoder, {} layers, width {}; loss {} spectral + {} power + {} distillation{}) on {} notes, validating on {} notes of {} held-out instruments, {}",
+        "training the student {} (flows {:?}, width {}; {} encoder, {} layers, width {}; loss {} spectral + {} power + {} distillation{}{}) on {} notes, validating on {} notes of {} held-out instruments, {}",
         args.out.display(),
         trainer.config().student.flows,
         trainer.config().student.width,
@@ -377,6 +391,7 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
             .teacher
             .as_ref()
             .map_or(String::new(), |t| format!(" from {}", t.display())),
+        layering(trainer.options().sub_octave_share),
         trainer.data().train_notes(),
         trainer.data().validation_notes(),
         trainer.data().validation_instruments.len(),
@@ -392,6 +407,18 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
         args.quiet,
         |stop, on_event| trainer.run(stop, on_event).context("train-student"),
     )
+}
+
+/// The start line's words for a run's sub-octave layering (nothing when off).
+fn layering(share: f64) -> String {
+    if share > 0.0 {
+        format!(
+            "; {:.0} % of crops layered over an octave or two below",
+            share * 100.0
+        )
+    } else {
+        String::new()
+    }
 }
 
 /// Runs a training loop with a progress bar (unless `quiet`), Ctrl-C asking it to
@@ -436,7 +463,9 @@ fn drive(
             }
             Event::Validation { nll, .. } => val = format!("val {nll:.3}"),
             Event::SpectralValidation { loss, .. } => val = format!("val {loss:.3}"),
-            Event::StudentTerms { .. } | Event::LossWeights { .. } => {}
+            Event::StudentTerms { .. }
+            | Event::LossWeights { .. }
+            | Event::SubOctaveShare { .. } => {}
             Event::FreeRun {
                 step,
                 pitch_accuracy,

@@ -37,6 +37,9 @@ fn training_option(o: &OptionsError) -> String {
         OptionsError::UnpitchedShare(v) => {
             format!("--unpitched-share {v} must be between 0 and 1")
         }
+        OptionsError::SubOctaveShare(v) => {
+            format!("--sub-octave-share {v} must be between 0 and 1")
+        }
         OptionsError::FreeRun => {
             "--free-run-notes must be 1 or more and --free-run-secs at most 4".into()
         }
@@ -56,6 +59,11 @@ mod tests {
         );
         let lr = anyhow::Error::from(Error::TrainOptions(OptionsError::LearningRate(-1.0)));
         assert!(explain(&lr).starts_with("--lr -1"));
+        let share = anyhow::Error::from(Error::TrainOptions(OptionsError::SubOctaveShare(2.0)));
+        assert_eq!(
+            explain(&share),
+            "--sub-octave-share 2 must be between 0 and 1"
+        );
         let other = anyhow::anyhow!("plain words");
         assert_eq!(explain(&other), "plain words");
     }

@@ -475,6 +475,27 @@ fn a_student_grown_by_sub_partials_plays_as_before_and_trains_on() {
             .map(|(_, t)| t.dims()[2])
             .collect();
     assert!(!exc_rows.is_empty() && exc_rows.iter().all(|&rows| rows == 10));
+
+    // Resumed with half its crops layered over their octaves below (the notes of 60 and
+    // 72 have them): a share past 1 is refused, the change is logged and saved.
+    let mut t = StudentTrainer::resume(&dir, Some(6), &Device::Cpu).unwrap();
+    assert!(t.set_sub_octave_share(1.5).is_err());
+    t.set_sub_octave_share(0.5).unwrap();
+    let mut losses = Vec::new();
+    t.run(&AtomicBool::new(false), &mut |e| {
+        if let Event::Step { loss, .. } = e {
+            losses.push(*loss);
+        }
+    })
+    .unwrap();
+    assert!(losses.len() == 2 && losses.iter().all(|l| l.is_finite()));
+    let log = std::fs::read_to_string(dir.join("train_log.jsonl")).unwrap();
+    assert!(
+        log.contains(r#"{"event":"layering","step":4,"share":0.5}"#),
+        "{log}"
+    );
+    let t = StudentTrainer::resume(&dir, None, &Device::Cpu).unwrap();
+    assert_eq!((t.step(), t.options().sub_octave_share), (6, 0.5));
 }
 
 #[test]

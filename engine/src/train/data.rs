@@ -1,7 +1,7 @@
 //! Training batches: random crops of notes from NSynth-layout datasets, with a validation
 //! split by instrument so validation measures generalisation to unseen instruments.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use autoencoder::mulaw;
@@ -38,7 +38,16 @@ pub struct TrainData {
     train: Vec<NoteKey>,
     validation: Vec<NoteKey>,
     pub validation_instruments: BTreeSet<InstrumentKey>,
+    /// The training notes by (dataset, instrument, pitch), each with its velocity: where
+    /// sub-octave layering finds a note's octaves below.
+    by_pitch: BTreeMap<(usize, u32, u8), Vec<(u8, usize)>>,
 }
+
+/// Gain of a sub-octave layer against its note, drawn uniformly from this range.
+pub const LAYER_GAIN: std::ops::Range<f32> = 0.3..1.0;
+
+/// The loudest a layered note may peak; a louder sum is scaled down to it.
+const LAYER_PEAK: f32 = 0.99;
 
 /// How the validation split is made.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -98,6 +107,15 @@ impl TrainData {
                 }
             }
         }
+        let mut by_pitch: BTreeMap<(usize, u32, u8), Vec<(u8, usize)>> = BTreeMap::new();
+        for (index, key) in train.iter().enumerate() {
+            if let Some(e) = datasets[key.0].examples.get(&key.1) {
+                by_pitch
+                    .entry((key.0, e.instrument, e.pitch))
+                    .or_default()
+                    .push((e.velocity, index));
+            }
+        }
         if train.is_empty() || validation.is_empty() {
             return Err(Error::invalid(
                 first,
@@ -109,6 +127,7 @@ impl TrainData {
             train,
             validation,
             validation_instruments,
+            by_pitch,
         })
     }
 
@@ -137,6 +156,24 @@ impl TrainData {
     /// μ-law-scaled values `[batch · crop]` (row-major), with each crop's note f0 and
     /// where in its note the crop starts.
     pub fn batch(&self, rng: &mut ChaCha8Rng, batch: usize, crop: usize) -> Result<Batch> {
+        self.batch_layered(rng, batch, crop, 0.0)
+    }
+
+    /// [`Self::batch`], with `sub_octave_share` of the crops' notes layered over the
+    /// same instrument's note one or two octaves below (as an organ's 16′ and 32′ stops
+    /// sound with its 8′): the layer's gain drawn from [`LAYER_GAIN`], the sum scaled down
+    /// where it would peak above 0.99, the crop still labelled with its own note's f0.
+    /// Its waveform then repeats at f0/2 or f0/4, which the excitation's sub-partials
+    /// can make; without such notes in the data a student never learns to use them. A
+    /// note with no octave below among the training notes stays as it is. With a share
+    /// of 0 the draws are exactly [`Self::batch`]'s.
+    pub fn batch_layered(
+        &self,
+        rng: &mut ChaCha8Rng,
+        batch: usize,
+        crop: usize,
+        sub_octave_share: f64,
+    ) -> Result<Batch> {
         let mut out = Batch {
             scaled: Vec::with_capacity(batch * crop),
             audio: Vec::with_capacity(batch * crop),
@@ -146,7 +183,14 @@ impl TrainData {
         for _ in 0..batch {
             let key = &self.train[rng.random_range(0..self.train.len())];
             let offset = rng.random_range(0..=NOTE_SAMPLES - crop);
-            let note = self.load(key)?;
+            let mut note = self.load(key)?;
+            if sub_octave_share > 0.0 && rng.random::<f64>() < sub_octave_share {
+                let octaves = rng.random_range(1..=2u8);
+                let gain = rng.random_range(LAYER_GAIN);
+                if let Some(below) = self.octaves_below(key, octaves) {
+                    layer(&mut note, &self.load(below)?, gain);
+                }
+            }
             out.scaled.extend(
                 note[offset..offset + crop]
                     .iter()
@@ -157,6 +201,18 @@ impl TrainData {
             out.offsets.push(offset);
         }
         Ok(out)
+    }
+
+    /// The training note of `key`'s instrument `octaves` octaves below it, of the
+    /// nearest velocity (the softer on a tie).
+    fn octaves_below(&self, key: &NoteKey, octaves: u8) -> Option<&NoteKey> {
+        let e = self.datasets[key.0].examples.get(&key.1)?;
+        let pitch = e.pitch.checked_sub(12 * octaves)?;
+        let candidates = self.by_pitch.get(&(key.0, e.instrument, pitch))?;
+        let &(_, index) = candidates
+            .iter()
+            .min_by_key(|(velocity, _)| (velocity.abs_diff(e.velocity), *velocity))?;
+        self.train.get(index)
     }
 
     /// Up to `notes` held-out notes spread evenly over the validation split: their
@@ -181,5 +237,176 @@ impl TrainData {
             .into_iter()
             .map(|(_, note, f0)| (note[..crop].iter().map(|&x| mulaw::scaled(x)).collect(), f0))
             .collect())
+    }
+}
+
+/// Adds `below` at `gain` to `note` in place, then scales the sum down to peak at
+/// [`LAYER_PEAK`] where it peaks above it.
+fn layer(note: &mut [f32], below: &[f32], gain: f32) {
+    for (x, &b) in note.iter_mut().zip(below) {
+        *x += gain * b;
+    }
+    let peak = note.iter().fold(0.0f32, |m, &x| m.max(x.abs()));
+    if peak > LAYER_PEAK {
+        let scale = LAYER_PEAK / peak;
+        for x in note.iter_mut() {
+            *x *= scale;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fsutil::Overwrite;
+    use crate::nsynth::{DatasetWriter, Example};
+    use std::path::Path;
+
+    /// Instrument 1's notes (pitch, velocity), then instrument 2's (held out).
+    const NOTES: [(u32, u8, u8); 6] = [
+        (1, 36, 100),
+        (1, 48, 50),
+        (1, 48, 100),
+        (1, 60, 90),
+        (2, 48, 100),
+        (2, 60, 100),
+    ];
+
+    /// A note: a sine at its pitch, `velocity / 400` loud (so no layered sum comes near
+    /// full scale) and phased by its velocity (so notes of one pitch differ in shape), so
+    /// each note's octave is plain to see.
+    fn sine(pitch: u8, velocity: u8) -> Vec<f32> {
+        let hz = autoencoder::excitation::midi_to_hz(f32::from(pitch));
+        let amplitude = f32::from(velocity) / 400.0;
+        (0..NOTE_SAMPLES)
+            .map(|t| {
+                amplitude
+                    * (std::f32::consts::TAU * hz * t as f32 / 16_000.0 + f32::from(velocity)).sin()
+            })
+            .collect()
+    }
+
+    fn data(dir: &Path) -> TrainData {
+        let writer = DatasetWriter::create(dir, Overwrite::Never).unwrap();
+        let mut examples = BTreeMap::new();
+        for (i, &(instrument, pitch, velocity)) in NOTES.iter().enumerate() {
+            let e = Example::new(i as u64, instrument, 3, 2, pitch, velocity);
+            writer.write_audio(&e, &sine(pitch, velocity)).unwrap();
+            examples.insert(e.note_str.clone(), e);
+        }
+        writer.finish(&examples).unwrap();
+        let split = Split {
+            validation_share: 0.5,
+            seed: 0,
+        };
+        let held_out = BTreeSet::from([(0, 2)]);
+        TrainData::open(&[dir.to_path_buf()], &split, Some(&held_out)).unwrap()
+    }
+
+    fn key(pitch: u8, velocity: u8) -> NoteKey {
+        NoteKey(0, format!("guitar_synthetic_001-{pitch:03}-{velocity:03}"))
+    }
+
+    #[test]
+    fn the_octaves_below_are_the_same_instruments_training_notes_of_the_nearest_velocity() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = data(tmp.path());
+        let c4 = key(60, 90);
+        assert!(data.train.contains(&c4));
+        assert_eq!(data.octaves_below(&c4, 1), Some(&key(48, 100)));
+        assert_eq!(data.octaves_below(&c4, 2), Some(&key(36, 100)));
+        assert_eq!(data.octaves_below(&key(36, 100), 1), None);
+        assert_eq!(data.octaves_below(&key(48, 50), 2), None);
+        // The held-out instrument's notes are neither layered nor layers.
+        assert!(!data.by_pitch.contains_key(&(0, 2, 48)));
+        assert_eq!(data.by_pitch.len(), 3);
+    }
+
+    #[test]
+    fn layering_adds_the_octave_below_and_keeps_the_peak_under_full_scale() {
+        let mut note = vec![0.5, -0.25, 0.0];
+        layer(&mut note, &[0.25, 0.25, 1.0], 0.5);
+        assert_eq!(note, [0.625, -0.125, 0.5]);
+        let mut loud = vec![0.9, -0.9];
+        layer(&mut loud, &[0.8, 0.1], 1.0);
+        assert!((loud[0] - LAYER_PEAK).abs() < 1e-6, "{loud:?}");
+        assert!((loud[1] / loud[0] + 0.8 / 1.7).abs() < 1e-6, "{loud:?}");
+    }
+
+    #[test]
+    fn a_share_of_nothing_draws_as_batch_does_and_a_full_share_layers_every_note_with_octaves() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = data(tmp.path());
+        let (mut a, mut b) = (ChaCha8Rng::seed_from_u64(3), ChaCha8Rng::seed_from_u64(3));
+        let plain = data.batch(&mut a, 6, 512).unwrap();
+        let same = data.batch_layered(&mut b, 6, 512, 0.0).unwrap();
+        assert_eq!((plain.audio, plain.offsets), (same.audio, same.offsets));
+        assert_eq!(a.get_word_pos(), b.get_word_pos());
+
+        let crop = 512;
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let batch = data.batch_layered(&mut rng, 48, crop, 1.0).unwrap();
+        let energy = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>();
+        let (mut layered, mut plain) = (0, 0);
+        for (i, &hz) in batch.f0_hz.iter().enumerate() {
+            let audio = &batch.audio[i * crop..(i + 1) * crop];
+            let offset = batch.offsets[i];
+            let at =
+                |pitch: u8, velocity: u8| sine(pitch, velocity)[offset..offset + crop].to_vec();
+            let pitch = (69.0 + 12.0 * (hz / 440.0).log2()).round() as u8;
+            let training = |p: u8| NOTES[..4].iter().filter(move |n| n.1 == p).map(|n| n.2);
+            // Its own note, then whatever is left fitted (least squares) to a training
+            // note an octave or two below: the layer at its gain.
+            let fits = training(pitch).find_map(|velocity| {
+                let residual: Vec<f32> = audio
+                    .iter()
+                    .zip(at(pitch, velocity))
+                    .map(|(x, m)| x - m)
+                    .collect();
+                if energy(&residual) < 1e-6 * energy(audio) {
+                    return Some(None);
+                }
+                [12, 24]
+                    .iter()
+                    .filter_map(|&d| pitch.checked_sub(d))
+                    .find_map(|p| {
+                        training(p).find_map(|v| {
+                            let below = at(p, v);
+                            let g = residual.iter().zip(&below).map(|(r, b)| r * b).sum::<f32>()
+                                / energy(&below);
+                            let rest: Vec<f32> = residual
+                                .iter()
+                                .zip(&below)
+                                .map(|(r, b)| r - g * b)
+                                .collect();
+                            (energy(&rest) < 1e-4 * energy(&residual)).then_some(Some(g))
+                        })
+                    })
+            });
+            match fits {
+                Some(None) => {
+                    // Only a note with no octave below among the training notes stays
+                    // plain: C2 always, C3 when two octaves were drawn.
+                    assert!(
+                        pitch == 36 || pitch == 48,
+                        "crop {i}: plain C{}",
+                        pitch / 12 - 1
+                    );
+                    plain += 1;
+                }
+                Some(Some(gain)) => {
+                    assert!(
+                        LAYER_GAIN.contains(&gain) || (gain - LAYER_GAIN.end).abs() < 1e-3,
+                        "{gain}"
+                    );
+                    layered += 1;
+                }
+                None => panic!("crop {i} at pitch {pitch} is neither its note nor layered"),
+            }
+        }
+        assert!(
+            layered >= 10 && plain >= 3,
+            "{layered} layered, {plain} plain"
+        );
     }
 }

@@ -94,6 +94,12 @@ pub enum Event {
         step: u64,
         weights: autoencoder::student::Weights,
     },
+    /// A run's sub-octave share changed on resume (in force from the step after `step`).
+    #[serde(rename = "layering")]
+    SubOctaveShare {
+        step: u64,
+        share: f64,
+    },
     /// The terms of a student's loss at a step (logged after its `Step`).
     #[serde(rename = "terms")]
     StudentTerms {
@@ -647,7 +653,9 @@ impl driver::Job for Trainer {
 
     fn train(&mut self, step: u64) -> Result<driver::Stepped> {
         let (batch, crop) = (self.options.batch, self.options.crop);
-        let crops = self.data.batch(&mut self.rng, batch, crop)?;
+        let crops =
+            self.data
+                .batch_layered(&mut self.rng, batch, crop, self.options.sub_octave_share)?;
         let x = Tensor::from_vec(crops.scaled.clone(), (batch, crop), &self.device)
             .map_err(autoencoder::Error::from)?;
         let (excitation, inputs) = self.batch_inputs(&crops, &x, step)?;

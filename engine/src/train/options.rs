@@ -39,6 +39,12 @@ pub struct TrainOptions {
     /// model still makes a sound when given no pitch. Only for models with an excitation.
     #[serde(default)]
     pub unpitched_share: f64,
+    /// Share of crops whose note is layered over the same instrument's note one or two
+    /// octaves below (see [`super::data::TrainData::batch_layered`]), so that a model
+    /// with sub-partials of excitation learns to play waveforms that repeat below their
+    /// note. 0: off.
+    #[serde(default)]
+    pub sub_octave_share: f64,
     /// Steps between free-running checks (0: none): the EMA model decodes the first
     /// `free_run_secs` of `free_run_notes` held-out notes from their own embeddings and
     /// f0, sampled, and the log records their pitch accuracy and log-mel distance.
@@ -85,6 +91,7 @@ impl Default for TrainOptions {
             validation_share: 0.1,
             input_noise: 0.0,
             unpitched_share: 0.0,
+            sub_octave_share: 0.0,
             free_run_every: 0,
             free_run_notes: default_free_run_notes(),
             free_run_secs: default_free_run_secs(),
@@ -141,6 +148,9 @@ impl TrainOptions {
         if !(0.0..=1.0).contains(&self.unpitched_share) {
             return Err(OptionsError::UnpitchedShare(self.unpitched_share));
         }
+        if !(0.0..=1.0).contains(&self.sub_octave_share) {
+            return Err(OptionsError::SubOctaveShare(self.sub_octave_share));
+        }
         if !(self.free_run_secs > 0.0 && self.free_run_secs <= 4.0) || self.free_run_notes == 0 {
             return Err(OptionsError::FreeRun);
         }
@@ -165,6 +175,8 @@ pub enum OptionsError {
     InputNoise(f64),
     #[error("the unpitched share {0} must be between 0 and 1")]
     UnpitchedShare(f64),
+    #[error("the sub-octave share {0} must be between 0 and 1")]
+    SubOctaveShare(f64),
     #[error("free-running checks need 1 or more notes of up to 4 s")]
     FreeRun,
 }

@@ -475,6 +475,25 @@ impl StudentTrainer {
         )
     }
 
+    /// Layers `share` of the crops over their octaves below from the next step on (see
+    /// [`TrainOptions::sub_octave_share`]; saved with the next checkpoint and logged as a
+    /// `layering` event).
+    pub fn set_sub_octave_share(&mut self, share: f64) -> Result<()> {
+        let options = TrainOptions {
+            sub_octave_share: share,
+            ..self.options.clone()
+        };
+        options.check(&self.config.encoder)?;
+        self.options = options;
+        append_log(
+            &self.dir,
+            &Event::SubOctaveShare {
+                step: self.step(),
+                share,
+            },
+        )
+    }
+
     pub fn options(&self) -> &TrainOptions {
         &self.options
     }
@@ -563,7 +582,9 @@ impl super::driver::Job for StudentTrainer {
 
     fn train(&mut self, step: u64) -> Result<super::driver::Stepped> {
         let (batch, crop) = (self.options.batch, self.options.crop);
-        let crops = self.data.batch(&mut self.rng, batch, crop)?;
+        let crops =
+            self.data
+                .batch_layered(&mut self.rng, batch, crop, self.options.sub_octave_share)?;
         let mut noise = step_rng(self.options.seed, step);
         let f0: Vec<f32> = crops
             .f0_hz
