@@ -159,6 +159,12 @@ impl TrainData {
         self.batch_layered(rng, batch, crop, 0.0)
     }
 
+    /// A training step's crops as `options` ask: its batch and crop length, layered
+    /// (see [`Self::batch_layered`]) as its sub-octave share says.
+    pub fn crops(&self, rng: &mut ChaCha8Rng, options: &super::TrainOptions) -> Result<Batch> {
+        self.batch_layered(rng, options.batch, options.crop, options.sub_octave_share)
+    }
+
     /// [`Self::batch`], with `sub_octave_share` of the crops' notes layered over the
     /// same instrument's note one or two octaves below (as an organ's 16′ and 32′ stops
     /// sound with its 8′): the layer's gain drawn from [`LAYER_GAIN`], the sum scaled down

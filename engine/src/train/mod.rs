@@ -653,9 +653,7 @@ impl driver::Job for Trainer {
 
     fn train(&mut self, step: u64) -> Result<driver::Stepped> {
         let (batch, crop) = (self.options.batch, self.options.crop);
-        let crops =
-            self.data
-                .batch_layered(&mut self.rng, batch, crop, self.options.sub_octave_share)?;
+        let crops = self.data.crops(&mut self.rng, &self.options)?;
         let x = Tensor::from_vec(crops.scaled.clone(), (batch, crop), &self.device)
             .map_err(autoencoder::Error::from)?;
         let (excitation, inputs) = self.batch_inputs(&crops, &x, step)?;

@@ -272,9 +272,7 @@ impl driver::Job for SampleRnnTrainer {
 
     fn train(&mut self, step: u64) -> Result<driver::Stepped> {
         let (batch, crop) = (self.options.batch, self.options.crop);
-        let crops =
-            self.data
-                .batch_layered(&mut self.rng, batch, crop, self.options.sub_octave_share)?;
+        let crops = self.data.crops(&mut self.rng, &self.options)?;
         let (f0, noise) = super::step_draws(&self.options, &crops, step);
         let k = self.config.excitation_harmonics;
         let excitation =

@@ -582,9 +582,7 @@ impl super::driver::Job for StudentTrainer {
 
     fn train(&mut self, step: u64) -> Result<super::driver::Stepped> {
         let (batch, crop) = (self.options.batch, self.options.crop);
-        let crops =
-            self.data
-                .batch_layered(&mut self.rng, batch, crop, self.options.sub_octave_share)?;
+        let crops = self.data.crops(&mut self.rng, &self.options)?;
         let mut noise = step_rng(self.options.seed, step);
         let f0: Vec<f32> = crops
             .f0_hz
