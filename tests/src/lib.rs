@@ -30,6 +30,18 @@ pub fn timbrel(args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run timbrel: {e}"))
 }
 
+/// What a `timbrel` run printed on stdout, once it has succeeded (else a panic with
+/// both its outputs).
+pub fn ok(out: &Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
 /// The repository's root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -2,42 +2,16 @@
 //! A SampleRNN end to end: `timbrel train --preset samplernn-tiny` → `--resume` (equal to
 //! an uninterrupted run) → `timbrel eval` → `timbrel reconstruct`, in seconds.
 
-#[path = "../../engine/tests/support/tiny_sf2.rs"]
-mod tiny_sf2;
+#[path = "support/tiny_notes.rs"]
+mod tiny_notes;
 
-use tests::timbrel;
-
-fn ok(out: &std::process::Output) -> String {
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
-}
+use tests::{ok, timbrel};
 
 #[test]
 fn a_samplernn_trains_resumes_and_plays() {
     let tmp = tempfile::tempdir().unwrap();
     let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
-    std::fs::write(p("tiny.sf2"), tiny_sf2::tiny_sf2(&[0, 24, 40])).unwrap();
-    ok(&timbrel(&[
-        "dataset",
-        "render",
-        "--soundfont",
-        &p("tiny.sf2"),
-        "--out",
-        &p("notes"),
-        "--programs",
-        "0,24,40",
-        "--pitches",
-        "60,72",
-        "--velocities",
-        "100",
-        "--quiet",
-    ]));
-    let notes = p("notes");
+    let notes = tiny_notes::render(tmp.path(), &[0, 24, 40], "60,72");
     let train = |out: &str, extra: &[&str]| {
         let mut args = vec!["train", "--out", out, "--quiet"];
         args.extend_from_slice(extra);

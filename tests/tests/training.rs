@@ -2,46 +2,21 @@
 //! `timbrel train` → checkpoint → `--resume` → `timbrel eval`, on a tiny config and a
 //! handful of generated notes.
 
-#[path = "../../engine/tests/support/tiny_sf2.rs"]
-mod tiny_sf2;
+#[path = "support/tiny_notes.rs"]
+mod tiny_notes;
 
-use tests::timbrel;
+use tests::{ok, timbrel};
 
 const TINY: &str = r#"{"num_stages": 4, "num_layers": 4, "filter_length": 3, "width": 8,
   "skip_width": 8, "ae_num_stages": 4, "ae_num_layers": 3, "ae_filter_length": 3,
   "ae_width": 8, "ae_bottleneck_width": 4, "ae_hop_length": 64}"#;
 
-fn ok(out: &std::process::Output) -> String {
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
-}
-
 #[test]
 fn train_resume_and_eval_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
     let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
-    std::fs::write(p("tiny.sf2"), tiny_sf2::tiny_sf2(&[0, 24, 40, 56, 73])).unwrap();
     std::fs::write(p("tiny.json"), TINY).unwrap();
-    ok(&timbrel(&[
-        "dataset",
-        "render",
-        "--soundfont",
-        &p("tiny.sf2"),
-        "--out",
-        &p("notes"),
-        "--programs",
-        "0,24,40,56,73",
-        "--pitches",
-        "48,60,72",
-        "--velocities",
-        "100",
-        "--quiet",
-    ]));
+    let notes = tiny_notes::render(tmp.path(), &[0, 24, 40, 56, 73], "48,60,72");
     let train = |extra: &[&str]| {
         let model = p("model");
         let mut args = vec![
@@ -50,7 +25,6 @@ fn train_resume_and_eval_end_to_end() {
         args.extend_from_slice(extra);
         timbrel(&args)
     };
-    let notes = p("notes");
     let config = p("tiny.json");
     let text = ok(&train(&[
         "--data",
@@ -130,24 +104,8 @@ fn train_resume_and_eval_end_to_end() {
 fn a_student_trains_resumes_and_is_evaluated_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
     let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
-    std::fs::write(p("tiny.sf2"), tiny_sf2::tiny_sf2(&[0, 24, 40])).unwrap();
-    ok(&timbrel(&[
-        "dataset",
-        "render",
-        "--soundfont",
-        &p("tiny.sf2"),
-        "--out",
-        &p("notes"),
-        "--programs",
-        "0,24,40",
-        "--pitches",
-        "60,72",
-        "--velocities",
-        "100",
-        "--quiet",
-    ]));
+    let notes = tiny_notes::render(tmp.path(), &[0, 24, 40], "60,72");
     let student = p("student");
-    let notes = p("notes");
     let train = |extra: &[&str]| {
         let mut args = vec!["train-student", "--out", &student, "--quiet"];
         args.extend_from_slice(extra);
@@ -253,22 +211,7 @@ fn a_student_trains_resumes_and_is_evaluated_end_to_end() {
 fn a_student_is_distilled_from_a_teacher_and_plays_beside_it() {
     let tmp = tempfile::tempdir().unwrap();
     let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
-    std::fs::write(p("tiny.sf2"), tiny_sf2::tiny_sf2(&[0, 24, 40])).unwrap();
-    ok(&timbrel(&[
-        "dataset",
-        "render",
-        "--soundfont",
-        &p("tiny.sf2"),
-        "--out",
-        &p("notes"),
-        "--programs",
-        "0,24,40",
-        "--pitches",
-        "60,72",
-        "--velocities",
-        "100",
-        "--quiet",
-    ]));
+    let notes = tiny_notes::render(tmp.path(), &[0, 24, 40], "60,72");
     // A tiny pitched teacher, and its student in its student/ folder.
     let teacher = autoencoder::Config {
         num_stages: 3,
@@ -287,7 +230,7 @@ fn a_student_is_distilled_from_a_teacher_and_plays_beside_it() {
     let text = ok(&timbrel(&[
         "train-student",
         "--data",
-        &p("notes"),
+        &notes,
         "--teacher",
         &p("teacher"),
         "--out",
@@ -361,7 +304,7 @@ fn a_student_is_distilled_from_a_teacher_and_plays_beside_it() {
     let out = timbrel(&[
         "train-student",
         "--data",
-        &p("notes"),
+        &notes,
         "--out",
         &p("lonely"),
         "--distill-weight",
