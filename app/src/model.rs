@@ -197,7 +197,11 @@ fn info(args: &InfoArgs) -> anyhow::Result<ExitCode> {
             if engine::synth::student::is_student(&beside) {
                 let student =
                     engine::train::student::load(&beside, &Device::Cpu).context("model info")?;
-                student_lines(&mut out, &student, "plays with --decoder parallel");
+                student_lines(
+                    &mut out,
+                    &student,
+                    "plays by default; --decoder autoregressive for the WaveNet decoder",
+                );
             }
         }
     }

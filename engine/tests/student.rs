@@ -84,11 +84,15 @@ fn the_engine_renders_a_student_as_the_reference_pass_does() {
     engine::model_dir::write_random(&teacher, &config().encoder, 1).unwrap();
     let model = write_student(&teacher.join("student"));
 
-    // The teacher's directory plays autoregressively unless asked; its student beside it
-    // when asked; the student's own directory only in parallel.
+    // The teacher's directory plays its student beside it unless asked for its
+    // autoregressive decoder (as the embedded default model does); the student's own
+    // directory only in parallel; a model with no student autoregressively.
     let load = |dir: &Path, kind| Engine::load(&ModelSource::Dir(dir.into()), kind, &Device::Cpu);
+    assert_eq!(load(&teacher, None).unwrap().kind(), DecoderKind::Parallel);
     assert_eq!(
-        load(&teacher, None).unwrap().kind(),
+        load(&teacher, Some(DecoderKind::Autoregressive))
+            .unwrap()
+            .kind(),
         DecoderKind::Autoregressive
     );
     let engine = load(&teacher, Some(DecoderKind::Parallel))
@@ -108,6 +112,10 @@ fn the_engine_renders_a_student_as_the_reference_pass_does() {
     assert!(err.contains("no autoregressive decoder"), "{err}");
     let lone = tmp.path().join("lone");
     engine::model_dir::write_random(&lone, &config().encoder, 1).unwrap();
+    assert_eq!(
+        load(&lone, None).unwrap().kind(),
+        DecoderKind::Autoregressive
+    );
     let err = load(&lone, Some(DecoderKind::Parallel))
         .unwrap_err()
         .to_string();

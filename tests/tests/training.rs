@@ -300,6 +300,34 @@ fn a_student_is_distilled_from_a_teacher_and_plays_beside_it() {
             .ends_with("student (student)"),
         "{summary}"
     );
+    // Unasked, too (as the embedded default model plays its student), and it says so.
+    let out = timbrel(&[
+        "blend",
+        &wavs[0],
+        &wavs[1],
+        "--mix",
+        "0.5",
+        "--pitch",
+        "E4",
+        "--model",
+        &p("teacher"),
+        "-o",
+        &p("blend-default.wav"),
+        "--json",
+    ]);
+    let summary: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert!(
+        summary["model"]
+            .as_str()
+            .unwrap()
+            .ends_with("student (student)"),
+        "{summary}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("decoder: parallel by default (the student in"),
+        "{stderr}"
+    );
     // A distillation weight without a teacher is refused before anything is written.
     let out = timbrel(&[
         "train-student",

@@ -25,7 +25,8 @@ pub struct Common {
     /// How notes are generated: autoregressive (the WaveNet decoder, sample by sample) or
     /// parallel (the Parallel WaveNet student beside the model, in its student/ folder,
     /// every sample at once). Default: parallel for the embedded model while its student
-    /// plays better; autoregressive for a model directory.
+    /// plays better, and for a model directory with a student/ folder (the default
+    /// model's own folder included); autoregressive for one without.
     #[arg(long, value_enum)]
     pub decoder: Option<DecoderArg>,
     /// Seed of the decoder's random draws: the same seed gives the same audio.
@@ -138,12 +139,24 @@ impl Common {
             .map_or(ModelSource::Default, ModelSource::Dir);
         let device = engine::device::by_name(&self.device).map_err(|e| anyhow!(e))?;
         let mut engine = Engine::load(&source, self.decoder.map(DecoderKind::from), &device)?;
-        if source == ModelSource::Default && self.decoder.is_none() {
-            self.note(format!(
-                "decoder: {} by default ({})",
-                engine.kind().name(),
-                engine::default_model::DEFAULT_DECODER_REASON
-            ));
+        if self.decoder.is_none() {
+            match &source {
+                ModelSource::Default => self.note(format!(
+                    "decoder: {} by default ({})",
+                    engine.kind().name(),
+                    engine::default_model::DEFAULT_DECODER_REASON
+                )),
+                ModelSource::Dir(dir)
+                    if engine.kind() == DecoderKind::Parallel
+                        && !engine::synth::student::is_student(dir) =>
+                {
+                    self.note(format!(
+                        "decoder: parallel by default (the student in {}; --decoder autoregressive for the WaveNet decoder)",
+                        dir.join(engine::synth::STUDENT_DIR).display()
+                    ));
+                }
+                ModelSource::Dir(_) => {}
+            }
         }
         if let Some(t) = self.threads {
             engine = engine.with_threads(t);

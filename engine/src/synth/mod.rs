@@ -187,8 +187,9 @@ impl Engine {
     ///
     /// `kind` picks the decoder: the default model plays with
     /// [`default_model::DEFAULT_DECODER`] unless told otherwise; a model directory with
-    /// its autoregressive decoder unless asked for `Parallel`, which takes the student in
-    /// its `student/` folder; a student's own directory only plays in parallel.
+    /// the student in its `student/` folder where it has one (as the default model's own
+    /// folder does), else with its autoregressive decoder, unless told otherwise; a
+    /// student's own directory only plays in parallel.
     pub fn load(source: &ModelSource, kind: Option<DecoderKind>, device: &Device) -> Result<Self> {
         match source {
             ModelSource::Default => match kind.unwrap_or(default_model::DEFAULT_DECODER) {
@@ -238,6 +239,9 @@ impl Engine {
                         "this is a Parallel WaveNet student: it has no autoregressive decoder",
                     )),
                     (_, true) => Self::load_student(dir, device),
+                    (None, false) if student::is_student(&dir.join(STUDENT_DIR)) => {
+                        Self::load_student(&dir.join(STUDENT_DIR), device)
+                    }
                     (Some(DecoderKind::Parallel), false) => {
                         let beside = dir.join(STUDENT_DIR);
                         if !student::is_student(&beside) {
