@@ -276,54 +276,24 @@ fn a_student_is_distilled_from_a_teacher_and_plays_beside_it() {
         w.sort();
         w
     };
-    let out = timbrel(&[
-        "blend",
-        &wavs[0],
-        &wavs[1],
-        "--mix",
-        "0.5",
-        "--pitch",
-        "E4",
-        "--model",
-        &p("teacher"),
-        "--decoder",
-        "parallel",
-        "-o",
-        &p("blend.wav"),
-        "--json",
-    ]);
-    let summary: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
-    assert!(
-        summary["model"]
-            .as_str()
-            .unwrap()
-            .ends_with("student (student)"),
-        "{summary}"
-    );
+    // A blend on the teacher's directory: which model played, and what it said.
+    let blend = |out: &str, extra: &[&str]| {
+        let (teacher, out) = (p("teacher"), p(out));
+        let mut args = vec![
+            "blend", &wavs[0], &wavs[1], "--mix", "0.5", "--pitch", "E4", "--model", &teacher,
+            "-o", &out, "--json",
+        ];
+        args.extend_from_slice(extra);
+        let run = timbrel(&args);
+        let summary: serde_json::Value = serde_json::from_str(&ok(&run)).unwrap();
+        let model = summary["model"].as_str().unwrap().to_string();
+        (model, String::from_utf8_lossy(&run.stderr).into_owned())
+    };
+    let (model, _) = blend("blend.wav", &["--decoder", "parallel"]);
+    assert!(model.ends_with("student (student)"), "{model}");
     // Unasked, too (as the embedded default model plays its student), and it says so.
-    let out = timbrel(&[
-        "blend",
-        &wavs[0],
-        &wavs[1],
-        "--mix",
-        "0.5",
-        "--pitch",
-        "E4",
-        "--model",
-        &p("teacher"),
-        "-o",
-        &p("blend-default.wav"),
-        "--json",
-    ]);
-    let summary: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
-    assert!(
-        summary["model"]
-            .as_str()
-            .unwrap()
-            .ends_with("student (student)"),
-        "{summary}"
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (model, stderr) = blend("blend-default.wav", &[]);
+    assert!(model.ends_with("student (student)"), "{model}");
     assert!(
         stderr.contains("decoder: parallel by default (the student in"),
         "{stderr}"
