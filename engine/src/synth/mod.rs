@@ -233,17 +233,17 @@ impl Engine {
                     return Self::load_samplernn(&beside, device);
                 }
                 let is_student = student::is_student(dir);
+                let beside = dir.join(STUDENT_DIR);
                 match (kind, is_student) {
                     (Some(DecoderKind::Autoregressive), true) => Err(Error::invalid(
                         dir,
                         "this is a Parallel WaveNet student: it has no autoregressive decoder",
                     )),
                     (_, true) => Self::load_student(dir, device),
-                    (None, false) if student::is_student(&dir.join(STUDENT_DIR)) => {
-                        Self::load_student(&dir.join(STUDENT_DIR), device)
+                    (None, false) if student::is_student(&beside) => {
+                        Self::load_student(&beside, device)
                     }
                     (Some(DecoderKind::Parallel), false) => {
-                        let beside = dir.join(STUDENT_DIR);
                         if !student::is_student(&beside) {
                             return Err(Error::invalid(
                                 dir,
