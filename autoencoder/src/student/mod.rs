@@ -19,6 +19,7 @@
 pub mod autoencoder;
 pub mod cpu;
 pub mod distill;
+pub mod fused;
 pub mod generate;
 pub mod model;
 pub mod objective;

@@ -78,6 +78,16 @@ impl Terms {
     }
 }
 
+/// `total += weight · t` (`None`: nothing yet).
+fn accumulate(total: &mut Option<Tensor>, t: &Tensor, weight: f64) -> Result<()> {
+    let t = t.affine(weight, 0.0)?;
+    *total = Some(match total.take() {
+        Some(s) => (s + t)?,
+        None => t,
+    });
+    Ok(())
+}
+
 fn scalar(t: &Tensor) -> Result<f64> {
     Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
 }
@@ -139,6 +149,41 @@ impl Objective {
         self.score(&out, &encoding, teacher, audio, excitation)
     }
 
+    /// The terms that compare the student's audio `candidate` with the notes `target`
+    /// alone (spectral and power; not the distillation), weighted, summed.
+    fn audio_terms(&self, candidate: &Tensor, target: &Tensor) -> Result<(Option<Tensor>, Terms)> {
+        let w = self.weights;
+        let mut total: Option<Tensor> = None;
+        let mut add = |t: Tensor, weight: f64| accumulate(&mut total, &t, weight);
+        let mut terms = Terms::default();
+        if w.spectral > 0.0 {
+            let l = self.spectral.loss(candidate, target)?;
+            terms.spectral = Some(scalar(&l)?);
+            add(l, w.spectral)?;
+        }
+        if w.power > 0.0 {
+            let l = power_loss(&self.power, candidate, target)?;
+            terms.power = Some(scalar(&l)?);
+            add(l, w.power)?;
+        }
+        Ok((total, terms))
+    }
+
+    /// Scores audio `candidate` against the notes `target` (both `[batch, time]`) by an
+    /// objective without a distillation term: what the fused training pass needs (it
+    /// differentiates the result with respect to `candidate` only).
+    pub fn score_audio(&self, candidate: &Tensor, target: &Tensor) -> Result<(Tensor, Terms)> {
+        if self.weights.distill > 0.0 {
+            return Err(Error::Config(
+                "the distillation term needs the student's logistics, not only its audio".into(),
+            ));
+        }
+        let (total, mut terms) = self.audio_terms(candidate, target)?;
+        let total = total.ok_or_else(|| Error::Config("no loss term has a weight".into()))?;
+        terms.total = scalar(&total)?;
+        Ok((total, terms))
+    }
+
     /// Scores the student's output `out` (rendered from `encoding`) against `audio`.
     pub fn score(
         &self,
@@ -154,26 +199,8 @@ impl Objective {
                 "distillation needs a teacher to score the student".into(),
             ));
         }
-        let mut total: Option<Tensor> = None;
-        let mut add = |t: Tensor, weight: f64| -> Result<()> {
-            let t = t.affine(weight, 0.0)?;
-            total = Some(match total.take() {
-                Some(s) => (s + t)?,
-                None => t,
-            });
-            Ok(())
-        };
-        let mut terms = Terms::default();
-        if w.spectral > 0.0 {
-            let l = self.spectral.loss(&out.audio, audio)?;
-            terms.spectral = Some(scalar(&l)?);
-            add(l, w.spectral)?;
-        }
-        if w.power > 0.0 {
-            let l = power_loss(&self.power, &out.audio, audio)?;
-            terms.power = Some(scalar(&l)?);
-            add(l, w.power)?;
-        }
+        let (mut total, mut terms) = self.audio_terms(&out.audio, audio)?;
+        let mut add = |t: Tensor, weight: f64| accumulate(&mut total, &t, weight);
         if let (true, Some(teacher)) = (w.distill > 0.0, teacher) {
             let logits =
                 teacher.forward_excited(&teacher_input(&out.audio)?, encoding, excitation)?;

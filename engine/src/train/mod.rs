@@ -135,6 +135,11 @@ pub struct Summary {
 }
 
 /// A training run over a model directory.
+/// Worker threads for a fused training step: one per core the process may use.
+fn cpu_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
 pub struct Trainer {
     dir: PathBuf,
     config: Config,
@@ -468,12 +473,7 @@ impl Trainer {
         let validation = data.validation_set(options.validation_notes, options.crop)?;
         let fused = device
             .is_cpu()
-            .then(|| {
-                FusedStep::new(
-                    config,
-                    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-                )
-            })
+            .then(|| FusedStep::new(config, cpu_threads()))
             .transpose()?;
         Ok(Self {
             dir: dir.to_path_buf(),

@@ -12,6 +12,7 @@ use autoencoder::WaveNetAutoencoder;
 use autoencoder::mulaw;
 use autoencoder::optim::Optimizer;
 use autoencoder::student::cpu::CpuStudent;
+use autoencoder::student::fused::{FusedStudent, StudentBatch};
 use autoencoder::student::generate::render_cpu;
 use autoencoder::student::{Objective, StudentAutoencoder, StudentAutoencoderConfig, Weights};
 use candle_core::{DType, Device, Tensor};
@@ -277,6 +278,11 @@ pub struct StudentTrainer {
     rng: ChaCha8Rng,
     objective: Objective,
     teacher: Option<WaveNetAutoencoder>,
+    /// The variables, by name (the fused pass reads their values every step).
+    varmap: VarMap,
+    /// The hand-written training pass, on a CPU (candle's autograd elsewhere, and for
+    /// the distillation term, which needs the teacher).
+    fused: Option<FusedStudent>,
     device: Device,
     progress: super::driver::Progress,
 }
@@ -333,7 +339,7 @@ impl StudentTrainer {
             autoencoder::family::to_json(autoencoder::family::PARALLEL_WAVENET, config),
         )?;
         Self::assemble(
-            dir, config, options, data, model, teacher, optimizer, rng, device, 0, 0.0,
+            dir, config, options, data, model, varmap, teacher, optimizer, rng, device, 0, 0.0,
         )
     }
 
@@ -408,6 +414,7 @@ impl StudentTrainer {
             state.options,
             data,
             model,
+            varmap,
             teacher,
             optimizer,
             rng,
@@ -424,6 +431,7 @@ impl StudentTrainer {
         options: TrainOptions,
         data: TrainData,
         model: StudentAutoencoder,
+        varmap: VarMap,
         teacher: Option<WaveNetAutoencoder>,
         optimizer: Optimizer,
         rng: ChaCha8Rng,
@@ -433,6 +441,10 @@ impl StudentTrainer {
     ) -> Result<Self> {
         let objective = Objective::new(options.student_loss, device)
             .map_err(|e| Error::invalid(dir, e.to_string()))?;
+        let fused = device
+            .is_cpu()
+            .then(|| FusedStudent::new(config, super::cpu_threads()))
+            .transpose()?;
         Ok(Self {
             dir: dir.to_path_buf(),
             config: config.clone(),
@@ -443,6 +455,8 @@ impl StudentTrainer {
             rng,
             objective,
             teacher,
+            varmap,
+            fused,
             device: device.clone(),
             progress: super::driver::Progress {
                 samples_seen,
@@ -454,6 +468,69 @@ impl StudentTrainer {
 
     pub fn step(&self) -> u64 {
         self.optimizer.step_count()
+    }
+
+    /// Whether steps run the hand-written fused pass (on a CPU, without a teacher term)
+    /// rather than candle's autograd.
+    pub fn uses_fused(&self) -> bool {
+        self.fused.is_some() && self.teacher.is_none() && self.objective.weights().distill == 0.0
+    }
+
+    /// One update through the fused pass: the flows and encoder by hand, the loss (and its
+    /// gradient with respect to the audio) by candle.
+    fn fused_step(
+        &mut self,
+        scaled: &[f32],
+        z: &[f32],
+        excitation: Option<&Tensor>,
+        target: &Tensor,
+        lr: f64,
+    ) -> Result<(autoencoder::student::Terms, autoencoder::optim::StepStats)> {
+        let fused = self.fused.as_mut().ok_or_else(|| {
+            Error::Compute(autoencoder::Error::Config(
+                "the fused pass runs on a CPU only".into(),
+            ))
+        })?;
+        let compute = autoencoder::Error::from;
+        let excitation = excitation
+            .map(|t| t.flatten_all().and_then(|t| t.to_vec1::<f32>()))
+            .transpose()
+            .map_err(compute)?;
+        {
+            let vars = self
+                .varmap
+                .data()
+                .lock()
+                .map_err(|_| autoencoder::Error::Shape("variable map lock poisoned".into()))?;
+            fused.load(|name| vars.get(name).map(|v| v.as_tensor()))?;
+        }
+        let batch = StudentBatch {
+            batch: self.options.batch,
+            time: self.options.crop,
+            scaled,
+            noise: z,
+            excitation: excitation.as_deref(),
+        };
+        let audio = fused.forward(&batch)?;
+        let candidate = candle_core::Var::from_tensor(
+            &Tensor::from_vec(audio, target.dims(), &self.device).map_err(compute)?,
+        )
+        .map_err(compute)?;
+        let (loss, terms) = self.objective.score_audio(candidate.as_tensor(), target)?;
+        let grads = loss.backward().map_err(compute)?;
+        let d_audio = grads
+            .get(candidate.as_tensor())
+            .ok_or_else(|| {
+                Error::Compute(autoencoder::Error::Shape(
+                    "the loss does not depend on the student's audio".into(),
+                ))
+            })?
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(compute)?;
+        let grads = fused.backward(&batch, &d_audio)?;
+        let stats = self.optimizer.step_with(&grads, lr)?;
+        Ok((terms, stats))
     }
 
     /// Trains on `weights` from the next step on (saved with the next checkpoint and
@@ -597,20 +674,25 @@ impl super::driver::Job for StudentTrainer {
             .collect();
         let z = logistic(&mut noise, batch * crop);
         let shape = (batch, crop);
-        let tensor = |v: Vec<f32>| {
-            Tensor::from_vec(v, shape, &self.device).map_err(autoencoder::Error::from)
+        let tensor = |v: &[f32]| {
+            Tensor::from_slice(v, shape, &self.device).map_err(autoencoder::Error::from)
         };
         let exc = excitation(&self.config, &f0, crop, &crops.offsets, &self.device)?;
-        let (loss, terms) = self.objective.evaluate(
-            &self.model,
-            self.teacher.as_ref().map(|t| t.decoder()),
-            &tensor(crops.audio)?,
-            &tensor(crops.scaled)?,
-            &tensor(z)?,
-            exc.as_ref(),
-        )?;
         let lr = self.options.lr_at(step);
-        let stats = self.optimizer.step(&loss, lr)?;
+        let audio = tensor(&crops.audio)?;
+        let (terms, stats) = if self.uses_fused() {
+            self.fused_step(&crops.scaled, &z, exc.as_ref(), &audio, lr)?
+        } else {
+            let (loss, terms) = self.objective.evaluate(
+                &self.model,
+                self.teacher.as_ref().map(|t| t.decoder()),
+                &audio,
+                &tensor(&crops.scaled)?,
+                &tensor(&z)?,
+                exc.as_ref(),
+            )?;
+            (terms, self.optimizer.step(&loss, lr)?)
+        };
         Ok(super::driver::Stepped {
             loss: terms.total,
             lr,

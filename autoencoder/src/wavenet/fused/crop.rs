@@ -10,23 +10,22 @@
 
 use crate::wavenet::cpu::Isa;
 
+use super::encoder::{EncoderDims, EncoderWork, dense_grads, encode, encode_backward};
 use super::index::{Conv, Index};
 use super::linalg::{
     Taps, View, add_held, col_sums, conv, conv_dw, conv_dx, conv1, conv1_dw, fill_rows, frame_sums,
     gemm,
 };
 use super::pointwise::{
-    add_masked, cross_entropy, gate_backward, gate_forward, gate_output, relu, relu_into, relu_mask,
+    cross_entropy, gate_backward, gate_forward, gate_output, relu, relu_into, relu_mask,
 };
 
 /// The model's sizes, as the fused step needs them.
 #[derive(Clone, Debug)]
 pub(super) struct Dims {
-    pub aw: usize,
+    pub enc: EncoderDims,
     pub bn: usize,
     pub hop: usize,
-    pub ae_taps: usize,
-    pub ae_dilations: Vec<usize>,
     pub w: usize,
     pub sw: usize,
     pub taps: usize,
@@ -46,9 +45,7 @@ pub(super) struct Crop<'a> {
 #[derive(Default)]
 pub(super) struct Work {
     time: usize,
-    en: Vec<f32>,
-    d: Vec<f32>,
-    enc: Vec<f32>,
+    enc: EncoderWork,
     l: Vec<f32>,
     act: Vec<f32>,
     s: Vec<f32>,
@@ -58,7 +55,6 @@ pub(super) struct Work {
     shifted: Vec<f32>,
     // Scratch.
     a: Vec<f32>,
-    y: Vec<f32>,
     frames: Vec<f32>,
     g: Vec<f32>,
     dg: Vec<f32>,
@@ -66,9 +62,6 @@ pub(super) struct Work {
     dl: Vec<f32>,
     ds: Vec<f32>,
     dh: Vec<f32>,
-    denc: Vec<f32>,
-    den: Vec<f32>,
-    dp: Vec<f32>,
     ds_sums: Vec<f32>,
 }
 
@@ -79,11 +72,9 @@ fn sized(v: &mut Vec<f32>, n: usize) {
 impl Work {
     fn prepare(&mut self, d: &Dims, time: usize) {
         self.time = time;
-        let (la, l) = (d.ae_dilations.len(), d.dilations.len());
+        self.enc.prepare(&d.enc, time);
+        let l = d.dilations.len();
         let frames = time / d.hop;
-        sized(&mut self.en, (la + 1) * time * d.aw);
-        sized(&mut self.d, la * time * d.aw);
-        sized(&mut self.enc, frames * d.bn);
         sized(&mut self.l, l * time * d.w);
         sized(&mut self.act, l * time * 2 * d.w);
         sized(&mut self.s, time * d.sw);
@@ -91,8 +82,7 @@ impl Work {
         sized(&mut self.logits, time * crate::mulaw::CLASSES);
         self.classes.resize(time, 0);
         sized(&mut self.shifted, time);
-        sized(&mut self.a, time * d.aw.max(d.sw));
-        sized(&mut self.y, time * d.bn);
+        sized(&mut self.a, time * d.sw);
         sized(&mut self.frames, frames * (2 * d.w).max(d.sw));
         sized(&mut self.g, time * d.w);
         sized(&mut self.dg, time * d.w);
@@ -100,9 +90,6 @@ impl Work {
         sized(&mut self.dl, time * d.w);
         sized(&mut self.ds, time * d.sw);
         sized(&mut self.dh, time * d.sw);
-        sized(&mut self.denc, frames * d.bn);
-        sized(&mut self.den, time * d.aw);
-        sized(&mut self.dp, time * d.aw);
         sized(&mut self.ds_sums, d.sw);
     }
 }
@@ -133,19 +120,12 @@ pub(super) struct Net<'a> {
 pub(super) fn run(net: Net, crop: &Crop, work: &mut Work, grad: &mut [f32], scale: f32) -> f64 {
     let time = crop.target.len();
     work.prepare(net.dims, time);
-    encode(net, crop, work);
+    let (d, ix) = (&net.dims.enc, &net.index.enc);
+    encode(net.isa, d, ix, net.params, crop.target, &mut work.enc);
     let nll = decode(net, crop, work, scale);
     decode_backward(net, crop, work, grad);
-    encode_backward(net, crop, work, grad);
+    encode_backward(net.isa, d, ix, net.params, crop.target, &mut work.enc, grad);
     nll
-}
-
-fn ae_taps(d: &Dims, dilation: usize) -> Taps {
-    Taps {
-        taps: d.ae_taps,
-        dilation,
-        left: (d.ae_taps - 1) / 2 * dilation,
-    }
 }
 
 fn causal(d: &Dims, dilation: usize) -> Taps {
@@ -154,55 +134,6 @@ fn causal(d: &Dims, dilation: usize) -> Taps {
         dilation,
         left: (d.taps - 1) * dilation,
     }
-}
-
-fn encode(net: Net, crop: &Crop, wk: &mut Work) {
-    let (isa, d, ix, p) = (net.isa, net.dims, net.index, &P(net.params));
-    let (time, aw) = (wk.time, d.aw);
-    let n = time * aw;
-    let en0 = &mut wk.en[..n];
-    fill_rows(en0, p.b(&ix.ae_start));
-    conv1(en0, crop.target, p.w(&ix.ae_start), ae_taps(d, 1), aw);
-    for (i, layer) in ix.encoder.iter().enumerate() {
-        let (done, rest) = wk.en.split_at_mut((i + 1) * n);
-        let prev = &done[i * n..];
-        let next = &mut rest[..n];
-        let a = &mut wk.a[..n];
-        relu_into(isa, prev, a);
-        let di = &mut wk.d[i * n..(i + 1) * n];
-        fill_rows(di, p.b(&layer.dilated));
-        conv(
-            di,
-            a,
-            p.w(&layer.dilated),
-            ae_taps(d, d.ae_dilations[i]),
-            aw,
-            aw,
-        );
-        relu(isa, di);
-        fill_rows(next, p.b(&layer.res));
-        for (o, &v) in next.iter_mut().zip(prev) {
-            *o += v;
-        }
-        gemm(
-            next,
-            aw,
-            View::new(di, time, aw),
-            View::new(p.w(&layer.res), aw, aw),
-            true,
-        );
-    }
-    let last = &wk.en[ix.encoder.len() * n..];
-    let y = &mut wk.y[..time * d.bn];
-    fill_rows(y, p.b(&ix.bottleneck));
-    gemm(
-        y,
-        d.bn,
-        View::new(last, time, aw),
-        View::new(p.w(&ix.bottleneck), aw, d.bn),
-        true,
-    );
-    frame_sums(&mut wk.enc, y, d.hop, d.bn, 1.0 / d.hop as f32);
 }
 
 /// `out[f] = bias + enc[f] · W` for every frame (a conditioning projection).
@@ -261,7 +192,7 @@ fn decode(net: Net, crop: &Crop, wk: &mut Work, scale: f32) -> f64 {
                 true,
             );
         }
-        project_frames(&mut wk.frames, &wk.enc, p, &layer.cond, d.bn, w2);
+        project_frames(&mut wk.frames, &wk.enc.enc, p, &layer.cond, d.bn, w2);
         add_held(z, &wk.frames, d.hop, w2);
         gate_forward(isa, z, &mut wk.g, w);
         let g = View::new(&wk.g, time, w);
@@ -292,7 +223,7 @@ fn decode(net: Net, crop: &Crop, wk: &mut Work, scale: f32) -> f64 {
         View::new(p.w(&ix.out1), sw, sw),
         true,
     );
-    project_frames(&mut wk.frames, &wk.enc, p, &ix.cond_out1, d.bn, sw);
+    project_frames(&mut wk.frames, &wk.enc.enc, p, &ix.cond_out1, d.bn, sw);
     add_held(&mut wk.h, &wk.frames[..time / d.hop * sw], d.hop, sw);
     relu(isa, &mut wk.h);
     let classes = crate::mulaw::CLASSES;
@@ -309,19 +240,6 @@ fn decode(net: Net, crop: &Crop, wk: &mut Work, scale: f32) -> f64 {
         *c = (x * 128.0 + 128.0).round().clamp(0.0, 255.0) as u8;
     }
     cross_entropy(isa, &mut wk.logits, &wk.classes, classes, scale)
-}
-
-/// `grad[c.w] += xᵀ·dy`, `grad[c.b] += Σ dy` for a 1×1 layer `x [time, cin] → [time, cout]`.
-fn dense_grads(grad: &mut [f32], c: &Conv, x: View, dy: &[f32], cout: usize) {
-    let time = x.rows;
-    gemm(
-        &mut grad[c.w.clone()],
-        cout,
-        x.t(),
-        View::new(dy, time, cout),
-        true,
-    );
-    col_sums(&mut grad[c.b.clone()], dy);
 }
 
 fn decode_backward(net: Net, crop: &Crop, wk: &mut Work, grad: &mut [f32]) {
@@ -350,9 +268,15 @@ fn decode_backward(net: Net, crop: &Crop, wk: &mut Work, grad: &mut [f32]) {
     dense_grads(grad, &ix.out1, View::new(a, time, sw), &wk.dh, sw);
     let dc = &mut wk.frames[..frames * sw];
     frame_sums(dc, &wk.dh, d.hop, sw, 1.0);
-    dense_grads(grad, &ix.cond_out1, View::new(&wk.enc, frames, bn), dc, sw);
+    dense_grads(
+        grad,
+        &ix.cond_out1,
+        View::new(&wk.enc.enc, frames, bn),
+        dc,
+        sw,
+    );
     gemm(
-        &mut wk.denc,
+        &mut wk.enc.denc,
         bn,
         View::new(dc, frames, sw),
         View::new(p.w(&ix.cond_out1), bn, sw).t(),
@@ -404,9 +328,15 @@ fn decode_backward(net: Net, crop: &Crop, wk: &mut Work, grad: &mut [f32]) {
         conv_dw(&mut grad[layer.dilated.w.clone()], li, &wk.dz, taps, w, w2);
         let dc = &mut wk.frames[..frames * w2];
         frame_sums(dc, &wk.dz, d.hop, w2, 1.0);
-        dense_grads(grad, &layer.cond, View::new(&wk.enc, frames, bn), dc, w2);
+        dense_grads(
+            grad,
+            &layer.cond,
+            View::new(&wk.enc.enc, frames, bn),
+            dc,
+            w2,
+        );
         gemm(
-            &mut wk.denc,
+            &mut wk.enc.denc,
             bn,
             View::new(dc, frames, w2),
             View::new(p.w(&layer.cond), bn, w2).t(),
@@ -452,58 +382,4 @@ fn decode_backward(net: Net, crop: &Crop, wk: &mut Work, grad: &mut [f32]) {
         w,
     );
     col_sums(&mut grad[ix.start.b.clone()], &wk.dl);
-}
-
-fn encode_backward(net: Net, crop: &Crop, wk: &mut Work, grad: &mut [f32]) {
-    let (isa, d, ix, p) = (net.isa, net.dims, net.index, &P(net.params));
-    let (time, aw, bn) = (wk.time, d.aw, d.bn);
-    let n = time * aw;
-    // The embedding is the mean of each frame's bottleneck outputs.
-    let dy = &mut wk.y[..time * bn];
-    dy.fill(0.0);
-    add_held(dy, &wk.denc, d.hop, bn);
-    let inv = 1.0 / d.hop as f32;
-    for v in dy.iter_mut() {
-        *v *= inv;
-    }
-    let last = View::new(&wk.en[ix.encoder.len() * n..], time, aw);
-    dense_grads(grad, &ix.bottleneck, last, dy, bn);
-    gemm(
-        &mut wk.den,
-        aw,
-        View::new(dy, time, bn),
-        View::new(p.w(&ix.bottleneck), aw, bn).t(),
-        false,
-    );
-    for (i, layer) in ix.encoder.iter().enumerate().rev() {
-        let di = &wk.d[i * n..(i + 1) * n];
-        let eni = &wk.en[i * n..(i + 1) * n];
-        dense_grads(grad, &layer.res, View::new(di, time, aw), &wk.den, aw);
-        gemm(
-            &mut wk.dp,
-            aw,
-            View::new(&wk.den, time, aw),
-            View::new(p.w(&layer.res), aw, aw).t(),
-            false,
-        );
-        relu_mask(isa, &mut wk.dp, di);
-        let taps = ae_taps(d, d.ae_dilations[i]);
-        col_sums(&mut grad[layer.dilated.b.clone()], &wk.dp);
-        let a = &mut wk.a[..n];
-        relu_into(isa, eni, a);
-        conv_dw(&mut grad[layer.dilated.w.clone()], a, &wk.dp, taps, aw, aw);
-        // The input's gradient through the ReLU, added to the residual path's.
-        let scratch = &mut wk.a[..n];
-        scratch.fill(0.0);
-        conv_dx(scratch, &wk.dp, p.w(&layer.dilated), taps, aw, aw);
-        add_masked(isa, &mut wk.den, scratch, eni);
-    }
-    conv1_dw(
-        &mut grad[ix.ae_start.w.clone()],
-        crop.target,
-        &wk.den,
-        ae_taps(d, 1),
-        aw,
-    );
-    col_sums(&mut grad[ix.ae_start.b.clone()], &wk.den);
 }

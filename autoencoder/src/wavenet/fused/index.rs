@@ -4,17 +4,18 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
+use super::encoder::EncoderIndex;
 use crate::{Config, Error, Result};
 
 /// A convolution's kernel `[taps·in, out]` and bias `[out]`.
 #[derive(Clone, Debug)]
-pub(super) struct Conv {
+pub(crate) struct Conv {
     pub w: Range<usize>,
     pub b: Range<usize>,
 }
 
 #[derive(Clone, Debug)]
-pub(super) struct EncoderLayer {
+pub(crate) struct EncoderLayer {
     pub dilated: Conv,
     pub res: Conv,
 }
@@ -31,9 +32,7 @@ pub(super) struct DecoderLayer {
 /// Every variable's range, by role.
 #[derive(Clone, Debug)]
 pub(super) struct Index {
-    pub ae_start: Conv,
-    pub encoder: Vec<EncoderLayer>,
-    pub bottleneck: Conv,
+    pub enc: EncoderIndex,
     pub start: Conv,
     pub exc_start: Option<Range<usize>>,
     pub skip_start: Conv,
@@ -69,14 +68,7 @@ impl Index {
             })
         };
         let e = 2 * cfg.excitation_harmonics;
-        let encoder = (1..=cfg.ae_num_layers)
-            .map(|i| {
-                Ok(EncoderLayer {
-                    dilated: conv(&format!("ae_dilatedconv_{i}"))?,
-                    res: conv(&format!("ae_res_{i}"))?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let enc = EncoderIndex::new(cfg, &range)?;
         let decoder = (1..=cfg.num_layers)
             .map(|i| {
                 Ok(DecoderLayer {
@@ -91,9 +83,7 @@ impl Index {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
-            ae_start: conv("ae_startconv")?,
-            encoder,
-            bottleneck: conv("ae_bottleneck")?,
+            enc,
             start: conv("startconv")?,
             exc_start: (e > 0 && cfg.excitation_into.input())
                 .then(|| range("exc_start/W".into()))

@@ -5,12 +5,12 @@
 
 use std::ops::Range;
 
-pub(super) use crate::gemm::{View, gemm};
+pub(crate) use crate::gemm::{View, gemm};
 
 /// A convolution's geometry along time: `taps` taps `dilation` apart, the first reading
 /// `left` samples back (`(taps − 1)·dilation` causal, half that centred).
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Taps {
+pub(crate) struct Taps {
     pub taps: usize,
     pub dilation: usize,
     pub left: usize,
@@ -33,7 +33,7 @@ fn shifted(range: &Range<usize>, offset: isize) -> Range<usize> {
 }
 
 /// `out[t] += Σ_k x[t + offset_k] · W_k` (zero outside the crop); `w` is `[taps·cin, cout]`.
-pub(super) fn conv(out: &mut [f32], x: &[f32], w: &[f32], taps: Taps, cin: usize, cout: usize) {
+pub(crate) fn conv(out: &mut [f32], x: &[f32], w: &[f32], taps: Taps, cin: usize, cout: usize) {
     let time = x.len() / cin;
     for k in 0..taps.taps {
         let (rows, offset) = taps.rows(k, time);
@@ -47,7 +47,7 @@ pub(super) fn conv(out: &mut [f32], x: &[f32], w: &[f32], taps: Taps, cin: usize
 }
 
 /// The kernel's gradient: `dw_k += Σ_t x[t + offset_k]ᵀ · dy[t]`.
-pub(super) fn conv_dw(dw: &mut [f32], x: &[f32], dy: &[f32], taps: Taps, cin: usize, cout: usize) {
+pub(crate) fn conv_dw(dw: &mut [f32], x: &[f32], dy: &[f32], taps: Taps, cin: usize, cout: usize) {
     let time = x.len() / cin;
     for k in 0..taps.taps {
         let (rows, offset) = taps.rows(k, time);
@@ -67,7 +67,7 @@ pub(super) fn conv_dw(dw: &mut [f32], x: &[f32], dy: &[f32], taps: Taps, cin: us
 }
 
 /// The input's gradient: `dx[t + offset_k] += dy[t] · W_kᵀ`.
-pub(super) fn conv_dx(dx: &mut [f32], dy: &[f32], w: &[f32], taps: Taps, cin: usize, cout: usize) {
+pub(crate) fn conv_dx(dx: &mut [f32], dy: &[f32], w: &[f32], taps: Taps, cin: usize, cout: usize) {
     let time = dy.len() / cout;
     for k in 0..taps.taps {
         let (rows, offset) = taps.rows(k, time);
@@ -82,7 +82,7 @@ pub(super) fn conv_dx(dx: &mut [f32], dy: &[f32], w: &[f32], taps: Taps, cin: us
 }
 
 /// A one-channel input's convolution (the start layers): `out[t, c] += Σ_k x[t+o_k]·w[k, c]`.
-pub(super) fn conv1(out: &mut [f32], x: &[f32], w: &[f32], taps: Taps, cout: usize) {
+pub(crate) fn conv1(out: &mut [f32], x: &[f32], w: &[f32], taps: Taps, cout: usize) {
     let time = x.len();
     for k in 0..taps.taps {
         let (rows, offset) = taps.rows(k, time);
@@ -97,7 +97,7 @@ pub(super) fn conv1(out: &mut [f32], x: &[f32], w: &[f32], taps: Taps, cout: usi
 }
 
 /// [`conv1`]'s kernel gradient.
-pub(super) fn conv1_dw(dw: &mut [f32], x: &[f32], dy: &[f32], taps: Taps, cout: usize) {
+pub(crate) fn conv1_dw(dw: &mut [f32], x: &[f32], dy: &[f32], taps: Taps, cout: usize) {
     let time = x.len();
     for k in 0..taps.taps {
         let (rows, offset) = taps.rows(k, time);
@@ -112,7 +112,7 @@ pub(super) fn conv1_dw(dw: &mut [f32], x: &[f32], dy: &[f32], taps: Taps, cout: 
 }
 
 /// `sums[c] += Σ_rows m[r, c]` (a bias's gradient).
-pub(super) fn col_sums(sums: &mut [f32], m: &[f32]) {
+pub(crate) fn col_sums(sums: &mut [f32], m: &[f32]) {
     let n = sums.len();
     // Per-block partial sums in f32 lanes, then added in: long columns keep their precision.
     let mut part = vec![0f32; n];
@@ -130,7 +130,7 @@ pub(super) fn col_sums(sums: &mut [f32], m: &[f32]) {
 }
 
 /// `out[t] += rows[t / hop]` (a per-frame projection held for `hop` samples).
-pub(super) fn add_held(out: &mut [f32], frames: &[f32], hop: usize, n: usize) {
+pub(crate) fn add_held(out: &mut [f32], frames: &[f32], hop: usize, n: usize) {
     for (t, row) in out.chunks_exact_mut(n).enumerate() {
         let f = &frames[(t / hop) * n..(t / hop + 1) * n];
         for (o, &v) in row.iter_mut().zip(f) {
@@ -140,7 +140,7 @@ pub(super) fn add_held(out: &mut [f32], frames: &[f32], hop: usize, n: usize) {
 }
 
 /// `frames[f] = Σ_{t in frame f} m[t] · scale` (the gradient of [`add_held`], or a mean).
-pub(super) fn frame_sums(frames: &mut [f32], m: &[f32], hop: usize, n: usize, scale: f32) {
+pub(crate) fn frame_sums(frames: &mut [f32], m: &[f32], hop: usize, n: usize, scale: f32) {
     frames.fill(0.0);
     for (t, row) in m.chunks_exact(n).enumerate() {
         let f = &mut frames[(t / hop) * n..(t / hop + 1) * n];
@@ -154,7 +154,7 @@ pub(super) fn frame_sums(frames: &mut [f32], m: &[f32], hop: usize, n: usize, sc
 }
 
 /// `out[t] = bias` for every row.
-pub(super) fn fill_rows(out: &mut [f32], bias: &[f32]) {
+pub(crate) fn fill_rows(out: &mut [f32], bias: &[f32]) {
     for row in out.chunks_exact_mut(bias.len()) {
         row.copy_from_slice(bias);
     }

@@ -20,9 +20,10 @@
 //!   which thread finished first, and a resumed run repeats an uninterrupted one.
 
 mod crop;
-mod index;
-mod linalg;
-mod pointwise;
+pub(crate) mod encoder;
+pub(crate) mod index;
+pub(crate) mod linalg;
+pub(crate) mod pointwise;
 
 use candle_core::{Device, Tensor};
 
@@ -73,6 +74,33 @@ impl std::fmt::Debug for FusedStep {
     }
 }
 
+/// Copies every variable's current value (`variable`: name → tensor) into `params` at
+/// its range of `variables` (`(name, shape, range)`, `len` values in all).
+pub(crate) fn load_params<'a>(
+    variables: &[(String, Vec<usize>, std::ops::Range<usize>)],
+    len: usize,
+    params: &mut Vec<f32>,
+    mut variable: impl FnMut(&str) -> Option<&'a Tensor>,
+) -> Result<()> {
+    params.resize(len, 0.0);
+    for (name, shape, range) in variables {
+        let t = variable(name)
+            .ok_or_else(|| Error::Config(format!("the model has no variable {name}")))?;
+        if t.dims() != shape.as_slice() {
+            return Err(Error::Shape(format!(
+                "{name} is {:?}, the config makes it {shape:?}",
+                t.dims()
+            )));
+        }
+        let values = t
+            .flatten_all()?
+            .to_dtype(candle_core::DType::F32)?
+            .to_vec1::<f32>()?;
+        params[range.clone()].copy_from_slice(&values);
+    }
+    Ok(())
+}
+
 impl FusedStep {
     /// `threads` workers (at least one), the best kernels the CPU has.
     pub fn new(cfg: &Config, threads: usize) -> Result<Self> {
@@ -83,11 +111,9 @@ impl FusedStep {
     pub fn with_isa(cfg: &Config, threads: usize, isa: Isa) -> Result<Self> {
         cfg.validate()?;
         let dims = crop::Dims {
-            aw: cfg.ae_width,
+            enc: encoder::EncoderDims::of(cfg),
             bn: cfg.ae_bottleneck_width,
             hop: cfg.ae_hop_length,
-            ae_taps: cfg.ae_filter_length,
-            ae_dilations: (0..cfg.ae_num_layers).map(|i| cfg.ae_dilation(i)).collect(),
             w: cfg.width,
             sw: cfg.skip_width,
             taps: cfg.filter_length,
@@ -108,24 +134,13 @@ impl FusedStep {
 
     /// Copies the current values of `variables` (name → tensor, every variable of the
     /// model) into the step's parameter vector.
-    pub fn load<'a>(&mut self, mut variable: impl FnMut(&str) -> Option<&'a Tensor>) -> Result<()> {
-        self.params.resize(self.index.len, 0.0);
-        for (name, shape, range) in &self.index.variables {
-            let t = variable(name)
-                .ok_or_else(|| Error::Config(format!("the model has no variable {name}")))?;
-            if t.dims() != shape.as_slice() {
-                return Err(Error::Shape(format!(
-                    "{name} is {:?}, the config makes it {shape:?}",
-                    t.dims()
-                )));
-            }
-            let values = t
-                .flatten_all()?
-                .to_dtype(candle_core::DType::F32)?
-                .to_vec1::<f32>()?;
-            self.params[range.clone()].copy_from_slice(&values);
-        }
-        Ok(())
+    pub fn load<'a>(&mut self, variable: impl FnMut(&str) -> Option<&'a Tensor>) -> Result<()> {
+        load_params(
+            &self.index.variables,
+            self.index.len,
+            &mut self.params,
+            variable,
+        )
     }
 
     /// The loss and every gradient of `batch` at the parameters last [`FusedStep::load`]ed.

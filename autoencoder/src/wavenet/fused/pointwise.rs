@@ -24,7 +24,7 @@ macro_rules! dispatch {
 /// The gate, forward: each row of `z` `[σ-half | tanh-half]` (pre-activations, `2w` wide)
 /// becomes `[σ(a) | tanh(b)]` in place (what the backward pass needs), and `g = σ(a)·tanh(b)`.
 #[allow(unsafe_code)]
-pub(super) fn gate_forward(isa: Isa, z: &mut [f32], g: &mut [f32], w: usize) {
+pub(crate) fn gate_forward(isa: Isa, z: &mut [f32], g: &mut [f32], w: usize) {
     dispatch!(
         isa,
         fn gate_forward(z: &mut [f32], g: &mut [f32], w: usize) {
@@ -76,7 +76,7 @@ pub(super) fn gate_forward(isa: Isa, z: &mut [f32], g: &mut [f32], w: usize) {
 
 /// `g = σ·tanh` again from the stored activations `[σ | tanh]`.
 #[allow(unsafe_code)]
-pub(super) fn gate_output(isa: Isa, act: &[f32], g: &mut [f32], w: usize) {
+pub(crate) fn gate_output(isa: Isa, act: &[f32], g: &mut [f32], w: usize) {
     dispatch!(
         isa,
         fn gate_output(act: &[f32], g: &mut [f32], w: usize) {
@@ -92,7 +92,7 @@ pub(super) fn gate_output(isa: Isa, act: &[f32], g: &mut [f32], w: usize) {
 
 /// The gate, backward: `dz = [dg·t·σ(1−σ) | dg·σ·(1−t²)]` from the stored `[σ | t]`.
 #[allow(unsafe_code)]
-pub(super) fn gate_backward(isa: Isa, act: &[f32], dg: &[f32], dz: &mut [f32], w: usize) {
+pub(crate) fn gate_backward(isa: Isa, act: &[f32], dg: &[f32], dz: &mut [f32], w: usize) {
     dispatch!(
         isa,
         fn gate_backward(act: &[f32], dg: &[f32], dz: &mut [f32], w: usize) {
@@ -114,7 +114,7 @@ pub(super) fn gate_backward(isa: Isa, act: &[f32], dg: &[f32], dz: &mut [f32], w
 
 /// `x = max(x, 0)` in place.
 #[allow(unsafe_code)]
-pub(super) fn relu(isa: Isa, x: &mut [f32]) {
+pub(crate) fn relu(isa: Isa, x: &mut [f32]) {
     dispatch!(
         isa,
         fn relu(x: &mut [f32]) {
@@ -127,7 +127,7 @@ pub(super) fn relu(isa: Isa, x: &mut [f32]) {
 
 /// `out = max(x, 0)`.
 #[allow(unsafe_code)]
-pub(super) fn relu_into(isa: Isa, x: &[f32], out: &mut [f32]) {
+pub(crate) fn relu_into(isa: Isa, x: &[f32], out: &mut [f32]) {
     dispatch!(
         isa,
         fn relu_into(x: &[f32], out: &mut [f32]) {
@@ -140,7 +140,7 @@ pub(super) fn relu_into(isa: Isa, x: &[f32], out: &mut [f32]) {
 
 /// `d = 0` where `y ≤ 0` (the gradient through a ReLU whose output or input is `y`).
 #[allow(unsafe_code)]
-pub(super) fn relu_mask(isa: Isa, d: &mut [f32], y: &[f32]) {
+pub(crate) fn relu_mask(isa: Isa, d: &mut [f32], y: &[f32]) {
     dispatch!(
         isa,
         fn relu_mask(d: &mut [f32], y: &[f32]) {
@@ -155,7 +155,7 @@ pub(super) fn relu_mask(isa: Isa, d: &mut [f32], y: &[f32]) {
 
 /// `acc += d` where `y > 0`.
 #[allow(unsafe_code)]
-pub(super) fn add_masked(isa: Isa, acc: &mut [f32], d: &[f32], y: &[f32]) {
+pub(crate) fn add_masked(isa: Isa, acc: &mut [f32], d: &[f32], y: &[f32]) {
     dispatch!(
         isa,
         fn add_masked(acc: &mut [f32], d: &[f32], y: &[f32]) {
@@ -172,7 +172,7 @@ pub(super) fn add_masked(isa: Isa, acc: &mut [f32], d: &[f32], y: &[f32]) {
 /// (class indices): returns the summed negative log-likelihood (nats) and leaves
 /// `scale · (softmax − one-hot)` in `logits`, the gradient of `scale ×` that sum.
 #[allow(unsafe_code)]
-pub(super) fn cross_entropy(
+pub(crate) fn cross_entropy(
     isa: Isa,
     logits: &mut [f32],
     targets: &[u8],
