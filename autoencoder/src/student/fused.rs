@@ -27,7 +27,7 @@ use crate::wavenet::fused::encoder::{
 use crate::wavenet::fused::index::Conv;
 use crate::wavenet::fused::linalg::{
     Taps, View, add_held, col_sums, conv, conv_dw, conv_dx, conv1, conv1_dw, fill_rows, frame_sums,
-    gemm,
+    gemm, project_frames, sized,
 };
 use crate::wavenet::fused::load_params;
 use crate::wavenet::fused::pointwise::{
@@ -123,10 +123,6 @@ struct Work {
     dx: Vec<f32>,
     dshift: Vec<f32>,
     grad: Vec<f32>,
-}
-
-fn sized(v: &mut Vec<f32>, n: usize) {
-    v.resize(n, 0.0);
 }
 
 impl Work {
@@ -490,20 +486,6 @@ struct Crop<'a> {
     excitation: Option<&'a [f32]>,
 }
 
-/// `out[f] = bias + enc[f] · W` for every frame (a conditioning projection).
-fn project_frames(out: &mut [f32], enc: &[f32], net: Net, c: &Conv, bn: usize, n: usize) {
-    let frames = enc.len() / bn;
-    let out = &mut out[..frames * n];
-    fill_rows(out, net.b(c));
-    gemm(
-        out,
-        n,
-        View::new(enc, frames, bn),
-        View::new(net.w(c), bn, n),
-        true,
-    );
-}
-
 fn crop_forward(net: Net, crop: &Crop, wk: &mut Work) {
     let d = net.dims;
     encode(
@@ -600,7 +582,7 @@ fn flow_forward(
                 true,
             );
         }
-        project_frames(sc.frames, sc.enc, net, &layer.cond, d.bn, w2);
+        project_frames(sc.frames, sc.enc, net.params, &layer.cond, d.bn, w2);
         add_held(z, sc.frames, d.hop, w2);
         gate_forward(isa, z, sc.g, w);
         let g = View::new(sc.g, time, w);

@@ -14,7 +14,7 @@ use super::encoder::{EncoderDims, EncoderWork, dense_grads, encode, encode_backw
 use super::index::{Conv, Index};
 use super::linalg::{
     Taps, View, add_held, col_sums, conv, conv_dw, conv_dx, conv1, conv1_dw, fill_rows, frame_sums,
-    gemm,
+    gemm, project_frames, sized,
 };
 use super::pointwise::{
     cross_entropy, gate_backward, gate_forward, gate_output, relu, relu_into, relu_mask,
@@ -63,10 +63,6 @@ pub(super) struct Work {
     ds: Vec<f32>,
     dh: Vec<f32>,
     ds_sums: Vec<f32>,
-}
-
-fn sized(v: &mut Vec<f32>, n: usize) {
-    v.resize(n, 0.0);
 }
 
 impl Work {
@@ -136,20 +132,6 @@ fn causal(d: &Dims, dilation: usize) -> Taps {
     }
 }
 
-/// `out[f] = bias + enc[f] · W` for every frame (a conditioning projection).
-fn project_frames(out: &mut [f32], enc: &[f32], p: &P, c: &Conv, bn: usize, n: usize) {
-    let frames = enc.len() / bn;
-    let out = &mut out[..frames * n];
-    fill_rows(out, p.b(c));
-    gemm(
-        out,
-        n,
-        View::new(enc, frames, bn),
-        View::new(p.w(c), bn, n),
-        true,
-    );
-}
-
 fn decode(net: Net, crop: &Crop, wk: &mut Work, scale: f32) -> f64 {
     let (isa, d, ix, p) = (net.isa, net.dims, net.index, &P(net.params));
     let (time, w, sw, w2) = (wk.time, d.w, d.sw, 2 * d.w);
@@ -192,7 +174,14 @@ fn decode(net: Net, crop: &Crop, wk: &mut Work, scale: f32) -> f64 {
                 true,
             );
         }
-        project_frames(&mut wk.frames, &wk.enc.enc, p, &layer.cond, d.bn, w2);
+        project_frames(
+            &mut wk.frames,
+            &wk.enc.enc,
+            net.params,
+            &layer.cond,
+            d.bn,
+            w2,
+        );
         add_held(z, &wk.frames, d.hop, w2);
         gate_forward(isa, z, &mut wk.g, w);
         let g = View::new(&wk.g, time, w);
@@ -223,7 +212,14 @@ fn decode(net: Net, crop: &Crop, wk: &mut Work, scale: f32) -> f64 {
         View::new(p.w(&ix.out1), sw, sw),
         true,
     );
-    project_frames(&mut wk.frames, &wk.enc.enc, p, &ix.cond_out1, d.bn, sw);
+    project_frames(
+        &mut wk.frames,
+        &wk.enc.enc,
+        net.params,
+        &ix.cond_out1,
+        d.bn,
+        sw,
+    );
     add_held(&mut wk.h, &wk.frames[..time / d.hop * sw], d.hop, sw);
     relu(isa, &mut wk.h);
     let classes = crate::mulaw::CLASSES;

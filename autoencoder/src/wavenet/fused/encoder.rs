@@ -8,7 +8,7 @@ use crate::{Config, Error, Result};
 use super::index::{Conv, EncoderLayer};
 use super::linalg::{
     Taps, View, add_held, col_sums, conv, conv_dw, conv_dx, conv1, conv1_dw, fill_rows, frame_sums,
-    gemm,
+    gemm, sized,
 };
 use super::pointwise::{add_masked, relu, relu_into, relu_mask};
 
@@ -96,10 +96,6 @@ pub(crate) struct EncoderWork {
     y: Vec<f32>,
     den: Vec<f32>,
     dp: Vec<f32>,
-}
-
-fn sized(v: &mut Vec<f32>, n: usize) {
-    v.resize(n, 0.0);
 }
 
 impl EncoderWork {

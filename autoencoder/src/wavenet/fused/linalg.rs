@@ -159,3 +159,30 @@ pub(crate) fn fill_rows(out: &mut [f32], bias: &[f32]) {
         row.copy_from_slice(bias);
     }
 }
+
+/// `v` resized to `n` values (a reused buffer: what it held stays where it fits).
+pub(crate) fn sized(v: &mut Vec<f32>, n: usize) {
+    v.resize(n, 0.0);
+}
+
+/// `out[f] = bias + enc[f] · W` for every frame (a conditioning projection `c`, its
+/// kernel and bias in `params`, `bn` → `n` channels).
+pub(crate) fn project_frames(
+    out: &mut [f32],
+    enc: &[f32],
+    params: &[f32],
+    c: &super::index::Conv,
+    bn: usize,
+    n: usize,
+) {
+    let frames = enc.len() / bn;
+    let out = &mut out[..frames * n];
+    fill_rows(out, &params[c.b.clone()]);
+    gemm(
+        out,
+        n,
+        View::new(enc, frames, bn),
+        View::new(&params[c.w.clone()], bn, n),
+        true,
+    );
+}
