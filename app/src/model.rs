@@ -217,9 +217,10 @@ fn student_lines(out: &mut Output, student: &autoencoder::student::StudentAutoen
         c.student.flows,
         c.student.width,
         c.student.excitation_harmonics,
-        match c.student.excitation_subpartials {
-            0 => String::new(),
-            n => format!(" with {n} sub-partials"),
+        match (c.student.excitation_subpartials, c.student.subpartial_bank) {
+            (0, _) => String::new(),
+            (n, false) => format!(" with {n} sub-partials"),
+            (n, true) => format!(" with {n} sub-partials and a bank of them"),
         },
         c.encoder.ae_num_layers,
         c.encoder.ae_width,

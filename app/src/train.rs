@@ -228,6 +228,11 @@ pub struct StudentArgs {
     /// new inputs start at zero weight, so it plays as before until it learns them).
     #[arg(long)]
     pub subpartials: Option<usize>,
+    /// Add the sub-partials to the output as a bank of sines, each at a gain learnt per
+    /// embedding frame (needs --subpartials; with --resume, adds a bank to a student
+    /// without one, its gains starting small).
+    #[arg(long)]
+    pub subpartial_bank: bool,
     /// A WaveNet teacher (model directory) to distil from: the student carries its
     /// encoder, frozen, and --distill-weight defaults to 1.
     #[arg(long, value_name = "MODEL_DIR")]
@@ -296,9 +301,16 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
     use engine::train::student::StudentTrainer;
     let device = engine::device::by_name(&args.device).map_err(|e| anyhow!(e))?;
     let mut trainer = if args.resume {
-        let mut trainer =
-            StudentTrainer::resume_growing(&args.out, args.steps, args.subpartials, &device)
-                .context("train-student --resume")?;
+        let mut trainer = StudentTrainer::resume_growing(
+            &args.out,
+            args.steps,
+            engine::train::student::Grow {
+                subpartials: args.subpartials,
+                subpartial_bank: args.subpartial_bank,
+            },
+            &device,
+        )
+        .context("train-student --resume")?;
         let was = trainer.options().student_loss;
         let weights = autoencoder::student::Weights {
             spectral: args.spectral_weight.unwrap_or(was.spectral),
@@ -326,6 +338,7 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
         config.encoder.ae_num_layers = args.encoder_layers;
         config.encoder.ae_width = args.encoder_width;
         config.student.excitation_subpartials = args.subpartials.unwrap_or(0);
+        config.student.subpartial_bank = args.subpartial_bank;
         if let Some(teacher) = &args.teacher {
             // A distilled student reads its teacher's embedding, at the teacher's pitch.
             let tc = engine::model_dir::read_config(teacher).context("train-student --teacher")?;

@@ -36,6 +36,7 @@ fn student_config(flows: Vec<usize>) -> StudentConfig {
         hop_length: HOP,
         excitation_harmonics: HARMONICS,
         excitation_subpartials: 0,
+        subpartial_bank: false,
     }
 }
 

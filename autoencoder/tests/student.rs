@@ -20,6 +20,7 @@ fn tiny(flows: Vec<usize>, harmonics: usize) -> StudentConfig {
         hop_length: 16,
         excitation_harmonics: harmonics,
         excitation_subpartials: 0,
+        subpartial_bank: false,
     }
 }
 
@@ -252,6 +253,14 @@ fn the_parameter_count_is_the_number_of_weights() {
             },
             student: tiny(vec![2, 3], 4),
         },
+        StudentAutoencoderConfig {
+            encoder: autoencoder::Config::small(),
+            student: StudentConfig {
+                excitation_subpartials: 5,
+                subpartial_bank: true,
+                ..tiny(vec![2], 4)
+            },
+        },
     ] {
         let cfg = StudentAutoencoderConfig {
             student: StudentConfig {
@@ -273,14 +282,21 @@ fn the_parameter_count_is_the_number_of_weights() {
 }
 
 /// The CPU renderer against the reference pass: any split of time over threads and
-/// stretches, either instruction set, with and without an excitation.
+/// stretches, either instruction set, with and without an excitation, with a sub-partial
+/// bank.
 #[test]
 fn the_cpu_renderer_equals_the_reference_pass() {
     use autoencoder::student::cpu::{CpuStudent, VoiceInput};
     use autoencoder::wavenet::cpu::Isa;
-    for (flows, harmonics, subpartials) in [(vec![3, 2], 2, 0), (vec![4], 0, 0), (vec![2], 2, 3)] {
+    for (flows, harmonics, subpartials, bank) in [
+        (vec![3, 2], 2, 0, false),
+        (vec![4], 0, 0, false),
+        (vec![2], 2, 3, false),
+        (vec![2, 1], 2, 3, true),
+    ] {
         let cfg = StudentConfig {
             excitation_subpartials: subpartials,
+            subpartial_bank: bank,
             ..tiny(flows, harmonics)
         };
         let (_, student) = random_student(&cfg, 31);
@@ -357,4 +373,79 @@ fn the_output_stage_removes_a_constant_and_keeps_the_notes() {
     let (a0, a4) = (gain(27.5), gain(440.0));
     assert!((-0.8..-0.4).contains(&a0), "A0: {a0} dB");
     assert!(a4.abs() < 0.02, "A4: {a4} dB");
+}
+
+/// The sub-partial bank is what its doc says: with the flows' heads at zero and no noise
+/// the audio is `Σ_m exp(e_f · W + b)_m · sin_m(t)` exactly, the gains following the
+/// embedding frame by frame; no excitation (unpitched), no bank; and a bank without
+/// sub-partials is refused.
+#[test]
+fn the_subpartial_bank_adds_its_sines_at_gains_from_the_embedding() {
+    let cfg = StudentConfig {
+        excitation_subpartials: 3,
+        subpartial_bank: true,
+        ..tiny(vec![2], 2)
+    };
+    let (vm, _) = random_student(&cfg, 5);
+    // The flows' heads at zero: each flow is x · s₀, so z = 0 plays silence but for the bank.
+    for (name, var) in vm.data().lock().unwrap().iter() {
+        if name.ends_with("out/W") || name.ends_with("out/biases") {
+            var.set(&var.as_tensor().zeros_like().unwrap()).unwrap();
+        }
+    }
+    let student = Student::new(
+        &cfg,
+        &VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
+    let (frames, hop, n, bn) = (4, cfg.hop_length, 3, cfg.bottleneck);
+    let time = frames * hop;
+    let (_, enc, exc) = inputs(&cfg, 1, frames, 3);
+    let exc = exc.unwrap();
+    let z = Tensor::zeros((1, time), DType::F32, &Device::Cpu).unwrap();
+    let out = student.forward(&z, &enc, Some(&exc)).unwrap();
+    let audio = rows(&out.audio).remove(0);
+    let mean = rows(&out.mean).remove(0);
+    let data = vm.data().lock().unwrap();
+    let w: Vec<f32> = data["subpartial_bank/W"]
+        .as_tensor()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let b: Vec<f32> = data["subpartial_bank/biases"]
+        .as_tensor()
+        .to_vec1()
+        .unwrap();
+    let e: Vec<f32> = enc.flatten_all().unwrap().to_vec1().unwrap();
+    let x: Vec<f32> = exc.flatten_all().unwrap().to_vec1().unwrap();
+    let k2 = cfg.excitation_channels();
+    let mut worst = 0f32;
+    for t in 0..time {
+        let f = t / hop;
+        let want: f32 = (0..n)
+            .map(|m| {
+                let u = b[m] + (0..bn).map(|c| e[f * bn + c] * w[c * n + m]).sum::<f32>();
+                u.exp() * x[t * k2 + 2 * cfg.excitation_harmonics + 2 * m]
+            })
+            .sum();
+        worst = worst
+            .max((audio[t] - want).abs())
+            .max((mean[t] - want).abs());
+    }
+    assert!(worst < 1e-5, "the bank's audio is off by {worst}");
+    assert!(audio.iter().any(|v| v.abs() > 1e-2), "the bank plays");
+    let silent = student.forward(&z, &enc, None).unwrap();
+    assert!(
+        rows(&silent.audio)[0].iter().all(|&v| v == 0.0),
+        "unpitched: no bank"
+    );
+    assert!(
+        StudentConfig {
+            excitation_subpartials: 0,
+            ..cfg.clone()
+        }
+        .validate()
+        .is_err()
+    );
 }

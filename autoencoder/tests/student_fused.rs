@@ -2,7 +2,7 @@
 //! The student's fused training pass against candle's autograd (the reference, in f64):
 //! the audio within 1e-5 of its scale and every gradient within 1e-4 of its norm, for
 //! one and two flows, filter lengths 2 and 3, with and without the excitation (and its
-//! sub-partials), one and two threads, both kernel sets; the gradient of the real
+//! sub-partials, and their bank), one and two threads, both kernel sets; the gradient of the real
 //! objective (spectral and power terms) through it; and determinism.
 
 mod common;
@@ -46,6 +46,7 @@ fn config(
             hop_length: 16,
             excitation_harmonics: harmonics,
             excitation_subpartials: subpartials,
+            subpartial_bank: false,
         },
     }
 }
@@ -222,13 +223,15 @@ fn agree(cfg: &StudentAutoencoderConfig, threads: usize, isa: Isa) {
 
 #[test]
 fn the_fused_pass_equals_autograd() {
-    for (flows, taps, harmonics, subpartials) in [
-        (vec![3], 3, 0, 0),
-        (vec![2, 3], 3, 2, 0),
-        (vec![3, 2], 2, 2, 3),
-        (vec![1, 1, 2], 3, 1, 0),
+    for (flows, taps, harmonics, subpartials, bank) in [
+        (vec![3], 3, 0, 0, false),
+        (vec![2, 3], 3, 2, 0, false),
+        (vec![3, 2], 2, 2, 3, false),
+        (vec![1, 1, 2], 3, 1, 0, false),
+        (vec![2, 2], 3, 2, 3, true),
     ] {
-        let cfg = config(flows, taps, harmonics, subpartials);
+        let mut cfg = config(flows, taps, harmonics, subpartials);
+        cfg.student.subpartial_bank = bank;
         agree(&cfg, 1, Isa::detect());
         agree(&cfg, 2, Isa::Generic);
     }
@@ -236,8 +239,11 @@ fn the_fused_pass_equals_autograd() {
 
 #[test]
 fn the_variables_are_the_models() {
+    let mut banked = config(vec![2, 3], 3, 2, 3);
+    banked.student.subpartial_bank = true;
     for cfg in [
         config(vec![2, 3], 3, 2, 3),
+        banked,
         StudentAutoencoderConfig::small(),
     ] {
         let vm = VarMap::new();
@@ -262,7 +268,8 @@ fn the_variables_are_the_models() {
 fn the_objective_backpropagates_through_it() {
     // The real objective's gradient with respect to the audio, handed to the backward
     // pass, equals autograd through the whole model.
-    let cfg = config(vec![2, 2], 3, 2, 2);
+    let mut cfg = config(vec![2, 2], 3, 2, 2);
+    cfg.student.subpartial_bank = true;
     let vm = random(&cfg, 21);
     let x = inputs(&cfg, 2, 8);
     let weights = Weights {

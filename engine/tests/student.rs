@@ -34,6 +34,7 @@ fn config() -> StudentAutoencoderConfig {
             hop_length: 32,
             excitation_harmonics: 3,
             excitation_subpartials: 0,
+            subpartial_bank: false,
         },
     }
 }

@@ -329,6 +329,7 @@ fn tiny_student(flows: Vec<usize>) -> autoencoder::student::StudentAutoencoderCo
             hop_length: 64,
             excitation_harmonics: 2,
             excitation_subpartials: 0,
+            subpartial_bank: false,
         },
     }
 }
@@ -405,7 +406,7 @@ fn a_student_trains_on_spectra_checks_itself_free_running_and_resumes_exactly() 
 #[test]
 fn a_student_grown_by_sub_partials_plays_as_before_and_trains_on() {
     use autoencoder::excitation::Oscillator;
-    use engine::train::student::{StudentTrainer, load};
+    use engine::train::student::{Grow, StudentTrainer, load};
     let tmp = tempfile::tempdir().unwrap();
     let data = notes(tmp.path());
     let cfg = tiny_student(vec![2]);
@@ -441,7 +442,11 @@ fn a_student_grown_by_sub_partials_plays_as_before_and_trains_on() {
     let (before_channels, before) = play(&dir);
 
     // Grown to 3 sub-partials: the files say so at once, and it plays what it played.
-    let t = StudentTrainer::resume_growing(&dir, Some(4), Some(3), &Device::Cpu).unwrap();
+    let subs = |n| Grow {
+        subpartials: Some(n),
+        subpartial_bank: false,
+    };
+    let t = StudentTrainer::resume_growing(&dir, Some(4), subs(3), &Device::Cpu).unwrap();
     drop(t);
     let (after_channels, after) = play(&dir);
     assert_eq!((before_channels, after_channels), (4, 10));
@@ -454,7 +459,7 @@ fn a_student_grown_by_sub_partials_plays_as_before_and_trains_on() {
     assert!(before.iter().any(|a| a.abs() > 1e-4));
     // Fewer is refused; a plain resume before any checkpoint grows the state tensors
     // itself, and training goes on with the new inputs.
-    assert!(StudentTrainer::resume_growing(&dir, None, Some(1), &Device::Cpu).is_err());
+    assert!(StudentTrainer::resume_growing(&dir, None, subs(1), &Device::Cpu).is_err());
     let mut t = StudentTrainer::resume(&dir, Some(4), &Device::Cpu).unwrap();
     let mut losses = Vec::new();
     t.run(&AtomicBool::new(false), &mut |e| {
@@ -496,6 +501,62 @@ fn a_student_grown_by_sub_partials_plays_as_before_and_trains_on() {
     );
     let t = StudentTrainer::resume(&dir, None, &Device::Cpu).unwrap();
     assert_eq!((t.step(), t.options().sub_octave_share), (6, 0.5));
+    drop(t);
+
+    // Grown by a sub-partial bank: it plays what it played plus every sub-partial's sine
+    // at the bank's starting gain, trains on (the bank's map leaves zero), and can no
+    // longer grow sub-partials.
+    let (_, before) = play(&dir);
+    let bank = Grow {
+        subpartials: None,
+        subpartial_bank: true,
+    };
+    drop(StudentTrainer::resume_growing(&dir, Some(8), bank, &Device::Cpu).unwrap());
+    let (_, after) = play(&dir);
+    let sines = {
+        let e = load(&dir, &Device::Cpu)
+            .unwrap()
+            .config()
+            .student
+            .excitation(&vec![220.0; 6 * 64], Oscillator::new())
+            .unwrap();
+        // Channels: 2 harmonics (4), then 3 sub-partials as (sin, cos) pairs.
+        e.chunks_exact(10)
+            .map(|row| row[4] + row[6] + row[8])
+            .collect::<Vec<f32>>()
+    };
+    let gain = autoencoder::student::model::BANK_INITIAL_GAIN as f32;
+    let worst = before
+        .iter()
+        .zip(&after)
+        .zip(&sines)
+        .map(|((a, b), s)| (a + gain * s - b).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-6, "{worst}");
+    assert!(
+        load(&dir, &Device::Cpu)
+            .unwrap()
+            .config()
+            .student
+            .subpartial_bank
+    );
+    assert!(StudentTrainer::resume_growing(&dir, None, subs(4), &Device::Cpu).is_err());
+    let mut t = StudentTrainer::resume(&dir, Some(8), &Device::Cpu).unwrap();
+    t.run(&AtomicBool::new(false), &mut |_| {}).unwrap();
+    assert_eq!(t.step(), 8);
+    drop(t);
+    let map = candle_core::safetensors::load(dir.join("weights.safetensors"), &Device::Cpu)
+        .unwrap()
+        .remove("subpartial_bank/W")
+        .unwrap();
+    let moved = map
+        .abs()
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(moved > 0.0, "the bank trains");
 }
 
 #[test]
@@ -521,6 +582,7 @@ fn a_student_distilled_from_a_teacher_keeps_its_encoder_and_resumes_exactly() {
             hop_length: 64,
             excitation_harmonics: 2,
             excitation_subpartials: 0,
+            subpartial_bank: false,
         },
     };
     let opts = TrainOptions {

@@ -108,7 +108,12 @@ impl StudentAutoencoder {
                         + 2 * (sw * sw + sw))
                 + (sw * 2 + 2)
         };
-        encoder + s.flows.iter().map(|&l| flow(l)).sum::<usize>()
+        let bank = if s.subpartial_bank {
+            (s.bottleneck + 1) * s.excitation_subpartials
+        } else {
+            0
+        };
+        encoder + s.flows.iter().map(|&l| flow(l)).sum::<usize>() + bank
     }
 
     /// μ-law-scaled audio `[batch, time]` → embedding `[batch, frames, bottleneck]`.

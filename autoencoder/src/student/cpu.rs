@@ -96,11 +96,54 @@ impl CpuFlow {
     }
 }
 
+/// The sub-partial bank (see [`super::model::SubpartialBank`]): `w` `[bottleneck, N]`,
+/// `b` `[N]`.
+#[derive(Debug, Clone)]
+struct CpuBank {
+    w: Vec<f32>,
+    b: Vec<f32>,
+}
+
+impl CpuBank {
+    /// Adds the bank to the voice `x` `[time]`: per frame the gains `exp(e_f · w + b)`,
+    /// per sample their sum over the sub-partials' sines in `excitation` `[time, 2K + 2N]`.
+    fn add(&self, cfg: &StudentConfig, encoding: &[f32], excitation: &[f32], x: &mut [f32]) {
+        let (hop, bn, n) = (cfg.hop_length, cfg.bottleneck, self.b.len());
+        let (k2, first) = (cfg.excitation_channels(), 2 * cfg.excitation_harmonics);
+        let mut gain = [0f32; crate::excitation::MAX_SUBPARTIALS];
+        let gain = &mut gain[..n];
+        for (f, (xs, e)) in x
+            .chunks_exact_mut(hop)
+            .zip(excitation.chunks_exact(hop * k2))
+            .enumerate()
+        {
+            gain.copy_from_slice(&self.b);
+            for (c, &ev) in encoding[f * bn..(f + 1) * bn].iter().enumerate() {
+                for (g, &k) in gain.iter_mut().zip(&self.w[c * n..(c + 1) * n]) {
+                    *g += ev * k;
+                }
+            }
+            for g in gain.iter_mut() {
+                *g = g.exp();
+            }
+            for (xt, row) in xs.iter_mut().zip(e.chunks_exact(k2)) {
+                let sub = &row[first..];
+                *xt += gain
+                    .iter()
+                    .zip(sub.chunks_exact(2))
+                    .map(|(&g, pair)| g * pair[0])
+                    .sum::<f32>();
+            }
+        }
+    }
+}
+
 /// The student's flows, repacked for [`CpuStudent::render`].
 #[derive(Debug, Clone)]
 pub struct CpuStudent {
     config: StudentConfig,
     flows: Vec<CpuFlow>,
+    bank: Option<CpuBank>,
     isa: Isa,
 }
 
@@ -123,9 +166,19 @@ impl CpuStudent {
             .iter()
             .map(|f| CpuFlow::new(f, &config, config.excitation_harmonics > 0))
             .collect::<Result<Vec<_>>>()?;
+        let bank = student
+            .bank()
+            .map(|b| {
+                Ok::<_, Error>(CpuBank {
+                    w: host_vec(&b.w)?,
+                    b: host_vec(&b.b)?,
+                })
+            })
+            .transpose()?;
         Ok(Self {
             config,
             flows,
+            bank,
             isa: Isa::detect(),
         })
     }
@@ -232,6 +285,9 @@ impl CpuStudent {
                 });
             }
             std::mem::swap(&mut x, &mut next);
+        }
+        if let (Some(bank), Some(e)) = (&self.bank, excitation) {
+            bank.add(cfg, voice.encoding, e, &mut x);
         }
         Ok(x)
     }

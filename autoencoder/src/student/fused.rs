@@ -19,7 +19,7 @@ use std::ops::Range;
 use candle_core::{Device, Tensor};
 
 use super::StudentAutoencoderConfig;
-use super::model::INITIAL_LOG_SCALE;
+use super::model::{BANK_PREFIX, INITIAL_LOG_SCALE};
 use crate::wavenet::cpu::Isa;
 use crate::wavenet::fused::encoder::{
     EncoderDims, EncoderIndex, EncoderWork, dense_grads, encode, encode_backward,
@@ -76,6 +76,9 @@ struct Dims {
     e: usize,
     /// Each flow's fixed share of the initial log-scale.
     share: f32,
+    /// The sub-partial bank's sub-partials (0: no bank) and its first excitation channel.
+    bank: usize,
+    first_sub: usize,
 }
 
 impl Dims {
@@ -122,6 +125,9 @@ struct Work {
     ds: Vec<f32>,
     dx: Vec<f32>,
     dshift: Vec<f32>,
+    /// The sub-partial bank's gains `[frames, N]`, and their gradient.
+    gain: Vec<f32>,
+    dgain: Vec<f32>,
     grad: Vec<f32>,
 }
 
@@ -149,6 +155,8 @@ impl Work {
         sized(&mut self.ds, time * w);
         sized(&mut self.dx, time);
         sized(&mut self.dshift, time);
+        sized(&mut self.gain, frames * d.bank);
+        sized(&mut self.dgain, frames * d.bank);
         self.grad.clear();
         self.grad.resize(params, 0.0);
     }
@@ -159,6 +167,7 @@ pub struct FusedStudent {
     dims: Dims,
     enc_index: EncoderIndex,
     flows: Vec<Flow>,
+    bank: Option<Conv>,
     /// `(name, shape, range)` of every variable.
     variables: Vec<(String, Vec<usize>, Range<usize>)>,
     len: usize,
@@ -180,7 +189,8 @@ impl std::fmt::Debug for FusedStudent {
 }
 
 /// Every variable of a student (its encoder's and flows'), name and shape, in a fixed
-/// order: the `ae_*` variables of the encoder's config, then `flow_F.…`.
+/// order: the `ae_*` variables of the encoder's config, then `flow_F.…`, the excitation
+/// maps, and the sub-partial bank's.
 pub fn variable_shapes(cfg: &StudentAutoencoderConfig) -> Vec<(String, Vec<usize>)> {
     let mut out: Vec<(String, Vec<usize>)> = crate::wavenet::weights::shapes(&cfg.encoder)
         .into_iter()
@@ -213,6 +223,11 @@ pub fn variable_shapes(cfg: &StudentAutoencoderConfig) -> Vec<(String, Vec<usize
         conv(format!("{p}out"), 1, w, 2);
     }
     out.extend(maps);
+    if s.subpartial_bank {
+        let n = s.excitation_subpartials;
+        out.push((format!("{BANK_PREFIX}W"), vec![1, 1, bn, n]));
+        out.push((format!("{BANK_PREFIX}biases"), vec![n]));
+    }
     out
 }
 
@@ -285,11 +300,22 @@ impl FusedStudent {
                 .collect(),
             e: if s.excitation_harmonics > 0 { e } else { 0 },
             share: (INITIAL_LOG_SCALE / s.flows.len() as f64) as f32,
+            bank: if s.subpartial_bank {
+                s.excitation_subpartials
+            } else {
+                0
+            },
+            first_sub: 2 * s.excitation_harmonics,
         };
+        let bank = s
+            .subpartial_bank
+            .then(|| conv(BANK_PREFIX.trim_end_matches('/').to_string()))
+            .transpose()?;
         Ok(Self {
             enc_index: EncoderIndex::new(&cfg.encoder, &range)?,
             dims,
             flows,
+            bank,
             variables,
             len,
             isa,
@@ -347,6 +373,7 @@ impl FusedStudent {
             dims: &self.dims,
             enc_index: &self.enc_index,
             flows: &self.flows,
+            bank: self.bank.as_ref(),
             params: &self.params,
         };
         let len = self.len;
@@ -395,6 +422,7 @@ impl FusedStudent {
             dims: &self.dims,
             enc_index: &self.enc_index,
             flows: &self.flows,
+            bank: self.bank.as_ref(),
             params: &self.params,
         };
         let crops = |i: usize| Crop {
@@ -420,7 +448,8 @@ impl FusedStudent {
                 .iter()
                 .enumerate()
                 .any(|(f, dil)| name.starts_with(&format!("flow_{}.res_{}/", f + 1, dil.len())))
-                || (excitation.is_none() && name.contains("/exc_map_"))
+                || (excitation.is_none()
+                    && (name.contains("/exc_map_") || name.starts_with(BANK_PREFIX)))
         };
         self.variables
             .iter()
@@ -468,6 +497,7 @@ struct Net<'a> {
     dims: &'a Dims,
     enc_index: &'a EncoderIndex,
     flows: &'a [Flow],
+    bank: Option<&'a Conv>,
     params: &'a [f32],
 }
 
@@ -527,6 +557,25 @@ fn crop_forward(net: Net, crop: &Crop, wk: &mut Work) {
             let s = (h[1] + d.share).exp();
             *sc = s;
             *o = xt * s + h[0];
+        }
+    }
+    if let (Some(bank), Some(e)) = (net.bank, crop.excitation) {
+        // The sub-partial bank: gains per frame, their sines summed onto the output.
+        let n = d.bank;
+        project_frames(&mut wk.gain, &wk.enc.enc, net.params, bank, d.bn, n);
+        for g in wk.gain.iter_mut() {
+            *g = g.exp();
+        }
+        let flows = net.flows.len();
+        let out = &mut wk.xs[flows * time..(flows + 1) * time];
+        for (t, o) in out.iter_mut().enumerate() {
+            let gain = &wk.gain[t / d.hop * n..(t / d.hop + 1) * n];
+            let sub = &e[t * d.e + d.first_sub..(t + 1) * d.e];
+            *o += gain
+                .iter()
+                .zip(sub.chunks_exact(2))
+                .map(|(&g, pair)| g * pair[0])
+                .sum::<f32>();
         }
     }
 }
@@ -620,6 +669,29 @@ fn crop_backward(net: Net, crop: &Crop, d_audio: &[f32], wk: &mut Work) {
     let frames = time / d.hop;
     let grad = &mut wk.grad;
     wk.enc.denc.fill(0.0);
+    if let (Some(bank), Some(e)) = (net.bank, crop.excitation) {
+        // a_t = Σ_m g_m(f)·sin_m(t), g = exp(u): du_m(f) = g_m(f)·Σ_{t ∈ f} da_t·sin_m(t).
+        let n = d.bank;
+        wk.dgain.fill(0.0);
+        for (t, &da) in d_audio.iter().enumerate() {
+            let dg = &mut wk.dgain[t / d.hop * n..(t / d.hop + 1) * n];
+            let sub = &e[t * d.e + d.first_sub..(t + 1) * d.e];
+            for (o, pair) in dg.iter_mut().zip(sub.chunks_exact(2)) {
+                *o += da * pair[0];
+            }
+        }
+        for (o, &g) in wk.dgain.iter_mut().zip(&wk.gain) {
+            *o *= g;
+        }
+        dense_grads(grad, bank, View::new(&wk.enc.enc, frames, bn), &wk.dgain, n);
+        gemm(
+            &mut wk.enc.denc,
+            bn,
+            View::new(&wk.dgain, frames, n),
+            View::new(net.w(bank), bn, n).t(),
+            true,
+        );
+    }
     wk.dx.copy_from_slice(d_audio);
     for (f, flow) in net.flows.iter().enumerate().rev() {
         let fw = &wk.flows[f];

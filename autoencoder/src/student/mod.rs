@@ -55,10 +55,20 @@ pub struct StudentConfig {
     /// the harmonics; 0 (and absent from older students' files): none.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub excitation_subpartials: usize,
+    /// A bank of the sub-partials added to the output (see [`model::SubpartialBank`]):
+    /// each sub-partial's sine at a gain `exp(u)` per embedding frame, `u` a learned
+    /// linear map of the frame. Needs sub-partials; false (and absent from older
+    /// students' files): none.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub subpartial_bank: bool,
 }
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl StudentConfig {
@@ -75,6 +85,7 @@ impl StudentConfig {
             hop_length: 512,
             excitation_harmonics: 16,
             excitation_subpartials: 0,
+            subpartial_bank: false,
         }
     }
 
@@ -142,6 +153,11 @@ impl StudentConfig {
         if self.excitation_subpartials > 0 && self.excitation_harmonics == 0 {
             return Err(Error::Config(
                 "sub-partials need an excitation (excitation_harmonics > 0)".into(),
+            ));
+        }
+        if self.subpartial_bank && self.excitation_subpartials == 0 {
+            return Err(Error::Config(
+                "a sub-partial bank needs sub-partials (excitation_subpartials > 0)".into(),
             ));
         }
         Ok(())

@@ -15,6 +15,78 @@ use crate::{Error, Result};
 /// instead of clipping (scale 1 is ±4 at the tails).
 pub(super) const INITIAL_LOG_SCALE: f64 = -3.0;
 
+/// The gain a new sub-partial bank starts at for every sub-partial (`exp` of its bias;
+/// the map from the embedding starts at zero): 0.002, about −54 dBFS, a little above the
+/// untrained flows' own output at those frequencies, so the loss's gradient reaches every
+/// gain from the first step (a partial grown at zero amplitude gets none on average: the
+/// saddle that kept the excitation's sub-partial rows at zero, MODEL.md session 9).
+pub const BANK_INITIAL_GAIN: f64 = 0.002;
+
+/// Where the bank's variables live: `subpartial_bank/W` `[1, 1, bottleneck, N]` and
+/// `subpartial_bank/biases` `[N]`.
+pub const BANK_PREFIX: &str = "subpartial_bank/";
+
+/// The sub-partial bank: `a_t = Σ_m exp(u_m(f)) · sin(m·φ_t/4)` for the `N` sub-partials
+/// `m` of the excitation (its sine channels, zero above the cutoff and while unpitched),
+/// with `u(f) = e_f · W + b` of embedding frame `f = ⌊t / hop⌋`; added to the flows'
+/// output (a shift of every sample's logistic: the entropy is unchanged). A partial the
+/// flows would have to learn from zero weights is learnt from a gain that is never zero.
+#[derive(Debug)]
+pub struct SubpartialBank {
+    /// `[bottleneck, N]`.
+    pub(super) w: Tensor,
+    /// `[N]`.
+    pub(super) b: Tensor,
+}
+
+impl SubpartialBank {
+    fn new(cfg: &StudentConfig, vb: &VarBuilder) -> Result<Self> {
+        let n = cfg.excitation_subpartials;
+        let w = vb.get_with_hints(
+            (1, 1, cfg.bottleneck, n),
+            &format!("{BANK_PREFIX}W"),
+            Init::Const(0.0),
+        )?;
+        let b = vb.get_with_hints(
+            n,
+            &format!("{BANK_PREFIX}biases"),
+            Init::Const(BANK_INITIAL_GAIN.ln()),
+        )?;
+        Ok(Self {
+            w: w.reshape((cfg.bottleneck, n))?,
+            b,
+        })
+    }
+
+    /// `a` `[batch, time]` from the embedding `[batch, frames, bottleneck]` and the
+    /// excitation `[batch, time, 2K + 2N]`.
+    fn forward(
+        &self,
+        cfg: &StudentConfig,
+        encoding: &Tensor,
+        excitation: &Tensor,
+    ) -> Result<Tensor> {
+        let (batch, frames, bn) = encoding.dims3()?;
+        let (_, time, _) = excitation.dims3()?;
+        let n = cfg.excitation_subpartials;
+        let hop = time / frames;
+        let gain = encoding
+            .reshape((batch * frames, bn))?
+            .matmul(&self.w)?
+            .broadcast_add(&self.b)?
+            .exp()?
+            .reshape((batch, frames, 1, n))?
+            .broadcast_as((batch, frames, hop, n))?
+            .reshape((batch, time, n))?;
+        let sines = excitation
+            .narrow(D::Minus1, 2 * cfg.excitation_harmonics, 2 * n)?
+            .reshape((batch, time, n, 2))?
+            .narrow(D::Minus1, 0, 1)?
+            .squeeze(D::Minus1)?;
+        Ok((gain * sines)?.sum(D::Minus1)?)
+    }
+}
+
 /// One gated residual layer of a flow.
 #[derive(Debug)]
 pub(super) struct FlowLayer {
@@ -125,6 +197,7 @@ pub struct StudentOutput {
 pub struct Student {
     config: StudentConfig,
     flows: Vec<Flow>,
+    bank: Option<SubpartialBank>,
 }
 
 impl Student {
@@ -137,9 +210,14 @@ impl Student {
             .enumerate()
             .map(|(f, &layers)| Flow::new(config, layers, &vb.pp(format!("flow_{}", f + 1))))
             .collect::<Result<Vec<_>>>()?;
+        let bank = config
+            .subpartial_bank
+            .then(|| SubpartialBank::new(config, vb))
+            .transpose()?;
         Ok(Self {
             config: config.clone(),
             flows,
+            bank,
         })
     }
 
@@ -151,9 +229,14 @@ impl Student {
         &self.flows
     }
 
+    pub(super) fn bank(&self) -> Option<&SubpartialBank> {
+        self.bank.as_ref()
+    }
+
     /// Turns the noise `z` `[batch, time]` into audio, given the embedding `[batch,
     /// frames, bottleneck]` (time a multiple of frames) and, for a student with an
-    /// excitation, the excitation `[batch, time, 2K]` (`None`: unpitched).
+    /// excitation, the excitation `[batch, time, 2K + 2N]` (`None`: unpitched). A student
+    /// with a sub-partial bank adds it last.
     pub fn forward(
         &self,
         z: &Tensor,
@@ -184,6 +267,11 @@ impl Student {
             x = ((x * &s)? + &mu)?;
             mean = ((mean * &s)? + mu)?;
             log_scale = (log_scale + log_s)?;
+        }
+        if let (Some(bank), Some(e)) = (&self.bank, excitation) {
+            let a = bank.forward(&self.config, encoding, e)?;
+            x = (x + &a)?;
+            mean = (mean + a)?;
         }
         Ok(StudentOutput {
             audio: x,

@@ -50,6 +50,10 @@ fn seed_variables(varmap: &VarMap, seed: u64) -> Result<()> {
     names.sort();
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x1417_5EED);
     for name in names {
+        if name.starts_with(autoencoder::student::model::BANK_PREFIX) {
+            // The bank starts where its model puts it (a small gain, see BANK_INITIAL_GAIN).
+            continue;
+        }
         let var = &data[name];
         let dims = var.dims().to_vec();
         let count: usize = dims.iter().product();
@@ -199,6 +203,36 @@ fn pad_excitation_rows(
     Ok(())
 }
 
+/// Adds a sub-partial bank's variables where the state tensors have none (a student grown
+/// by a bank, see [`StudentTrainer::resume_growing`]): as a new student's bank starts (the
+/// map at zero, every gain at [`autoencoder::student::model::BANK_INITIAL_GAIN`]), their
+/// moments zero, their average the same.
+fn add_bank(
+    tensors: &mut std::collections::HashMap<String, Tensor>,
+    config: &StudentAutoencoderConfig,
+    device: &Device,
+) -> Result<()> {
+    use autoencoder::student::model::{BANK_INITIAL_GAIN, BANK_PREFIX};
+    let s = &config.student;
+    if !s.subpartial_bank || tensors.contains_key(&format!("param/{BANK_PREFIX}W")) {
+        return Ok(());
+    }
+    let n = s.excitation_subpartials;
+    let w = Tensor::zeros((1, 1, s.bottleneck, n), DType::F32, device)
+        .map_err(autoencoder::Error::from)?;
+    let b =
+        Tensor::full(BANK_INITIAL_GAIN.ln() as f32, n, device).map_err(autoencoder::Error::from)?;
+    for (name, value) in [("W", w), ("biases", b)] {
+        let zero = value.zeros_like().map_err(autoencoder::Error::from)?;
+        for kind in ["m", "v"] {
+            tensors.insert(format!("{kind}/{BANK_PREFIX}{name}"), zero.clone());
+        }
+        tensors.insert(format!("ema/{BANK_PREFIX}{name}"), value.clone());
+        tensors.insert(format!("param/{BANK_PREFIX}{name}"), value);
+    }
+    Ok(())
+}
+
 /// Whether variable `name` belongs to the encoder (Magenta's `ae_*` names).
 fn is_encoder_variable(name: &str) -> bool {
     name.starts_with("ae_")
@@ -265,6 +299,15 @@ fn copy_encoder(varmap: &VarMap, teacher_dir: &Path, device: &Device) -> Result<
         })?;
     }
     Ok(())
+}
+
+/// What [`StudentTrainer::resume_growing`] adds to a student before it resumes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Grow {
+    /// Grow to this many sub-partials of excitation (none: as it is).
+    pub subpartials: Option<usize>,
+    /// Add a sub-partial bank (false: as it is; a bank is never removed).
+    pub subpartial_bank: bool,
 }
 
 /// A student's training run over a model directory.
@@ -345,25 +388,36 @@ impl StudentTrainer {
 
     /// Continues the run saved in `dir` exactly (`steps`: a new total).
     pub fn resume(dir: &Path, steps: Option<u64>, device: &Device) -> Result<Self> {
-        Self::resume_growing(dir, steps, None, device)
+        Self::resume_growing(dir, steps, Grow::default(), device)
     }
 
-    /// [`Self::resume`], first growing the student to `subpartials` sub-partials of
-    /// excitation where that is more than it has: the new inputs' weights (and their
-    /// optimiser moments) start at zero, so the grown student plays exactly what it
-    /// played, and training teaches it to use them. `student.json` is rewritten at once;
-    /// the state tensors grow when they are read (here, and on any later resume), so a run
+    /// [`Self::resume`], first growing the student as `grow` asks. To more sub-partials
+    /// of excitation: the new inputs' weights (and their optimiser moments) start at zero,
+    /// so the grown student plays exactly what it played, and training teaches it to use
+    /// them. By a sub-partial bank: it starts as a new student's does (every gain at
+    /// [`autoencoder::student::model::BANK_INITIAL_GAIN`]), so the grown student plays
+    /// what it played plus those quiet partials. `student.json` is rewritten at once; the
+    /// state tensors grow when they are read (here, and on any later resume), so a run
     /// stopped before its next checkpoint resumes all the same.
     pub fn resume_growing(
         dir: &Path,
         steps: Option<u64>,
-        subpartials: Option<usize>,
+        grow: Grow,
         device: &Device,
     ) -> Result<Self> {
         let state = read_state(dir, steps)?;
         let mut config = read_config(dir)?;
-        let grow = subpartials.filter(|&n| n != config.student.excitation_subpartials);
-        if let Some(n) = grow {
+        let grow_bank = grow.subpartial_bank && !config.student.subpartial_bank;
+        let grow_subs = grow
+            .subpartials
+            .filter(|&n| n != config.student.excitation_subpartials);
+        if grow_subs.is_some() && config.student.subpartial_bank {
+            return Err(Error::invalid(
+                dir.join(STUDENT_FILE),
+                "a student with a sub-partial bank cannot grow sub-partials (the bank's gains are one per sub-partial)",
+            ));
+        }
+        if let Some(n) = grow_subs {
             if n < config.student.excitation_subpartials || config.student.excitation_harmonics == 0
             {
                 return Err(Error::invalid(
@@ -375,6 +429,12 @@ impl StudentTrainer {
                 ));
             }
             config.student.excitation_subpartials = n;
+        }
+        if grow_bank {
+            config.student.subpartial_bank = true;
+        }
+        let grown = grow_subs.is_some() || grow_bank;
+        if grown {
             config.validate().map_err(|error| Error::Model {
                 path: dir.join(STUDENT_FILE),
                 error,
@@ -389,9 +449,10 @@ impl StudentTrainer {
         let channels = config.student.excitation_channels();
         let (data, mut optimizer, rng) =
             super::restore_run_adapted(dir, &state, &varmap, device, &|tensors| {
-                pad_excitation_rows(tensors, channels)
+                pad_excitation_rows(tensors, channels)?;
+                add_bank(tensors, &config, device)
             })?;
-        if grow.is_some() {
+        if grown {
             // The weights grow first, then the config that names their shapes.
             super::save_tensors(
                 &dir.join(WEIGHTS_FILE),
