@@ -376,7 +376,7 @@ fn the_output_stage_removes_a_constant_and_keeps_the_notes() {
 }
 
 /// The sub-partial bank is what its doc says: with the flows' heads at zero and no noise
-/// the audio is `Σ_m exp(e_f · W + b)_m · sin_m(t)` exactly, the gains following the
+/// the audio is `Σ_m exp(r · (e_f · W + b))_m · sin_m(t)` exactly, the gains following the
 /// embedding frame by frame; no excitation (unpitched), no bank; and a bank without
 /// sub-partials is refused.
 #[test]
@@ -425,8 +425,9 @@ fn the_subpartial_bank_adds_its_sines_at_gains_from_the_embedding() {
         let f = t / hop;
         let want: f32 = (0..n)
             .map(|m| {
-                let u = b[m] + (0..bn).map(|c| e[f * bn + c] * w[c * n + m]).sum::<f32>();
-                u.exp() * x[t * k2 + 2 * cfg.excitation_harmonics + 2 * m]
+                let v = b[m] + (0..bn).map(|c| e[f * bn + c] * w[c * n + m]).sum::<f32>();
+                (autoencoder::student::model::BANK_RATE as f32 * v).exp()
+                    * x[t * k2 + 2 * cfg.excitation_harmonics + 2 * m]
             })
             .sum();
         worst = worst

@@ -19,7 +19,7 @@ use std::ops::Range;
 
 use super::Student;
 use super::StudentConfig;
-use super::model::{Flow, INITIAL_LOG_SCALE};
+use super::model::{BANK_RATE, Flow, INITIAL_LOG_SCALE};
 use crate::wavenet::cpu::Isa;
 use crate::wavenet::cpu::kernels::{exp_fast, host_vec};
 use crate::wavenet::layers::Conv1d;
@@ -105,7 +105,7 @@ struct CpuBank {
 }
 
 impl CpuBank {
-    /// Adds the bank to the voice `x` `[time]`: per frame the gains `exp(e_f · w + b)`,
+    /// Adds the bank to the voice `x` `[time]`: per frame the gains `exp(r·(e_f·w + b))`,
     /// per sample their sum over the sub-partials' sines in `excitation` `[time, 2K + 2N]`.
     fn add(&self, cfg: &StudentConfig, encoding: &[f32], excitation: &[f32], x: &mut [f32]) {
         let (hop, bn, n) = (cfg.hop_length, cfg.bottleneck, self.b.len());
@@ -124,7 +124,7 @@ impl CpuBank {
                 }
             }
             for g in gain.iter_mut() {
-                *g = g.exp();
+                *g = (BANK_RATE as f32 * *g).exp();
             }
             for (xt, row) in xs.iter_mut().zip(e.chunks_exact(k2)) {
                 let sub = &row[first..];

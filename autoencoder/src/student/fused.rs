@@ -19,7 +19,7 @@ use std::ops::Range;
 use candle_core::{Device, Tensor};
 
 use super::StudentAutoencoderConfig;
-use super::model::{BANK_PREFIX, INITIAL_LOG_SCALE};
+use super::model::{BANK_PREFIX, BANK_RATE, INITIAL_LOG_SCALE};
 use crate::wavenet::cpu::Isa;
 use crate::wavenet::fused::encoder::{
     EncoderDims, EncoderIndex, EncoderWork, dense_grads, encode, encode_backward,
@@ -564,7 +564,7 @@ fn crop_forward(net: Net, crop: &Crop, wk: &mut Work) {
         let n = d.bank;
         project_frames(&mut wk.gain, &wk.enc.enc, net.params, bank, d.bn, n);
         for g in wk.gain.iter_mut() {
-            *g = g.exp();
+            *g = (BANK_RATE as f32 * *g).exp();
         }
         let flows = net.flows.len();
         let out = &mut wk.xs[flows * time..(flows + 1) * time];
@@ -670,7 +670,8 @@ fn crop_backward(net: Net, crop: &Crop, d_audio: &[f32], wk: &mut Work) {
     let grad = &mut wk.grad;
     wk.enc.denc.fill(0.0);
     if let (Some(bank), Some(e)) = (net.bank, crop.excitation) {
-        // a_t = Σ_m g_m(f)·sin_m(t), g = exp(u): du_m(f) = g_m(f)·Σ_{t ∈ f} da_t·sin_m(t).
+        // a_t = Σ_m g_m(f)·sin_m(t), g = exp(r·v), v = e·W + b:
+        // dv_m(f) = r·g_m(f)·Σ_{t ∈ f} da_t·sin_m(t).
         let n = d.bank;
         wk.dgain.fill(0.0);
         for (t, &da) in d_audio.iter().enumerate() {
@@ -681,7 +682,7 @@ fn crop_backward(net: Net, crop: &Crop, d_audio: &[f32], wk: &mut Work) {
             }
         }
         for (o, &g) in wk.dgain.iter_mut().zip(&wk.gain) {
-            *o *= g;
+            *o *= BANK_RATE as f32 * g;
         }
         dense_grads(grad, bank, View::new(&wk.enc.enc, frames, bn), &wk.dgain, n);
         gemm(

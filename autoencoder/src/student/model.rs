@@ -22,13 +22,19 @@ pub(super) const INITIAL_LOG_SCALE: f64 = -3.0;
 /// saddle that kept the excitation's sub-partial rows at zero, MODEL.md session 9).
 pub const BANK_INITIAL_GAIN: f64 = 0.002;
 
+/// The bank's log-gains are `BANK_RATE · (e_f · W + b)`: a fixed factor that lets Adam,
+/// whose steps are about the learning rate whatever the gradient's size, move a gain by
+/// `e` in a hundred steps rather than a thousand (a sub-octave at the level of its note is
+/// some 8 nepers above [`BANK_INITIAL_GAIN`]).
+pub const BANK_RATE: f64 = 10.0;
+
 /// Where the bank's variables live: `subpartial_bank/W` `[1, 1, bottleneck, N]` and
 /// `subpartial_bank/biases` `[N]`.
 pub const BANK_PREFIX: &str = "subpartial_bank/";
 
 /// The sub-partial bank: `a_t = Σ_m exp(u_m(f)) · sin(m·φ_t/4)` for the `N` sub-partials
 /// `m` of the excitation (its sine channels, zero above the cutoff and while unpitched),
-/// with `u(f) = e_f · W + b` of embedding frame `f = ⌊t / hop⌋`; added to the flows'
+/// with `u(f) = BANK_RATE · (e_f · W + b)` of embedding frame `f = ⌊t / hop⌋`; added to the flows'
 /// output (a shift of every sample's logistic: the entropy is unchanged). A partial the
 /// flows would have to learn from zero weights is learnt from a gain that is never zero.
 #[derive(Debug)]
@@ -50,7 +56,7 @@ impl SubpartialBank {
         let b = vb.get_with_hints(
             n,
             &format!("{BANK_PREFIX}biases"),
-            Init::Const(BANK_INITIAL_GAIN.ln()),
+            Init::Const(BANK_INITIAL_GAIN.ln() / BANK_RATE),
         )?;
         Ok(Self {
             w: w.reshape((cfg.bottleneck, n))?,
@@ -74,6 +80,7 @@ impl SubpartialBank {
             .reshape((batch * frames, bn))?
             .matmul(&self.w)?
             .broadcast_add(&self.b)?
+            .affine(BANK_RATE, 0.0)?
             .exp()?
             .reshape((batch, frames, 1, n))?
             .broadcast_as((batch, frames, hop, n))?

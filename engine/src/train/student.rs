@@ -212,7 +212,7 @@ fn add_bank(
     config: &StudentAutoencoderConfig,
     device: &Device,
 ) -> Result<()> {
-    use autoencoder::student::model::{BANK_INITIAL_GAIN, BANK_PREFIX};
+    use autoencoder::student::model::{BANK_INITIAL_GAIN, BANK_PREFIX, BANK_RATE};
     let s = &config.student;
     if !s.subpartial_bank || tensors.contains_key(&format!("param/{BANK_PREFIX}W")) {
         return Ok(());
@@ -220,8 +220,8 @@ fn add_bank(
     let n = s.excitation_subpartials;
     let w = Tensor::zeros((1, 1, s.bottleneck, n), DType::F32, device)
         .map_err(autoencoder::Error::from)?;
-    let b =
-        Tensor::full(BANK_INITIAL_GAIN.ln() as f32, n, device).map_err(autoencoder::Error::from)?;
+    let b = Tensor::full((BANK_INITIAL_GAIN.ln() / BANK_RATE) as f32, n, device)
+        .map_err(autoencoder::Error::from)?;
     for (name, value) in [("W", w), ("biases", b)] {
         let zero = value.zeros_like().map_err(autoencoder::Error::from)?;
         for kind in ["m", "v"] {
