@@ -233,6 +233,12 @@ pub struct StudentArgs {
     /// without one, its gains starting small).
     #[arg(long)]
     pub subpartial_bank: bool,
+    /// Weight of the bank's match term: each gain of the sub-partial bank against the
+    /// amplitude the note has at its sub-partial (measured against the excitation), so
+    /// the encoder learns what sub-octaves a note has (default 0; with --resume: changes
+    /// the run's weight from here on).
+    #[arg(long)]
+    pub bank_weight: Option<f64>,
     /// A WaveNet teacher (model directory) to distil from: the student carries its
     /// encoder, frozen, and --distill-weight defaults to 1.
     #[arg(long, value_name = "MODEL_DIR")]
@@ -330,6 +336,14 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
                 .set_sub_octave_share(share)
                 .context("train-student --resume")?;
         }
+        if let Some(weight) = args
+            .bank_weight
+            .filter(|&w| w != trainer.options().bank_weight)
+        {
+            trainer
+                .set_bank_weight(weight)
+                .context("train-student --resume")?;
+        }
         trainer
     } else {
         let mut config = autoencoder::student::StudentAutoencoderConfig::small();
@@ -365,6 +379,7 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
             seed: args.seed,
             unpitched_share: args.unpitched_share,
             sub_octave_share: args.sub_octave_share.unwrap_or(0.0),
+            bank_weight: args.bank_weight.unwrap_or(0.0),
             free_run_every: args.free_run_every,
             free_run_notes: args.free_run_notes,
             student_loss: autoencoder::student::Weights {
@@ -478,7 +493,8 @@ fn drive(
             Event::SpectralValidation { loss, .. } => val = format!("val {loss:.3}"),
             Event::StudentTerms { .. }
             | Event::LossWeights { .. }
-            | Event::SubOctaveShare { .. } => {}
+            | Event::SubOctaveShare { .. }
+            | Event::BankWeight { .. } => {}
             Event::FreeRun {
                 step,
                 pitch_accuracy,

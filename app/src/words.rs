@@ -40,6 +40,9 @@ fn training_option(o: &OptionsError) -> String {
         OptionsError::SubOctaveShare(v) => {
             format!("--sub-octave-share {v} must be between 0 and 1")
         }
+        OptionsError::BankWeight(v) => {
+            format!("--bank-weight {v} must be a number from 0 up")
+        }
         OptionsError::FreeRun => {
             "--free-run-notes must be 1 or more and --free-run-secs at most 4".into()
         }

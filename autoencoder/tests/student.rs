@@ -450,3 +450,48 @@ fn the_subpartial_bank_adds_its_sines_at_gains_from_the_embedding() {
         .is_err()
     );
 }
+
+/// The lock-in measurement the bank's match term compares its gains with: a sine at a
+/// sub-partial, at any phase, measures its amplitude there and next to nothing at the
+/// others; a harmonic of f0 barely leaks into them; silence and a missing excitation
+/// measure zero.
+#[test]
+fn subpartial_amplitudes_measure_a_sine_at_its_sub_partial() {
+    use autoencoder::excitation::{Oscillator, subpartial_multiple};
+    use autoencoder::student::model::subpartial_amplitudes;
+    let cfg = StudentConfig {
+        excitation_subpartials: 6,
+        subpartial_bank: true,
+        hop_length: 512,
+        ..tiny(vec![1], 4)
+    };
+    let (f0, time) = (220.0f32, 8 * 512);
+    let exc = cfg.excitation(&vec![f0; time], Oscillator::new()).unwrap();
+    // Sub-partial 1 (m = 2: f0/2) at 0.3 and a phase of its own, and f0 itself at 0.5.
+    let audio: Vec<f32> = (0..time)
+        .map(|t| {
+            let s = t as f32 / 16_000.0;
+            let sub = subpartial_multiple(1) as f32 * f0 / 4.0;
+            0.3 * (std::f32::consts::TAU * sub * s + 1.1).sin()
+                + 0.5 * (std::f32::consts::TAU * f0 * s).sin()
+        })
+        .collect();
+    let a = subpartial_amplitudes(&cfg, &audio, &exc);
+    assert_eq!(a.len(), 8 * 6);
+    for (f, row) in a.chunks_exact(6).enumerate() {
+        assert!((row[1] - 0.3).abs() < 0.01, "frame {f}: {row:?}");
+        for (m, &v) in row.iter().enumerate().filter(|(m, _)| *m != 1) {
+            assert!(v < 0.01, "frame {f}, sub-partial {m}: {v}");
+        }
+    }
+    assert!(
+        subpartial_amplitudes(&cfg, &vec![0.0; time], &exc)
+            .iter()
+            .all(|&v| v == 0.0)
+    );
+    assert!(
+        subpartial_amplitudes(&cfg, &audio, &[])
+            .iter()
+            .all(|&v| v == 0.0)
+    );
+}

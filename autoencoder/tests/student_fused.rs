@@ -103,6 +103,7 @@ fn batch(x: &Inputs) -> StudentBatch<'_> {
         scaled: &x.scaled,
         noise: &x.noise,
         excitation: x.excitation.as_deref(),
+        bank_target: None,
     }
 }
 
@@ -383,4 +384,129 @@ fn the_fused_pass_is_deterministic_and_checks_its_input() {
     );
     step.forward(&batch(&x)).unwrap();
     assert!(step.backward(&batch(&x), &r[1..]).is_err());
+}
+
+/// The bank's match term through the fused pass: its value, and the gradients of
+/// `Σ audio · r + weight · mean(bank_match)`, equal f64 autograd through the reference
+/// model's gains; without amplitudes (or with weight 0) it changes nothing.
+#[test]
+fn the_bank_match_term_equals_autograd() {
+    use autoencoder::student::model::BANK_MATCH_FLOOR;
+    let mut cfg = config(vec![2, 2], 3, 2, 3);
+    cfg.student.subpartial_bank = true;
+    let vm = random(&cfg, 17);
+    let x = inputs(&cfg, 3, 5);
+    let r = uniform(x.batch * x.time, 8, 1.0);
+    let frames = x.time / cfg.student.hop_length;
+    let n = cfg.student.excitation_subpartials;
+    // Targets around the gains' scale (and some at zero: the floor).
+    let amplitudes: Vec<f32> = uniform(x.batch * frames * n, 12, 1.0)
+        .into_iter()
+        .map(|v| if v < -0.5 { 0.0 } else { v.abs() * 2.0 })
+        .collect();
+    let weight = 0.7f32;
+    // Reference, f64.
+    let f64_vm = VarMap::new();
+    {
+        let mut dst = f64_vm.data().lock().unwrap();
+        for (name, var) in vm.data().lock().unwrap().iter() {
+            let t = var.as_tensor().to_dtype(DType::F64).unwrap();
+            dst.insert(name.clone(), Var::from_tensor(&t).unwrap());
+        }
+    }
+    let model = StudentAutoencoder::new(
+        &cfg,
+        &VarBuilder::from_varmap(&f64_vm, DType::F64, &Device::Cpu),
+    )
+    .unwrap();
+    let (b, t) = (x.batch, x.time);
+    let e = cfg.student.excitation_channels();
+    let exc = f64_tensor(x.excitation.as_ref().unwrap(), &[b, t, e]);
+    let enc = model.encode(&f64_tensor(&x.scaled, &[b, t])).unwrap();
+    let out = model
+        .render(&f64_tensor(&x.noise, &[b, t]), &enc, Some(&exc))
+        .unwrap();
+    let gains = model.student().bank().unwrap().gains(&enc).unwrap();
+    let eps = f64::from(BANK_MATCH_FLOOR);
+    let target = f64_tensor(&amplitudes, &[b, frames, n])
+        .affine(1.0, eps)
+        .unwrap()
+        .log()
+        .unwrap();
+    let matched = (gains.affine(1.0, eps).unwrap().log().unwrap() - target)
+        .unwrap()
+        .sqr()
+        .unwrap()
+        .mean_all()
+        .unwrap();
+    let loss = ((&out.audio * f64_tensor(&r, &[b, t]))
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        + matched.affine(f64::from(weight), 0.0).unwrap())
+    .unwrap();
+    let grads = loss.backward().unwrap();
+    // Fused.
+    let mut step = FusedStudent::new(&cfg, 2).unwrap();
+    {
+        let vars = vm.data().lock().unwrap();
+        step.load(|name| vars.get(name).map(|v| v.as_tensor()))
+            .unwrap();
+    }
+    let with = StudentBatch {
+        bank_target: Some((&amplitudes, weight)),
+        ..batch(&x)
+    };
+    step.forward(&with).unwrap();
+    let value = step.bank_loss().unwrap();
+    let want_value = matched.to_scalar::<f64>().unwrap();
+    assert!(
+        (value - want_value).abs() <= 1e-4 * want_value,
+        "{value} against {want_value}"
+    );
+    let got: HashMap<String, Vec<f32>> = step
+        .backward(&with, &r)
+        .unwrap()
+        .into_iter()
+        .map(|(n, g)| (n, g.flatten_all().unwrap().to_vec1().unwrap()))
+        .collect();
+    let mut checked = 0;
+    for (name, var) in f64_vm.data().lock().unwrap().iter() {
+        let Some(want) = grads.get(var.as_tensor()) else {
+            continue;
+        };
+        let want: Vec<f64> = want.flatten_all().unwrap().to_vec1().unwrap();
+        let g = &got[name];
+        let norm = want.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-3);
+        let err = want
+            .iter()
+            .zip(g)
+            .map(|(a, b)| (a - f64::from(*b)).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        assert!(err <= 1e-4 * norm, "{name}: off by {err:e} (norm {norm:e})");
+        checked += 1;
+    }
+    assert!(checked > 10);
+    // No amplitudes: no term, and the plain gradients.
+    step.forward(&batch(&x)).unwrap();
+    assert!(step.bank_loss().is_none());
+    let plain: HashMap<String, Vec<f32>> = step
+        .backward(&batch(&x), &r)
+        .unwrap()
+        .into_iter()
+        .map(|(n, g)| (n, g.flatten_all().unwrap().to_vec1().unwrap()))
+        .collect();
+    assert_ne!(
+        plain["subpartial_bank/biases"],
+        got["subpartial_bank/biases"]
+    );
+    let (_, reference_plain) = fused(&cfg, &vm, &x, &r, 1, Isa::detect());
+    assert_eq!(plain.len(), reference_plain.len());
+    // A batch whose amplitudes are the wrong length is refused.
+    let short = StudentBatch {
+        bank_target: Some((&amplitudes[1..], weight)),
+        ..batch(&x)
+    };
+    assert!(step.forward(&short).is_err());
 }

@@ -499,8 +499,12 @@ fn a_student_grown_by_sub_partials_plays_as_before_and_trains_on() {
         log.contains(r#"{"event":"layering","step":4,"share":0.5}"#),
         "{log}"
     );
-    let t = StudentTrainer::resume(&dir, None, &Device::Cpu).unwrap();
+    let mut t = StudentTrainer::resume(&dir, None, &Device::Cpu).unwrap();
     assert_eq!((t.step(), t.options().sub_octave_share), (6, 0.5));
+    assert!(
+        t.set_bank_weight(1.0).is_err(),
+        "a bank match weight without a bank"
+    );
     drop(t);
 
     // Grown by a sub-partial bank: it plays what it played plus every sub-partial's sine
@@ -541,9 +545,24 @@ fn a_student_grown_by_sub_partials_plays_as_before_and_trains_on() {
             .subpartial_bank
     );
     assert!(StudentTrainer::resume_growing(&dir, None, subs(4), &Device::Cpu).is_err());
+    // With the bank's match term: logged with every step's terms, and a negative weight
+    // is refused.
     let mut t = StudentTrainer::resume(&dir, Some(8), &Device::Cpu).unwrap();
-    t.run(&AtomicBool::new(false), &mut |_| {}).unwrap();
+    assert!(t.set_bank_weight(-1.0).is_err());
+    t.set_bank_weight(0.5).unwrap();
+    let mut banks = Vec::new();
+    t.run(&AtomicBool::new(false), &mut |e| {
+        if let Event::StudentTerms { terms, .. } = e {
+            banks.push(terms.bank);
+        }
+    })
+    .unwrap();
     assert_eq!(t.step(), 8);
+    assert!(
+        banks.len() == 2 && banks.iter().all(|b| b.is_some_and(f64::is_finite)),
+        "{banks:?}"
+    );
+    assert_eq!(t.options().bank_weight, 0.5);
     drop(t);
     let map = candle_core::safetensors::load(dir.join("weights.safetensors"), &Device::Cpu)
         .unwrap()

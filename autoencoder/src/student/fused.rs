@@ -46,6 +46,10 @@ pub struct StudentBatch<'a> {
     pub noise: &'a [f32],
     /// The excitation `[batch, time, e]`; ignored by a student without one.
     pub excitation: Option<&'a [f32]>,
+    /// For a student with a sub-partial bank: the notes' sub-partial amplitudes `[batch,
+    /// frames, N]` ([`super::model::subpartial_amplitudes`]) and the weight of the bank's
+    /// match term, the mean of [`super::model::bank_match`] over them (with an excitation).
+    pub bank_target: Option<(&'a [f32], f32)>,
 }
 
 #[derive(Clone, Debug)]
@@ -177,6 +181,8 @@ pub struct FusedStudent {
     works: Vec<Work>,
     /// The batch of the last forward pass (`batch`, `time`, with an excitation).
     pending: Option<(usize, usize, bool)>,
+    /// The bank's match term of the last forward pass (unweighted), where it had one.
+    bank_loss: Option<f64>,
 }
 
 impl std::fmt::Debug for FusedStudent {
@@ -323,6 +329,7 @@ impl FusedStudent {
             params: Vec::new(),
             works: Vec::new(),
             pending: None,
+            bank_loss: None,
         })
     }
 
@@ -366,6 +373,12 @@ impl FusedStudent {
         if let Some(e) = excitation {
             check("the excitation", e.len(), n * d.e)?;
         }
+        let bank_target = batch
+            .bank_target
+            .filter(|_| d.bank > 0 && excitation.is_some());
+        if let Some((a, _)) = bank_target {
+            check("the sub-partial amplitudes", a.len(), n / d.hop * d.bank)?;
+        }
         self.works.resize_with(b, Work::default);
         self.works.truncate(b);
         let net = Net {
@@ -381,12 +394,21 @@ impl FusedStudent {
             scaled: &batch.scaled[i * time..(i + 1) * time],
             noise: &batch.noise[i * time..(i + 1) * time],
             excitation: excitation.map(|e| &e[i * time * d.e..(i + 1) * time * d.e]),
+            bank_target: None,
         };
         for_each_crop(&mut self.works, self.threads, |i, work| {
             work.prepare(net.dims, time, len);
             crop_forward(net, &crops(i), work);
         })?;
         self.pending = Some((b, time, excitation.is_some()));
+        self.bank_loss = bank_target.map(|(a, _)| {
+            let gains = self.works.iter().flat_map(|w| &w.gain);
+            let sum: f64 = gains
+                .zip(a)
+                .map(|(&g, &a)| f64::from(super::model::bank_match(g, a).0))
+                .sum();
+            sum / a.len().max(1) as f64
+        });
         let flows = self.dims.dilations.len();
         let mut audio = Vec::with_capacity(n);
         for work in &self.works {
@@ -395,7 +417,14 @@ impl FusedStudent {
         Ok(audio)
     }
 
-    /// Every variable's gradient from `d_audio` `[batch, time]`, the loss's gradient with
+    /// The bank's match term (unweighted) of the last forward pass, where its batch had
+    /// sub-partial amplitudes (and the student a bank, and the batch an excitation).
+    pub fn bank_loss(&self) -> Option<f64> {
+        self.bank_loss
+    }
+
+    /// Every variable's gradient from `d_audio` `[batch, time]` (and the bank's match
+    /// term's own, weighted, where the batch has one), the loss's gradient with
     /// respect to the audio of the last [`FusedStudent::forward`] (same batch, which it
     /// must be given again). The last residual projection of each flow is absent (nothing
     /// reads its output), as are the excitation maps when the batch had no excitation.
@@ -417,6 +446,20 @@ impl FusedStudent {
         }
         let d = &self.dims;
         let excitation = batch.excitation.filter(|_| d.e > 0 && excited);
+        let bank_target = batch
+            .bank_target
+            .filter(|_| d.bank > 0 && excitation.is_some());
+        if let Some((a, _)) = bank_target
+            && a.len() != b * time / d.hop * d.bank
+        {
+            return Err(Error::Shape(format!(
+                "{} sub-partial amplitudes for {b} crops of {} frames and {} sub-partials",
+                a.len(),
+                time / d.hop,
+                d.bank
+            )));
+        }
+        let per_crop = time / d.hop * d.bank;
         let net = Net {
             isa: self.isa,
             dims: &self.dims,
@@ -429,6 +472,13 @@ impl FusedStudent {
             scaled: &batch.scaled[i * time..(i + 1) * time],
             noise: &batch.noise[i * time..(i + 1) * time],
             excitation: excitation.map(|e| &e[i * time * d.e..(i + 1) * time * d.e]),
+            // The mean over the whole batch: each gain's share is weight / count.
+            bank_target: bank_target.map(|(a, weight)| {
+                (
+                    &a[i * per_crop..(i + 1) * per_crop],
+                    weight / (b * per_crop).max(1) as f32,
+                )
+            }),
         };
         for_each_crop(&mut self.works, self.threads, |i, work| {
             crop_backward(net, &crops(i), &d_audio[i * time..(i + 1) * time], work);
@@ -514,6 +564,8 @@ struct Crop<'a> {
     scaled: &'a [f32],
     noise: &'a [f32],
     excitation: Option<&'a [f32]>,
+    /// The crop's sub-partial amplitudes and each gain's weight in the match term.
+    bank_target: Option<(&'a [f32], f32)>,
 }
 
 fn crop_forward(net: Net, crop: &Crop, wk: &mut Work) {
@@ -679,6 +731,12 @@ fn crop_backward(net: Net, crop: &Crop, d_audio: &[f32], wk: &mut Work) {
             let sub = &e[t * d.e + d.first_sub..(t + 1) * d.e];
             for (o, pair) in dg.iter_mut().zip(sub.chunks_exact(2)) {
                 *o += da * pair[0];
+            }
+        }
+        if let Some((amplitudes, weight)) = crop.bank_target {
+            // The match term's own gradient with respect to each gain.
+            for ((o, &g), &a) in wk.dgain.iter_mut().zip(&wk.gain).zip(amplitudes) {
+                *o += weight * super::model::bank_match(g, a).1;
             }
         }
         for (o, &g) in wk.dgain.iter_mut().zip(&wk.gain) {

@@ -32,6 +32,61 @@ pub const BANK_RATE: f64 = 10.0;
 /// `subpartial_bank/biases` `[N]`.
 pub const BANK_PREFIX: &str = "subpartial_bank/";
 
+/// Amplitudes below this (−60 dBFS) count as it in [`bank_match`]: a silent sub-partial
+/// asks for a quiet gain, not for one falling without end.
+pub const BANK_MATCH_FLOOR: f32 = 1e-3;
+
+/// One gain's share of the bank's match term and its derivative with respect to the gain:
+/// `(ln(g + ε) − ln(a + ε))²`, `ε =` [`BANK_MATCH_FLOOR`], against the amplitude `a` the
+/// note has at that sub-partial ([`subpartial_amplitudes`]).
+pub fn bank_match(gain: f32, amplitude: f32) -> (f32, f32) {
+    let eps = BANK_MATCH_FLOOR;
+    let d = (gain + eps).ln() - (amplitude.max(0.0) + eps).ln();
+    (d * d, 2.0 * d / (gain + eps))
+}
+
+/// Per embedding frame, the amplitude of each sub-partial in `audio` `[time]` (a note with
+/// its excitation `[time, 2K + 2N]`): `2·|Σ w_t x_t (sin_m + i·cos_m)| / Σ w_t` over a Hann
+/// window three hops long centred on the frame (moved inside the crop at its ends), the lock-in
+/// measurement of a sine at the sub-partial's phase, whatever its own phase. `[frames, N]`;
+/// a sine of amplitude `g` there measures `g` (what the bank's gain `g` plays), within
+/// the window's leakage from partials closer than about `16 kHz / (1.5 · hop)`.
+pub fn subpartial_amplitudes(cfg: &StudentConfig, audio: &[f32], excitation: &[f32]) -> Vec<f32> {
+    let (hop, n) = (cfg.hop_length, cfg.excitation_subpartials);
+    let (k2, first) = (cfg.excitation_channels(), 2 * cfg.excitation_harmonics);
+    let time = audio.len();
+    let frames = time / hop;
+    let len = (3 * hop).min(time);
+    let mut out = vec![0f32; frames * n];
+    if n == 0 || len == 0 || excitation.len() != time * k2 {
+        return out;
+    }
+    let mut acc = vec![(0f64, 0f64); n];
+    for (f, row) in out.chunks_exact_mut(n).enumerate() {
+        acc.fill((0.0, 0.0));
+        // Centred on the frame, moved inside the crop at its ends (a whole Hann window
+        // leaks far less than a cut one).
+        let start = (f * hop + hop / 2).saturating_sub(len / 2).min(time - len);
+        let end = start + len;
+        let mut total = 0f64;
+        for t in start..end {
+            let phase = (t - start) as f64 + 0.5;
+            let w = (std::f64::consts::PI * phase / len as f64).sin().powi(2);
+            total += w;
+            let x = w * f64::from(audio[t]);
+            let sub = &excitation[t * k2 + first..(t + 1) * k2];
+            for (a, pair) in acc.iter_mut().zip(sub.chunks_exact(2)) {
+                a.0 += x * f64::from(pair[0]);
+                a.1 += x * f64::from(pair[1]);
+            }
+        }
+        for (o, a) in row.iter_mut().zip(&acc) {
+            *o = (2.0 * (a.0 * a.0 + a.1 * a.1).sqrt() / total.max(1e-12)) as f32;
+        }
+    }
+    out
+}
+
 /// The sub-partial bank: `a_t = Σ_m exp(u_m(f)) · sin(m·φ_t/4)` for the `N` sub-partials
 /// `m` of the excitation (its sine channels, zero above the cutoff and while unpitched),
 /// with `u(f) = BANK_RATE · (e_f · W + b)` of embedding frame `f = ⌊t / hop⌋`; added to the flows'
@@ -64,6 +119,19 @@ impl SubpartialBank {
         })
     }
 
+    /// The gains `[batch, frames, N]` of the embedding `[batch, frames, bottleneck]`.
+    pub fn gains(&self, encoding: &Tensor) -> Result<Tensor> {
+        let (batch, frames, bn) = encoding.dims3()?;
+        let n = self.b.dims1()?;
+        Ok(encoding
+            .reshape((batch * frames, bn))?
+            .matmul(&self.w)?
+            .broadcast_add(&self.b)?
+            .affine(BANK_RATE, 0.0)?
+            .exp()?
+            .reshape((batch, frames, n))?)
+    }
+
     /// `a` `[batch, time]` from the embedding `[batch, frames, bottleneck]` and the
     /// excitation `[batch, time, 2K + 2N]`.
     fn forward(
@@ -72,16 +140,12 @@ impl SubpartialBank {
         encoding: &Tensor,
         excitation: &Tensor,
     ) -> Result<Tensor> {
-        let (batch, frames, bn) = encoding.dims3()?;
+        let (batch, frames, _) = encoding.dims3()?;
         let (_, time, _) = excitation.dims3()?;
         let n = cfg.excitation_subpartials;
         let hop = time / frames;
-        let gain = encoding
-            .reshape((batch * frames, bn))?
-            .matmul(&self.w)?
-            .broadcast_add(&self.b)?
-            .affine(BANK_RATE, 0.0)?
-            .exp()?
+        let gain = self
+            .gains(encoding)?
             .reshape((batch, frames, 1, n))?
             .broadcast_as((batch, frames, hop, n))?
             .reshape((batch, time, n))?;
@@ -236,7 +300,8 @@ impl Student {
         &self.flows
     }
 
-    pub(super) fn bank(&self) -> Option<&SubpartialBank> {
+    /// The sub-partial bank, for a student with one.
+    pub fn bank(&self) -> Option<&SubpartialBank> {
         self.bank.as_ref()
     }
 

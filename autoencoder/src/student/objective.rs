@@ -69,6 +69,9 @@ pub struct Terms {
     /// `H(student)` on the μ-law bins, nats per sample.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub entropy: Option<f64>,
+    /// The sub-partial bank's match term (unweighted; the fused pass computes it).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bank: Option<f64>,
 }
 
 impl Terms {

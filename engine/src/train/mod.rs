@@ -100,6 +100,12 @@ pub enum Event {
         step: u64,
         share: f64,
     },
+    /// A run's bank match weight changed on resume (in force from the step after `step`).
+    #[serde(rename = "bank")]
+    BankWeight {
+        step: u64,
+        weight: f64,
+    },
     /// The terms of a student's loss at a step (logged after its `Step`).
     #[serde(rename = "terms")]
     StudentTerms {

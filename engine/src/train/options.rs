@@ -45,6 +45,11 @@ pub struct TrainOptions {
     /// note. 0: off.
     #[serde(default)]
     pub sub_octave_share: f64,
+    /// Weight of a student's bank match term (a student with a sub-partial bank: each
+    /// gain against the amplitude the note has at its sub-partial, see
+    /// `autoencoder::student::model::bank_match`); computed by the CPU's fused pass. 0: off.
+    #[serde(default)]
+    pub bank_weight: f64,
     /// Steps between free-running checks (0: none): the EMA model decodes the first
     /// `free_run_secs` of `free_run_notes` held-out notes from their own embeddings and
     /// f0, sampled, and the log records their pitch accuracy and log-mel distance.
@@ -92,6 +97,7 @@ impl Default for TrainOptions {
             input_noise: 0.0,
             unpitched_share: 0.0,
             sub_octave_share: 0.0,
+            bank_weight: 0.0,
             free_run_every: 0,
             free_run_notes: default_free_run_notes(),
             free_run_secs: default_free_run_secs(),
@@ -151,6 +157,9 @@ impl TrainOptions {
         if !(0.0..=1.0).contains(&self.sub_octave_share) {
             return Err(OptionsError::SubOctaveShare(self.sub_octave_share));
         }
+        if !(self.bank_weight >= 0.0 && self.bank_weight.is_finite()) {
+            return Err(OptionsError::BankWeight(self.bank_weight));
+        }
         if !(self.free_run_secs > 0.0 && self.free_run_secs <= 4.0) || self.free_run_notes == 0 {
             return Err(OptionsError::FreeRun);
         }
@@ -177,6 +186,8 @@ pub enum OptionsError {
     UnpitchedShare(f64),
     #[error("the sub-octave share {0} must be between 0 and 1")]
     SubOctaveShare(f64),
+    #[error("the bank match weight {0} must be a number from 0 up")]
+    BankWeight(f64),
     #[error("free-running checks need 1 or more notes of up to 4 s")]
     FreeRun,
 }

@@ -310,6 +310,21 @@ pub struct Grow {
     pub subpartial_bank: bool,
 }
 
+/// Refuses a bank match weight the run cannot use: a student without a sub-partial bank,
+/// or steps through candle's autograd (which does not compute the term).
+fn check_bank_weight(
+    options: &TrainOptions,
+    config: &StudentAutoencoderConfig,
+    fused: bool,
+) -> Result<()> {
+    if options.bank_weight > 0.0 && !(config.student.subpartial_bank && fused) {
+        return Err(Error::Compute(autoencoder::Error::Config(
+            "a bank match weight needs a student with a sub-partial bank, trained on the CPU without a teacher term".into(),
+        )));
+    }
+    Ok(())
+}
+
 /// A student's training run over a model directory.
 pub struct StudentTrainer {
     dir: PathBuf,
@@ -506,6 +521,9 @@ impl StudentTrainer {
             .is_cpu()
             .then(|| FusedStudent::new(config, super::cpu_threads()))
             .transpose()?;
+        let fused_steps =
+            fused.is_some() && teacher.is_none() && options.student_loss.distill == 0.0;
+        check_bank_weight(&options, config, fused_steps)?;
         Ok(Self {
             dir: dir.to_path_buf(),
             config: config.clone(),
@@ -545,6 +563,7 @@ impl StudentTrainer {
         z: &[f32],
         excitation: Option<&Tensor>,
         target: &Tensor,
+        target_audio: &[f32],
         lr: f64,
     ) -> Result<(autoencoder::student::Terms, autoencoder::optim::StepStats)> {
         let fused = self.fused.as_mut().ok_or_else(|| {
@@ -565,19 +584,41 @@ impl StudentTrainer {
                 .map_err(|_| autoencoder::Error::Shape("variable map lock poisoned".into()))?;
             fused.load(|name| vars.get(name).map(|v| v.as_tensor()))?;
         }
+        let student = &self.config.student;
+        let bank_weight = self.options.bank_weight as f32;
+        let amplitudes = match &excitation {
+            Some(e) if bank_weight > 0.0 && student.subpartial_bank => {
+                let (crop, k2) = (self.options.crop, student.excitation_channels());
+                Some(
+                    target_audio
+                        .chunks_exact(crop)
+                        .zip(e.chunks_exact(crop * k2))
+                        .flat_map(|(a, e)| {
+                            autoencoder::student::model::subpartial_amplitudes(student, a, e)
+                        })
+                        .collect::<Vec<f32>>(),
+                )
+            }
+            _ => None,
+        };
         let batch = StudentBatch {
             batch: self.options.batch,
             time: self.options.crop,
             scaled,
             noise: z,
             excitation: excitation.as_deref(),
+            bank_target: amplitudes.as_deref().map(|a| (a, bank_weight)),
         };
         let audio = fused.forward(&batch)?;
         let candidate = candle_core::Var::from_tensor(
             &Tensor::from_vec(audio, target.dims(), &self.device).map_err(compute)?,
         )
         .map_err(compute)?;
-        let (loss, terms) = self.objective.score_audio(candidate.as_tensor(), target)?;
+        let (loss, mut terms) = self.objective.score_audio(candidate.as_tensor(), target)?;
+        if let Some(bank) = fused.bank_loss() {
+            terms.bank = Some(bank);
+            terms.total += f64::from(bank_weight) * bank;
+        }
         let grads = loss.backward().map_err(compute)?;
         let d_audio = grads
             .get(candidate.as_tensor())
@@ -609,6 +650,26 @@ impl StudentTrainer {
             &Event::LossWeights {
                 step: self.step(),
                 weights,
+            },
+        )
+    }
+
+    /// Weighs the bank match term `weight` from the next step on (see
+    /// [`TrainOptions::bank_weight`]; saved with the next checkpoint and logged as a `bank`
+    /// event). It needs a student with a sub-partial bank, trained by the fused pass.
+    pub fn set_bank_weight(&mut self, weight: f64) -> Result<()> {
+        let options = TrainOptions {
+            bank_weight: weight,
+            ..self.options.clone()
+        };
+        options.check(&self.config.encoder)?;
+        check_bank_weight(&options, &self.config, self.uses_fused())?;
+        self.options = options;
+        append_log(
+            &self.dir,
+            &Event::BankWeight {
+                step: self.step(),
+                weight,
             },
         )
     }
@@ -742,7 +803,7 @@ impl super::driver::Job for StudentTrainer {
         let lr = self.options.lr_at(step);
         let audio = tensor(&crops.audio)?;
         let (terms, stats) = if self.uses_fused() {
-            self.fused_step(&crops.scaled, &z, exc.as_ref(), &audio, lr)?
+            self.fused_step(&crops.scaled, &z, exc.as_ref(), &audio, &crops.audio, lr)?
         } else {
             let (loss, terms) = self.objective.evaluate(
                 &self.model,
