@@ -6,7 +6,9 @@
 # The student and its own encoder learn from the notes' spectra (the multi-resolution
 # spectral loss and, weighted 8, the power loss; no teacher term while the teacher is
 # weak): flows of 10 and 10 layers, width 32, an encoder of 10 layers, width 32, the
-# 16-harmonic excitation at each note's f0, 8 crops of 4096 samples per step. Loss weights
+# 16-harmonic excitation at each note's f0, 8 crops of 4096 samples per step; since
+# session 11 also 12 sub-partials with their bank and its match term (a resume keeps
+# them; the fresh start below is the original recipe). Loss weights
 # given on a resume change the run's from there on. Same data as the default model (scripts/train-default-model.sh
 # renders it); runs at nice 19 and appends its output to data/train-default-student.out;
 # Ctrl-C (kill -INT) writes a checkpoint, and the next run resumes it exactly.
