@@ -114,13 +114,8 @@ fn f64_tensor(v: &[f32], shape: &[usize]) -> Tensor {
         .unwrap()
 }
 
-/// The reference audio and the gradients of `Σ audio · r` (f64 autograd).
-fn reference(
-    cfg: &StudentAutoencoderConfig,
-    vm: &VarMap,
-    x: &Inputs,
-    r: &[f32],
-) -> (Vec<f64>, HashMap<String, Vec<f64>>) {
+/// A copy of the variables in f64, and the model over them.
+fn f64_model(cfg: &StudentAutoencoderConfig, vm: &VarMap) -> (VarMap, StudentAutoencoder) {
     let f64_vm = VarMap::new();
     {
         let mut dst = f64_vm.data().lock().unwrap();
@@ -134,6 +129,17 @@ fn reference(
         &VarBuilder::from_varmap(&f64_vm, DType::F64, &Device::Cpu),
     )
     .unwrap();
+    (f64_vm, model)
+}
+
+/// The reference audio and the gradients of `Σ audio · r` (f64 autograd).
+fn reference(
+    cfg: &StudentAutoencoderConfig,
+    vm: &VarMap,
+    x: &Inputs,
+    r: &[f32],
+) -> (Vec<f64>, HashMap<String, Vec<f64>>) {
+    let (f64_vm, model) = f64_model(cfg, vm);
     let (b, t) = (x.batch, x.time);
     let e = cfg.student.excitation_channels();
     let exc = x.excitation.as_ref().map(|v| f64_tensor(v, &[b, t, e]));
@@ -406,19 +412,7 @@ fn the_bank_match_term_equals_autograd() {
         .collect();
     let weight = 0.7f32;
     // Reference, f64.
-    let f64_vm = VarMap::new();
-    {
-        let mut dst = f64_vm.data().lock().unwrap();
-        for (name, var) in vm.data().lock().unwrap().iter() {
-            let t = var.as_tensor().to_dtype(DType::F64).unwrap();
-            dst.insert(name.clone(), Var::from_tensor(&t).unwrap());
-        }
-    }
-    let model = StudentAutoencoder::new(
-        &cfg,
-        &VarBuilder::from_varmap(&f64_vm, DType::F64, &Device::Cpu),
-    )
-    .unwrap();
+    let (f64_vm, model) = f64_model(&cfg, &vm);
     let (b, t) = (x.batch, x.time);
     let e = cfg.student.excitation_channels();
     let exc = f64_tensor(x.excitation.as_ref().unwrap(), &[b, t, e]);
