@@ -24,15 +24,13 @@ use crate::wavenet::cpu::Isa;
 use crate::wavenet::fused::encoder::{
     EncoderDims, EncoderIndex, EncoderWork, dense_grads, encode, encode_backward,
 };
-use crate::wavenet::fused::index::Conv;
+use crate::wavenet::fused::index::{Conv, DecoderLayer};
+use crate::wavenet::fused::layers::{StackDims, StackInputs, StackScratch, stack_backward};
 use crate::wavenet::fused::linalg::{
-    Taps, View, add_held, col_sums, conv, conv_dw, conv_dx, conv1, conv1_dw, fill_rows, frame_sums,
-    gemm, project_frames, sized,
+    Taps, View, add_held, col_sums, conv, conv1, conv1_dw, fill_rows, gemm, project_frames, sized,
 };
 use crate::wavenet::fused::load_params;
-use crate::wavenet::fused::pointwise::{
-    gate_backward, gate_forward, gate_output, relu_into, relu_mask,
-};
+use crate::wavenet::fused::pointwise::{gate_forward, relu_into, relu_mask};
 use crate::{Error, Result};
 
 /// One batch for [`FusedStudent::forward`], row-major.
@@ -52,14 +50,8 @@ pub struct StudentBatch<'a> {
     pub bank_target: Option<(&'a [f32], f32)>,
 }
 
-#[derive(Clone, Debug)]
-struct FlowLayer {
-    dilated: Conv,
-    cond: Conv,
-    exc: Option<Range<usize>>,
-    res: Conv,
-    skip: Conv,
-}
+/// A flow's gated layer: the decoder's variables, by role.
+type FlowLayer = DecoderLayer;
 
 #[derive(Clone, Debug)]
 struct Flow {
@@ -129,6 +121,8 @@ struct Work {
     ds: Vec<f32>,
     dx: Vec<f32>,
     dshift: Vec<f32>,
+    /// The skip sum's gradient's column sums `[w]`.
+    ds_sums: Vec<f32>,
     /// The sub-partial bank's gains `[frames, N]`, and their gradient.
     gain: Vec<f32>,
     dgain: Vec<f32>,
@@ -159,6 +153,7 @@ impl Work {
         sized(&mut self.ds, time * w);
         sized(&mut self.dx, time);
         sized(&mut self.dshift, time);
+        sized(&mut self.ds_sums, d.w);
         sized(&mut self.gain, frames * d.bank);
         sized(&mut self.dgain, frames * d.bank);
         self.grad.clear();
@@ -717,7 +712,7 @@ fn flow_forward(
 fn crop_backward(net: Net, crop: &Crop, d_audio: &[f32], wk: &mut Work) {
     let (isa, d) = (net.isa, net.dims);
     let time = wk.time;
-    let (w, w2, bn) = (d.w, 2 * d.w, d.bn);
+    let (w, bn) = (d.w, d.bn);
     let frames = time / d.hop;
     let grad = &mut wk.grad;
     wk.enc.denc.fill(0.0);
@@ -779,63 +774,39 @@ fn crop_backward(net: Net, crop: &Crop, d_audio: &[f32], wk: &mut Work) {
             false,
         );
         relu_mask(isa, &mut wk.ds, &fw.s);
-        let ds = View::new(&wk.ds, time, w);
-        wk.dl.fill(0.0);
-        let layers = flow.layers.len();
-        for (i, layer) in flow.layers.iter().enumerate().rev() {
-            let act = &fw.act[i * time * w2..(i + 1) * time * w2];
-            gate_output(isa, act, &mut wk.g, w);
-            let g = View::new(&wk.g, time, w);
-            dense_grads(grad, &layer.skip, g, &wk.ds, w);
-            gemm(
-                &mut wk.dg,
+        wk.ds_sums.fill(0.0);
+        col_sums(&mut wk.ds_sums, &wk.ds);
+        stack_backward(
+            isa,
+            StackDims {
                 w,
-                ds,
-                View::new(net.w(&layer.skip), w, w).t(),
-                false,
-            );
-            if i + 1 < layers {
-                dense_grads(grad, &layer.res, g, &wk.dl, w);
-                gemm(
-                    &mut wk.dg,
-                    w,
-                    View::new(&wk.dl, time, w),
-                    View::new(net.w(&layer.res), w, w).t(),
-                    true,
-                );
-            }
-            gate_backward(isa, act, &wk.dg, &mut wk.dz, w);
-            let li = &fw.l[i * time * w..(i + 1) * time * w];
-            let taps = d.causal(d.dilations[f][i]);
-            col_sums(&mut grad[layer.dilated.b.clone()], &wk.dz);
-            conv_dw(&mut grad[layer.dilated.w.clone()], li, &wk.dz, taps, w, w2);
-            let dc = &mut wk.frames[..frames * w2];
-            frame_sums(dc, &wk.dz, d.hop, w2, 1.0);
-            dense_grads(
-                grad,
-                &layer.cond,
-                View::new(&wk.enc.enc, frames, bn),
-                dc,
-                w2,
-            );
-            gemm(
-                &mut wk.enc.denc,
+                sw: w,
                 bn,
-                View::new(dc, frames, w2),
-                View::new(net.w(&layer.cond), bn, w2).t(),
-                true,
-            );
-            if let (Some(r), Some(e)) = (&layer.exc, crop.excitation) {
-                gemm(
-                    &mut grad[r.clone()],
-                    w2,
-                    View::new(e, time, d.e).t(),
-                    View::new(&wk.dz, time, w2),
-                    true,
-                );
-            }
-            conv_dx(&mut wk.dl, &wk.dz, net.w(&layer.dilated), taps, w, w2);
-        }
+                hop: d.hop,
+                taps: d.taps,
+                e: d.e,
+            },
+            &flow.layers,
+            &d.dilations[f],
+            net.params,
+            &StackInputs {
+                l: &fw.l,
+                act: &fw.act,
+                enc: &wk.enc.enc,
+                excitation: crop.excitation,
+            },
+            &wk.ds,
+            &wk.ds_sums,
+            StackScratch {
+                g: &mut wk.g,
+                dg: &mut wk.dg,
+                dz: &mut wk.dz,
+                dl: &mut wk.dl,
+                frames: &mut wk.frames,
+            },
+            &mut wk.enc.denc,
+            grad,
+        );
         // The start convolution: its kernel, and the gradient of its (shifted) input.
         let taps = d.causal(1);
         conv1_dw(

@@ -13,12 +13,10 @@ use crate::wavenet::cpu::Isa;
 use super::encoder::{EncoderDims, EncoderWork, dense_grads, encode, encode_backward};
 use super::index::{Conv, Index};
 use super::linalg::{
-    Taps, View, add_held, col_sums, conv, conv_dw, conv_dx, conv1, conv1_dw, fill_rows, frame_sums,
-    gemm, project_frames, sized,
+    Taps, View, add_held, col_sums, conv, conv1, conv1_dw, fill_rows, frame_sums, gemm,
+    project_frames, sized,
 };
-use super::pointwise::{
-    cross_entropy, gate_backward, gate_forward, gate_output, relu, relu_into, relu_mask,
-};
+use super::pointwise::{cross_entropy, gate_forward, relu, relu_into, relu_mask};
 
 /// The model's sizes, as the fused step needs them.
 #[derive(Clone, Debug)]
@@ -240,7 +238,7 @@ fn decode(net: Net, crop: &Crop, wk: &mut Work, scale: f32) -> f64 {
 
 fn decode_backward(net: Net, crop: &Crop, wk: &mut Work, grad: &mut [f32]) {
     let (isa, d, ix, p) = (net.isa, net.dims, net.index, &P(net.params));
-    let (time, w, sw, w2, bn) = (wk.time, d.w, d.sw, 2 * d.w, d.bn);
+    let (time, w, sw, bn) = (wk.time, d.w, d.sw, d.bn);
     let frames = time / d.hop;
     let classes = crate::mulaw::CLASSES;
     // Head.
@@ -289,66 +287,38 @@ fn decode_backward(net: Net, crop: &Crop, wk: &mut Work, grad: &mut [f32]) {
     wk.ds_sums.fill(0.0);
     col_sums(&mut wk.ds_sums, &wk.ds);
     // Layers, last first; `dl` carries the residual stream's gradient down.
-    wk.dl.fill(0.0);
-    let layers = ix.decoder.len();
-    let ds = View::new(&wk.ds, time, sw);
-    for (i, layer) in ix.decoder.iter().enumerate().rev() {
-        let act = &wk.act[i * time * w2..(i + 1) * time * w2];
-        gate_output(isa, act, &mut wk.g, w);
-        let g = View::new(&wk.g, time, w);
-        gemm(&mut grad[layer.skip.w.clone()], sw, g.t(), ds, true);
-        for (s, &v) in grad[layer.skip.b.clone()].iter_mut().zip(&wk.ds_sums) {
-            *s += v;
-        }
-        gemm(
-            &mut wk.dg,
+    super::layers::stack_backward(
+        isa,
+        super::layers::StackDims {
             w,
-            ds,
-            View::new(p.w(&layer.skip), w, sw).t(),
-            false,
-        );
-        if i + 1 < layers {
-            dense_grads(grad, &layer.res, g, &wk.dl, w);
-            gemm(
-                &mut wk.dg,
-                w,
-                View::new(&wk.dl, time, w),
-                View::new(p.w(&layer.res), w, w).t(),
-                true,
-            );
-        }
-        gate_backward(isa, act, &wk.dg, &mut wk.dz, w);
-        let li = &wk.l[i * time * w..(i + 1) * time * w];
-        let taps = causal(d, d.dilations[i]);
-        col_sums(&mut grad[layer.dilated.b.clone()], &wk.dz);
-        conv_dw(&mut grad[layer.dilated.w.clone()], li, &wk.dz, taps, w, w2);
-        let dc = &mut wk.frames[..frames * w2];
-        frame_sums(dc, &wk.dz, d.hop, w2, 1.0);
-        dense_grads(
-            grad,
-            &layer.cond,
-            View::new(&wk.enc.enc, frames, bn),
-            dc,
-            w2,
-        );
-        gemm(
-            &mut wk.enc.denc,
+            sw,
             bn,
-            View::new(dc, frames, w2),
-            View::new(p.w(&layer.cond), bn, w2).t(),
-            true,
-        );
-        if let (Some(r), Some(e)) = (&layer.exc, crop.excitation) {
-            gemm(
-                &mut grad[r.clone()],
-                w2,
-                View::new(e, time, d.e).t(),
-                View::new(&wk.dz, time, w2),
-                true,
-            );
-        }
-        conv_dx(&mut wk.dl, &wk.dz, p.w(&layer.dilated), taps, w, w2);
-    }
+            hop: d.hop,
+            taps: d.taps,
+            e: d.e,
+        },
+        &ix.decoder,
+        &d.dilations,
+        net.params,
+        &super::layers::StackInputs {
+            l: &wk.l,
+            act: &wk.act,
+            enc: &wk.enc.enc,
+            excitation: crop.excitation,
+        },
+        &wk.ds,
+        &wk.ds_sums,
+        super::layers::StackScratch {
+            g: &mut wk.g,
+            dg: &mut wk.dg,
+            dz: &mut wk.dz,
+            dl: &mut wk.dl,
+            frames: &mut wk.frames,
+        },
+        &mut wk.enc.denc,
+        grad,
+    );
+    let ds = View::new(&wk.ds, time, sw);
     let l0 = View::new(&wk.l[..time * w], time, w);
     gemm(&mut grad[ix.skip_start.w.clone()], sw, l0.t(), ds, true);
     for (s, &v) in grad[ix.skip_start.b.clone()].iter_mut().zip(&wk.ds_sums) {

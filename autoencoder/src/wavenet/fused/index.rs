@@ -20,8 +20,9 @@ pub(crate) struct EncoderLayer {
     pub res: Conv,
 }
 
+/// One gated residual layer's variables (the decoder's, and a student flow's).
 #[derive(Clone, Debug)]
-pub(super) struct DecoderLayer {
+pub(crate) struct DecoderLayer {
     pub dilated: Conv,
     pub cond: Conv,
     pub exc: Option<Range<usize>>,

@@ -22,6 +22,7 @@
 mod crop;
 pub(crate) mod encoder;
 pub(crate) mod index;
+pub(crate) mod layers;
 pub(crate) mod linalg;
 pub(crate) mod pointwise;
 
