@@ -25,12 +25,14 @@ use crate::wavenet::fused::encoder::{
     EncoderDims, EncoderIndex, EncoderWork, dense_grads, encode, encode_backward,
 };
 use crate::wavenet::fused::index::{Conv, DecoderLayer};
-use crate::wavenet::fused::layers::{StackDims, StackInputs, StackScratch, stack_backward};
+use crate::wavenet::fused::layers::{
+    StackDims, StackInputs, StackScratch, stack_backward, stack_forward,
+};
 use crate::wavenet::fused::linalg::{
-    Taps, View, add_held, col_sums, conv, conv1, conv1_dw, fill_rows, gemm, project_frames, sized,
+    Taps, View, col_sums, conv1, conv1_dw, fill_rows, gemm, project_frames, sized,
 };
 use crate::wavenet::fused::load_params;
-use crate::wavenet::fused::pointwise::{gate_forward, relu_into, relu_mask};
+use crate::wavenet::fused::pointwise::{relu_into, relu_mask};
 use crate::{Error, Result};
 
 /// One batch for [`FusedStudent::forward`], row-major.
@@ -78,6 +80,18 @@ struct Dims {
 }
 
 impl Dims {
+    /// The flows' gated layers' sizes (the skip width is the residual width).
+    fn stack(&self) -> StackDims {
+        StackDims {
+            w: self.w,
+            sw: self.w,
+            bn: self.bn,
+            hop: self.hop,
+            taps: self.taps,
+            e: self.e,
+        }
+    }
+
     fn causal(&self, dilation: usize) -> Taps {
         Taps {
             taps: self.taps,
@@ -647,7 +661,7 @@ fn flow_forward(
 ) {
     let (isa, d) = (net.isa, net.dims);
     let time = x.len();
-    let (w, w2) = (d.w, 2 * d.w);
+    let w = d.w;
     let n = time * w;
     fw.shifted[0] = 0.0;
     fw.shifted[1..].copy_from_slice(&x[..time - 1]);
@@ -655,49 +669,20 @@ fn flow_forward(
     fill_rows(l0, net.b(&flow.start));
     conv1(l0, &fw.shifted, net.w(&flow.start), d.causal(1), w);
     fw.s.fill(0.0);
-    let layers = flow.layers.len();
-    for (i, layer) in flow.layers.iter().enumerate() {
-        let z = &mut fw.act[i * time * w2..(i + 1) * time * w2];
-        let (done, rest) = fw.l.split_at_mut((i + 1) * n);
-        let li = &done[i * n..];
-        fill_rows(z, net.b(&layer.dilated));
-        conv(
-            z,
-            li,
-            net.w(&layer.dilated),
-            d.causal(d.dilations[f][i]),
-            w,
-            w2,
-        );
-        if let (Some(r), Some(e)) = (&layer.exc, crop.excitation) {
-            gemm(
-                z,
-                w2,
-                View::new(e, time, d.e),
-                View::new(&net.params[r.clone()], d.e, w2),
-                true,
-            );
-        }
-        project_frames(sc.frames, sc.enc, net.params, &layer.cond, d.bn, w2);
-        add_held(z, sc.frames, d.hop, w2);
-        gate_forward(isa, z, sc.g, w);
-        let g = View::new(sc.g, time, w);
-        if i + 1 < layers {
-            let next = &mut rest[..n];
-            fill_rows(next, net.b(&layer.res));
-            for (o, &v) in next.iter_mut().zip(li) {
-                *o += v;
-            }
-            gemm(next, w, g, View::new(net.w(&layer.res), w, w), true);
-        }
-        for (o, &v) in
-            fw.s.chunks_exact_mut(w)
-                .flat_map(|r| r.iter_mut().zip(net.b(&layer.skip)))
-        {
-            *o += v;
-        }
-        gemm(&mut fw.s, w, g, View::new(net.w(&layer.skip), w, w), true);
-    }
+    stack_forward(
+        isa,
+        d.stack(),
+        &flow.layers,
+        &d.dilations[f],
+        net.params,
+        sc.enc,
+        crop.excitation,
+        &mut fw.l,
+        &mut fw.act,
+        &mut fw.s,
+        sc.g,
+        sc.frames,
+    );
     relu_into(isa, &fw.s, sc.a);
     fill_rows(sc.head, net.b(&flow.out));
     gemm(
@@ -778,14 +763,7 @@ fn crop_backward(net: Net, crop: &Crop, d_audio: &[f32], wk: &mut Work) {
         col_sums(&mut wk.ds_sums, &wk.ds);
         stack_backward(
             isa,
-            StackDims {
-                w,
-                sw: w,
-                bn,
-                hop: d.hop,
-                taps: d.taps,
-                e: d.e,
-            },
+            d.stack(),
             &flow.layers,
             &d.dilations[f],
             net.params,

@@ -13,10 +13,10 @@ use crate::wavenet::cpu::Isa;
 use super::encoder::{EncoderDims, EncoderWork, dense_grads, encode, encode_backward};
 use super::index::{Conv, Index};
 use super::linalg::{
-    Taps, View, add_held, col_sums, conv, conv1, conv1_dw, fill_rows, frame_sums, gemm,
-    project_frames, sized,
+    Taps, View, add_held, col_sums, conv1, conv1_dw, fill_rows, frame_sums, gemm, project_frames,
+    sized,
 };
-use super::pointwise::{cross_entropy, gate_forward, relu, relu_into, relu_mask};
+use super::pointwise::{cross_entropy, relu, relu_into, relu_mask};
 
 /// The model's sizes, as the fused step needs them.
 #[derive(Clone, Debug)]
@@ -130,9 +130,20 @@ fn causal(d: &Dims, dilation: usize) -> Taps {
     }
 }
 
+fn stack_dims(d: &Dims) -> super::layers::StackDims {
+    super::layers::StackDims {
+        w: d.w,
+        sw: d.sw,
+        bn: d.bn,
+        hop: d.hop,
+        taps: d.taps,
+        e: d.e,
+    }
+}
+
 fn decode(net: Net, crop: &Crop, wk: &mut Work, scale: f32) -> f64 {
     let (isa, d, ix, p) = (net.isa, net.dims, net.index, &P(net.params));
-    let (time, w, sw, w2) = (wk.time, d.w, d.sw, 2 * d.w);
+    let (time, w, sw) = (wk.time, d.w, d.sw);
     let n = time * w;
     wk.shifted[0] = 0.0;
     wk.shifted[1..].copy_from_slice(&crop.input[..time - 1]);
@@ -156,49 +167,20 @@ fn decode(net: Net, crop: &Crop, wk: &mut Work, scale: f32) -> f64 {
         View::new(p.w(&ix.skip_start), w, sw),
         true,
     );
-    let layers = ix.decoder.len();
-    for (i, layer) in ix.decoder.iter().enumerate() {
-        let z = &mut wk.act[i * time * w2..(i + 1) * time * w2];
-        let (done, rest) = wk.l.split_at_mut((i + 1) * n);
-        let li = &done[i * n..];
-        fill_rows(z, p.b(&layer.dilated));
-        conv(z, li, p.w(&layer.dilated), causal(d, d.dilations[i]), w, w2);
-        if let (Some(r), Some(e)) = (&layer.exc, crop.excitation) {
-            gemm(
-                z,
-                w2,
-                View::new(e, time, d.e),
-                View::new(&p.0[r.clone()], d.e, w2),
-                true,
-            );
-        }
-        project_frames(
-            &mut wk.frames,
-            &wk.enc.enc,
-            net.params,
-            &layer.cond,
-            d.bn,
-            w2,
-        );
-        add_held(z, &wk.frames, d.hop, w2);
-        gate_forward(isa, z, &mut wk.g, w);
-        let g = View::new(&wk.g, time, w);
-        if i + 1 < layers {
-            let next = &mut rest[..n];
-            fill_rows(next, p.b(&layer.res));
-            for (o, &v) in next.iter_mut().zip(li) {
-                *o += v;
-            }
-            gemm(next, w, g, View::new(p.w(&layer.res), w, w), true);
-        }
-        for (o, &v) in
-            wk.s.chunks_exact_mut(sw)
-                .flat_map(|r| r.iter_mut().zip(p.b(&layer.skip)))
-        {
-            *o += v;
-        }
-        gemm(&mut wk.s, sw, g, View::new(p.w(&layer.skip), w, sw), true);
-    }
+    super::layers::stack_forward(
+        isa,
+        stack_dims(d),
+        &ix.decoder,
+        &d.dilations,
+        net.params,
+        &wk.enc.enc,
+        crop.excitation,
+        &mut wk.l,
+        &mut wk.act,
+        &mut wk.s,
+        &mut wk.g,
+        &mut wk.frames,
+    );
     // The head: logits = relu(relu(s)·W₁ + b₁ + cond) · W₂ + b₂.
     let a = &mut wk.a[..time * sw];
     relu_into(isa, &wk.s, a);
@@ -289,14 +271,7 @@ fn decode_backward(net: Net, crop: &Crop, wk: &mut Work, grad: &mut [f32]) {
     // Layers, last first; `dl` carries the residual stream's gradient down.
     super::layers::stack_backward(
         isa,
-        super::layers::StackDims {
-            w,
-            sw,
-            bn,
-            hop: d.hop,
-            taps: d.taps,
-            e: d.e,
-        },
+        stack_dims(d),
         &ix.decoder,
         &d.dilations,
         net.params,

@@ -1,4 +1,4 @@
-//! The backward pass of a stack of gated residual layers, shared by the autoencoder's
+//! The forward and backward passes of a stack of gated residual layers, shared by the autoencoder's
 //! decoder ([`super::crop`]) and the student's flows ([`crate::student::fused`]): each
 //! layer a dilated causal convolution of the residual stream, plus the embedding's
 //! conditioning held per frame and (optionally) a projection of the excitation, through
@@ -7,8 +7,11 @@
 
 use super::encoder::dense_grads;
 use super::index::{Conv, DecoderLayer};
-use super::linalg::{Taps, View, col_sums, conv_dw, conv_dx, frame_sums, gemm};
-use super::pointwise::{gate_backward, gate_output};
+use super::linalg::{
+    Taps, View, add_held, col_sums, conv, conv_dw, conv_dx, fill_rows, frame_sums, gemm,
+    project_frames,
+};
+use super::pointwise::{gate_backward, gate_forward, gate_output};
 use crate::wavenet::cpu::Isa;
 
 /// The stack's sizes.
@@ -132,5 +135,72 @@ pub(crate) fn stack_backward(
             );
         }
         conv_dx(dl, dz, pw(&layer.dilated), taps, w, w2);
+    }
+}
+
+/// The forward pass of the stack: from the input stream `l_0` (the first `time · w` of
+/// `l`, filled by the caller) every later `l_i` and every layer's gate pre-activations
+/// into `act` (what [`stack_backward`] reads), each layer's skip projection added to `s`
+/// `[time, sw]`; `g` (`time · w`) and `frames` (`frames · 2w`) are scratch.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn stack_forward(
+    isa: Isa,
+    d: StackDims,
+    layers: &[DecoderLayer],
+    dilations: &[usize],
+    params: &[f32],
+    enc: &[f32],
+    excitation: Option<&[f32]>,
+    l: &mut [f32],
+    act: &mut [f32],
+    s: &mut [f32],
+    g: &mut [f32],
+    frames: &mut [f32],
+) {
+    let (w, sw, w2) = (d.w, d.sw, 2 * d.w);
+    let time = s.len() / sw;
+    let n = time * w;
+    let g = &mut g[..n];
+    let pw = |c: &Conv| &params[c.w.clone()];
+    let pb = |c: &Conv| &params[c.b.clone()];
+    for (i, layer) in layers.iter().enumerate() {
+        let z = &mut act[i * time * w2..(i + 1) * time * w2];
+        let (done, rest) = l.split_at_mut((i + 1) * n);
+        let li = &done[i * n..];
+        fill_rows(z, pb(&layer.dilated));
+        let taps = Taps {
+            taps: d.taps,
+            dilation: dilations[i],
+            left: (d.taps - 1) * dilations[i],
+        };
+        conv(z, li, pw(&layer.dilated), taps, w, w2);
+        if let (Some(r), Some(e)) = (&layer.exc, excitation) {
+            gemm(
+                z,
+                w2,
+                View::new(e, time, d.e),
+                View::new(&params[r.clone()], d.e, w2),
+                true,
+            );
+        }
+        project_frames(frames, enc, params, &layer.cond, d.bn, w2);
+        add_held(z, frames, d.hop, w2);
+        gate_forward(isa, z, g, w);
+        let gv = View::new(g, time, w);
+        if i + 1 < layers.len() {
+            let next = &mut rest[..n];
+            fill_rows(next, pb(&layer.res));
+            for (o, &v) in next.iter_mut().zip(li) {
+                *o += v;
+            }
+            gemm(next, w, gv, View::new(pw(&layer.res), w, w), true);
+        }
+        for (o, &v) in s
+            .chunks_exact_mut(sw)
+            .flat_map(|r| r.iter_mut().zip(pb(&layer.skip)))
+        {
+            *o += v;
+        }
+        gemm(s, sw, gv, View::new(pw(&layer.skip), w, sw), true);
     }
 }
