@@ -167,6 +167,36 @@ fn reference(
     (audio, g)
 }
 
+/// Loads the variables of `vm` into `step`.
+fn load_vars(step: &mut FusedStudent, vm: &VarMap) {
+    let vars = vm.data().lock().unwrap();
+    step.load(|name| vars.get(name).map(|v| v.as_tensor()))
+        .unwrap();
+}
+
+/// A backward pass's gradients, flattened, by name.
+fn flat(grads: Vec<(String, Tensor)>) -> HashMap<String, Vec<f32>> {
+    grads
+        .into_iter()
+        .map(|(n, g)| (n, g.flatten_all().unwrap().to_vec1().unwrap()))
+        .collect()
+}
+
+/// A fused gradient within 1e-4 of the norm of its f64 reference.
+fn assert_gradient_close(name: &str, want: &[f64], got: &[f32]) {
+    let norm = want.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-3);
+    let err = want
+        .iter()
+        .zip(got)
+        .map(|(a, b)| (a - f64::from(*b)).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    assert!(
+        err <= 1e-4 * norm,
+        "{name}: gradient off by {err:e} (norm {norm:e})"
+    );
+}
+
 fn fused(
     cfg: &StudentAutoencoderConfig,
     vm: &VarMap,
@@ -176,18 +206,9 @@ fn fused(
     isa: Isa,
 ) -> (Vec<f32>, HashMap<String, Vec<f32>>) {
     let mut step = FusedStudent::with_isa(cfg, threads, isa).unwrap();
-    {
-        let vars = vm.data().lock().unwrap();
-        step.load(|name| vars.get(name).map(|v| v.as_tensor()))
-            .unwrap();
-    }
+    load_vars(&mut step, vm);
     let audio = step.forward(&batch(x)).unwrap();
-    let grads = step
-        .backward(&batch(x), r)
-        .unwrap()
-        .into_iter()
-        .map(|(n, g)| (n, g.flatten_all().unwrap().to_vec1().unwrap()))
-        .collect();
+    let grads = flat(step.backward(&batch(x), r).unwrap());
     (audio, grads)
 }
 
@@ -213,18 +234,7 @@ fn agree(cfg: &StudentAutoencoderConfig, threads: usize, isa: Isa) {
         "the same variables get gradients"
     );
     for name in names {
-        let (w, g) = (&want[name], &got[name]);
-        let norm = w.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-3);
-        let err = w
-            .iter()
-            .zip(g)
-            .map(|(a, b)| (a - f64::from(*b)).powi(2))
-            .sum::<f64>()
-            .sqrt();
-        assert!(
-            err <= 1e-4 * norm,
-            "{name}: gradient off by {err:e} (norm {norm:e})"
-        );
+        assert_gradient_close(name, &want[name], &got[name]);
     }
 }
 
@@ -313,11 +323,7 @@ fn the_objective_backpropagates_through_it() {
     let grads = loss.backward().unwrap();
     // Fused: forward, the objective on its audio, backward.
     let mut step = FusedStudent::new(&cfg, 2).unwrap();
-    {
-        let vars = vm.data().lock().unwrap();
-        step.load(|name| vars.get(name).map(|v| v.as_tensor()))
-            .unwrap();
-    }
+    load_vars(&mut step, &vm);
     let audio = step.forward(&batch(&x)).unwrap();
     let candidate = Var::from_tensor(&t(&audio, &[x.batch, x.time])).unwrap();
     let (floss, fterms) = objective
@@ -371,11 +377,7 @@ fn the_fused_pass_is_deterministic_and_checks_its_input() {
     assert_eq!(one.1, three.1);
     let mut step = FusedStudent::new(&cfg, 2).unwrap();
     assert!(step.forward(&batch(&x)).is_err(), "no parameters loaded");
-    {
-        let vars = vm.data().lock().unwrap();
-        step.load(|name| vars.get(name).map(|v| v.as_tensor()))
-            .unwrap();
-    }
+    load_vars(&mut step, &vm);
     assert!(
         step.backward(&batch(&x), &r).is_err(),
         "a backward pass needs a forward pass"
@@ -442,11 +444,7 @@ fn the_bank_match_term_equals_autograd() {
     let grads = loss.backward().unwrap();
     // Fused.
     let mut step = FusedStudent::new(&cfg, 2).unwrap();
-    {
-        let vars = vm.data().lock().unwrap();
-        step.load(|name| vars.get(name).map(|v| v.as_tensor()))
-            .unwrap();
-    }
+    load_vars(&mut step, &vm);
     let with = StudentBatch {
         bank_target: Some((&amplitudes, weight)),
         ..batch(&x)
@@ -458,39 +456,21 @@ fn the_bank_match_term_equals_autograd() {
         (value - want_value).abs() <= 1e-4 * want_value,
         "{value} against {want_value}"
     );
-    let got: HashMap<String, Vec<f32>> = step
-        .backward(&with, &r)
-        .unwrap()
-        .into_iter()
-        .map(|(n, g)| (n, g.flatten_all().unwrap().to_vec1().unwrap()))
-        .collect();
+    let got = flat(step.backward(&with, &r).unwrap());
     let mut checked = 0;
     for (name, var) in f64_vm.data().lock().unwrap().iter() {
         let Some(want) = grads.get(var.as_tensor()) else {
             continue;
         };
         let want: Vec<f64> = want.flatten_all().unwrap().to_vec1().unwrap();
-        let g = &got[name];
-        let norm = want.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-3);
-        let err = want
-            .iter()
-            .zip(g)
-            .map(|(a, b)| (a - f64::from(*b)).powi(2))
-            .sum::<f64>()
-            .sqrt();
-        assert!(err <= 1e-4 * norm, "{name}: off by {err:e} (norm {norm:e})");
+        assert_gradient_close(name, &want, &got[name]);
         checked += 1;
     }
     assert!(checked > 10);
     // No amplitudes: no term, and the plain gradients.
     step.forward(&batch(&x)).unwrap();
     assert!(step.bank_loss().is_none());
-    let plain: HashMap<String, Vec<f32>> = step
-        .backward(&batch(&x), &r)
-        .unwrap()
-        .into_iter()
-        .map(|(n, g)| (n, g.flatten_all().unwrap().to_vec1().unwrap()))
-        .collect();
+    let plain = flat(step.backward(&batch(&x), &r).unwrap());
     assert_ne!(
         plain["subpartial_bank/biases"],
         got["subpartial_bank/biases"]
