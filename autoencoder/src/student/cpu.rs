@@ -19,7 +19,7 @@ use std::ops::Range;
 
 use super::Student;
 use super::StudentConfig;
-use super::model::{BANK_RATE, Flow, INITIAL_LOG_SCALE};
+use super::model::{Flow, INITIAL_LOG_SCALE, bank_gain, bank_sample};
 use crate::wavenet::cpu::Isa;
 use crate::wavenet::cpu::kernels::{exp_fast, host_vec};
 use crate::wavenet::layers::Conv1d;
@@ -124,15 +124,10 @@ impl CpuBank {
                 }
             }
             for g in gain.iter_mut() {
-                *g = (BANK_RATE as f32 * *g).exp();
+                *g = bank_gain(*g);
             }
             for (xt, row) in xs.iter_mut().zip(e.chunks_exact(k2)) {
-                let sub = &row[first..];
-                *xt += gain
-                    .iter()
-                    .zip(sub.chunks_exact(2))
-                    .map(|(&g, pair)| g * pair[0])
-                    .sum::<f32>();
+                *xt += bank_sample(gain, &row[first..]);
             }
         }
     }

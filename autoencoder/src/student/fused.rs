@@ -19,7 +19,7 @@ use std::ops::Range;
 use candle_core::{Device, Tensor};
 
 use super::StudentAutoencoderConfig;
-use super::model::{BANK_PREFIX, BANK_RATE, INITIAL_LOG_SCALE};
+use super::model::{BANK_PREFIX, BANK_RATE, INITIAL_LOG_SCALE, bank_gain, bank_sample};
 use crate::wavenet::cpu::Isa;
 use crate::wavenet::fused::encoder::{
     EncoderDims, EncoderIndex, EncoderWork, dense_grads, encode, encode_backward,
@@ -90,6 +90,29 @@ impl Dims {
             taps: self.taps,
             e: self.e,
         }
+    }
+
+    /// The batch's sub-partial amplitudes and match weight where they apply (a bank, and
+    /// an excitation), checked against its size.
+    fn bank_target<'a>(
+        &self,
+        batch: &StudentBatch<'a>,
+        excited: bool,
+    ) -> Result<Option<(&'a [f32], f32)>> {
+        let target = batch.bank_target.filter(|_| self.bank > 0 && excited);
+        if let Some((a, _)) = target {
+            let want = batch.batch * batch.time / self.hop * self.bank;
+            if a.len() != want {
+                return Err(Error::Shape(format!(
+                    "{} sub-partial amplitudes for {} crops of {} frames and {} sub-partials",
+                    a.len(),
+                    batch.batch,
+                    batch.time / self.hop,
+                    self.bank
+                )));
+            }
+        }
+        Ok(target)
     }
 
     fn causal(&self, dilation: usize) -> Taps {
@@ -382,12 +405,7 @@ impl FusedStudent {
         if let Some(e) = excitation {
             check("the excitation", e.len(), n * d.e)?;
         }
-        let bank_target = batch
-            .bank_target
-            .filter(|_| d.bank > 0 && excitation.is_some());
-        if let Some((a, _)) = bank_target {
-            check("the sub-partial amplitudes", a.len(), n / d.hop * d.bank)?;
-        }
+        let bank_target = d.bank_target(batch, excitation.is_some())?;
         self.works.resize_with(b, Work::default);
         self.works.truncate(b);
         let net = Net {
@@ -455,19 +473,7 @@ impl FusedStudent {
         }
         let d = &self.dims;
         let excitation = batch.excitation.filter(|_| d.e > 0 && excited);
-        let bank_target = batch
-            .bank_target
-            .filter(|_| d.bank > 0 && excitation.is_some());
-        if let Some((a, _)) = bank_target
-            && a.len() != b * time / d.hop * d.bank
-        {
-            return Err(Error::Shape(format!(
-                "{} sub-partial amplitudes for {b} crops of {} frames and {} sub-partials",
-                a.len(),
-                time / d.hop,
-                d.bank
-            )));
-        }
+        let bank_target = d.bank_target(batch, excitation.is_some())?;
         let per_crop = time / d.hop * d.bank;
         let net = Net {
             isa: self.isa,
@@ -625,18 +631,13 @@ fn crop_forward(net: Net, crop: &Crop, wk: &mut Work) {
         let n = d.bank;
         project_frames(&mut wk.gain, &wk.enc.enc, net.params, bank, d.bn, n);
         for g in wk.gain.iter_mut() {
-            *g = (BANK_RATE as f32 * *g).exp();
+            *g = bank_gain(*g);
         }
         let flows = net.flows.len();
         let out = &mut wk.xs[flows * time..(flows + 1) * time];
         for (t, o) in out.iter_mut().enumerate() {
             let gain = &wk.gain[t / d.hop * n..(t / d.hop + 1) * n];
-            let sub = &e[t * d.e + d.first_sub..(t + 1) * d.e];
-            *o += gain
-                .iter()
-                .zip(sub.chunks_exact(2))
-                .map(|(&g, pair)| g * pair[0])
-                .sum::<f32>();
+            *o += bank_sample(gain, &e[t * d.e + d.first_sub..(t + 1) * d.e]);
         }
     }
 }

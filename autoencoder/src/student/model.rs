@@ -32,6 +32,23 @@ pub const BANK_RATE: f64 = 10.0;
 /// `subpartial_bank/biases` `[N]`.
 pub const BANK_PREFIX: &str = "subpartial_bank/";
 
+/// A bank gain from its pre-activation `v = e_f · W + b`: `exp(BANK_RATE · v)`.
+#[inline]
+pub(super) fn bank_gain(v: f32) -> f32 {
+    (BANK_RATE as f32 * v).exp()
+}
+
+/// One sample of the bank: `Σ_m g_m · sin_m`, from the frame's gains and the sample's
+/// sub-partial channels of the excitation (`(sin, cos)` pairs).
+#[inline]
+pub(super) fn bank_sample(gains: &[f32], sub: &[f32]) -> f32 {
+    gains
+        .iter()
+        .zip(sub.chunks_exact(2))
+        .map(|(&g, pair)| g * pair[0])
+        .sum()
+}
+
 /// Amplitudes below this (−60 dBFS) count as it in [`bank_match`]: a silent sub-partial
 /// asks for a quiet gain, not for one falling without end.
 pub const BANK_MATCH_FLOOR: f32 = 1e-3;

@@ -521,10 +521,7 @@ impl StudentTrainer {
             .is_cpu()
             .then(|| FusedStudent::new(config, super::cpu_threads()))
             .transpose()?;
-        let fused_steps =
-            fused.is_some() && teacher.is_none() && options.student_loss.distill == 0.0;
-        check_bank_weight(&options, config, fused_steps)?;
-        Ok(Self {
+        let trainer = Self {
             dir: dir.to_path_buf(),
             config: config.clone(),
             options,
@@ -542,7 +539,9 @@ impl StudentTrainer {
                 train_secs,
                 last_validation: None,
             },
-        })
+        };
+        check_bank_weight(&trainer.options, config, trainer.uses_fused())?;
+        Ok(trainer)
     }
 
     pub fn step(&self) -> u64 {
