@@ -217,10 +217,17 @@ fn student_lines(out: &mut Output, student: &autoencoder::student::StudentAutoen
         c.student.flows,
         c.student.width,
         c.student.excitation_harmonics,
-        match (c.student.excitation_subpartials, c.student.subpartial_bank) {
-            (0, _) => String::new(),
-            (n, false) => format!(" with {n} sub-partials"),
-            (n, true) => format!(" with {n} sub-partials and a bank of them"),
+        match (
+            c.student.excitation_subpartials,
+            c.student.subpartial_bank,
+            c.student.measured_subpartials
+        ) {
+            (0, _, _) => String::new(),
+            (n, false, _) => format!(" with {n} sub-partials"),
+            (n, true, false) => format!(" with {n} sub-partials and a bank of them"),
+            (n, true, true) => format!(
+                " with {n} sub-partials and a bank of them at the levels measured into each frame"
+            ),
         },
         c.encoder.ae_num_layers,
         c.encoder.ae_width,

@@ -233,6 +233,12 @@ pub struct StudentArgs {
     /// without one, its gains starting small).
     #[arg(long)]
     pub subpartial_bank: bool,
+    /// Measure each note's sub-partials into its embedding frames (their amplitudes at its
+    /// own pitch, after the encoder's channels): the bank plays each at the measured level
+    /// times a learnt gain (needs --subpartial-bank or a student with a bank; with
+    /// --resume, grows a student: the bank starts over at the measured levels).
+    #[arg(long)]
+    pub measured_subpartials: bool,
     /// Weight of the bank's match term: each gain of the sub-partial bank against the
     /// amplitude the note has at its sub-partial (measured against the excitation), so
     /// the encoder learns what sub-octaves a note has (default 0; with --resume: changes
@@ -313,6 +319,7 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
             engine::train::student::Grow {
                 subpartials: args.subpartials,
                 subpartial_bank: args.subpartial_bank,
+                measured_subpartials: args.measured_subpartials,
             },
             &device,
         )
@@ -353,12 +360,16 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
         config.encoder.ae_width = args.encoder_width;
         config.student.excitation_subpartials = args.subpartials.unwrap_or(0);
         config.student.subpartial_bank = args.subpartial_bank;
+        if args.measured_subpartials {
+            config.student.measured_subpartials = true;
+            config.student.bottleneck += config.student.excitation_subpartials;
+        }
         if let Some(teacher) = &args.teacher {
             // A distilled student reads its teacher's embedding, at the teacher's pitch.
             let tc = engine::model_dir::read_config(teacher).context("train-student --teacher")?;
             config.student.excitation_harmonics = tc.excitation_harmonics;
             config.student.hop_length = tc.ae_hop_length;
-            config.student.bottleneck = tc.ae_bottleneck_width;
+            config.student.bottleneck = tc.ae_bottleneck_width + config.student.measured_channels();
             config.encoder = tc;
         }
         let distill = args

@@ -37,6 +37,7 @@ fn student_config(flows: Vec<usize>) -> StudentConfig {
         excitation_harmonics: HARMONICS,
         excitation_subpartials: 0,
         subpartial_bank: false,
+        measured_subpartials: false,
     }
 }
 

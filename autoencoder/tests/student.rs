@@ -21,6 +21,7 @@ fn tiny(flows: Vec<usize>, harmonics: usize) -> StudentConfig {
         excitation_harmonics: harmonics,
         excitation_subpartials: 0,
         subpartial_bank: false,
+        measured_subpartials: false,
     }
 }
 
@@ -75,6 +76,34 @@ fn inputs(
             Tensor::from_vec(e, (batch, time, cfg.excitation_channels()), &Device::Cpu).unwrap()
         });
     (z, enc, exc)
+}
+
+/// A random student whose flows' heads are zero: each flow is x · s₀, so z = 0 plays
+/// silence but for the bank.
+fn bank_only_student(cfg: &StudentConfig, seed: u64) -> (VarMap, Student) {
+    let (vm, _) = random_student(cfg, seed);
+    for (name, var) in vm.data().lock().unwrap().iter() {
+        if name.ends_with("out/W") || name.ends_with("out/biases") {
+            var.set(&var.as_tensor().zeros_like().unwrap()).unwrap();
+        }
+    }
+    let student =
+        Student::new(cfg, &VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu)).unwrap();
+    (vm, student)
+}
+
+/// The sub-partial bank's map `[bottleneck · N]` and biases `[N]`.
+fn bank_variables(vm: &VarMap) -> (Vec<f32>, Vec<f32>) {
+    let data = vm.data().lock().unwrap();
+    let get = |name: &str| -> Vec<f32> {
+        data[name]
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    };
+    (get("subpartial_bank/W"), get("subpartial_bank/biases"))
 }
 
 fn rows(t: &Tensor) -> Vec<Vec<f32>> {
@@ -288,21 +317,36 @@ fn the_parameter_count_is_the_number_of_weights() {
 fn the_cpu_renderer_equals_the_reference_pass() {
     use autoencoder::student::cpu::{CpuStudent, VoiceInput};
     use autoencoder::wavenet::cpu::Isa;
-    for (flows, harmonics, subpartials, bank) in [
-        (vec![3, 2], 2, 0, false),
-        (vec![4], 0, 0, false),
-        (vec![2], 2, 3, false),
-        (vec![2, 1], 2, 3, true),
+    for (flows, harmonics, subpartials, bank, measured) in [
+        (vec![3, 2], 2, 0, false, false),
+        (vec![4], 0, 0, false, false),
+        (vec![2], 2, 3, false, false),
+        (vec![2, 1], 2, 3, true, false),
+        (vec![2, 1], 2, 3, true, true),
     ] {
         let cfg = StudentConfig {
             excitation_subpartials: subpartials,
             subpartial_bank: bank,
+            measured_subpartials: measured,
+            bottleneck: if measured { 6 } else { 3 },
             ..tiny(flows, harmonics)
         };
         let (_, student) = random_student(&cfg, 31);
         let (voices, frames) = (2, 9);
         let time = frames * cfg.hop_length;
         let (z, enc, exc) = inputs(&cfg, voices, frames, 12);
+        // Measured channels hold amplitudes up to 0.2 (a third of them silent).
+        let enc = if measured {
+            let mut e: Vec<f32> = enc.flatten_all().unwrap().to_vec1().unwrap();
+            for (i, v) in e.iter_mut().enumerate() {
+                if i % 6 >= 3 {
+                    *v = autoencoder::student::model::measured_channel((0.2 * *v).max(0.0));
+                }
+            }
+            Tensor::from_vec(e, (voices, frames, 6), &Device::Cpu).unwrap()
+        } else {
+            enc
+        };
         let zt = Tensor::from_vec(z.clone(), (voices, time), &Device::Cpu).unwrap();
         let reference = rows(&student.forward(&zt, &enc, exc.as_ref()).unwrap().audio);
         let enc_flat: Vec<f32> = enc.flatten_all().unwrap().to_vec1().unwrap();
@@ -386,18 +430,7 @@ fn the_subpartial_bank_adds_its_sines_at_gains_from_the_embedding() {
         subpartial_bank: true,
         ..tiny(vec![2], 2)
     };
-    let (vm, _) = random_student(&cfg, 5);
-    // The flows' heads at zero: each flow is x · s₀, so z = 0 plays silence but for the bank.
-    for (name, var) in vm.data().lock().unwrap().iter() {
-        if name.ends_with("out/W") || name.ends_with("out/biases") {
-            var.set(&var.as_tensor().zeros_like().unwrap()).unwrap();
-        }
-    }
-    let student = Student::new(
-        &cfg,
-        &VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
-    )
-    .unwrap();
+    let (vm, student) = bank_only_student(&cfg, 5);
     let (frames, hop, n, bn) = (4, cfg.hop_length, 3, cfg.bottleneck);
     let time = frames * hop;
     let (_, enc, exc) = inputs(&cfg, 1, frames, 3);
@@ -406,17 +439,7 @@ fn the_subpartial_bank_adds_its_sines_at_gains_from_the_embedding() {
     let out = student.forward(&z, &enc, Some(&exc)).unwrap();
     let audio = rows(&out.audio).remove(0);
     let mean = rows(&out.mean).remove(0);
-    let data = vm.data().lock().unwrap();
-    let w: Vec<f32> = data["subpartial_bank/W"]
-        .as_tensor()
-        .flatten_all()
-        .unwrap()
-        .to_vec1()
-        .unwrap();
-    let b: Vec<f32> = data["subpartial_bank/biases"]
-        .as_tensor()
-        .to_vec1()
-        .unwrap();
+    let (w, b) = bank_variables(&vm);
     let e: Vec<f32> = enc.flatten_all().unwrap().to_vec1().unwrap();
     let x: Vec<f32> = exc.flatten_all().unwrap().to_vec1().unwrap();
     let k2 = cfg.excitation_channels();
@@ -494,4 +517,132 @@ fn subpartial_amplitudes_measure_a_sine_at_its_sub_partial() {
             .iter()
             .all(|&v| v == 0.0)
     );
+}
+
+/// The window spans whole periods of f0/4, so a low note's strong harmonics leak nothing
+/// into its sub-partials: at 55 Hz (f0/4 = 13.75 Hz apart, closer than a three-hop window
+/// resolves) eight harmonics at 0.3 and a sub-octave at 0.05 measure 0.05 there and next to
+/// nothing elsewhere; a note too low for the longest window measures nothing.
+#[test]
+fn subpartial_amplitudes_of_a_low_note_ignore_its_harmonics() {
+    use autoencoder::excitation::{Oscillator, subpartial_multiple};
+    use autoencoder::student::model::{MEASURE_MAX_HOPS, measure_window, subpartial_amplitudes};
+    let cfg = StudentConfig {
+        excitation_subpartials: 12,
+        subpartial_bank: true,
+        hop_length: 512,
+        ..tiny(vec![1], 16)
+    };
+    let time = 16 * 512;
+    let note = |f0: f32| -> (Vec<f32>, Vec<f32>) {
+        let exc = cfg.excitation(&vec![f0; time], Oscillator::new()).unwrap();
+        let audio = (0..time)
+            .map(|t| {
+                let s = t as f32 / 16_000.0;
+                let harmonics: f32 = (1..=8)
+                    .map(|k| 0.3 * (std::f32::consts::TAU * k as f32 * f0 * s + k as f32).sin())
+                    .sum();
+                harmonics + 0.05 * (std::f32::consts::TAU * f0 / 2.0 * s + 0.4).sin()
+            })
+            .collect();
+        (audio, exc)
+    };
+    assert_eq!(subpartial_multiple(1), 2, "sub-partial 1 is f0/2");
+    let (audio, exc) = note(55.0);
+    let a = subpartial_amplitudes(&cfg, &audio, &exc);
+    for (f, row) in a.chunks_exact(12).enumerate() {
+        assert!((row[1] - 0.05).abs() < 0.003, "frame {f}: {row:?}");
+        for (m, &v) in row.iter().enumerate().filter(|(m, _)| *m != 1) {
+            assert!(v < 0.003, "frame {f}, sub-partial {m}: {v}");
+        }
+    }
+    let (audio, exc) = note(40.0);
+    assert!(
+        subpartial_amplitudes(&cfg, &audio, &exc)
+            .iter()
+            .all(|&v| v == 0.0)
+    );
+    // The window: whole periods of f0/4, at least three of them and three hops.
+    let step = |hz: f64| std::f64::consts::TAU * hz / 16_000.0;
+    let period = |hz: f64| 4.0 * 16_000.0 / hz;
+    for hz in [55.0, 110.0, 261.6, 1000.0] {
+        let len = measure_window(512, time, step(hz)).unwrap() as f64;
+        let periods = len / period(hz);
+        assert!(
+            (periods - periods.round()).abs() * period(hz) <= 0.5,
+            "{hz} Hz: {periods}"
+        );
+        assert!(periods.round() >= 3.0 && len >= 1535.0, "{hz} Hz: {len}");
+    }
+    assert_eq!(measure_window(512, time, step(40.0)), None);
+    assert_eq!(
+        measure_window(512, 2048, step(55.0)),
+        None,
+        "longer than the crop"
+    );
+    assert!(measure_window(512, time, step(47.0)).unwrap() <= MEASURE_MAX_HOPS * 512);
+    assert_eq!(measure_window(512, time, 0.0), None, "unpitched");
+}
+
+/// With measured sub-partials the bank plays each at the frame's measured amplitude times
+/// its learnt gain, `a_m(f) · exp(r · (e_f · W + b))_m · sin_m(t)`; silent ones not at all.
+#[test]
+fn a_measured_bank_plays_the_measured_amplitudes() {
+    use autoencoder::student::model::{BANK_RATE, measured_channel};
+    let cfg = StudentConfig {
+        excitation_subpartials: 3,
+        subpartial_bank: true,
+        measured_subpartials: true,
+        bottleneck: 6,
+        ..tiny(vec![2], 2)
+    };
+    cfg.validate().unwrap();
+    assert_eq!(cfg.learned_channels(), 3);
+    let (vm, student) = bank_only_student(&cfg, 9);
+    let (frames, hop, n, bn) = (4, cfg.hop_length, 3, cfg.bottleneck);
+    let time = frames * hop;
+    let (_, enc, exc) = inputs(&cfg, 1, frames, 3);
+    let exc = exc.unwrap();
+    // The last three channels of every frame: measured amplitudes, one of them silent.
+    let amplitude = |f: usize, m: usize| [0.2f32, 0.0, 0.05][m] * (1.0 + f as f32 * 0.5);
+    let mut e: Vec<f32> = enc.flatten_all().unwrap().to_vec1().unwrap();
+    for f in 0..frames {
+        for m in 0..n {
+            e[f * bn + bn - n + m] = measured_channel(amplitude(f, m));
+        }
+    }
+    let enc = Tensor::from_vec(e.clone(), (1, frames, bn), &Device::Cpu).unwrap();
+    let z = Tensor::zeros((1, time), DType::F32, &Device::Cpu).unwrap();
+    let audio = rows(&student.forward(&z, &enc, Some(&exc)).unwrap().audio).remove(0);
+    let (w, b) = bank_variables(&vm);
+    let x: Vec<f32> = exc.flatten_all().unwrap().to_vec1().unwrap();
+    let k2 = cfg.excitation_channels();
+    let mut worst = 0f32;
+    for (t, &got) in audio.iter().enumerate() {
+        let f = t / hop;
+        let want: f32 = (0..n)
+            .map(|m| {
+                let v = b[m] + (0..bn).map(|c| e[f * bn + c] * w[c * n + m]).sum::<f32>();
+                amplitude(f, m)
+                    * (BANK_RATE as f32 * v).exp()
+                    * x[t * k2 + 2 * cfg.excitation_harmonics + 2 * m]
+            })
+            .sum();
+        worst = worst.max((got - want).abs());
+    }
+    assert!(worst < 1e-5, "the measured bank's audio is off by {worst}");
+    assert!(audio.iter().any(|v| v.abs() > 1e-3), "the bank plays");
+    // A measured student needs a bank and a bottleneck wider than its sub-partials.
+    for bad in [
+        StudentConfig {
+            subpartial_bank: false,
+            ..cfg.clone()
+        },
+        StudentConfig {
+            bottleneck: 3,
+            ..cfg.clone()
+        },
+    ] {
+        assert!(bad.validate().is_err());
+    }
 }

@@ -47,8 +47,19 @@ fn config(
             excitation_harmonics: harmonics,
             excitation_subpartials: subpartials,
             subpartial_bank: false,
+            measured_subpartials: false,
         },
     }
+}
+
+/// `cfg` with a bank and its sub-partials measured into the frames (after the encoder's
+/// channels).
+fn measured(mut cfg: StudentAutoencoderConfig) -> StudentAutoencoderConfig {
+    cfg.student.subpartial_bank = true;
+    cfg.student.measured_subpartials = true;
+    cfg.student.bottleneck += cfg.student.excitation_subpartials;
+    cfg.validate().unwrap();
+    cfg
 }
 
 /// Every variable random, the heads too (they start at zero in training, where their
@@ -81,6 +92,9 @@ struct Inputs {
     scaled: Vec<f32>,
     noise: Vec<f32>,
     excitation: Option<Vec<f32>>,
+    /// Measured channels `[batch, frames, N]`, for a student with them: amplitudes from
+    /// 0 to 0.5, a third of them silent.
+    measured: Option<Vec<f32>>,
 }
 
 fn inputs(cfg: &StudentAutoencoderConfig, batch: usize, frames: usize) -> Inputs {
@@ -93,6 +107,12 @@ fn inputs(cfg: &StudentAutoencoderConfig, batch: usize, frames: usize) -> Inputs
         noise: uniform(batch * time, 6, 2.0),
         excitation: (cfg.student.excitation_harmonics > 0)
             .then(|| uniform(batch * time * e, 7, 1.0)),
+        measured: (cfg.student.measured_channels() > 0).then(|| {
+            uniform(batch * frames * cfg.student.measured_channels(), 13, 1.0)
+                .into_iter()
+                .map(|v| autoencoder::student::model::measured_channel((v - 0.33).max(0.0) * 0.75))
+                .collect()
+        }),
     }
 }
 
@@ -104,7 +124,17 @@ fn batch(x: &Inputs) -> StudentBatch<'_> {
         noise: &x.noise,
         excitation: x.excitation.as_deref(),
         bank_target: None,
+        measured: x.measured.as_deref(),
     }
+}
+
+/// The measured channels of `x` as the f64 reference takes them.
+fn measured_tensor(cfg: &StudentAutoencoderConfig, x: &Inputs) -> Option<Tensor> {
+    let frames = x.time / cfg.student.hop_length;
+    let n = cfg.student.measured_channels();
+    x.measured
+        .as_ref()
+        .map(|m| f64_tensor(m, &[x.batch, frames, n]))
 }
 
 fn f64_tensor(v: &[f32], shape: &[usize]) -> Tensor {
@@ -143,7 +173,12 @@ fn reference(
     let (b, t) = (x.batch, x.time);
     let e = cfg.student.excitation_channels();
     let exc = x.excitation.as_ref().map(|v| f64_tensor(v, &[b, t, e]));
-    let enc = model.encode(&f64_tensor(&x.scaled, &[b, t])).unwrap();
+    let enc = model
+        .encode(
+            &f64_tensor(&x.scaled, &[b, t]),
+            measured_tensor(cfg, x).as_ref(),
+        )
+        .unwrap();
     let out = model
         .render(&f64_tensor(&x.noise, &[b, t]), &enc, exc.as_ref())
         .unwrap();
@@ -252,6 +287,31 @@ fn the_fused_pass_equals_autograd() {
         agree(&cfg, 1, Isa::detect());
         agree(&cfg, 2, Isa::Generic);
     }
+    // Measured sub-partials: the frames the flows and the bank read end in them.
+    let cfg = measured(config(vec![2, 2], 3, 2, 3));
+    agree(&cfg, 1, Isa::detect());
+    agree(&cfg, 2, Isa::Generic);
+}
+
+#[test]
+fn a_measured_batch_needs_its_channels() {
+    let cfg = measured(config(vec![2], 3, 2, 3));
+    let vm = random(&cfg, 5);
+    let x = inputs(&cfg, 2, 4);
+    let mut step = FusedStudent::new(&cfg, 1).unwrap();
+    load_vars(&mut step, &vm);
+    let without = StudentBatch {
+        measured: None,
+        ..batch(&x)
+    };
+    assert!(step.forward(&without).is_err());
+    let m = x.measured.as_ref().unwrap();
+    let short = StudentBatch {
+        measured: Some(&m[1..]),
+        ..batch(&x)
+    };
+    assert!(step.forward(&short).is_err());
+    step.forward(&batch(&x)).unwrap();
 }
 
 #[test]
@@ -261,6 +321,7 @@ fn the_variables_are_the_models() {
     for cfg in [
         config(vec![2, 3], 3, 2, 3),
         banked,
+        measured(config(vec![2, 3], 3, 2, 3)),
         StudentAutoencoderConfig::small(),
     ] {
         let vm = VarMap::new();
@@ -418,7 +479,7 @@ fn the_bank_match_term_equals_autograd() {
     let (b, t) = (x.batch, x.time);
     let e = cfg.student.excitation_channels();
     let exc = f64_tensor(x.excitation.as_ref().unwrap(), &[b, t, e]);
-    let enc = model.encode(&f64_tensor(&x.scaled, &[b, t])).unwrap();
+    let enc = model.encode(&f64_tensor(&x.scaled, &[b, t]), None).unwrap();
     let out = model
         .render(&f64_tensor(&x.noise, &[b, t]), &enc, Some(&exc))
         .unwrap();

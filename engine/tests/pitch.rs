@@ -57,7 +57,12 @@ fn decode(engine: &Engine, pitch: Option<Glide>) -> engine::Result<Vec<f32>> {
     let prepared = engine
         .prepare(&path, Some(64), ReadOptions::default())
         .unwrap();
-    let encoded = engine.encode(&[prepared.samples.as_slice()]).unwrap();
+    let encoded = engine
+        .encode(
+            &[prepared.samples.as_slice()],
+            &[engine::synth::sounding_pitch(&prepared)],
+        )
+        .unwrap();
     let audio = engine.decode_at(
         &[encoded[0].embedding.clone()],
         &[pitch],
@@ -85,7 +90,12 @@ fn a_pitched_model_encodes_sources_as_they_are_and_gives_the_decoder_the_target(
 
     // The engine's decode equals the decoder handed E4's f0 directly.
     let audio = decode(&engine, Some(Glide::at(64.0))).unwrap();
-    let encoded = engine.encode(&[prepared.samples.as_slice()]).unwrap();
+    let encoded = engine
+        .encode(
+            &[prepared.samples.as_slice()],
+            &[engine::synth::sounding_pitch(&prepared)],
+        )
+        .unwrap();
     let embedding = &encoded[0].embedding;
     let f0 = vec![autoencoder::excitation::midi_to_hz(64.0); embedding.frames * 64];
     let direct = CpuGenerator::new(engine.autoencoder().unwrap())

@@ -35,14 +35,20 @@ fn config() -> StudentAutoencoderConfig {
             excitation_harmonics: 3,
             excitation_subpartials: 0,
             subpartial_bank: false,
+            measured_subpartials: false,
         },
     }
 }
 
 /// Writes a student with random weights into `dir`.
 fn write_student(dir: &Path) -> StudentAutoencoder {
+    write_student_with(dir, &config())
+}
+
+/// Writes a student of `cfg` with random weights into `dir`.
+fn write_student_with(dir: &Path, cfg: &StudentAutoencoderConfig) -> StudentAutoencoder {
     std::fs::create_dir_all(dir).unwrap();
-    let cfg = config();
+    let cfg = cfg.clone();
     let vm = VarMap::new();
     let model = StudentAutoencoder::new(
         &cfg,
@@ -216,9 +222,75 @@ fn the_engine_renders_a_student_as_the_reference_pass_does() {
 
     // Its own encoder: a note encodes to frames of its bottleneck.
     let note: Vec<f32> = (0..320).map(|t| (t as f32 * 0.05).sin() * 0.5).collect();
-    let encoded = engine.encode(&[&note]).unwrap();
+    let encoded = engine.encode(&[&note], &[]).unwrap();
     assert_eq!(
         (encoded[0].embedding.frames, encoded[0].embedding.channels),
         (10, 4)
+    );
+}
+
+/// A student whose frames measure the note's sub-partials encodes each note at its own
+/// pitch: the frames end in the measured amplitudes (a sub-octave at 0.2 measures 0.2), an
+/// unpitched note measures silence, and the cache keeps the two apart.
+#[test]
+fn a_measured_student_encodes_each_note_at_its_pitch() {
+    use autoencoder::student::model::measured_amplitude;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.student.excitation_subpartials = 3;
+    cfg.student.subpartial_bank = true;
+    cfg.student.measured_subpartials = true;
+    cfg.student.bottleneck = 7;
+    cfg.validate().unwrap();
+    let dir = tmp.path().join("student");
+    write_student_with(&dir, &cfg);
+    let cache = engine::synth::cache::Cache::new(tmp.path().join("cache"));
+    let engine = Engine::load(&ModelSource::Dir(dir), None, &Device::Cpu)
+        .unwrap()
+        .with_cache(Some(cache))
+        .with_threads(1);
+    assert!(engine.measures_pitch());
+    assert_eq!(engine.bottleneck(), 7);
+    // C6 (1046.5 Hz) with a sub-octave (sub-partial 1, f0/2) at 0.2.
+    let f0 = autoencoder::excitation::midi_to_hz(84.0);
+    let note: Vec<f32> = (0..32 * 24)
+        .map(|t| {
+            let s = t as f32 / 16_000.0;
+            0.3 * (std::f32::consts::TAU * f0 * s).sin()
+                + 0.2 * (std::f32::consts::TAU * f0 / 2.0 * s + 0.7).sin()
+        })
+        .collect();
+    let pitched = engine.encode(&[&note], &[Some(84)]).unwrap().remove(0);
+    assert!(!pitched.cached);
+    let e = &pitched.embedding;
+    assert_eq!((e.frames, e.channels), (24, 7));
+    for f in 0..e.frames {
+        let a: Vec<f32> = e.frame(f)[4..]
+            .iter()
+            .map(|&c| measured_amplitude(c))
+            .collect();
+        assert!(
+            (a[1] - 0.2).abs() < 0.01 && a[0] < 0.01 && a[2] < 0.01,
+            "frame {f}: {a:?}"
+        );
+    }
+    let unpitched = engine.encode(&[&note], &[None]).unwrap().remove(0);
+    assert!(!unpitched.cached, "not served the pitched note's frames");
+    assert!((0..24).all(|f| {
+        unpitched.embedding.frame(f)[4..]
+            .iter()
+            .all(|&c| measured_amplitude(c) == 0.0)
+    }));
+    assert_eq!(
+        unpitched.embedding.frame(3)[..4],
+        e.frame(3)[..4],
+        "the encoder's channels do not depend on the pitch"
+    );
+    let again = engine.encode(&[&note], &[Some(84)]).unwrap().remove(0);
+    assert!(again.cached);
+    assert_eq!(again.embedding.data, e.data);
+    assert!(
+        engine.encode(&[&note], &[Some(84), None]).is_err(),
+        "one pitch per note"
     );
 }

@@ -330,6 +330,7 @@ fn tiny_student(flows: Vec<usize>) -> autoencoder::student::StudentAutoencoderCo
             excitation_harmonics: 2,
             excitation_subpartials: 0,
             subpartial_bank: false,
+            measured_subpartials: false,
         },
     }
 }
@@ -444,7 +445,7 @@ fn a_student_grown_by_sub_partials_plays_as_before_and_trains_on() {
     // Grown to 3 sub-partials: the files say so at once, and it plays what it played.
     let subs = |n| Grow {
         subpartials: Some(n),
-        subpartial_bank: false,
+        ..Grow::default()
     };
     let t = StudentTrainer::resume_growing(&dir, Some(4), subs(3), &Device::Cpu).unwrap();
     drop(t);
@@ -512,8 +513,8 @@ fn a_student_grown_by_sub_partials_plays_as_before_and_trains_on() {
     // longer grow sub-partials.
     let (_, before) = play(&dir);
     let bank = Grow {
-        subpartials: None,
         subpartial_bank: true,
+        ..Grow::default()
     };
     drop(StudentTrainer::resume_growing(&dir, Some(8), bank, &Device::Cpu).unwrap());
     let (_, after) = play(&dir);
@@ -576,6 +577,123 @@ fn a_student_grown_by_sub_partials_plays_as_before_and_trains_on() {
         .to_scalar::<f32>()
         .unwrap();
     assert!(moved > 0.0, "the bank trains");
+
+    // Grown by measured sub-partials: the frames gain a channel per sub-partial; the
+    // flows play what they played (their new rows are zero) and the bank starts over at
+    // the measured amplitudes, so with every sub-partial measured silent it plays the
+    // flows alone, and with amplitudes a it adds Σ a_m·sin_m; it trains on.
+    let old = load(&dir, &Device::Cpu).unwrap();
+    let (frames, time) = (6, 6 * 64);
+    let z = candle_core::Tensor::from_vec(
+        autoencoder::student::generate::logistic_noise(7, 0, time),
+        (1, time),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let learned: Vec<f32> = (0..frames * 4).map(|i| (i as f32 * 0.3).sin()).collect();
+    let exc_rows = old
+        .config()
+        .student
+        .excitation(&vec![220.0; time], Oscillator::new())
+        .unwrap();
+    let exc = candle_core::Tensor::from_vec(exc_rows.clone(), (1, time, 10), &Device::Cpu).unwrap();
+    let play_with = |model: &autoencoder::student::StudentAutoencoder,
+                     amplitudes: Option<[f32; 3]>| {
+        let mut enc = Vec::new();
+        for f in 0..frames {
+            enc.extend_from_slice(&learned[f * 4..(f + 1) * 4]);
+            if let Some(a) = amplitudes {
+                enc.extend(a.map(autoencoder::student::model::measured_channel));
+            }
+        }
+        let bn = enc.len() / frames;
+        let enc = candle_core::Tensor::from_vec(enc, (1, frames, bn), &Device::Cpu).unwrap();
+        let out = model.render(&z, &enc, Some(&exc)).unwrap().audio;
+        out.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    };
+    let old_enc =
+        candle_core::Tensor::from_vec(learned.clone(), (1, frames, 4), &Device::Cpu).unwrap();
+    let old_gains = old
+        .student()
+        .bank()
+        .unwrap()
+        .gains(&old_enc)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    let sub_sines = |gains: &dyn Fn(usize) -> [f32; 3]| -> Vec<f32> {
+        exc_rows
+            .chunks_exact(10)
+            .enumerate()
+            .map(|(t, row)| {
+                let g = gains(t / 64);
+                g[0] * row[4] + g[1] * row[6] + g[2] * row[8]
+            })
+            .collect()
+    };
+    let old_bank = sub_sines(&|f| [old_gains[f * 3], old_gains[f * 3 + 1], old_gains[f * 3 + 2]]);
+    let flows_alone: Vec<f32> = play_with(&old, None)
+        .iter()
+        .zip(&old_bank)
+        .map(|(a, b)| a - b)
+        .collect();
+    let measure = Grow {
+        measured_subpartials: true,
+        ..Grow::default()
+    };
+    drop(StudentTrainer::resume_growing(&dir, Some(10), measure, &Device::Cpu).unwrap());
+    let grown = load(&dir, &Device::Cpu).unwrap();
+    let s = &grown.config().student;
+    assert!(s.measured_subpartials);
+    assert_eq!((s.bottleneck, s.learned_channels()), (7, 4));
+    let silent = play_with(&grown, Some([0.0; 3]));
+    let close = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max)
+    };
+    assert!(
+        close(&silent, &flows_alone) < 1e-5,
+        "{}",
+        close(&silent, &flows_alone)
+    );
+    let a = [0.1f32, 0.0, 0.04];
+    let sounding = play_with(&grown, Some(a));
+    let want: Vec<f32> = flows_alone
+        .iter()
+        .zip(sub_sines(&|_| a))
+        .map(|(f, b)| f + b)
+        .collect();
+    // The measured channel round trip (ln, exp) in f32: within 1e-5 of 0.1.
+    assert!(
+        close(&sounding, &want) < 3e-6,
+        "{}",
+        close(&sounding, &want)
+    );
+    let mut t = StudentTrainer::resume(&dir, Some(10), &Device::Cpu).unwrap();
+    let mut losses = Vec::new();
+    t.run(&AtomicBool::new(false), &mut |e| {
+        if let Event::Step { loss, .. } = e {
+            losses.push(*loss);
+        }
+    })
+    .unwrap();
+    assert!(
+        losses.len() == 2 && losses.iter().all(|l| l.is_finite()),
+        "{losses:?}"
+    );
+    let w = candle_core::safetensors::load(dir.join("weights.safetensors"), &Device::Cpu)
+        .unwrap()
+        .remove("subpartial_bank/W")
+        .unwrap();
+    assert_eq!(w.dims(), &[1, 1, 7, 3]);
+    // The grown student reconstructs (its frames measured from the notes).
+    let note: Vec<f32> = (0..time).map(|t| (t as f32 * 0.086).sin() * 0.3).collect();
+    let out = engine::train::student::reconstruct(&grown, &[note], &[220.0], 0).unwrap();
+    assert!(out[0].len() == time && out[0].iter().all(|v| v.is_finite()));
 }
 
 #[test]
@@ -602,6 +720,7 @@ fn a_student_distilled_from_a_teacher_keeps_its_encoder_and_resumes_exactly() {
             excitation_harmonics: 2,
             excitation_subpartials: 0,
             subpartial_bank: false,
+            measured_subpartials: false,
         },
     };
     let opts = TrainOptions {

@@ -332,7 +332,8 @@ pub fn reconstruct(args: &ReconstructArgs) -> anyhow::Result<ExitCode> {
         .map(|p| glide(&engine, args.pitch, args.pitch_end, p.pitch))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let notes: Vec<&[f32]> = prepared.iter().map(|p| p.samples.as_slice()).collect();
-    let encoded = engine.encode(&notes)?;
+    let own: Vec<Option<u8>> = prepared.iter().map(engine::synth::sounding_pitch).collect();
+    let encoded = engine.encode(&notes, &own)?;
     let cached = encoded.iter().filter(|e| e.cached).count();
     let mut embeddings: Vec<Embedding> = encoded.into_iter().map(|e| e.embedding).collect();
     let lengths = engine.fit(&prepared, &mut embeddings, args.seconds)?;
@@ -570,7 +571,10 @@ pub fn encode(args: &EncodeArgs) -> anyhow::Result<ExitCode> {
     let engine = c.engine()?;
     let prepared = engine.prepare(&args.input, args.pitch, c.read())?;
     c.note(prepared.describe());
-    let encoded = engine.encode(&[prepared.samples.as_slice()])?;
+    let encoded = engine.encode(
+        &[prepared.samples.as_slice()],
+        &[engine::synth::sounding_pitch(&prepared)],
+    )?;
     let e = &encoded
         .first()
         .ok_or_else(|| anyhow!("nothing was encoded"))?

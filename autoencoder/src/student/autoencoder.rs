@@ -31,13 +31,13 @@ impl StudentAutoencoderConfig {
         self.encoder.validate()?;
         self.student.validate()?;
         if self.encoder.ae_hop_length != self.student.hop_length
-            || self.encoder.ae_bottleneck_width != self.student.bottleneck
+            || self.encoder.ae_bottleneck_width != self.student.learned_channels()
         {
             return Err(Error::Config(format!(
-                "the encoder makes {} channels every {} samples, the student reads {} every {}",
+                "the encoder makes {} channels every {} samples, the student reads {} learned ones every {}",
                 self.encoder.ae_bottleneck_width,
                 self.encoder.ae_hop_length,
-                self.student.bottleneck,
+                self.student.learned_channels(),
                 self.student.hop_length
             )));
         }
@@ -116,9 +116,48 @@ impl StudentAutoencoder {
         encoder + s.flows.iter().map(|&l| flow(l)).sum::<usize>() + bank
     }
 
-    /// μ-law-scaled audio `[batch, time]` → embedding `[batch, frames, bottleneck]`.
-    pub fn encode(&self, scaled: &Tensor) -> Result<Tensor> {
-        self.encoder.forward(scaled)
+    /// μ-law-scaled audio `[batch, time]` → embedding `[batch, frames, bottleneck]`: the
+    /// encoder's channels, then (for a student with measured sub-partials) `measured`
+    /// `[batch, frames, N]` ([`StudentAutoencoder::measure`] of the same notes).
+    pub fn encode(&self, scaled: &Tensor, measured: Option<&Tensor>) -> Result<Tensor> {
+        let learned = self.encoder.forward(scaled)?;
+        match (self.config.student.measured_channels(), measured) {
+            (0, _) => Ok(learned),
+            (n, Some(m)) if m.dims3()?.2 == n && m.dims3()?.1 == learned.dims3()?.1 => {
+                Ok(Tensor::cat(&[&learned, m], 2)?)
+            }
+            (n, _) => Err(Error::Shape(format!(
+                "this student's frames end in {n} measured sub-partial channels; the encoding needs them for every frame"
+            ))),
+        }
+    }
+
+    /// The measured channels `[batch, frames, N]` of notes `audio` `[batch, time]` with
+    /// their excitation `[batch, time, 2K + 2N]` at their own pitch (`None`: unpitched, every
+    /// sub-partial silent), for a student with measured sub-partials; `None` for others.
+    pub fn measure(&self, audio: &Tensor, excitation: Option<&Tensor>) -> Result<Option<Tensor>> {
+        let s = &self.config.student;
+        let n = s.measured_channels();
+        if n == 0 {
+            return Ok(None);
+        }
+        let (batch, time) = audio.dims2()?;
+        let frames = time / s.hop_length;
+        let samples = audio.flatten_all()?.to_vec1::<f32>()?;
+        let exc = excitation
+            .map(|e| e.flatten_all().and_then(|e| e.to_vec1::<f32>()))
+            .transpose()?;
+        let k2 = s.excitation_channels();
+        let mut out = Vec::with_capacity(batch * frames * n);
+        for (i, note) in samples.chunks_exact(time.max(1)).enumerate() {
+            let e = exc.as_ref().map(|e| &e[i * time * k2..(i + 1) * time * k2]);
+            out.extend(super::model::measured_channels(s, note, e));
+        }
+        Ok(Some(Tensor::from_vec(
+            out,
+            (batch, frames, n),
+            audio.device(),
+        )?))
     }
 
     /// The student's audio from noise `z` (see [`Student::forward`]).
@@ -142,7 +181,8 @@ impl StudentAutoencoder {
         excitation: Option<&Tensor>,
         spectral: &MultiResolution,
     ) -> Result<Tensor> {
-        let encoding = self.encode(scaled)?;
+        let measured = self.measure(audio, excitation)?;
+        let encoding = self.encode(scaled, measured.as_ref())?;
         let out = self.render(z, &encoding, excitation)?;
         spectral.loss(&out.audio, audio)
     }

@@ -19,7 +19,7 @@ use std::ops::Range;
 
 use super::Student;
 use super::StudentConfig;
-use super::model::{Flow, INITIAL_LOG_SCALE, bank_gain, bank_sample};
+use super::model::{Flow, INITIAL_LOG_SCALE, bank_gain, bank_sample, scale_by_measured};
 use crate::wavenet::cpu::Isa;
 use crate::wavenet::cpu::kernels::{exp_fast, host_vec};
 use crate::wavenet::layers::Conv1d;
@@ -102,6 +102,8 @@ impl CpuFlow {
 struct CpuBank {
     w: Vec<f32>,
     b: Vec<f32>,
+    /// The frames end in measured channels, added to the pre-activations.
+    measured: bool,
 }
 
 impl CpuBank {
@@ -118,13 +120,17 @@ impl CpuBank {
             .enumerate()
         {
             gain.copy_from_slice(&self.b);
-            for (c, &ev) in encoding[f * bn..(f + 1) * bn].iter().enumerate() {
+            let frame = &encoding[f * bn..(f + 1) * bn];
+            for (c, &ev) in frame.iter().enumerate() {
                 for (g, &k) in gain.iter_mut().zip(&self.w[c * n..(c + 1) * n]) {
                     *g += ev * k;
                 }
             }
             for g in gain.iter_mut() {
                 *g = bank_gain(*g);
+            }
+            if self.measured {
+                scale_by_measured(gain, frame);
             }
             for (xt, row) in xs.iter_mut().zip(e.chunks_exact(k2)) {
                 *xt += bank_sample(gain, &row[first..]);
@@ -167,6 +173,7 @@ impl CpuStudent {
                 Ok::<_, Error>(CpuBank {
                     w: host_vec(&b.w)?,
                     b: host_vec(&b.b)?,
+                    measured: config.measured_subpartials,
                 })
             })
             .transpose()?;

@@ -19,7 +19,9 @@ use std::ops::Range;
 use candle_core::{Device, Tensor};
 
 use super::StudentAutoencoderConfig;
-use super::model::{BANK_PREFIX, BANK_RATE, INITIAL_LOG_SCALE, bank_gain, bank_sample};
+use super::model::{
+    BANK_PREFIX, BANK_RATE, INITIAL_LOG_SCALE, bank_gain, bank_sample, scale_by_measured,
+};
 use crate::wavenet::cpu::Isa;
 use crate::wavenet::fused::encoder::{
     EncoderDims, EncoderIndex, EncoderWork, dense_grads, encode, encode_backward,
@@ -50,6 +52,10 @@ pub struct StudentBatch<'a> {
     /// frames, N]` ([`super::model::subpartial_amplitudes`]) and the weight of the bank's
     /// match term, the mean of [`super::model::bank_match`] over them (with an excitation).
     pub bank_target: Option<(&'a [f32], f32)>,
+    /// For a student with measured sub-partials: every crop's measured channels `[batch,
+    /// frames, N]` ([`super::model::measured_channels`] of the crop, with its excitation),
+    /// the end of each embedding frame after the encoder's channels.
+    pub measured: Option<&'a [f32]>,
 }
 
 /// A flow's gated layer: the decoder's variables, by role.
@@ -77,6 +83,8 @@ struct Dims {
     /// The sub-partial bank's sub-partials (0: no bank) and its first excitation channel.
     bank: usize,
     first_sub: usize,
+    /// Measured channels at the end of each frame (0: none).
+    measured: usize,
 }
 
 impl Dims {
@@ -113,6 +121,25 @@ impl Dims {
             }
         }
         Ok(target)
+    }
+
+    /// The batch's measured channels, checked against its size (`None` for a student
+    /// without; required for one with them).
+    fn measured<'a>(&self, batch: &StudentBatch<'a>) -> Result<Option<&'a [f32]>> {
+        if self.measured == 0 {
+            return Ok(None);
+        }
+        let want = batch.batch * batch.time / self.hop * self.measured;
+        match batch.measured {
+            Some(m) if m.len() == want => Ok(Some(m)),
+            m => Err(Error::Shape(format!(
+                "{} measured sub-partial channels for {} crops of {} frames and {} sub-partials",
+                m.map_or(0, <[f32]>::len),
+                batch.batch,
+                batch.time / self.hop,
+                self.measured
+            ))),
+        }
     }
 
     fn causal(&self, dilation: usize) -> Taps {
@@ -163,6 +190,10 @@ struct Work {
     /// The sub-partial bank's gains `[frames, N]`, and their gradient.
     gain: Vec<f32>,
     dgain: Vec<f32>,
+    /// The frames the flows and the bank read `[frames, bn]` (the encoder's channels, then
+    /// any measured ones), and their gradient.
+    cond: Vec<f32>,
+    dcond: Vec<f32>,
     grad: Vec<f32>,
 }
 
@@ -193,6 +224,8 @@ impl Work {
         sized(&mut self.ds_sums, d.w);
         sized(&mut self.gain, frames * d.bank);
         sized(&mut self.dgain, frames * d.bank);
+        sized(&mut self.cond, frames * d.bn);
+        sized(&mut self.dcond, frames * d.bn);
         self.grad.clear();
         self.grad.resize(params, 0.0);
     }
@@ -344,6 +377,7 @@ impl FusedStudent {
                 0
             },
             first_sub: 2 * s.excitation_harmonics,
+            measured: s.measured_channels(),
         };
         let bank = s
             .subpartial_bank
@@ -406,6 +440,8 @@ impl FusedStudent {
             check("the excitation", e.len(), n * d.e)?;
         }
         let bank_target = d.bank_target(batch, excitation.is_some())?;
+        let measured = d.measured(batch)?;
+        let per_crop = time / d.hop * d.measured;
         self.works.resize_with(b, Work::default);
         self.works.truncate(b);
         let net = Net {
@@ -422,6 +458,7 @@ impl FusedStudent {
             noise: &batch.noise[i * time..(i + 1) * time],
             excitation: excitation.map(|e| &e[i * time * d.e..(i + 1) * time * d.e]),
             bank_target: None,
+            measured: measured.map(|m| &m[i * per_crop..(i + 1) * per_crop]),
         };
         for_each_crop(&mut self.works, self.threads, |i, work| {
             work.prepare(net.dims, time, len);
@@ -474,7 +511,9 @@ impl FusedStudent {
         let d = &self.dims;
         let excitation = batch.excitation.filter(|_| d.e > 0 && excited);
         let bank_target = d.bank_target(batch, excitation.is_some())?;
+        let measured = d.measured(batch)?;
         let per_crop = time / d.hop * d.bank;
+        let per_crop_measured = time / d.hop * d.measured;
         let net = Net {
             isa: self.isa,
             dims: &self.dims,
@@ -494,6 +533,7 @@ impl FusedStudent {
                     weight / (b * per_crop).max(1) as f32,
                 )
             }),
+            measured: measured.map(|m| &m[i * per_crop_measured..(i + 1) * per_crop_measured]),
         };
         for_each_crop(&mut self.works, self.threads, |i, work| {
             crop_backward(net, &crops(i), &d_audio[i * time..(i + 1) * time], work);
@@ -581,6 +621,20 @@ struct Crop<'a> {
     excitation: Option<&'a [f32]>,
     /// The crop's sub-partial amplitudes and each gain's weight in the match term.
     bank_target: Option<(&'a [f32], f32)>,
+    /// The crop's measured channels `[frames, N]`.
+    measured: Option<&'a [f32]>,
+}
+
+/// The frames the flows and the bank read: each the encoder's channels `enc` `[frames,
+/// bn − N]`, then the measured ones `[frames, N]` (none: `N = 0`).
+fn fill_cond(cond: &mut [f32], enc: &[f32], measured: Option<&[f32]>, bn: usize, n: usize) {
+    for (f, row) in cond.chunks_exact_mut(bn).enumerate() {
+        let (learned, tail) = row.split_at_mut(bn - n);
+        learned.copy_from_slice(&enc[f * (bn - n)..(f + 1) * (bn - n)]);
+        if let Some(m) = measured {
+            tail.copy_from_slice(&m[f * n..(f + 1) * n]);
+        }
+    }
 }
 
 fn crop_forward(net: Net, crop: &Crop, wk: &mut Work) {
@@ -593,6 +647,7 @@ fn crop_forward(net: Net, crop: &Crop, wk: &mut Work) {
         crop.scaled,
         &mut wk.enc,
     );
+    fill_cond(&mut wk.cond, &wk.enc.enc, crop.measured, d.bn, d.measured);
     let time = wk.time;
     wk.xs[..time].copy_from_slice(crop.noise);
     for (f, flow) in net.flows.iter().enumerate() {
@@ -607,7 +662,7 @@ fn crop_forward(net: Net, crop: &Crop, wk: &mut Work) {
             x,
             &mut wk.flows[f],
             Scratch {
-                enc: &wk.enc.enc,
+                enc: &wk.cond,
                 frames: &mut wk.frames,
                 g: &mut wk.g,
                 a: &mut wk.a,
@@ -629,9 +684,14 @@ fn crop_forward(net: Net, crop: &Crop, wk: &mut Work) {
     if let (Some(bank), Some(e)) = (net.bank, crop.excitation) {
         // The sub-partial bank: gains per frame, their sines summed onto the output.
         let n = d.bank;
-        project_frames(&mut wk.gain, &wk.enc.enc, net.params, bank, d.bn, n);
+        project_frames(&mut wk.gain, &wk.cond, net.params, bank, d.bn, n);
         for g in wk.gain.iter_mut() {
             *g = bank_gain(*g);
+        }
+        if d.measured > 0 {
+            for (g, frame) in wk.gain.chunks_exact_mut(n).zip(wk.cond.chunks_exact(d.bn)) {
+                scale_by_measured(g, frame);
+            }
         }
         let flows = net.flows.len();
         let out = &mut wk.xs[flows * time..(flows + 1) * time];
@@ -701,7 +761,7 @@ fn crop_backward(net: Net, crop: &Crop, d_audio: &[f32], wk: &mut Work) {
     let (w, bn) = (d.w, d.bn);
     let frames = time / d.hop;
     let grad = &mut wk.grad;
-    wk.enc.denc.fill(0.0);
+    wk.dcond.fill(0.0);
     if let (Some(bank), Some(e)) = (net.bank, crop.excitation) {
         // a_t = Σ_m g_m(f)·sin_m(t), g = exp(r·v), v = e·W + b:
         // dv_m(f) = r·g_m(f)·Σ_{t ∈ f} da_t·sin_m(t).
@@ -723,9 +783,9 @@ fn crop_backward(net: Net, crop: &Crop, d_audio: &[f32], wk: &mut Work) {
         for (o, &g) in wk.dgain.iter_mut().zip(&wk.gain) {
             *o *= BANK_RATE as f32 * g;
         }
-        dense_grads(grad, bank, View::new(&wk.enc.enc, frames, bn), &wk.dgain, n);
+        dense_grads(grad, bank, View::new(&wk.cond, frames, bn), &wk.dgain, n);
         gemm(
-            &mut wk.enc.denc,
+            &mut wk.dcond,
             bn,
             View::new(&wk.dgain, frames, n),
             View::new(net.w(bank), bn, n).t(),
@@ -771,7 +831,7 @@ fn crop_backward(net: Net, crop: &Crop, d_audio: &[f32], wk: &mut Work) {
             &StackInputs {
                 l: &fw.l,
                 act: &fw.act,
-                enc: &wk.enc.enc,
+                enc: &wk.cond,
                 excitation: crop.excitation,
             },
             &wk.ds,
@@ -783,7 +843,7 @@ fn crop_backward(net: Net, crop: &Crop, d_audio: &[f32], wk: &mut Work) {
                 dl: &mut wk.dl,
                 frames: &mut wk.frames,
             },
-            &mut wk.enc.denc,
+            &mut wk.dcond,
             grad,
         );
         // The start convolution: its kernel, and the gradient of its (shifted) input.
@@ -801,6 +861,16 @@ fn crop_backward(net: Net, crop: &Crop, d_audio: &[f32], wk: &mut Work) {
         for (dx, &v) in wk.dx.iter_mut().zip(&wk.dshift[1..]) {
             *dx += v;
         }
+    }
+    // The encoder's share of the frames' gradient (the measured channels are data).
+    let learned = bn - d.measured;
+    for (o, row) in wk
+        .enc
+        .denc
+        .chunks_exact_mut(learned)
+        .zip(wk.dcond.chunks_exact(bn))
+    {
+        o.copy_from_slice(&row[..learned]);
     }
     encode_backward(
         isa,

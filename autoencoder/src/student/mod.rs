@@ -61,6 +61,14 @@ pub struct StudentConfig {
     /// students' files): none.
     #[serde(default, skip_serializing_if = "is_false")]
     pub subpartial_bank: bool,
+    /// The last `N` of the `bottleneck` channels of every embedding frame are measured,
+    /// not learned: each sub-partial's amplitude in the source note around the frame
+    /// ([`model::measured_channels`], at the note's own pitch), as `ln(a + ε) / r`; the
+    /// bank plays each at that amplitude times its learned gain, and the flows read them as
+    /// they read the rest of the frame. Needs a bank; the encoder then makes `bottleneck −
+    /// N` channels. False (and absent from older students' files): all are learned.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub measured_subpartials: bool,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -86,7 +94,23 @@ impl StudentConfig {
             excitation_harmonics: 16,
             excitation_subpartials: 0,
             subpartial_bank: false,
+            measured_subpartials: false,
         }
+    }
+
+    /// Measured channels at the end of every embedding frame (see
+    /// [`StudentConfig::measured_subpartials`]): `N`, or 0.
+    pub fn measured_channels(&self) -> usize {
+        if self.measured_subpartials {
+            self.excitation_subpartials
+        } else {
+            0
+        }
+    }
+
+    /// Channels of an embedding frame its encoder makes (the rest are measured).
+    pub fn learned_channels(&self) -> usize {
+        self.bottleneck.saturating_sub(self.measured_channels())
     }
 
     /// Channels of the excitation: `2K` harmonic and `2N` sub-partial ones.
@@ -159,6 +183,20 @@ impl StudentConfig {
             return Err(Error::Config(
                 "a sub-partial bank needs sub-partials (excitation_subpartials > 0)".into(),
             ));
+        }
+        if self.measured_subpartials
+            && (!self.subpartial_bank || self.bottleneck <= self.excitation_subpartials)
+        {
+            return Err(Error::Config(format!(
+                "measured sub-partials need a sub-partial bank and a bottleneck wider than the {} sub-partials (the encoder makes the rest), got {} channels{}",
+                self.excitation_subpartials,
+                self.bottleneck,
+                if self.subpartial_bank {
+                    ""
+                } else {
+                    " and no bank"
+                }
+            )));
         }
         Ok(())
     }

@@ -38,6 +38,17 @@ pub(super) fn bank_gain(v: f32) -> f32 {
     (BANK_RATE as f32 * v).exp()
 }
 
+/// Scales a frame's bank gains `g` by the amplitudes its measured channels (its last
+/// `g.len()`, see [`measured_channels`]) hold: `g_m · a_m` (the gain's derivative with
+/// respect to its pre-activation stays `BANK_RATE · g`).
+#[inline]
+pub(super) fn scale_by_measured(g: &mut [f32], frame: &[f32]) {
+    let c = &frame[frame.len() - g.len()..];
+    for (o, &m) in g.iter_mut().zip(c) {
+        *o *= measured_amplitude(m);
+    }
+}
+
 /// One sample of the bank: `Σ_m g_m · sin_m`, from the frame's gains and the sample's
 /// sub-partial channels of the excitation (`(sin, cos)` pairs).
 #[inline]
@@ -62,22 +73,64 @@ pub fn bank_match(gain: f32, amplitude: f32) -> (f32, f32) {
     (d * d, 2.0 * d / (gain + eps))
 }
 
+/// The longest window [`subpartial_amplitudes`] measures over, in hops: eight (4,096
+/// samples, the training crop), so a crop and a whole note measure alike.
+pub const MEASURE_MAX_HOPS: usize = 8;
+
+/// The window [`subpartial_amplitudes`] measures a note over, in samples, from the
+/// fundamental's phase step `step` (radians a sample): a whole number of periods of the
+/// lowest sub-partial (`f0/4`), at least three and at least three hops' worth, so every
+/// partial of the `f0/4` grid but the one measured falls on a zero of the Hann window's
+/// spectrum; `None` where that is longer than [`MEASURE_MAX_HOPS`] hops or `time` (notes
+/// below about 47 Hz, whose sub-partials the window cannot tell from their harmonics).
+pub fn measure_window(hop: usize, time: usize, step: f64) -> Option<usize> {
+    if step.is_nan() || step <= 0.0 {
+        return None;
+    }
+    let period = 4.0 * std::f64::consts::TAU / step;
+    let periods = (3.0f64).max((3 * hop) as f64 / period).ceil();
+    let len = (period * periods).round() as usize;
+    (len >= 2 && len <= (MEASURE_MAX_HOPS * hop).min(time)).then_some(len)
+}
+
+/// The fundamental's mean phase step (radians a sample) over an excitation `[time, k2]`
+/// (its first two channels), over the samples where it sounds; 0 where it never does.
+fn fundamental_step(excitation: &[f32], k2: usize) -> f64 {
+    let (mut sum, mut count) = (0f64, 0usize);
+    let rows: Vec<(f64, f64)> = excitation
+        .chunks_exact(k2)
+        .map(|r| (f64::from(r[0]), f64::from(r[1])))
+        .collect();
+    for pair in rows.windows(2) {
+        let ((s0, c0), (s1, c1)) = (pair[0], pair[1]);
+        if s0 * s0 + c0 * c0 > 0.5 && s1 * s1 + c1 * c1 > 0.5 {
+            sum += (s1 * c0 - c1 * s0).atan2(c1 * c0 + s1 * s0);
+            count += 1;
+        }
+    }
+    if count == 0 { 0.0 } else { sum / count as f64 }
+}
+
 /// Per embedding frame, the amplitude of each sub-partial in `audio` `[time]` (a note with
 /// its excitation `[time, 2K + 2N]`): `2·|Σ w_t x_t (sin_m + i·cos_m)| / Σ w_t` over a Hann
-/// window three hops long centred on the frame (moved inside the crop at its ends), the lock-in
+/// window centred on the frame (moved inside the crop at its ends), the lock-in
 /// measurement of a sine at the sub-partial's phase, whatever its own phase. `[frames, N]`;
-/// a sine of amplitude `g` there measures `g` (what the bank's gain `g` plays), within
-/// the window's leakage from partials closer than about `16 kHz / (1.5 · hop)`.
+/// a sine of amplitude `g` there measures `g` (what the bank's gain `g` plays). The
+/// window ([`measure_window`]) spans whole periods of `f0/4`, so the note's harmonics
+/// and its other sub-partials leak nothing into the measurement; all zero where the note
+/// is unpitched or too low for a window (see there).
 pub fn subpartial_amplitudes(cfg: &StudentConfig, audio: &[f32], excitation: &[f32]) -> Vec<f32> {
     let (hop, n) = (cfg.hop_length, cfg.excitation_subpartials);
     let (k2, first) = (cfg.excitation_channels(), 2 * cfg.excitation_harmonics);
     let time = audio.len();
     let frames = time / hop;
-    let len = (3 * hop).min(time);
     let mut out = vec![0f32; frames * n];
-    if n == 0 || len == 0 || excitation.len() != time * k2 {
+    if n == 0 || excitation.len() != time * k2 || cfg.excitation_harmonics == 0 {
         return out;
     }
+    let Some(len) = measure_window(hop, time, fundamental_step(excitation, k2)) else {
+        return out;
+    };
     let mut acc = vec![(0f64, 0f64); n];
     for (f, row) in out.chunks_exact_mut(n).enumerate() {
         acc.fill((0.0, 0.0));
@@ -104,9 +157,47 @@ pub fn subpartial_amplitudes(cfg: &StudentConfig, audio: &[f32], excitation: &[f
     out
 }
 
+/// The floor under a measured amplitude in its channel ([`measured_channels`]): −80 dBFS,
+/// so its log stays finite; [`measured_amplitude`] takes it off again.
+pub const MEASURED_FLOOR: f32 = 1e-4;
+
+/// The measured channels `[frames, N]` of a note `audio` `[time]` with its excitation
+/// `[time, 2K + 2N]` at its own pitch (`None`: unpitched): `ln(a + ε) / r` of each
+/// sub-partial's amplitude `a` ([`subpartial_amplitudes`]), `ε =` [`MEASURED_FLOOR`], `r
+/// =` [`BANK_RATE`]; the bank plays `a` times its learnt gain. A log, so blending two
+/// notes' frames blends their sub-partials' levels in decibels.
+pub fn measured_channels(
+    cfg: &StudentConfig,
+    audio: &[f32],
+    excitation: Option<&[f32]>,
+) -> Vec<f32> {
+    let n = cfg.excitation_subpartials;
+    let frames = audio.len() / cfg.hop_length;
+    let amplitudes = match excitation {
+        Some(e) => subpartial_amplitudes(cfg, audio, e),
+        None => vec![0.0; frames * n],
+    };
+    amplitudes.into_iter().map(measured_channel).collect()
+}
+
+/// A measured channel from its sub-partial's amplitude `a`: `ln(a + ε) / r` (see
+/// [`measured_channels`]).
+pub fn measured_channel(a: f32) -> f32 {
+    (a.max(0.0) + MEASURED_FLOOR).ln() / BANK_RATE as f32
+}
+
+/// The amplitude a measured channel `c` holds: `max(exp(r·c) − ε, 0)` (the inverse of
+/// [`measured_channel`]).
+#[inline]
+pub fn measured_amplitude(c: f32) -> f32 {
+    ((BANK_RATE as f32 * c).exp() - MEASURED_FLOOR).max(0.0)
+}
+
 /// The sub-partial bank: `a_t = Σ_m exp(u_m(f)) · sin(m·φ_t/4)` for the `N` sub-partials
 /// `m` of the excitation (its sine channels, zero above the cutoff and while unpitched),
-/// with `u(f) = BANK_RATE · (e_f · W + b)` of embedding frame `f = ⌊t / hop⌋`; added to the flows'
+/// with `u(f) = BANK_RATE · (e_f · W + b)` of embedding frame `f = ⌊t / hop⌋` (for a
+/// student with measured sub-partials, `+ ln a_m(f)`, the amplitude the frame measured);
+/// added to the flows'
 /// output (a shift of every sample's logistic: the entropy is unchanged). A partial the
 /// flows would have to learn from zero weights is learnt from a gain that is never zero.
 #[derive(Debug)]
@@ -115,6 +206,18 @@ pub struct SubpartialBank {
     pub(super) w: Tensor,
     /// `[N]`.
     pub(super) b: Tensor,
+    /// The frames end in measured channels, added to the pre-activations.
+    measured: bool,
+}
+
+/// A new bank's bias: every gain at [`BANK_INITIAL_GAIN`]; with measured sub-partials 0,
+/// every gain the measured amplitude.
+pub fn bank_initial_bias(cfg: &StudentConfig) -> f64 {
+    if cfg.measured_subpartials {
+        0.0
+    } else {
+        BANK_INITIAL_GAIN.ln() / BANK_RATE
+    }
 }
 
 impl SubpartialBank {
@@ -128,11 +231,12 @@ impl SubpartialBank {
         let b = vb.get_with_hints(
             n,
             &format!("{BANK_PREFIX}biases"),
-            Init::Const(BANK_INITIAL_GAIN.ln() / BANK_RATE),
+            Init::Const(bank_initial_bias(cfg)),
         )?;
         Ok(Self {
             w: w.reshape((cfg.bottleneck, n))?,
             b,
+            measured: cfg.measured_subpartials,
         })
     }
 
@@ -140,13 +244,23 @@ impl SubpartialBank {
     pub fn gains(&self, encoding: &Tensor) -> Result<Tensor> {
         let (batch, frames, bn) = encoding.dims3()?;
         let n = self.b.dims1()?;
-        Ok(encoding
+        let mut g = encoding
             .reshape((batch * frames, bn))?
             .matmul(&self.w)?
             .broadcast_add(&self.b)?
             .affine(BANK_RATE, 0.0)?
-            .exp()?
-            .reshape((batch, frames, n))?)
+            .exp()?;
+        if self.measured {
+            let a = encoding
+                .narrow(D::Minus1, bn - n, n)?
+                .reshape((batch * frames, n))?
+                .affine(BANK_RATE, 0.0)?
+                .exp()?
+                .affine(1.0, -f64::from(MEASURED_FLOOR))?
+                .relu()?;
+            g = (g * a)?;
+        }
+        Ok(g.reshape((batch, frames, n))?)
     }
 
     /// `a` `[batch, time]` from the embedding `[batch, frames, bottleneck]` and the

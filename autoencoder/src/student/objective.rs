@@ -144,12 +144,16 @@ impl Objective {
         z: &Tensor,
         excitation: Option<&Tensor>,
     ) -> Result<(Tensor, Terms)> {
-        let mut encoding = model.encode(scaled)?;
+        let measured = model.measure(audio, excitation)?;
+        let mut encoding = model.encode(scaled, measured.as_ref())?;
         if teacher.is_some() {
             encoding = encoding.detach();
         }
         let out = model.render(z, &encoding, excitation)?;
-        self.score(&out, &encoding, teacher, audio, excitation)
+        // The teacher reads the encoder's channels only (it has no measured ones).
+        let learned = model.config().student.learned_channels();
+        let teacher_encoding = encoding.narrow(candle_core::D::Minus1, 0, learned)?;
+        self.score(&out, &teacher_encoding, teacher, audio, excitation)
     }
 
     /// The terms that compare the student's audio `candidate` with the notes `target`

@@ -385,9 +385,20 @@ impl Engine {
         }
     }
 
-    /// Embedding channels per frame.
+    /// Embedding channels per frame (for a student with measured sub-partials, its
+    /// encoder's and the measured ones).
     pub fn bottleneck(&self) -> usize {
-        self.encoder_config().ae_bottleneck_width
+        self.generator.bottleneck()
+    }
+
+    /// Whether the embedding frames hold measurements of the note taken at its pitch (a
+    /// student with measured sub-partials): then [`Engine::encode`] needs each pitched
+    /// note's pitch.
+    pub fn measures_pitch(&self) -> bool {
+        match &self.family {
+            Family::Student(student) => student.config().student.measured_subpartials,
+            Family::WaveNet(_) | Family::SampleRnn(_) => false,
+        }
     }
 
     fn device(&self) -> &Device {
@@ -460,10 +471,21 @@ impl Engine {
     }
 
     /// Encodes 16 kHz notes (zero-padded to whole frames), from the cache where it has
-    /// them. Notes of equal length are encoded together.
-    pub fn encode(&self, notes: &[&[f32]]) -> Result<Vec<Encoded>> {
+    /// them. Notes of equal length are encoded together. `pitches`: each note's own pitch
+    /// (MIDI; `None`: unpitched), or empty for all unpitched; a student with measured
+    /// sub-partials measures them at it.
+    pub fn encode(&self, notes: &[&[f32]], pitches: &[Option<u8>]) -> Result<Vec<Encoded>> {
         let hop = self.hop();
         let channels = self.bottleneck();
+        if !pitches.is_empty() && pitches.len() != notes.len() {
+            return Err(Error::Compute(autoencoder::Error::Shape(format!(
+                "{} pitches for {} notes",
+                pitches.len(),
+                notes.len()
+            ))));
+        }
+        let pitch = |i: usize| pitches.get(i).copied().flatten();
+        let measures = self.measures_pitch();
         let padded: Vec<Vec<f32>> = notes
             .iter()
             .map(|n| {
@@ -472,9 +494,15 @@ impl Engine {
                 n
             })
             .collect();
+        // What a note encodes to depends on its pitch where the frames measure at it.
         let keys: Vec<String> = padded
             .iter()
-            .map(|n| Cache::key(&self.identity, n))
+            .enumerate()
+            .map(|(i, n)| match (measures, pitch(i)) {
+                (true, Some(p)) => Cache::key(&format!("{}@{p}", self.identity), n),
+                (true, None) => Cache::key(&format!("{}@-", self.identity), n),
+                (false, _) => Cache::key(&self.identity, n),
+            })
             .collect();
         let mut out: Vec<Option<Encoded>> = keys
             .iter()
@@ -502,7 +530,33 @@ impl Engine {
                     .map_err(autoencoder::Error::from)?;
                 let z = match &self.family {
                     Family::WaveNet(model) => model.encode(&x)?,
-                    Family::Student(student) => student.encode(&x)?,
+                    Family::Student(student) if !measures => student.encode(&x, None)?,
+                    Family::Student(student) => {
+                        let audio: Vec<f32> = chunk
+                            .iter()
+                            .flat_map(|&i| padded[i].iter().copied())
+                            .collect();
+                        let audio = Tensor::from_vec(audio, (chunk.len(), len), self.device())
+                            .map_err(autoencoder::Error::from)?;
+                        let f0: Vec<f32> = chunk
+                            .iter()
+                            .map(|&i| {
+                                pitch(i).map_or(0.0, |p| {
+                                    autoencoder::excitation::midi_to_hz(f32::from(p))
+                                })
+                            })
+                            .collect();
+                        let s = &student.config().student;
+                        let exc = crate::eval::excitation_partials_of(
+                            (s.excitation_harmonics, s.excitation_subpartials),
+                            self.device(),
+                            Some(&f0),
+                            len,
+                            &[],
+                        )?;
+                        let measured = student.measure(&audio, exc.as_ref())?;
+                        student.encode(&x, measured.as_ref())?
+                    }
                     Family::SampleRnn(model) => model.encode(&x)?,
                 };
                 let z: Vec<f32> = z

@@ -78,7 +78,8 @@ impl Engine {
             .map(|s| self.prepare_at(s, spec.pitch, spec.velocity, spec.read))
             .collect::<Result<Vec<_>>>()?;
         let notes: Vec<&[f32]> = prepared.iter().map(|p| p.samples.as_slice()).collect();
-        let encoded = self.encode(&notes)?;
+        let pitches: Vec<Option<u8>> = prepared.iter().map(super::sounding_pitch).collect();
+        let encoded = self.encode(&notes, &pitches)?;
         let cached = encoded.iter().filter(|e| e.cached).count();
         let mut embeddings: Vec<Embedding> = encoded.into_iter().map(|e| e.embedding).collect();
         let lengths = self.fit(&prepared, &mut embeddings, spec.seconds)?;

@@ -14,6 +14,7 @@ use autoencoder::optim::Optimizer;
 use autoencoder::student::cpu::CpuStudent;
 use autoencoder::student::fused::{FusedStudent, StudentBatch};
 use autoencoder::student::generate::render_cpu;
+use autoencoder::student::model::measured_channel;
 use autoencoder::student::{Objective, StudentAutoencoder, StudentAutoencoderConfig, Weights};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
@@ -134,8 +135,12 @@ pub fn reconstruct(
     let scaled: Vec<f32> = notes.iter().flatten().map(|&x| mulaw::scaled(x)).collect();
     let x =
         Tensor::from_vec(scaled, (notes.len(), len), &device).map_err(autoencoder::Error::from)?;
+    let audio = Tensor::from_vec(notes.concat(), (notes.len(), len), &device)
+        .map_err(autoencoder::Error::from)?;
+    let exc = excitation(model.config(), f0_hz, len, &[], &device)?;
+    let measured = model.measure(&audio, exc.as_ref())?;
     let encoding: Vec<f32> = model
-        .encode(&x)?
+        .encode(&x, measured.as_ref())?
         .flatten_all()
         .and_then(|e| e.to_vec1())
         .map_err(autoencoder::Error::from)?;
@@ -189,8 +194,18 @@ fn pad_excitation_rows(
     tensors: &mut std::collections::HashMap<String, Tensor>,
     channels: usize,
 ) -> Result<()> {
+    pad_rows(tensors, ".exc_map_", channels)
+}
+
+/// Zero-pads every `[1, 1, rows, cols]` kernel whose name contains `marker` to `rows`
+/// input rows (the new rows, their moments and their average zero).
+fn pad_rows(
+    tensors: &mut std::collections::HashMap<String, Tensor>,
+    marker: &str,
+    channels: usize,
+) -> Result<()> {
     for (name, tensor) in tensors.iter_mut() {
-        if !name.contains(".exc_map_") {
+        if !name.contains(marker) {
             continue;
         }
         let dims = tensor.dims().to_vec();
@@ -199,6 +214,57 @@ fn pad_excitation_rows(
                 .pad_with_zeros(2, 0, channels - dims[2])
                 .map_err(autoencoder::Error::from)?;
         }
+    }
+    Ok(())
+}
+
+/// Grows the state tensors of a student given measured sub-partials (see
+/// [`StudentTrainer::resume_growing`]) where they are narrower than its frames: every
+/// flow's conditioning map gets zero rows for the measured channels (so the flows play
+/// what they played), and the bank starts over as a measured bank starts (map and biases
+/// zero: every gain the measured amplitude), its moments zero.
+fn grow_measured(
+    tensors: &mut std::collections::HashMap<String, Tensor>,
+    config: &StudentAutoencoderConfig,
+    device: &Device,
+) -> Result<()> {
+    use autoencoder::student::model::BANK_PREFIX;
+    let s = &config.student;
+    if !s.measured_subpartials {
+        return Ok(());
+    }
+    let key = format!("param/{BANK_PREFIX}W");
+    let narrow = tensors
+        .get(&key)
+        .is_some_and(|w| w.dims().get(2).is_some_and(|&rows| rows < s.bottleneck));
+    pad_rows(tensors, ".cond_map_", s.bottleneck)?;
+    if narrow {
+        new_bank(tensors, &config.student, device)?;
+    }
+    Ok(())
+}
+
+/// Puts a new bank's state tensors in `tensors` (replacing any): the map at zero, the
+/// biases where a new student's start ([`autoencoder::student::model::bank_initial_bias`]),
+/// their average the same, their moments zero.
+fn new_bank(
+    tensors: &mut std::collections::HashMap<String, Tensor>,
+    s: &autoencoder::student::StudentConfig,
+    device: &Device,
+) -> Result<()> {
+    use autoencoder::student::model::{BANK_PREFIX, bank_initial_bias};
+    let n = s.excitation_subpartials;
+    let w = Tensor::zeros((1, 1, s.bottleneck, n), DType::F32, device)
+        .map_err(autoencoder::Error::from)?;
+    let b =
+        Tensor::full(bank_initial_bias(s) as f32, n, device).map_err(autoencoder::Error::from)?;
+    for (name, value) in [("W", w), ("biases", b)] {
+        let zero = value.zeros_like().map_err(autoencoder::Error::from)?;
+        for kind in ["m", "v"] {
+            tensors.insert(format!("{kind}/{BANK_PREFIX}{name}"), zero.clone());
+        }
+        tensors.insert(format!("ema/{BANK_PREFIX}{name}"), value.clone());
+        tensors.insert(format!("param/{BANK_PREFIX}{name}"), value);
     }
     Ok(())
 }
@@ -212,25 +278,12 @@ fn add_bank(
     config: &StudentAutoencoderConfig,
     device: &Device,
 ) -> Result<()> {
-    use autoencoder::student::model::{BANK_INITIAL_GAIN, BANK_PREFIX, BANK_RATE};
+    use autoencoder::student::model::BANK_PREFIX;
     let s = &config.student;
     if !s.subpartial_bank || tensors.contains_key(&format!("param/{BANK_PREFIX}W")) {
         return Ok(());
     }
-    let n = s.excitation_subpartials;
-    let w = Tensor::zeros((1, 1, s.bottleneck, n), DType::F32, device)
-        .map_err(autoencoder::Error::from)?;
-    let b = Tensor::full((BANK_INITIAL_GAIN.ln() / BANK_RATE) as f32, n, device)
-        .map_err(autoencoder::Error::from)?;
-    for (name, value) in [("W", w), ("biases", b)] {
-        let zero = value.zeros_like().map_err(autoencoder::Error::from)?;
-        for kind in ["m", "v"] {
-            tensors.insert(format!("{kind}/{BANK_PREFIX}{name}"), zero.clone());
-        }
-        tensors.insert(format!("ema/{BANK_PREFIX}{name}"), value.clone());
-        tensors.insert(format!("param/{BANK_PREFIX}{name}"), value);
-    }
-    Ok(())
+    new_bank(tensors, s, device)
 }
 
 /// Whether variable `name` belongs to the encoder (Magenta's `ae_*` names).
@@ -308,6 +361,9 @@ pub struct Grow {
     pub subpartials: Option<usize>,
     /// Add a sub-partial bank (false: as it is; a bank is never removed).
     pub subpartial_bank: bool,
+    /// Measure the sub-partials into the frames (false: as it is; never undone). Needs a
+    /// bank (or `subpartial_bank`).
+    pub measured_subpartials: bool,
 }
 
 /// Refuses a bank match weight the run cannot use: a student without a sub-partial bank,
@@ -448,7 +504,12 @@ impl StudentTrainer {
         if grow_bank {
             config.student.subpartial_bank = true;
         }
-        let grown = grow_subs.is_some() || grow_bank;
+        let grow_measured_subs = grow.measured_subpartials && !config.student.measured_subpartials;
+        if grow_measured_subs {
+            config.student.measured_subpartials = true;
+            config.student.bottleneck += config.student.excitation_subpartials;
+        }
+        let grown = grow_subs.is_some() || grow_bank || grow_measured_subs;
         if grown {
             config.validate().map_err(|error| Error::Model {
                 path: dir.join(STUDENT_FILE),
@@ -465,7 +526,8 @@ impl StudentTrainer {
         let (data, mut optimizer, rng) =
             super::restore_run_adapted(dir, &state, &varmap, device, &|tensors| {
                 pad_excitation_rows(tensors, channels)?;
-                add_bank(tensors, &config, device)
+                add_bank(tensors, &config, device)?;
+                grow_measured(tensors, &config, device)
             })?;
         if grown {
             // The weights grow first, then the config that names their shapes.
@@ -585,8 +647,9 @@ impl StudentTrainer {
         }
         let student = &self.config.student;
         let bank_weight = self.options.bank_weight as f32;
+        let measured_subs = student.measured_subpartials;
         let amplitudes = match &excitation {
-            Some(e) if bank_weight > 0.0 && student.subpartial_bank => {
+            Some(e) if student.subpartial_bank && (bank_weight > 0.0 || measured_subs) => {
                 let (crop, k2) = (self.options.crop, student.excitation_channels());
                 Some(
                     target_audio
@@ -600,13 +663,28 @@ impl StudentTrainer {
             }
             _ => None,
         };
+        // What the frames measure of each crop: its own sub-partials (silent without an
+        // excitation).
+        let measured: Option<Vec<f32>> = measured_subs.then(|| {
+            let (batch, frames) = (self.options.batch, self.options.crop / student.hop_length);
+            match &amplitudes {
+                Some(a) => a.iter().map(|&a| measured_channel(a)).collect(),
+                None => {
+                    vec![measured_channel(0.0); batch * frames * student.excitation_subpartials]
+                }
+            }
+        });
         let batch = StudentBatch {
             batch: self.options.batch,
             time: self.options.crop,
             scaled,
             noise: z,
             excitation: excitation.as_deref(),
-            bank_target: amplitudes.as_deref().map(|a| (a, bank_weight)),
+            bank_target: amplitudes
+                .as_deref()
+                .filter(|_| bank_weight > 0.0)
+                .map(|a| (a, bank_weight)),
+            measured: measured.as_deref(),
         };
         let audio = fused.forward(&batch)?;
         let candidate = candle_core::Var::from_tensor(
