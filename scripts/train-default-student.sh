@@ -7,8 +7,10 @@
 # spectral loss and, weighted 8, the power loss; no teacher term while the teacher is
 # weak): flows of 10 and 10 layers, width 32, an encoder of 10 layers, width 32, the
 # 16-harmonic excitation at each note's f0, 8 crops of 4096 samples per step; since
-# session 11 also 12 sub-partials with their bank and its match term (a resume keeps
-# them; the fresh start below is the original recipe). Loss weights
+# session 11 also 12 sub-partials with their bank and its match term, and since session
+# 12 the sub-partials measured into the frames (a resume keeps them; the fresh start
+# below is the original recipe: add --subpartials 12 --subpartial-bank
+# --measured-subpartials for today's). Loss weights
 # given on a resume change the run's from there on. Same data as the default model (scripts/train-default-model.sh
 # renders it); runs at nice 19 and appends its output to data/train-default-student.out;
 # Ctrl-C (kill -INT) writes a checkpoint, and the next run resumes it exactly.
