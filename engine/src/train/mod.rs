@@ -28,7 +28,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 pub use data::{InstrumentKey, Split, TrainData};
-pub use options::{OptionsError, TrainOptions};
+pub use options::{LrRestart, OptionsError, TrainOptions};
 
 use crate::error::{Error, Result, read_bounded};
 use crate::fsutil::{Overwrite, write_atomic};
@@ -199,7 +199,7 @@ fn read_state(dir: &Path, steps: Option<u64>) -> Result<State> {
     let mut state: State = serde_json::from_slice(&bytes)
         .map_err(|e| Error::invalid(&state_path, format!("not a training state ({e})")))?;
     if let Some(steps) = steps {
-        state.options.steps = steps;
+        state.options = state.options.clone().with_steps(steps, state.step);
     }
     Ok(state)
 }
@@ -427,7 +427,6 @@ impl Trainer {
         )
     }
 
-    /// Continues the run saved in `dir`, with `steps` as the new total when given.
     /// Continues the run saved in `dir` exactly; `steps` sets a new total and `lr` a new
     /// peak learning rate for the rest of the run (both kept in the state from then on).
     pub fn resume(
@@ -438,6 +437,13 @@ impl Trainer {
     ) -> Result<Self> {
         let mut state = read_state(dir, steps)?;
         if let Some(lr) = lr {
+            // The rest of the run at the new peak: a restarted schedule scales with it.
+            let old = state.options.lr;
+            if let Some(r) = state.options.lr_restart.as_mut()
+                && old > 0.0
+            {
+                r.lr *= lr / old;
+            }
             state.options.lr = lr;
         }
         let config = crate::model_dir::read_config(dir)?;

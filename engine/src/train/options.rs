@@ -66,6 +66,19 @@ pub struct TrainOptions {
     /// student carries the teacher's encoder, frozen. `None`: no teacher.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teacher: Option<PathBuf>,
+    /// Where a resumed run was given a new `steps`: from that step on the learning rate
+    /// falls by a cosine from what it was there to `lr · final_lr_ratio` at the new
+    /// `steps` (see [`TrainOptions::with_steps`]), instead of the whole schedule
+    /// stretching (or shrinking) under the steps already taken. `None`: one schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr_restart: Option<LrRestart>,
+}
+
+/// A resumed run's new schedule: from `step`, where the learning rate was `lr`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct LrRestart {
+    pub step: u64,
+    pub lr: f64,
 }
 
 fn default_free_run_notes() -> usize {
@@ -103,13 +116,22 @@ impl Default for TrainOptions {
             free_run_secs: default_free_run_secs(),
             student_loss: autoencoder::student::Weights::default(),
             teacher: None,
+            lr_restart: None,
         }
     }
 }
 
 impl TrainOptions {
-    /// The learning rate of step `step` (1-based).
+    /// The learning rate of step `step` (1-based); after an [`LrRestart`], of the steps
+    /// after it (a resumed run asks for no earlier ones).
     pub fn lr_at(&self, step: u64) -> f64 {
+        let floor = self.lr * self.final_lr_ratio;
+        if let Some(r) = self.lr_restart.filter(|r| step > r.step) {
+            let span = self.steps.saturating_sub(r.step).max(1) as f64;
+            let progress = ((step - r.step) as f64 / span).min(1.0);
+            let cosine = 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
+            return floor + (r.lr - floor) * cosine;
+        }
         if step <= self.warmup_steps {
             return self.lr * step as f64 / self.warmup_steps.max(1) as f64;
         }
@@ -117,6 +139,20 @@ impl TrainOptions {
         let progress = ((step - self.warmup_steps) as f64 / span).min(1.0);
         let cosine = 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
         self.lr * (self.final_lr_ratio + (1.0 - self.final_lr_ratio) * cosine)
+    }
+
+    /// These options with `steps` total steps, for a run resumed at step `done`: the
+    /// learning rate goes on from where it was at `done`, falling by a cosine to its floor
+    /// at `steps` (a restart of the schedule, [`LrRestart`]); the same steps change nothing.
+    pub fn with_steps(mut self, steps: u64, done: u64) -> Self {
+        if steps != self.steps && done > 0 {
+            self.lr_restart = Some(LrRestart {
+                step: done,
+                lr: self.lr_at(done),
+            });
+        }
+        self.steps = steps;
+        self
     }
 
     pub(crate) fn optimizer(&self) -> OptimizerConfig {
@@ -190,4 +226,39 @@ pub enum OptionsError {
     BankWeight(f64),
     #[error("free-running checks need 1 or more notes of up to 4 s")]
     FreeRun,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_steps_on_resume_continue_the_learning_rate_from_where_it_was() {
+        let run = TrainOptions {
+            steps: 1_000,
+            warmup_steps: 100,
+            lr: 1e-3,
+            ..Default::default()
+        };
+        let floor = 1e-4;
+        assert!((run.lr_at(1_000) - floor).abs() < 1e-12);
+        // Extended at step 600: step 601 is where 600 was, and the new end is the floor.
+        let at = run.lr_at(600);
+        let longer = run.clone().with_steps(3_000, 600);
+        assert!(
+            (longer.lr_at(601) - at).abs() < 1e-6 * at,
+            "{} against {at}",
+            longer.lr_at(601)
+        );
+        assert!((longer.lr_at(3_000) - floor).abs() < 1e-12);
+        assert!(longer.lr_at(1_800) < at && longer.lr_at(1_800) > floor);
+        // Extended again, and past the end of a finished run: it goes on from there.
+        let again = longer.clone().with_steps(4_000, 2_000);
+        assert!((again.lr_at(2_001) - longer.lr_at(2_000)).abs() < 1e-6 * floor);
+        let finished = run.clone().with_steps(2_000, 1_000);
+        assert!((finished.lr_at(1_500) - floor).abs() < 1e-12);
+        // The same steps, or a fresh run: one schedule, as before.
+        assert_eq!(run.clone().with_steps(1_000, 600), run);
+        assert_eq!(run.clone().with_steps(2_000, 0).lr_restart, None);
+    }
 }
