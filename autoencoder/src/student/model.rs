@@ -97,12 +97,12 @@ pub fn measure_window(hop: usize, time: usize, step: f64) -> Option<usize> {
 /// (its first two channels), over the samples where it sounds; 0 where it never does.
 fn fundamental_step(excitation: &[f32], k2: usize) -> f64 {
     let (mut sum, mut count) = (0f64, 0usize);
-    let rows: Vec<(f64, f64)> = excitation
-        .chunks_exact(k2)
-        .map(|r| (f64::from(r[0]), f64::from(r[1])))
-        .collect();
-    for pair in rows.windows(2) {
-        let ((s0, c0), (s1, c1)) = (pair[0], pair[1]);
+    let rows = || {
+        excitation
+            .chunks_exact(k2)
+            .map(|r| (f64::from(r[0]), f64::from(r[1])))
+    };
+    for ((s0, c0), (s1, c1)) in rows().zip(rows().skip(1)) {
         if s0 * s0 + c0 * c0 > 0.5 && s1 * s1 + c1 * c1 > 0.5 {
             sum += (s1 * c0 - c1 * s0).atan2(c1 * c0 + s1 * s0);
             count += 1;
