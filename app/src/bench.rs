@@ -420,8 +420,7 @@ fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
         crate::synth::DecoderArg::Autoregressive => {}
     }
     let cfg = Config::preset(&args.preset)?;
-    let model =
-        WaveNetAutoencoder::random(&cfg, 1, BiasInit::Uniform(0.1), &device)?;
+    let model = WaveNetAutoencoder::random(&cfg, 1, BiasInit::Uniform(0.1), &device)?;
     let hop = cfg.ae_hop_length;
     let frames = args.samples.div_ceil(hop);
     let per_voice = frames * hop;

@@ -26,9 +26,8 @@ pub struct Args {
 }
 
 pub fn run(command: &Command) -> anyhow::Result<ExitCode> {
-    let cache = Cache::user_default().ok_or_else(|| {
-        anyhow!("no cache folder: set TIMBREL_CACHE_DIR, XDG_CACHE_HOME or HOME")
-    })?;
+    let cache = Cache::user_default()
+        .ok_or_else(|| anyhow!("no cache folder: set TIMBREL_CACHE_DIR, XDG_CACHE_HOME or HOME"))?;
     let (info, args, verb) = match command {
         Command::Info(args) => (cache.info()?, args, None),
         Command::Clear(args) => (cache.clear()?, args, Some("removed")),

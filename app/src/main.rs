@@ -120,18 +120,20 @@ fn main() -> ExitCode {
         Some(Command::Decode(args)) => synth::decode_npy(&args),
         Some(Command::Gui(args)) => engine::device::by_name(&args.device)
             .map_err(anyhow::Error::from)
-            .and_then(|device| gui::run(gui::Options {
-            model: args.model.map_or(
-                engine::synth::ModelSource::Default,
-                engine::synth::ModelSource::Dir,
-            ),
-            audio: !args.no_audio,
-            midi: !args.no_midi,
-            restore: !args.fresh,
-            render_on_start: args.render_on_start,
-            device,
-            ..gui::Options::default()
-        })),
+            .and_then(|device| {
+                gui::run(gui::Options {
+                    model: args.model.map_or(
+                        engine::synth::ModelSource::Default,
+                        engine::synth::ModelSource::Dir,
+                    ),
+                    audio: !args.no_audio,
+                    midi: !args.no_midi,
+                    restore: !args.fresh,
+                    render_on_start: args.render_on_start,
+                    device,
+                    ..gui::Options::default()
+                })
+            }),
         None => gui::run(gui::Options::default()),
     };
     match result {

@@ -180,8 +180,7 @@ fn info(args: &InfoArgs) -> anyhow::Result<ExitCode> {
     out.line(format!("config: {}", serde_json::to_string(c)?));
     match &args.model {
         None => {
-            let student =
-                engine::default_model::load_student(&host).context("model info")?;
+            let student = engine::default_model::load_student(&host).context("model info")?;
             let default = engine::default_model::DEFAULT_DECODER;
             let role = if default == engine::synth::DecoderKind::Parallel {
                 format!(
@@ -196,8 +195,7 @@ fn info(args: &InfoArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => {
             let beside = dir.join(engine::synth::STUDENT_DIR);
             if engine::synth::student::is_student(&beside) {
-                let student =
-                    engine::train::student::load(&beside, &host).context("model info")?;
+                let student = engine::train::student::load(&beside, &host).context("model info")?;
                 student_lines(
                     &mut out,
                     &student,

@@ -96,7 +96,11 @@ pub fn write_tensors(
         .iter()
         .map(|(k, t)| {
             // host: a file is written from host memory.
-            Ok((k, t.to_device(&Device::Cpu).map_err(autoencoder::Error::from)?))
+            Ok((
+                k,
+                t.to_device(&Device::Cpu)
+                    .map_err(autoencoder::Error::from)?,
+            ))
         })
         .collect::<Result<_>>()?;
     // A fixed order, so the same tensors make the same bytes.

@@ -299,7 +299,11 @@ pub fn write_fixture(
     write_atomic(&config_path, Overwrite::Allowed, |out| {
         out.write_all(text.as_bytes())
     })?;
-    write_tensors(&dir.join("weights.safetensors"), weights, Overwrite::Allowed)?;
+    write_tensors(
+        &dir.join("weights.safetensors"),
+        weights,
+        Overwrite::Allowed,
+    )?;
     write_tensors(&dir.join("io.safetensors"), &io, Overwrite::Allowed)
 }
 /// The fast generator's softmax `[time][voice][256]`, fed at step `t` the decoded μ-law

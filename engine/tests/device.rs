@@ -169,7 +169,10 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 
 #[test]
 fn device_cpu_is_named_only_where_the_invariant_allows() {
-    assert_eq!(unexplained_cpu("let d = Device::Cpu;\n"), ["let d = Device::Cpu;"]);
+    assert_eq!(
+        unexplained_cpu("let d = Device::Cpu;\n"),
+        ["let d = Device::Cpu;"]
+    );
     assert!(unexplained_cpu("let d = Device::Cpu; // host: a file\n").is_empty());
     assert!(unexplained_cpu("#[cfg(test)]\nlet d = Device::Cpu;\n").is_empty());
 
@@ -180,7 +183,11 @@ fn device_cpu_is_named_only_where_the_invariant_allows() {
     assert!(files.len() > 20, "the sources were not found");
     let mut found = Vec::new();
     for file in files {
-        let relative = file.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
+        let relative = file
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         if relative == "engine/src/device.rs" || relative.ends_with("/tests.rs") {
             continue;
         }

@@ -356,11 +356,19 @@ fn an_exported_sfz_plays_in_a_sampler() {
         let played = inst.play(region.keycenter, v, secs, secs);
         let expected: Vec<f32> = region.sample.iter().map(|&x| gain * x).collect();
         assert_eq!(played.len(), expected.len());
-        assert!(played == expected, "{} is not played as written", region.sample_path);
+        assert!(
+            played == expected,
+            "{} is not played as written",
+            region.sample_path
+        );
         // Let go after 0.1 s: silent once the 0.1 s release is over.
         let released = inst.play(region.keycenter, v, 0.1, 0.3);
         assert!(released[..4_000].iter().any(|&x| x != 0.0));
-        assert!(released[(0.2 * rate) as usize + 1..].iter().all(|&x| x == 0.0));
+        assert!(
+            released[(0.2 * rate) as usize + 1..]
+                .iter()
+                .all(|&x| x == 0.0)
+        );
         // A looped note held three times its length still sounds at the end of the hold.
         if region.sustain_loop.is_some() {
             let held = inst.play(region.keycenter, v, 3.0 * secs, 3.0 * secs);
@@ -457,10 +465,7 @@ fn an_output_that_is_an_input_is_refused_even_with_overwrite() {
         },
     )
     .unwrap_err();
-    assert!(
-        matches!(err, engine::Error::OutputIsInput { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, engine::Error::OutputIsInput { .. }), "{err}");
     assert_eq!(std::fs::read(&organ).unwrap(), before);
     assert!(!instrument::parts_dir(&out).exists());
 }

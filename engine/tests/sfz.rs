@@ -88,7 +88,10 @@ fn the_loop_holds_a_long_note_and_the_release_ends_it() {
     // Held 3 s, six times the recording: the loop sustains it at its level.
     let note = inst.play(KEYCENTER, 127, 3.0, 3.5);
     let late = rms(&note[rate * 5 / 2..rate * 3]);
-    assert!((late - 0.5 / 2f32.sqrt()).abs() < 0.01, "rms {late} at 2.5–3 s");
+    assert!(
+        (late - 0.5 / 2f32.sqrt()).abs() < 0.01,
+        "rms {late} at 2.5–3 s"
+    );
     // Let go at 3 s: the 0.1 s release fades it, then silence.
     let fading = rms(&note[rate * 3 + rate / 40..rate * 3 + rate / 20]);
     assert!(fading > 0.0 && fading < late, "{fading}");

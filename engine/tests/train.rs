@@ -879,8 +879,14 @@ fn force_starts_over_only_in_a_folder_timbrel_made_and_keeps_the_users_files() {
     };
     let opts = || options(&data, 1);
     refused(
-        Trainer::start(&theirs, &tiny_config(), opts(), &Device::Cpu, Overwrite::Allowed)
-            .unwrap_err(),
+        Trainer::start(
+            &theirs,
+            &tiny_config(),
+            opts(),
+            &Device::Cpu,
+            Overwrite::Allowed,
+        )
+        .unwrap_err(),
     );
     refused(
         StudentTrainer::start(
@@ -907,8 +913,14 @@ fn force_starts_over_only_in_a_folder_timbrel_made_and_keeps_the_users_files() {
     std::fs::create_dir_all(only_state.join("train")).unwrap();
     std::fs::write(only_state.join("train/notes.txt"), b"mine").unwrap();
     refused(
-        Trainer::start(&only_state, &tiny_config(), opts(), &Device::Cpu, Overwrite::Never)
-            .unwrap_err(),
+        Trainer::start(
+            &only_state,
+            &tiny_config(),
+            opts(),
+            &Device::Cpu,
+            Overwrite::Never,
+        )
+        .unwrap_err(),
     );
     for name in ["config.json", "student.json", "train/notes.txt"] {
         assert_eq!(std::fs::read(theirs.join(name)).unwrap(), b"the user's own");
@@ -918,17 +930,33 @@ fn force_starts_over_only_in_a_folder_timbrel_made_and_keeps_the_users_files() {
     // A run's own folder, with the user's files put beside its own: starting over clears
     // the run's files and keeps theirs.
     let ours = tmp.path().join("ours");
-    let mut t = Trainer::start(&ours, &tiny_config(), opts(), &Device::Cpu, Overwrite::Never)
-        .unwrap();
+    let mut t = Trainer::start(
+        &ours,
+        &tiny_config(),
+        opts(),
+        &Device::Cpu,
+        Overwrite::Never,
+    )
+    .unwrap();
     t.run(&AtomicBool::new(false), &mut |_| {}).unwrap();
     assert!(ours.join("train/state.json").exists());
     std::fs::write(ours.join("train/mine.txt"), b"keep").unwrap();
     std::fs::write(ours.join("README.md"), b"keep").unwrap();
-    Trainer::start(&ours, &tiny_config(), opts(), &Device::Cpu, Overwrite::Allowed).unwrap();
+    Trainer::start(
+        &ours,
+        &tiny_config(),
+        opts(),
+        &Device::Cpu,
+        Overwrite::Allowed,
+    )
+    .unwrap();
     assert!(!ours.join("train/state.json").exists());
     assert!(!ours.join("weights.safetensors").exists());
     assert!(!ours.join("train_log.jsonl").exists());
-    assert!(ours.join(format!("train/{}", engine::train::MARKER_FILE)).exists());
+    assert!(
+        ours.join(format!("train/{}", engine::train::MARKER_FILE))
+            .exists()
+    );
     assert_eq!(std::fs::read(ours.join("train/mine.txt")).unwrap(), b"keep");
     assert_eq!(std::fs::read(ours.join("README.md")).unwrap(), b"keep");
 }

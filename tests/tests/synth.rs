@@ -314,7 +314,16 @@ fn an_input_is_never_an_output_even_with_force() {
     let before = std::fs::read(&a).unwrap();
     for args in [
         vec!["reconstruct", a.as_str(), "-o", a.as_str(), "--force"],
-        vec!["blend", a.as_str(), a.as_str(), "--mix", "0.5", "-o", a.as_str(), "--force"],
+        vec![
+            "blend",
+            a.as_str(),
+            a.as_str(),
+            "--mix",
+            "0.5",
+            "-o",
+            a.as_str(),
+            "--force",
+        ],
         vec!["encode", a.as_str(), "-o", a.as_str(), "--force"],
     ] {
         let out = s.run(&args);

@@ -346,5 +346,8 @@ fn force_refuses_a_folder_timbrel_did_not_make_in_one_line() {
         std::fs::read(theirs.join("config.json")).unwrap(),
         b"{\"theirs\": true}"
     );
-    assert_eq!(std::fs::read(theirs.join("train/data.csv")).unwrap(), b"1,2,3");
+    assert_eq!(
+        std::fs::read(theirs.join("train/data.csv")).unwrap(),
+        b"1,2,3"
+    );
 }

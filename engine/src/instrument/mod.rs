@@ -474,8 +474,7 @@ fn open_parts(parts: &Path, plan: &Plan) -> Result<()> {
     // A folder of that name without a plan is not Timbrel's: its files would be taken
     // for renders and removed at the end. An empty one (a run stopped before its plan
     // was written) holds nothing to lose.
-    if std::fs::read_dir(parts).is_ok_and(|mut entries| entries.next().is_some())
-        || parts.is_file()
+    if std::fs::read_dir(parts).is_ok_and(|mut entries| entries.next().is_some()) || parts.is_file()
     {
         return Err(Error::NotCreatedByTimbrel {
             path: parts.to_path_buf(),

@@ -223,7 +223,10 @@ fn max_bytes_from_env() -> u64 {
 /// A cache entry's file name: a key (64 lowercase hex digits) and `.npy`.
 fn is_entry_name(name: &str) -> bool {
     name.strip_suffix(".npy").is_some_and(|key| {
-        key.len() == 64 && key.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        key.len() == 64
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 
@@ -313,7 +316,10 @@ mod tests {
         let info = cache.info().unwrap();
         assert_eq!((info.entries, info.bytes), (3, 3 * size));
         assert!(info.bytes <= info.max_bytes);
-        assert!(cache.get(&keys[1], 3).is_none(), "the least recently used went");
+        assert!(
+            cache.get(&keys[1], 3).is_none(),
+            "the least recently used went"
+        );
         for k in [&keys[0], &keys[2], &keys[3]] {
             assert!(cache.get(k, 3).is_some());
         }

@@ -178,7 +178,11 @@ pub fn run(
         .corners
         .iter()
         .cloned()
-        .chain(corners.iter().flat_map(|(_, s)| s.prepared.iter().map(|p| p.file.clone())))
+        .chain(
+            corners
+                .iter()
+                .flat_map(|(_, s)| s.prepared.iter().map(|p| p.file.clone())),
+        )
         .collect();
     for &i in &todo {
         crate::fsutil::check_not_input(&dir.join(&all[i].file), &inputs)?;

@@ -59,7 +59,7 @@ pub(crate) fn init_dir(
     if state_dir.exists() {
         remove_own(&state_dir, &state_files(&state_dir))?;
     }
-    remove_own_files(dir, &[LOG_FILE.into(), WEIGHTS_FILE.into()])?;
+    remove_own_files(dir, &[LOG_FILE, WEIGHTS_FILE])?;
     std::fs::create_dir_all(&state_dir).map_err(|error| Error::Write {
         path: state_dir.clone(),
         error,

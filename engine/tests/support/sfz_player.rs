@@ -85,14 +85,13 @@ impl Instrument {
                     };
                     let sample_path = get("sample").expect("a region without a sample").clone();
                     let (sample, rate_hz) = read_wav(&dir.join(&sample_path));
-                    let sustain_loop = (get("loop_mode").map(String::as_str)
-                        == Some("loop_sustain"))
-                    .then(|| {
-                        (
-                            num("loop_start", 0) as usize,
-                            num("loop_end", sample.len() as u32 - 1) as usize,
-                        )
-                    });
+                    let sustain_loop =
+                        (get("loop_mode").map(String::as_str) == Some("loop_sustain")).then(|| {
+                            (
+                                num("loop_start", 0) as usize,
+                                num("loop_end", sample.len() as u32 - 1) as usize,
+                            )
+                        });
                     regions.push(Region {
                         sample_path,
                         sample,
@@ -128,7 +127,10 @@ impl Instrument {
         let mut out = vec![0f32; (total_secs * rate as f32) as usize];
         for region in regions {
             assert_eq!(region.rate_hz, rate);
-            for (o, s) in out.iter_mut().zip(region.play(key, velocity, held_secs, total_secs)) {
+            for (o, s) in out
+                .iter_mut()
+                .zip(region.play(key, velocity, held_secs, total_secs))
+            {
                 *o += s;
             }
         }
