@@ -32,7 +32,10 @@ fn gain(hz: f32, amplitudes: &dyn Fn(usize) -> f32) -> f32 {
 
 /// [`unscaled`] at −20 dB RMS.
 fn tone(hz: f32, amplitudes: &dyn Fn(usize) -> f32) -> Vec<f32> {
-    scaled(&unscaled(hz, amplitudes), 20.0 * gain(hz, amplitudes).log10())
+    scaled(
+        &unscaled(hz, amplitudes),
+        20.0 * gain(hz, amplitudes).log10(),
+    )
 }
 
 /// Two timbres: bright (every harmonic, 1/h) and hollow (odd harmonics only, 1/h²).
@@ -41,7 +44,11 @@ fn bright(h: usize) -> f32 {
 }
 
 fn hollow(h: usize) -> f32 {
-    if h % 2 == 1 { 1.0 / (h * h) as f32 } else { 0.0 }
+    if h % 2 == 1 {
+        1.0 / (h * h) as f32
+    } else {
+        0.0
+    }
 }
 
 /// The spectral average of `tone(bright)` and `tone(hollow)`, played at `hz`: each
@@ -108,7 +115,10 @@ fn an_out_of_tune_blend_is_counted_out() {
     let (a, b) = (tone(hz, &bright), tone(hz, &hollow));
     let check = |blend_hz: f32, in_tune: bool| {
         let f = score_blend(&mel, &a, &b, &average(blend_hz), hz);
-        assert_eq!(f.pitch_match, in_tune, "a blend at {blend_hz} Hz for {hz} Hz");
+        assert_eq!(
+            f.pitch_match, in_tune,
+            "a blend at {blend_hz} Hz for {hz} Hz"
+        );
     };
     check(220.0, true);
     check(224.0, true); // 31 cents
@@ -199,7 +209,10 @@ fn pairs_are_two_instruments_at_one_pitch_drawn_by_the_seed() {
         // The pitches are spread: four pairs at each.
         for pitch in [48, 60, 72] {
             assert_eq!(
-                pairs.iter().filter(|&&(i, _)| notes[i].pitch == pitch).count(),
+                pairs
+                    .iter()
+                    .filter(|&&(i, _)| notes[i].pitch == pitch)
+                    .count(),
                 4
             );
         }
@@ -210,7 +223,12 @@ fn pairs_are_two_instruments_at_one_pitch_drawn_by_the_seed() {
 #[test]
 fn pairing_prefers_like_velocities_and_gives_what_there_is() {
     // Instrument 1 has a note at velocity 100 and one at 30; instrument 0 only at 90.
-    let notes = [note(0, 60, 90), note(1, 60, 30), note(1, 60, 100), note(1, 64, 100)];
+    let notes = [
+        note(0, 60, 90),
+        note(1, 60, 30),
+        note(1, 60, 100),
+        note(1, 64, 100),
+    ];
     assert_eq!(pair_notes(&notes, 1, 7), vec![(0, 2)]);
     assert_eq!(pair_notes(&notes, 5, 7), vec![(0, 2), (0, 1)]);
     // One instrument only, or no shared pitch: no pairs.

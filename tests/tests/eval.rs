@@ -57,8 +57,7 @@ fn eval_scores_blends_and_lists_the_worst_instruments() {
     let json = ok(&eval(&["--json", "--out", &out]));
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
     let written: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(tmp.path().join("eval/eval.json")).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(tmp.path().join("eval/eval.json")).unwrap()).unwrap();
     assert_eq!(report, written, "--json prints what eval.json holds");
 
     // Per instrument, worst first, every note counted once.
@@ -93,8 +92,8 @@ fn eval_scores_blends_and_lists_the_worst_instruments() {
         );
         let nearer = dav < da.min(pair["distance_b_db"].as_f64().unwrap());
         assert_eq!(pair["nearer_average"], nearer);
-        let wav = hound::WavReader::open(tmp.path().join(format!("eval/blend-{a}+{b}.wav")))
-            .unwrap();
+        let wav =
+            hound::WavReader::open(tmp.path().join(format!("eval/blend-{a}+{b}.wav"))).unwrap();
         assert_eq!(wav.len(), 64_000, "the whole note");
     }
     // The same seed, the same pairs and figures.
@@ -103,7 +102,14 @@ fn eval_scores_blends_and_lists_the_worst_instruments() {
 
     // Asked for blends where no two instruments share a pitch: a one-line error.
     let out = timbrel(&[
-        "eval", "--model", &student, "--data", &notes, "--blends", "2", "--held-out",
+        "eval",
+        "--model",
+        &student,
+        "--data",
+        &notes,
+        "--blends",
+        "2",
+        "--held-out",
         "--quiet",
     ]);
     assert_eq!(out.status.code(), Some(1));

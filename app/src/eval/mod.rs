@@ -160,7 +160,14 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     // The blends load the model again, into the engine `timbrel blend` plays with.
     drop(model);
     let blended = if args.blends > 0 {
-        Some(blends::blend_pairs(args, &dir, kind, &device, &ds, &candidates)?)
+        Some(blends::blend_pairs(
+            args,
+            &dir,
+            kind,
+            &device,
+            &ds,
+            &candidates,
+        )?)
     } else {
         None
     };
@@ -177,7 +184,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         blends: blended.as_ref().map(|(report, _)| report.clone()),
     };
     if let Some(dir) = &args.out {
-        let blend_audio = blended.as_ref().map_or(&[][..], |(_, audio)| audio.as_slice());
+        let blend_audio = blended
+            .as_ref()
+            .map_or(&[][..], |(_, audio)| audio.as_slice());
         write_outputs(args, dir, &names, &reconstructions, blend_audio, &report)?;
     }
     if args.json {
@@ -185,7 +194,13 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         out.line(serde_json::to_string_pretty(&report)?);
         out.flush()?;
     } else {
-        print(args, &report, candidates.len(), &reconstructions, decode_secs)?;
+        print(
+            args,
+            &report,
+            candidates.len(),
+            &reconstructions,
+            decode_secs,
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -308,7 +323,10 @@ fn write_outputs(
         Overwrite::Never
     };
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let pairs = report.blends.as_ref().map_or(&[][..], |b| b.pairs.as_slice());
+    let pairs = report
+        .blends
+        .as_ref()
+        .map_or(&[][..], |b| b.pairs.as_slice());
     let blend_names = pairs.iter().map(|p| format!("blend-{}+{}", p.a, p.b));
     for (name, audio) in names
         .iter()

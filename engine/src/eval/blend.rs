@@ -50,7 +50,12 @@ pub fn pair_notes(notes: &[PairNote], n: usize, seed: u64) -> Vec<(usize, usize)
     let mut pitch_uses: BTreeMap<u8, usize> = BTreeMap::new();
     let mut chosen = Vec::with_capacity(n.min(pairs.len()));
     while chosen.len() < n {
-        let uses = |i: usize| instrument_uses.get(&notes[i].instrument).copied().unwrap_or(0);
+        let uses = |i: usize| {
+            instrument_uses
+                .get(&notes[i].instrument)
+                .copied()
+                .unwrap_or(0)
+        };
         let Some(best) = pairs
             .iter()
             .enumerate()
@@ -170,8 +175,10 @@ pub fn summarise_blends(blends: &[BlendFigures]) -> Option<BlendSummary> {
         return None;
     }
     let n = blends.len() as f64;
-    let share = |f: &dyn Fn(&BlendFigures) -> bool| blends.iter().filter(|b| f(b)).count() as f64 / n;
-    let mean = |f: &dyn Fn(&BlendFigures) -> f32| blends.iter().map(|b| f64::from(f(b))).sum::<f64>() / n;
+    let share =
+        |f: &dyn Fn(&BlendFigures) -> bool| blends.iter().filter(|b| f(b)).count() as f64 / n;
+    let mean =
+        |f: &dyn Fn(&BlendFigures) -> f32| blends.iter().map(|b| f64::from(f(b))).sum::<f64>() / n;
     Some(BlendSummary {
         blends: blends.len(),
         in_tune: share(&|b| b.pitch_match),

@@ -112,7 +112,10 @@ impl MelSpectrogram {
     /// reference's peak; the shorter is padded with silence.
     pub fn distance_db(&self, reference: &[f32], candidate: &[f32]) -> f32 {
         let len = reference.len().max(candidate.len());
-        let (a, b) = (self.db(&padded(reference, len)), self.db(&padded(candidate, len)));
+        let (a, b) = (
+            self.db(&padded(reference, len)),
+            self.db(&padded(candidate, len)),
+        );
         spectral_distance_db(&a, &b)
     }
 }
