@@ -1,154 +1,36 @@
 //! `timbrel eval`: how well a model reconstructs notes it is given.
 //!
 //! - Teacher-forced NLL (nats and bits per sample) of the notes.
-//! - A full encode → autoregressive decode reconstruction of each note, scored by
+//! - A full encode → decode (free-running) reconstruction of each note, scored by
 //!   - pitch accuracy: the share of pitched originals whose reconstruction's f0 (YIN) is
 //!     within 50 cents of the original's;
 //!   - log-mel distance: the mean |dB| difference of 64-band mel spectrograms (1024-point
-//!     STFT, hop 256, Hann; power in dB, both clipped 80 dB below the original's peak).
+//!     STFT, hop 256, Hann; power in dB, both clipped 80 dB below the original's peak)
+//!     (`mel.rs`);
+//!
+//!   both also per instrument, worst first (`instruments.rs`).
+//! - Blends (`blend.rs`): pairs of notes of two instruments at one pitch, blended 50/50,
+//!   scored on pitch, loudness against the sources and distance from the sources and from
+//!   their spectral average.
 
 use std::ops::ControlFlow;
-use std::sync::Arc;
 
 use autoencoder::{Sampling, WaveNetAutoencoder, mulaw};
 use candle_core::{DType, Tensor};
-use realfft::RealFftPlanner;
 use serde::Serialize;
 
-use crate::audio::SAMPLE_RATE_HZ;
 use crate::error::Result;
-use crate::pitch::{self, Pitch};
 
-const N_FFT: usize = 1024;
-const HOP: usize = 256;
-const MEL_BANDS: usize = 64;
-const DYNAMIC_RANGE_DB: f32 = 80.0;
+mod blend;
+mod instruments;
+mod mel;
 
-fn hz_to_mel(hz: f32) -> f32 {
-    2595.0 * (1.0 + hz / 700.0).log10()
-}
-
-fn mel_to_hz(mel: f32) -> f32 {
-    700.0 * (10f32.powf(mel / 2595.0) - 1.0)
-}
-
-/// Log-mel spectrograms: 64 triangular bands (HTK mel scale) from 0 to 8 kHz.
-pub struct MelSpectrogram {
-    fft: Arc<dyn realfft::RealToComplex<f32>>,
-    window: Vec<f32>,
-    /// `[band][bin]` weights.
-    filters: Vec<Vec<f32>>,
-}
-
-impl std::fmt::Debug for MelSpectrogram {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MelSpectrogram")
-    }
-}
-
-impl Default for MelSpectrogram {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl MelSpectrogram {
-    pub fn new() -> Self {
-        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(N_FFT);
-        let window = (0..N_FFT)
-            .map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / N_FFT as f32).cos())
-            .collect();
-        let bins = N_FFT / 2 + 1;
-        let nyquist = SAMPLE_RATE_HZ as f32 / 2.0;
-        let top = hz_to_mel(nyquist);
-        let edges: Vec<f32> = (0..MEL_BANDS + 2)
-            .map(|i| mel_to_hz(top * i as f32 / (MEL_BANDS + 1) as f32))
-            .collect();
-        let filters = (0..MEL_BANDS)
-            .map(|b| {
-                let (lo, mid, hi) = (edges[b], edges[b + 1], edges[b + 2]);
-                (0..bins)
-                    .map(|k| {
-                        let f = k as f32 * nyquist / (bins - 1) as f32;
-                        if f <= lo || f >= hi {
-                            0.0
-                        } else if f <= mid {
-                            (f - lo) / (mid - lo)
-                        } else {
-                            (hi - f) / (hi - mid)
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
-        Self {
-            fft,
-            window,
-            filters,
-        }
-    }
-
-    /// `[frame][band]` power in dB.
-    pub fn db(&self, samples: &[f32]) -> Vec<[f32; MEL_BANDS]> {
-        let mut input = self.fft.make_input_vec();
-        let mut spectrum = self.fft.make_output_vec();
-        let frames = samples.len().saturating_sub(N_FFT) / HOP + 1;
-        (0..frames)
-            .map(|f| {
-                for (i, x) in input.iter_mut().enumerate() {
-                    *x = samples.get(f * HOP + i).copied().unwrap_or(0.0) * self.window[i];
-                }
-                let mut out = [0f32; MEL_BANDS];
-                if self.fft.process(&mut input, &mut spectrum).is_ok() {
-                    let power: Vec<f32> = spectrum.iter().map(|c| c.norm_sqr()).collect();
-                    for (o, filter) in out.iter_mut().zip(&self.filters) {
-                        let p: f32 = filter.iter().zip(&power).map(|(w, p)| w * p).sum();
-                        *o = 10.0 * (p + 1e-10).log10();
-                    }
-                }
-                out
-            })
-            .collect()
-    }
-
-    /// Mean |dB| difference of `candidate` from `reference`, both clipped 80 dB below the
-    /// reference's peak; the shorter is padded with silence.
-    pub fn distance_db(&self, reference: &[f32], candidate: &[f32]) -> f32 {
-        let len = reference.len().max(candidate.len());
-        let pad = |x: &[f32]| {
-            let mut v = x.to_vec();
-            v.resize(len, 0.0);
-            v
-        };
-        let (a, b) = (self.db(&pad(reference)), self.db(&pad(candidate)));
-        let peak = a
-            .iter()
-            .flatten()
-            .copied()
-            .fold(f32::NEG_INFINITY, f32::max);
-        let floor = peak - DYNAMIC_RANGE_DB;
-        let (mut total, mut count) = (0f64, 0usize);
-        for (fa, fb) in a.iter().zip(&b) {
-            for (x, y) in fa.iter().zip(fb) {
-                total += f64::from((x.max(floor) - y.max(floor)).abs());
-                count += 1;
-            }
-        }
-        (total / count.max(1) as f64) as f32
-    }
-}
-
-/// Whether `candidate`'s pitch is within 50 cents of `reference`'s; `None` when the
-/// reference is unpitched (it does not count).
-pub fn pitch_match(reference: &[f32], candidate: &[f32]) -> Option<bool> {
-    let Pitch::Detected { hz: f0, .. } = pitch::detect(reference) else {
-        return None;
-    };
-    Some(match pitch::detect(candidate) {
-        Pitch::Detected { hz, .. } => (1200.0 * (hz / f0).log2()).abs() <= 50.0,
-        _ => false,
-    })
-}
+pub use blend::{
+    BlendFigures, BlendReport, BlendScore, BlendSummary, PairNote, pair_notes, rms_db, score_blend,
+    summarise_blends,
+};
+pub use instruments::{InstrumentScore, by_instrument, worst_first};
+pub use mel::{MEL_BANDS, MelFrame, MelSpectrogram, pitch_match, spectral_distance_db, to_db};
 
 /// The notes as the network's input `[notes, len]`, all cut to the longest length that
 /// every note has and that is a multiple of the hop; `None` when that length is zero.
@@ -313,7 +195,6 @@ pub fn reconstruct_with(
     )
 }
 
-/// The figures of one evaluation.
 /// The excitation `[notes, len, 2K]` of notes held at `f0_hz` (one per note, Hz; 0 =
 /// unpitched), each from sample `offsets[i]` of its note (empty: all from the start);
 /// `None` when the model has no excitation or no f0 is given.
@@ -362,6 +243,7 @@ pub fn excitation_partials_of(
     Ok(Some(t))
 }
 
+/// The figures of one evaluation.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub notes: usize,
@@ -376,6 +258,11 @@ pub struct Report {
     pub log_mel_distance_db: f64,
     /// Per reconstructed note: (name, pitch matched, log-mel distance).
     pub per_note: Vec<NoteScore>,
+    /// Per instrument, worst first.
+    pub instruments: Vec<InstrumentScore>,
+    /// The 50/50 blends of pairs of notes, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blends: Option<BlendReport>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -410,55 +297,4 @@ pub fn score(
         .sum::<f64>()
         / per_note.len().max(1) as f64;
     (accuracy, pitched.len(), distance, per_note)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn note(hz: f32) -> Vec<f32> {
-        (0..32_000)
-            .map(|i| {
-                let t = i as f32 / 16_000.0;
-                // Harmonics up to 7.5 kHz, as a bright instrument has.
-                0.3 * (-t * 2.0).exp()
-                    * (1..)
-                        .take_while(|&h| hz * h as f32 <= 7500.0)
-                        .map(|h| (2.0 * std::f32::consts::PI * hz * h as f32 * t).sin() / h as f32)
-                        .sum::<f32>()
-            })
-            .collect()
-    }
-
-    #[test]
-    fn the_distance_ranks_copies_sines_and_silence() {
-        let mel = MelSpectrogram::new();
-        let original = note(220.0);
-        let copy: Vec<f32> = original
-            .iter()
-            .map(|&x| mulaw::inv_mu_law(mulaw::mu_law(x)))
-            .collect();
-        let sine: Vec<f32> = (0..32_000)
-            .map(|i| 0.3 * (2.0 * std::f32::consts::PI * 220.0 * i as f32 / 16_000.0).sin())
-            .collect();
-        assert_eq!(mel.distance_db(&original, &original), 0.0);
-        let d_copy = mel.distance_db(&original, &copy);
-        let d_sine = mel.distance_db(&original, &sine);
-        let d_silence = mel.distance_db(&original, &vec![0.0; 32_000]);
-        // On real FluidR3 notes: copy 4.2 dB, sine 19.2 dB, silence 19.8 dB (MODEL.md).
-        assert!(
-            d_copy < 0.4 * d_sine,
-            "μ-law copy {d_copy} vs sine {d_sine}"
-        );
-        assert!(d_sine < d_silence, "sine {d_sine} vs silence {d_silence}");
-    }
-
-    #[test]
-    fn pitch_matches_within_50_cents() {
-        let a = note(220.0);
-        assert_eq!(pitch_match(&a, &note(224.0)), Some(true)); // 31 cents
-        assert_eq!(pitch_match(&a, &note(233.0)), Some(false)); // 99 cents
-        assert_eq!(pitch_match(&a, &vec![0.0; 32_000]), Some(false));
-        assert_eq!(pitch_match(&vec![0.0; 32_000], &a), None);
-    }
 }

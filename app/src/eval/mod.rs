@@ -1,4 +1,7 @@
-//! `timbrel eval`.
+//! `timbrel eval`: reconstructions scored against their notes, per note and per
+//! instrument, and (`--blends`) 50/50 blends of pairs of notes scored against their sources.
+
+mod blends;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -7,7 +10,7 @@ use anyhow::{Context, anyhow, bail};
 use autoencoder::Sampling;
 use engine::audio::SAMPLE_RATE_HZ;
 use engine::audio::wav::{WavFormat, write};
-use engine::eval::{Report, nll, reconstruct, score};
+use engine::eval::{Report, by_instrument, nll, reconstruct, score};
 use engine::fsutil::{Overwrite, write_atomic};
 use engine::nsynth::Dataset;
 
@@ -35,6 +38,15 @@ pub struct Args {
     /// the same --data it trained on).
     #[arg(long)]
     pub held_out: bool,
+    /// Also blend N pairs of notes (of two instruments at one pitch, among the notes
+    /// --held-out or the whole dataset offers; drawn by --seed, like velocities preferred)
+    /// 50/50, as `timbrel blend` does, and score each against its sources: in tune, as
+    /// loud as they are, nearer their spectral average than either.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub blends: usize,
+    /// Print the report as JSON (what --out writes to eval.json) instead of text.
+    #[arg(long)]
+    pub json: bool,
     /// Write the reconstructions (WAV) and eval.json here.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -66,7 +78,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let device = engine::device::by_name(&args.device).map_err(|e| anyhow!(e))?;
     let (dir, model) = load_model(args, &device)?;
     let ds = Dataset::open(&args.data).context("eval")?;
-    let (names, candidates) = pick_notes(args, &dir, &ds)?;
+    let candidates = candidate_notes(args, &dir, &ds)?;
+    let names = pick_notes(args.notes, &candidates);
     let n = names.len();
     let originals = names
         .iter()
@@ -139,6 +152,25 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let decode_secs = started.elapsed().as_secs_f64();
     let (pitch_accuracy, pitched_notes, distance, per_note) =
         score(&names, &originals, &reconstructions);
+    let instruments: Vec<String> = names
+        .iter()
+        .map(|k| ds.examples[k].instrument_str.clone())
+        .collect();
+    let kind = model.kind();
+    // The blends load the model again, into the engine `timbrel blend` plays with.
+    drop(model);
+    let blended = if args.blends > 0 {
+        Some(blends::blend_pairs(
+            args,
+            &dir,
+            kind,
+            &device,
+            &ds,
+            &candidates,
+        )?)
+    } else {
+        None
+    };
     let report = Report {
         notes: n,
         nll_nats,
@@ -147,13 +179,42 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         pitch_accuracy,
         pitched_notes,
         log_mel_distance_db: distance,
+        instruments: by_instrument(&per_note, &instruments),
         per_note,
+        blends: blended.as_ref().map(|(report, _)| report.clone()),
     };
     if let Some(dir) = &args.out {
-        write_outputs(args, dir, &names, &reconstructions, &report)?;
+        let blend_audio = blended
+            .as_ref()
+            .map_or(&[][..], |(_, audio)| audio.as_slice());
+        write_outputs(args, dir, &names, &reconstructions, blend_audio, &report)?;
     }
-    print(args, &report, candidates, &reconstructions, decode_secs)?;
+    if args.json {
+        let mut out = Output::default();
+        out.line(serde_json::to_string_pretty(&report)?);
+        out.flush()?;
+    } else {
+        print(
+            args,
+            &report,
+            candidates.len(),
+            &reconstructions,
+            decode_secs,
+        )?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+impl Evaluated {
+    /// The decoder that plays it, as the engine names it.
+    fn kind(&self) -> engine::synth::DecoderKind {
+        use engine::synth::DecoderKind;
+        match self {
+            Self::Autoencoder(_) => DecoderKind::Autoregressive,
+            Self::Student(_) => DecoderKind::Parallel,
+            Self::SampleRnn(_) => DecoderKind::SampleRnn,
+        }
+    }
 }
 
 /// The model directory evaluated (an autoencoder's, or the student beside it or alone)
@@ -211,9 +272,9 @@ fn load_model(args: &Args, device: &candle_core::Device) -> anyhow::Result<(Path
     Ok((dir, model))
 }
 
-/// The notes evaluated (spread evenly over the candidates: every note of the dataset, or
-/// those of the instruments the run held out), and how many candidates there were.
-fn pick_notes(args: &Args, dir: &Path, ds: &Dataset) -> anyhow::Result<(Vec<String>, usize)> {
+/// The notes an evaluation draws from: every note of the dataset, or those of the
+/// instruments the run held out (`--held-out`), in the dataset's order.
+fn candidate_notes(args: &Args, dir: &Path, ds: &Dataset) -> anyhow::Result<Vec<String>> {
     let mut candidates: Vec<&String> = ds.examples.keys().collect();
     if args.held_out {
         let (dirs, held_out) = engine::train::validation_split(dir)
@@ -234,20 +295,26 @@ fn pick_notes(args: &Args, dir: &Path, ds: &Dataset) -> anyhow::Result<(Vec<Stri
     if candidates.is_empty() {
         bail!("eval: no notes to evaluate in {}", args.data.display());
     }
-    let n = args.notes.min(candidates.len());
-    let step = candidates.len() as f64 / n as f64;
-    let names: Vec<String> = (0..n)
-        .map(|i| candidates[(i as f64 * step) as usize].clone())
-        .collect();
-    Ok((names, candidates.len()))
+    Ok(candidates.into_iter().cloned().collect())
 }
 
-/// The reconstructions as WAVs and the report as `eval.json` in `dir`.
+/// `notes` of the (non-empty) `candidates`, spread evenly over them.
+fn pick_notes(notes: usize, candidates: &[String]) -> Vec<String> {
+    let n = notes.min(candidates.len());
+    let step = candidates.len() as f64 / n as f64;
+    (0..n)
+        .map(|i| candidates[(i as f64 * step) as usize].clone())
+        .collect()
+}
+
+/// The reconstructions and blends (`blend-A+B.wav`) as WAVs and the report as
+/// `eval.json` in `dir`.
 fn write_outputs(
     args: &Args,
     dir: &Path,
     names: &[String],
     reconstructions: &[Vec<f32>],
+    blends: &[Vec<f32>],
     report: &Report,
 ) -> anyhow::Result<()> {
     let overwrite = if args.force {
@@ -256,7 +323,17 @@ fn write_outputs(
         Overwrite::Never
     };
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    for (name, audio) in names.iter().zip(reconstructions) {
+    let pairs = report
+        .blends
+        .as_ref()
+        .map_or(&[][..], |b| b.pairs.as_slice());
+    let blend_names = pairs.iter().map(|p| format!("blend-{}+{}", p.a, p.b));
+    for (name, audio) in names
+        .iter()
+        .cloned()
+        .zip(reconstructions)
+        .chain(blend_names.zip(blends))
+    {
         write(
             &dir.join(format!("{name}.wav")),
             audio,
@@ -310,6 +387,24 @@ fn print(
         reconstructions.len(),
         reconstructions.first().map_or(0, Vec::len)
     ));
+    let worst = &report.instruments[..report.instruments.len().min(WORST_SHOWN)];
+    out.line(format!(
+        "instruments={} (worst {} by log-mel distance, pitch):",
+        report.instruments.len(),
+        worst.len()
+    ));
+    for i in worst {
+        out.line(format!(
+            "  {:<28} {:6.2} dB  {} of {} in tune ({} notes)",
+            i.instrument, i.log_mel_distance_db, i.in_tune, i.pitched_notes, i.notes
+        ));
+    }
+    if let Some(blends) = &report.blends {
+        blends::print(&mut out, blends);
+    }
     out.flush()?;
     Ok(())
 }
+
+/// How many of the worst instruments the text report lists (eval.json has them all).
+const WORST_SHOWN: usize = 5;

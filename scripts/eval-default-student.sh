@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Measures the shipped student (assets/default-model/student) as its MODEL.md reports it,
+# on two sets of notes it never trained on, whole 4 s notes, free-running, with 24 blends
+# each (two held-out notes of two instruments at one pitch, mixed 50/50):
+#
+#   scripts/eval-default-student.sh [more `timbrel eval` flags, e.g. --seed 1]
+#
+# - fluidr3: the FluidR3 instruments the student's training run held out (13 programs;
+#   the data scripts/train-default-model.sh renders into data/fluidr3), 64 notes;
+# - timgm: 72 notes of 24 General MIDI programs (every fifth, 0-115; pitches C2-C6 in
+#   half-octaves; velocities 75, 100, 127; drawn with seed 1) rendered from TimGM6mb, a
+#   SoundFont the project never trains on (Debian: timgm6mb-soundfont, installed here if
+#   missing; note that default-GM.sf2 may be FluidR3 itself), into data/timgm once.
+#
+# Each report (text) goes to stdout and, with the reconstructions, the blends and
+# eval.json, to data/eval-default-student/{fluidr3,timgm}/ (replaced on every run). Runs at
+# nice 10: above the background training (nice 19), below anything interactive.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+model=assets/default-model
+timbrel=${TIMBREL:-target/release/timbrel}
+timgm_font=/usr/share/sounds/sf2/TimGM6mb.sf2
+out=data/eval-default-student
+
+[ -x "$timbrel" ] || cargo build --release --locked -p app
+if [ ! -f data/fluidr3/examples.json ]; then
+    echo "render the training data first: scripts/train-default-model.sh does (then stop it)" >&2
+    exit 1
+fi
+if [ ! -f "$timgm_font" ]; then
+    sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq timgm6mb-soundfont
+fi
+mkdir -p data
+if [ ! -f data/timgm/examples.json ]; then
+    "$timbrel" dataset render --soundfont "$timgm_font" --out data/timgm --quiet \
+        --programs 0,5,10,15,20,25,30,35,40,45,50,55,60,65,70,75,80,85,90,95,100,105,110,115 \
+        --pitches 36,42,48,54,60,66,72,78,84 --velocities 75,100,127 --sample 72 --seed 1
+fi
+eval_on() {
+    local name=$1
+    shift
+    echo "== $name"
+    nice -n 10 "$timbrel" eval --model "$model" --decoder parallel --quiet --blends 24 \
+        --out "$out/$name" --force "$@"
+}
+eval_on fluidr3 --data data/fluidr3 --held-out --notes 64 "$@"
+eval_on timgm --data data/timgm --notes 72 "$@"
