@@ -11,7 +11,7 @@ use clack_plugin::prelude::*;
 use engine::live::LiveEngine;
 
 use crate::loader::Job;
-use crate::params::Snapshot;
+use crate::params::{Param, Snapshot, Spec};
 use crate::{MainThread, Shared};
 
 /// Pitch-bend range of the MIDI dialect, in semitones each way.
@@ -186,8 +186,14 @@ impl AudioProcessor<'_> {
     pub(crate) fn handle(&mut self, event: &UnknownEvent) {
         match event.as_core_event() {
             Some(CoreEventSpace::ParamValue(e)) => {
-                if let Some(id) = e.param_id() {
-                    self.shared.values.set_id(id.get(), e.value());
+                if let Some(id) = e.param_id()
+                    && let Some((index, spec)) = Spec::of_id(id.get())
+                {
+                    self.shared.values.set(index, e.value() as f32);
+                    if let Param::Corner(_) = spec.param {
+                        // The main thread sends the new corners to the loader.
+                        self.host.shared().request_callback();
+                    }
                 }
             }
             Some(CoreEventSpace::NoteOn(e)) => {

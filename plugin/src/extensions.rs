@@ -116,6 +116,7 @@ impl PluginMainThreadParams for MainThread<'_> {
                 self.shared.values.set_id(id.get(), e.value());
             }
         }
+        self.sync_corners();
     }
 }
 
@@ -143,7 +144,7 @@ impl PluginRenderImpl for MainThread<'_> {
 impl PluginStateImpl for MainThread<'_> {
     fn save(&self, output: &mut OutputStream) -> Result<(), PluginError> {
         let saved = Saved::capture(
-            &self.corners.borrow(),
+            &self.corners(),
             self.model.borrow().clone(),
             &self.shared.values,
         );
@@ -163,9 +164,10 @@ impl PluginStateImpl for MainThread<'_> {
             }
         };
         saved.apply_params(&self.shared.values);
-        *self.corners.borrow_mut() = saved.corners;
-        *self.model.borrow_mut() = saved.model;
-        self.send_corners();
+        self.set_corners(&saved.corners, saved.model);
+        // A project loaded again is read again (its files may be back).
+        *self.sent.borrow_mut() = None;
+        self.start_corners();
         self.log_reports();
         Ok(())
     }

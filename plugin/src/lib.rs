@@ -28,7 +28,7 @@ use clack_plugin::prelude::*;
 
 pub use audio::{AudioProcessor, BEND_SEMITONES};
 use loader::{Job, Loader};
-use params::Values;
+use params::{Param, Values};
 use state::Corner;
 use status::{Severity, Status};
 
@@ -85,9 +85,10 @@ impl DefaultPluginFactory for Timbrel {
             log,
             shared,
             loader,
-            corners: RefCell::new(state::default_corners()),
+            paths: RefCell::new([None, None, None, None]),
             model: RefCell::new(None),
-            corners_sent: Cell::new(false),
+            started: Cell::new(false),
+            sent: RefCell::new(None),
         })
     }
 }
@@ -109,17 +110,22 @@ pub struct MainThread<'a> {
     log: Option<HostLog>,
     shared: &'a Shared,
     pub(crate) loader: Loader,
-    corners: RefCell<[Corner; 4]>,
+    /// The sound file or pack folder of each corner in the saved state (what a corner
+    /// parameter at [`params::CORNER_FROM_FILE`] plays).
+    paths: RefCell<[Option<PathBuf>; 4]>,
+    /// The model directory in the saved state (`None`: the embedded student).
     model: RefCell<Option<PathBuf>>,
-    /// Whether the loader has been given corners (the defaults go at the first
-    /// activation, so a project's own are not preceded by encoding the demo's).
-    corners_sent: Cell<bool>,
+    /// Whether the loader may be given corners: from the first activation or state load
+    /// on (so a project's own are not preceded by encoding the defaults).
+    started: Cell<bool>,
+    /// What the loader was last given.
+    pub(crate) sent: RefCell<Option<([Corner; 4], Option<PathBuf>)>>,
 }
 
 impl std::fmt::Debug for MainThread<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MainThread")
-            .field("corners", &self.corners)
+            .field("paths", &self.paths)
             .field("model", &self.model)
             .finish_non_exhaustive()
     }
@@ -127,24 +133,70 @@ impl std::fmt::Debug for MainThread<'_> {
 
 impl<'a> PluginMainThread<'a, Shared> for MainThread<'a> {
     fn on_main_thread(&self) {
+        self.sync_corners();
         self.log_reports();
     }
 }
 
 impl MainThread<'_> {
-    /// Sends the corners to the loader unless it has some.
-    pub(crate) fn start_corners(&self) {
-        if !self.corners_sent.get() {
-            self.send_corners();
-        }
+    /// The corners the corner parameters and the saved paths say.
+    pub(crate) fn corners(&self) -> [Corner; 4] {
+        let paths = self.paths.borrow();
+        std::array::from_fn(|i| {
+            let default = || Corner::Demo(engine::demo::PACKS[i].to_string());
+            let value = self.shared.values.of(Param::Corner(i as u8)).round() as usize;
+            match (value, &paths[i]) {
+                (0, Some(path)) => Corner::Path(path.clone()),
+                // Nothing saved to play: the corner's default instrument.
+                (0, None) => default(),
+                (n, _) => engine::demo::PACKS
+                    .get(n - 1)
+                    .map_or_else(default, |name| Corner::Demo(name.to_string())),
+            }
+        })
     }
 
-    fn send_corners(&self) {
-        self.corners_sent.set(true);
-        self.loader.send(Job::Corners {
-            corners: self.corners.borrow().clone(),
-            model: self.model.borrow().clone(),
-        });
+    /// From now on the loader gets the corners (and at once, unless it has them).
+    pub(crate) fn start_corners(&self) {
+        self.started.set(true);
+        self.sync_corners();
+    }
+
+    /// Gives the loader the corners and model if they changed since it last had them.
+    pub(crate) fn sync_corners(&self) {
+        if !self.started.get() {
+            return;
+        }
+        let now = (self.corners(), self.model.borrow().clone());
+        if self.sent.borrow().as_ref() == Some(&now) {
+            return;
+        }
+        *self.sent.borrow_mut() = Some(now.clone());
+        let (corners, model) = now;
+        self.loader.send(Job::Corners { corners, model });
+    }
+
+    /// Takes a loaded state's corners: a path is kept and played (its parameter at
+    /// [`params::CORNER_FROM_FILE`]), a demo sets its parameter.
+    pub(crate) fn set_corners(&self, corners: &[Corner; 4], model: Option<PathBuf>) {
+        let mut paths = self.paths.borrow_mut();
+        for (i, corner) in corners.iter().enumerate() {
+            let value = match corner {
+                Corner::Path(path) => {
+                    paths[i] = Some(path.clone());
+                    params::CORNER_FROM_FILE
+                }
+                Corner::Demo(name) => {
+                    paths[i] = None;
+                    engine::demo::PACKS
+                        .iter()
+                        .position(|p| p == name)
+                        .map_or(i + 1, |p| p + 1) as f32
+                }
+            };
+            self.shared.values.set_param(Param::Corner(i as u8), value);
+        }
+        *self.model.borrow_mut() = model;
     }
 
     /// Writes the loader's messages to the host's log (stderr where it has none).

@@ -24,7 +24,13 @@ pub enum Param {
     ReleaseSecs,
     /// Output gain in dB.
     GainDb,
+    /// What corner `n` (0 = A) plays: 0 = the sound file or pack folder the saved state
+    /// names, 1–4 = a demo instrument (`engine::demo::PACKS`).
+    Corner(u8),
 }
+
+/// The value of a corner parameter that means "the file or pack in the saved state".
+pub const CORNER_FROM_FILE: f32 = 0.0;
 
 /// How the pad's position becomes the four corners' weights (the GUI's pad modes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +78,7 @@ pub struct Spec {
 }
 
 /// Every parameter, in host order.
-pub const PARAMS: [Spec; 7] = [
+pub const PARAMS: [Spec; 11] = [
     spec(Param::X, 1, "x", "X", 0.0, 1.0, 0.5, false),
     spec(Param::Y, 2, "y", "Y", 0.0, 1.0, 0.5, false),
     spec(Param::Pad, 3, "pad", "Pad mode", 0.0, 2.0, 0.0, true),
@@ -98,7 +104,59 @@ pub const PARAMS: [Spec; 7] = [
         false,
     ),
     spec(Param::GainDb, 7, "gain_db", "Gain", -60.0, 12.0, 0.0, false),
+    spec(
+        Param::Corner(0),
+        8,
+        "corner_a",
+        "Corner A",
+        0.0,
+        4.0,
+        1.0,
+        true,
+    ),
+    spec(
+        Param::Corner(1),
+        9,
+        "corner_b",
+        "Corner B",
+        0.0,
+        4.0,
+        2.0,
+        true,
+    ),
+    spec(
+        Param::Corner(2),
+        10,
+        "corner_c",
+        "Corner C",
+        0.0,
+        4.0,
+        3.0,
+        true,
+    ),
+    spec(
+        Param::Corner(3),
+        11,
+        "corner_d",
+        "Corner D",
+        0.0,
+        4.0,
+        4.0,
+        true,
+    ),
 ];
+
+/// What a corner parameter's value shows: a demo instrument's name, or where the state's
+/// file or pack is.
+fn corner_name(value: f32) -> &'static str {
+    match value.round() as usize {
+        0 => "file or pack",
+        n => engine::demo::PACKS
+            .get(n - 1)
+            .copied()
+            .unwrap_or("file or pack"),
+    }
+}
 
 #[allow(clippy::too_many_arguments)]
 const fn spec(
@@ -156,12 +214,18 @@ impl Spec {
                 }
             }
             Param::GainDb => write!(out, "{value:+.1} dB"),
+            Param::Corner(_) => out.write_str(corner_name(value)),
         }
     }
 
     /// The value of what [`Spec::display`] shows (units optional), or of a pad mode's name.
     pub fn parse(&self, text: &str) -> Option<f32> {
         let text = text.trim();
+        if let Param::Corner(_) = self.param {
+            return (0..=engine::demo::PACKS.len())
+                .find(|&i| corner_name(i as f32).eq_ignore_ascii_case(text))
+                .map(|i| i as f32);
+        }
         if self.param == Param::Pad {
             let mode = [Pad::Cones, Pad::Bilinear, Pad::Mix]
                 .into_iter()
@@ -255,6 +319,13 @@ impl Values {
             .map_or(0.0, |i| self.get(i))
     }
 
+    /// Sets `param`.
+    pub fn set_param(&self, param: Param, value: f32) {
+        if let Some(i) = PARAMS.iter().position(|s| s.param == param) {
+            self.set(i, value);
+        }
+    }
+
     /// Changes so far (compare two readings to see whether anything moved).
     pub fn generation(&self) -> u32 {
         self.generation.load(Ordering::Acquire)
@@ -342,6 +413,8 @@ mod tests {
         v.set_id(1, 0.5);
         v.set_id(2, 0.5);
         assert_eq!(v.weights(), [0.25; 4]);
+        v.set_id(9, 3.4);
+        assert_eq!(v.of(Param::Corner(1)), 3.0);
         v.set_id(5, f64::NAN);
         assert_eq!(v.of(Param::AttackSecs), PARAMS[4].default);
     }

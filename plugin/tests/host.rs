@@ -15,6 +15,7 @@ const C4: u16 = 60;
 /// Parameter ids (`timbrel_clap::params::PARAMS`).
 const X: u32 = 1;
 const GAIN_DB: u32 = 7;
+const CORNER_B: u32 = 9;
 
 fn secs(s: f64) -> usize {
     (s * RATE_HZ) as usize
@@ -195,8 +196,8 @@ fn a_rate_the_model_cannot_serve_plays_silence_and_says_why() {
     assert!(rms(&h.render(secs(0.5))) > 1e-3);
 }
 
-/// The host sees the seven parameters with their ranges, shows and reads their text, and
-/// a loaded state changes what it reads back.
+/// The host sees the eleven parameters with their ranges, shows and reads their text, a
+/// corner parameter picks a demo instrument, and a loaded state changes what it reads back.
 #[test]
 fn parameters_are_listed_shown_and_read_back() {
     use clack_extensions::params::{ParamInfoBuffer, ParamInfoFlags, PluginParams};
@@ -206,9 +207,9 @@ fn parameters_are_listed_shown_and_read_back() {
     let mut h = Harness::new();
     let handle = h.plugin.plugin_handle();
     let params = handle.get_extension::<PluginParams>().unwrap();
-    assert_eq!(params.count(&handle), 7);
+    assert_eq!(params.count(&handle), 11);
     let mut names = Vec::new();
-    for i in 0..7 {
+    for i in 0..11 {
         let mut buf = ParamInfoBuffer::new();
         let info = params.get_info(&handle, i, &mut buf).unwrap();
         assert!(info.flags.contains(ParamInfoFlags::IS_AUTOMATABLE));
@@ -217,7 +218,10 @@ fn parameters_are_listed_shown_and_read_back() {
     }
     assert_eq!(
         names,
-        ["X", "Y", "Pad mode", "Mix A-B", "Attack", "Release", "Gain"]
+        [
+            "X", "Y", "Pad mode", "Mix A-B", "Attack", "Release", "Gain", "Corner A", "Corner B",
+            "Corner C", "Corner D"
+        ]
     );
     let mut text = [0u8; 64];
     let shown = params
@@ -233,6 +237,30 @@ fn parameters_are_listed_shown_and_read_back() {
         Some(0.25)
     );
     assert_eq!(params.get_value(&handle, ClapId::new(X)), Some(0.5));
+    assert_eq!(
+        params.text_to_value(&handle, ClapId::new(CORNER_B), c"Trumpet"),
+        Some(4.0)
+    );
+    let shown = params
+        .value_to_text(&handle, ClapId::new(CORNER_B), 0.0, &mut text)
+        .unwrap();
+    assert_eq!(shown, b"file or pack");
+
+    // Corner B set to the trumpet while inactive (the host's flush): the state says so.
+    let mut events = clack_host::events::io::EventBuffer::new();
+    events.push(&clack_host::events::event_types::ParamValueEvent::new(
+        0,
+        ClapId::new(CORNER_B),
+        clack_host::events::Pckn::match_all(),
+        4.0,
+    ));
+    let mut out = clack_host::events::io::EventBuffer::new();
+    let mut inactive = h.plugin.inactive_plugin_handle().unwrap();
+    params.flush(&mut inactive, &events.as_input(), &mut out.as_output());
+    let saved: serde_json::Value = serde_json::from_slice(&h.save_state()).unwrap();
+    assert_eq!(saved["corners"][1]["demo"], "trumpet");
+    assert_eq!(saved["corners"][0]["demo"], "flute");
+    let handle = h.plugin.plugin_handle();
 
     // Offline rendering (a bounce) is accepted: the engine then never drops voices.
     let render = handle.get_extension::<PluginRender>().unwrap();
@@ -243,4 +271,36 @@ fn parameters_are_listed_shown_and_read_back() {
     assert!(h.load_state(&demo_state(dir.path(), "\"x\": 0.875")));
     let handle = h.plugin.plugin_handle();
     assert_eq!(params.get_value(&handle, ClapId::new(X)), Some(0.875));
+    // A corner from a file or pack folder sets its parameter to say so.
+    assert_eq!(params.get_value(&handle, ClapId::new(CORNER_B)), Some(0.0));
+}
+
+#[test]
+fn a_model_that_will_not_load_plays_silence_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = String::from_utf8(demo_state(dir.path(), "")).unwrap();
+    let missing = dir.path().join("no-such-model");
+    let state = state.replacen(
+        "{\"version\": 1,",
+        &format!(
+            "{{\"version\": 1, \"model\": {:?},",
+            missing.display().to_string()
+        ),
+        1,
+    );
+    let mut h = Harness::new();
+    assert!(h.load_state(state.as_bytes()));
+    h.activate(RATE_HZ, BLOCK);
+    let said = h
+        .wait_for_log(&["silent:", "playing at"])
+        .expect("the plugin never said whether it plays");
+    assert!(
+        said.contains("model will not load") && said.contains("no-such-model"),
+        "{said}"
+    );
+    h.note_on(C4, 1.0);
+    assert_eq!(peak(&h.render(secs(0.5))), 0.0);
+    // The state keeps the model asked for, so a project opened where it exists plays it.
+    let saved: serde_json::Value = serde_json::from_slice(&h.save_state()).unwrap();
+    assert!(saved["model"].as_str().unwrap().ends_with("no-such-model"));
 }
