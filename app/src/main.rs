@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod allocator;
 
 mod bench;
+mod bench_live;
 mod check_golden;
 mod dataset;
 mod eval;
