@@ -164,6 +164,10 @@ impl PluginStateImpl for MainThread<'_> {
             }
         };
         saved.apply_params(&self.shared.values);
+        if *self.model.borrow() != saved.model {
+            // A running engine cannot change its model; a new activation builds one.
+            self.host.shared().request_restart();
+        }
         self.set_corners(&saved.corners, saved.model);
         // A project loaded again is read again (its files may be back).
         *self.sent.borrow_mut() = None;

@@ -101,8 +101,8 @@ struct Active {
     max_block_frames: usize,
     /// Until the engine is built and sent.
     engines: Option<rtrb::Producer<Box<LiveEngine>>>,
-    /// Once it is.
-    swap: Option<CornerSwap>,
+    /// Once it is, with the model it plays (`None`: the embedded one).
+    swap: Option<(CornerSwap, Option<PathBuf>)>,
 }
 
 struct Worker {
@@ -198,12 +198,22 @@ impl Worker {
     /// Builds the activation's engine once the model and corners are ready, or gives a
     /// running one the new corners; says whether it can play.
     fn deliver(&mut self) {
-        let (Some((_, Ok(model))), Some((_, Ok(corners))), Some(active)) =
+        let (Some((choice, Ok(model))), Some((_, Ok(corners))), Some(active)) =
             (&self.model, &self.corners, &mut self.active)
         else {
             return;
         };
-        if let Some(swap) = &active.swap {
+        if let Some((swap, playing)) = &active.swap {
+            if playing != choice {
+                // A running engine keeps its model; a new one needs a new engine, built
+                // at the next activation (the main thread asked the host for a restart).
+                self.status.set_playable(false);
+                self.status.report(
+                    Severity::Warning,
+                    "silent until the host restarts the plugin: the model changed",
+                );
+                return;
+            }
             match swap.swap(corners.clone()) {
                 Ok(()) => self.status.set_playable(true),
                 Err(e) => {
@@ -233,7 +243,7 @@ impl Worker {
                 let swap = live.corner_swap();
                 let latency_ms = live.latency_secs() * 1000.0;
                 if engines.push(Box::new(live)).is_ok() {
-                    active.swap = Some(swap);
+                    active.swap = Some((swap, choice.clone()));
                     active.engines = None;
                     self.status.set_playable(true);
                     self.status.report(

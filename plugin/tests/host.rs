@@ -304,3 +304,40 @@ fn a_model_that_will_not_load_plays_silence_and_says_why() {
     let saved: serde_json::Value = serde_json::from_slice(&h.save_state()).unwrap();
     assert!(saved["model"].as_str().unwrap().ends_with("no-such-model"));
 }
+
+/// A project that changes the model while playing silences the old engine (it cannot
+/// change its model) and asks the host for a restart, after which the new model plays.
+#[test]
+fn a_new_model_plays_after_the_restart_it_asks_for() {
+    let (mut h, dir) = ready("");
+    assert!(!h.restart_asked());
+    let student = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../assets/default-model/student")
+        .canonicalize()
+        .unwrap();
+    let state = String::from_utf8(demo_state(dir.path(), ""))
+        .unwrap()
+        .replacen(
+            "{\"version\": 1,",
+            &format!(
+                "{{\"version\": 1, \"model\": {:?},",
+                student.display().to_string()
+            ),
+            1,
+        );
+    h.mark();
+    assert!(h.load_state(state.as_bytes()));
+    assert!(h.restart_asked());
+    let said = h
+        .wait_for_log(&["model changed", "playing at", "silent:"])
+        .expect("the plugin never said what it does with the new model");
+    assert!(said.contains("model changed"), "{said}");
+    h.note_on(C4, 1.0);
+    assert_eq!(peak(&h.render(secs(0.3))), 0.0);
+
+    h.deactivate();
+    h.activate(RATE_HZ, BLOCK);
+    h.wait_ready();
+    h.note_on(C4, 1.0);
+    assert!(rms(&h.render(secs(0.5))) > 1e-3);
+}

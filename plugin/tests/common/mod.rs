@@ -24,10 +24,13 @@ pub const LOAD_WAIT: Duration = Duration::from_secs(300);
 pub struct HostShared {
     logs: Mutex<Vec<(LogSeverity, String)>>,
     callback: AtomicBool,
+    restart: AtomicBool,
 }
 
 impl SharedHandler<'_> for HostShared {
-    fn request_restart(&self) {}
+    fn request_restart(&self) {
+        self.restart.store(true, Ordering::SeqCst);
+    }
     fn request_process(&self) {}
     fn request_callback(&self) {
         self.callback.store(true, Ordering::SeqCst);
@@ -119,6 +122,11 @@ impl Harness {
         self.callbacks();
     }
 
+    /// [`Harness::wait_for_log`] reads what is logged from now on.
+    pub fn mark(&mut self) {
+        self.mark = self.logs().len();
+    }
+
     /// Answers the plugin's main-thread callback request, if it made one.
     pub fn callbacks(&mut self) {
         let asked = self
@@ -127,6 +135,12 @@ impl Harness {
         if asked {
             self.plugin.call_on_main_thread_callback();
         }
+    }
+
+    /// Whether the plugin asked to be deactivated and activated again (and forgets it).
+    pub fn restart_asked(&self) -> bool {
+        self.plugin
+            .access_shared_handler(|h| h.restart.swap(false, Ordering::SeqCst))
     }
 
     /// Everything logged so far.
