@@ -209,6 +209,10 @@ impl AudioProcessor<'_> {
     }
 
     fn note_on(&mut self, key: u8, velocity: f32) {
+        // A note played while silent is dropped, not held to sound later.
+        if !self.shared.status.playable() {
+            return;
+        }
         // Parameters first, so a note starts with the current envelope and corners.
         self.apply_params();
         if let Some(live) = self.live.as_deref_mut() {
