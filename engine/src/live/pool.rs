@@ -5,7 +5,8 @@
 //! allocation, no lock, no `unsafe`) with the corners (an `Arc`, cloned: a count) and
 //! the block's controls; the helper renders them, drops its `Arc`, and moves everything
 //! back through a second ring. The audio thread renders its own share meanwhile, then
-//! waits (spinning) for the helpers' mixes and adds them to its own. A helper spins a
+//! waits (spinning, then yielding its core) for the helpers' mixes and adds them to its
+//! own. A helper spins a
 //! little for the next block, then parks until it is woken (`Thread::unpark`).
 
 use std::sync::Arc;
@@ -20,6 +21,9 @@ use crate::error::{Error, Result};
 
 /// Spins a helper makes waiting for work before it parks.
 const SPINS: usize = 20_000;
+
+/// Spins the audio thread makes waiting for a helper before it yields its core.
+const WAIT_SPINS: usize = 2_000;
 
 enum ToHelper {
     Voice(usize, Box<Voice>),
@@ -162,6 +166,7 @@ impl Pool {
             if !lent.get(h).copied().unwrap_or(false) {
                 continue;
             }
+            let mut waited = 0usize;
             loop {
                 match helper.from.pop() {
                     Ok(FromHelper::Voice(slot, voice)) => {
@@ -176,7 +181,16 @@ impl Pool {
                         helper.mix = Some(buffer);
                         break;
                     }
-                    Err(_) => std::hint::spin_loop(),
+                    Err(_) => {
+                        // A short spin, then give the core away: on a computer with more
+                        // threads than cores the helper may be waiting for this one's.
+                        waited += 1;
+                        if waited < WAIT_SPINS {
+                            std::hint::spin_loop();
+                        } else {
+                            std::thread::yield_now();
+                        }
+                    }
                 }
             }
         }
