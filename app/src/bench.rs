@@ -25,6 +25,9 @@ pub enum Command {
     /// Autoregressive decoding on random weights: prints `samples_per_s=` (aggregate over
     /// the batch) and `realtime_factor=` (per voice, against 16 kHz).
     Decode(DecodeArgs),
+    /// The live engine (the embedded student, the demo instruments as corners): prints
+    /// `max_realtime_voices=`, `block_ms_p99=` and `latency_ms=` (block + look-ahead).
+    Live(crate::bench_live::LiveArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -153,6 +156,7 @@ pub fn run(command: &Command) -> anyhow::Result<ExitCode> {
         Command::Train(args) => train(args),
         Command::Conv(args) => conv(args),
         Command::Decode(args) => decode(args),
+        Command::Live(args) => crate::bench_live::run(args),
     }
 }
 

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod allocator;
 
 mod bench;
+mod bench_live;
 mod cache;
 mod check_golden;
 mod dataset;

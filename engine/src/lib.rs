@@ -16,6 +16,7 @@ pub mod fsutil;
 pub mod golden;
 pub mod import_tf;
 pub mod instrument;
+pub mod live;
 pub mod model_dir;
 pub mod nsynth;
 pub mod pack;

@@ -27,9 +27,9 @@ use crate::{Error, Result};
 
 /// A dense `[k, n]` kernel (row-major) and its bias `[n]`.
 #[derive(Debug, Clone)]
-struct Dense {
-    w: Vec<f32>,
-    b: Vec<f32>,
+pub(super) struct Dense {
+    pub(super) w: Vec<f32>,
+    pub(super) b: Vec<f32>,
 }
 
 impl Dense {
@@ -42,25 +42,25 @@ impl Dense {
 }
 
 #[derive(Debug, Clone)]
-struct Layer {
-    dilation: usize,
+pub(super) struct Layer {
+    pub(super) dilation: usize,
     /// `[taps · width, 2 · width]`, tap-major.
-    dilated: Dense,
+    pub(super) dilated: Dense,
     /// `[bottleneck, 2 · width]`.
-    cond: Dense,
+    pub(super) cond: Dense,
     /// `[2K, 2 · width]`, bias-free.
-    exc: Option<Vec<f32>>,
-    res: Dense,
-    skip: Dense,
+    pub(super) exc: Option<Vec<f32>>,
+    pub(super) res: Dense,
+    pub(super) skip: Dense,
 }
 
 #[derive(Debug, Clone)]
-struct CpuFlow {
+pub(super) struct CpuFlow {
     /// `[taps, width]`.
-    start: Dense,
-    layers: Vec<Layer>,
+    pub(super) start: Dense,
+    pub(super) layers: Vec<Layer>,
     /// `[width, 2]`: μ and log s.
-    out: Dense,
+    pub(super) out: Dense,
 }
 
 impl CpuFlow {
@@ -99,11 +99,11 @@ impl CpuFlow {
 /// The sub-partial bank (see [`super::model::SubpartialBank`]): `w` `[bottleneck, N]`,
 /// `b` `[N]`.
 #[derive(Debug, Clone)]
-struct CpuBank {
-    w: Vec<f32>,
-    b: Vec<f32>,
+pub(super) struct CpuBank {
+    pub(super) w: Vec<f32>,
+    pub(super) b: Vec<f32>,
     /// The frames end in measured channels, added to the pre-activations.
-    measured: bool,
+    pub(super) measured: bool,
 }
 
 impl CpuBank {
@@ -193,6 +193,19 @@ impl CpuStudent {
 
     pub fn config(&self) -> &StudentConfig {
         &self.config
+    }
+
+    /// The kernels it runs.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    pub(super) fn flows(&self) -> &[CpuFlow] {
+        &self.flows
+    }
+
+    pub(super) fn bank(&self) -> Option<&CpuBank> {
+        self.bank.as_ref()
     }
 
     /// Samples a stretch is started early by (the largest of the flows').
@@ -468,7 +481,7 @@ fn matmul(m: usize, k: usize, n: usize, lhs: &[f32], rhs: &[f32], dst: &mut [f32
 }
 
 /// `g[r] = σ(d[r, :w]) ⊙ tanh(d[r, w:])` for every row.
-fn gate(isa: Isa, d: &[f32], w: usize, g: &mut [f32]) {
+pub(super) fn gate(isa: Isa, d: &[f32], w: usize, g: &mut [f32]) {
     match isa {
         Isa::Avx2Fma => gate_avx2(d, w, g),
         Isa::Generic => gate_impl(d, w, g),

@@ -54,12 +54,15 @@ pub fn output_stage(audio: &mut [f32]) {
 
 /// `n` draws of Logistic(0, 1) from `rng`: a student's noise.
 pub fn logistic(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
-    (0..n)
-        .map(|_| {
-            let u = rng.random::<f32>().clamp(1e-6, 1.0 - 1e-6);
-            (u / (1.0 - u)).ln()
-        })
-        .collect()
+    (0..n).map(|_| logistic_draw(rng)).collect()
+}
+
+/// One draw of Logistic(0, 1) from `rng` (what [`logistic`] makes `n` of; a stream draws
+/// them one at a time).
+#[inline]
+pub fn logistic_draw(rng: &mut ChaCha8Rng) -> f32 {
+    let u = rng.random::<f32>().clamp(1e-6, 1.0 - 1e-6);
+    (u / (1.0 - u)).ln()
 }
 
 /// `n` draws of Logistic(0, 1) from stream `stream` of `seed`.

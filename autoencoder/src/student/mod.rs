@@ -24,6 +24,7 @@ pub mod generate;
 pub mod model;
 pub mod objective;
 pub mod spectral;
+pub mod stream;
 
 use serde::{Deserialize, Serialize};
 

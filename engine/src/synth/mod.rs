@@ -376,6 +376,15 @@ impl Engine {
         }
     }
 
+    /// The Parallel WaveNet student, where that is what generates (what the live engine,
+    /// [`crate::live::LiveEngine`], plays).
+    pub fn student_model(&self) -> Option<Arc<StudentAutoencoder>> {
+        match &self.family {
+            Family::Student(model) => Some(Arc::clone(model)),
+            Family::WaveNet(_) | Family::SampleRnn(_) => None,
+        }
+    }
+
     /// Trainable numbers of the whole model (encoder and decoder or student).
     pub fn parameter_count(&self) -> usize {
         match &self.family {
