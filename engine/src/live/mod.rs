@@ -346,7 +346,7 @@ impl LiveEngine {
 
     fn block(&mut self, out: &mut [f32]) {
         self.receiver.take(&mut self.corners);
-        let controls = self.controls(out.len());
+        let controls = self.controls();
         loop {
             let want = self.output.wanted(out.len()).min(self.mix.len());
             if want == 0 {
@@ -388,7 +388,7 @@ impl LiveEngine {
     }
 
     /// What every voice reads this block.
-    fn controls(&self, _frames: usize) -> Controls {
+    fn controls(&self) -> Controls {
         let n = self.corners.len().min(MAX_CORNERS);
         let mut weights = [0f32; MAX_CORNERS];
         weights[..n].copy_from_slice(&self.weights[..n]);

@@ -56,6 +56,16 @@ fn matmul_impl<const FMA: bool>(
         return;
     }
     let mut r0 = 0;
+    while r0 + 6 <= m {
+        tiles::<6, FMA>(
+            k,
+            n,
+            &lhs[r0 * k..(r0 + 6) * k],
+            rhs,
+            &mut dst[r0 * n..(r0 + 6) * n],
+        );
+        r0 += 6;
+    }
     while r0 + 4 <= m {
         tiles::<4, FMA>(
             k,
