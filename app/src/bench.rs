@@ -123,7 +123,7 @@ pub struct ConvArgs {
     pub repeats: usize,
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Clone, Debug, clap::Args)]
 pub struct TrainArgs {
     #[arg(long, default_value = "small-pitched")]
     pub preset: String,
@@ -173,7 +173,7 @@ fn time(repeats: usize, mut f: impl FnMut() -> candle_core::Result<()>) -> anyho
 fn conv(args: &ConvArgs) -> anyhow::Result<ExitCode> {
     use autoencoder::wavenet::layers::{Conv1d, Conv1dConfig, Padding};
     use candle_core::{Device, Module, Var};
-    let device = Device::Cpu;
+    let device = Device::Cpu; // host: `bench conv` times the CPU's convolutions
     let (b, t, c, d) = (args.batch, args.crop, args.width, args.dilation);
     let varmap = candle_nn::VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
@@ -250,7 +250,10 @@ fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let f0 = vec![220.0f32; args.batch];
     let excitation = engine::eval::excitation_tensor(&model, Some(&f0), args.crop, &[])?;
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let mut fused = autoencoder::wavenet::fused::FusedStep::new(&cfg, threads)?;
+    // The fused step's buffers only where it runs (the CPU).
+    let mut fused = (path == TrainPath::Fused)
+        .then(|| autoencoder::wavenet::fused::FusedStep::new(&cfg, threads))
+        .transpose()?;
     let excitation_host = excitation
         .as_ref()
         .map(|e| e.flatten_all().and_then(|e| e.to_vec1::<f32>()))
@@ -266,6 +269,9 @@ fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
                 loss.to_dtype(DType::F64)?.to_scalar::<f64>()?
             }
             TrainPath::Fused => {
+                let fused = fused
+                    .as_mut()
+                    .ok_or_else(|| anyhow!("the fused step was not made"))?;
                 {
                     let vars = varmap
                         .data()
@@ -324,6 +330,19 @@ fn peak_rss_mb() -> anyhow::Result<f64> {
 /// Both paths, each in a child process (this binary with `--path`): the fused path's
 /// figures under the plain names, the reference's prefixed `reference_`.
 fn train_both(args: &TrainArgs) -> anyhow::Result<ExitCode> {
+    let device = engine::device::by_name(&args.device).map_err(|e| anyhow!(e))?;
+    if !device.is_cpu() {
+        // The fused step is the CPU's; on any other device training is candle's autograd,
+        // so that is what there is to time.
+        eprintln!(
+            "the fused training step runs on the CPU only: timing the autograd path (what training uses on {}) alone",
+            engine::device::describe(&device)
+        );
+        return train(&TrainArgs {
+            path: Some(TrainPath::Reference),
+            ..args.clone()
+        });
+    }
     let exe = std::env::current_exe().map_err(|e| anyhow!("cannot find this program: {e}"))?;
     let child = |path: &str| -> anyhow::Result<std::collections::HashMap<String, String>> {
         let out = std::process::Command::new(&exe)
@@ -405,8 +424,7 @@ fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
         crate::synth::DecoderArg::Autoregressive => {}
     }
     let cfg = Config::preset(&args.preset)?;
-    let model =
-        WaveNetAutoencoder::random(&cfg, 1, BiasInit::Uniform(0.1), &candle_core::Device::Cpu)?;
+    let model = WaveNetAutoencoder::random(&cfg, 1, BiasInit::Uniform(0.1), &device)?;
     let hop = cfg.ae_hop_length;
     let frames = args.samples.div_ceil(hop);
     let per_voice = frames * hop;

@@ -9,6 +9,7 @@ mod allocator;
 
 mod bench;
 mod bench_live;
+mod cache;
 mod check_golden;
 mod dataset;
 mod eval;
@@ -56,6 +57,9 @@ enum Command {
     /// Sample packs: folders of notes.
     #[command(subcommand)]
     Pack(pack::Command),
+    /// The embedding cache: `info` (where, how much, its bound) and `clear`.
+    #[command(subcommand)]
+    Cache(cache::Command),
     /// Encode and decode sound files as they are (what the model makes of them).
     Reconstruct(synth::ReconstructArgs),
     /// Blend two instruments (--mix) or four on the XY pad (--xy) into a new note.
@@ -91,6 +95,9 @@ struct GuiArgs {
     /// Render the current blend as soon as the model is loaded (screenshots, demos).
     #[arg(long)]
     render_on_start: bool,
+    /// Where the model runs: cpu, or cuda (a build with the `cuda` feature).
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 fn main() -> ExitCode {
@@ -99,6 +106,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::CheckGolden(args)) => check_golden::run(&args),
         Some(Command::Pack(command)) => pack::run(&command),
+        Some(Command::Cache(command)) => cache::run(&command),
         Some(Command::Dataset(command)) => dataset::run(&command),
         Some(Command::Train(args)) => train::run(&args),
         Some(Command::TrainStudent(args)) => train::run_student(&args),
@@ -111,17 +119,22 @@ fn main() -> ExitCode {
         Some(Command::Instrument(args)) => instrument::run(&args),
         Some(Command::Encode(args)) => synth::encode(&args),
         Some(Command::Decode(args)) => synth::decode_npy(&args),
-        Some(Command::Gui(args)) => gui::run(gui::Options {
-            model: args.model.map_or(
-                engine::synth::ModelSource::Default,
-                engine::synth::ModelSource::Dir,
-            ),
-            audio: !args.no_audio,
-            midi: !args.no_midi,
-            restore: !args.fresh,
-            render_on_start: args.render_on_start,
-            ..gui::Options::default()
-        }),
+        Some(Command::Gui(args)) => engine::device::by_name(&args.device)
+            .map_err(anyhow::Error::from)
+            .and_then(|device| {
+                gui::run(gui::Options {
+                    model: args.model.map_or(
+                        engine::synth::ModelSource::Default,
+                        engine::synth::ModelSource::Dir,
+                    ),
+                    audio: !args.no_audio,
+                    midi: !args.no_midi,
+                    restore: !args.fresh,
+                    render_on_start: args.render_on_start,
+                    device,
+                    ..gui::Options::default()
+                })
+            }),
         None => gui::run(gui::Options::default()),
     };
     match result {

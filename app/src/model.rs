@@ -115,11 +115,12 @@ fn import_tf(args: &ImportArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn info(args: &InfoArgs) -> anyhow::Result<ExitCode> {
+    let host = Device::Cpu; // host: `model info` only reads shapes and counts
     let mut out = Output::default();
     if let Some(dir) = args.model.as_deref()
         && engine::synth::student::is_student(dir)
     {
-        let student = engine::train::student::load(dir, &Device::Cpu).context("model info")?;
+        let student = engine::train::student::load(dir, &host).context("model info")?;
         out.line(format!(
             "model: {} (a Parallel WaveNet student)",
             dir.display()
@@ -131,13 +132,13 @@ fn info(args: &InfoArgs) -> anyhow::Result<ExitCode> {
     let (source, model) = match &args.model {
         Some(dir) => (
             dir.display().to_string(),
-            engine::model_dir::load(dir, &Device::Cpu)
+            engine::model_dir::load(dir, &host)
                 .context("model info")?
                 .model,
         ),
         None => (
             engine::default_model::NAME.to_string(),
-            engine::default_model::load(&Device::Cpu).context("model info")?,
+            engine::default_model::load(&host).context("model info")?,
         ),
     };
     let c = model.config();
@@ -179,8 +180,7 @@ fn info(args: &InfoArgs) -> anyhow::Result<ExitCode> {
     out.line(format!("config: {}", serde_json::to_string(c)?));
     match &args.model {
         None => {
-            let student =
-                engine::default_model::load_student(&Device::Cpu).context("model info")?;
+            let student = engine::default_model::load_student(&host).context("model info")?;
             let default = engine::default_model::DEFAULT_DECODER;
             let role = if default == engine::synth::DecoderKind::Parallel {
                 format!(
@@ -195,8 +195,7 @@ fn info(args: &InfoArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => {
             let beside = dir.join(engine::synth::STUDENT_DIR);
             if engine::synth::student::is_student(&beside) {
-                let student =
-                    engine::train::student::load(&beside, &Device::Cpu).context("model info")?;
+                let student = engine::train::student::load(&beside, &host).context("model info")?;
                 student_lines(
                     &mut out,
                     &student,

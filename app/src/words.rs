@@ -17,6 +17,15 @@ pub fn explain(err: &anyhow::Error) -> String {
             "a model is already there (use --resume to continue its training, or --force to start over): {}",
             path.display()
         ),
+        Some(Error::OutputIsInput { output, input }) => format!(
+            "the output is one of the inputs ({}), which --force never writes over: name another output: {}",
+            input.display(),
+            output.display()
+        ),
+        Some(Error::NotCreatedByTimbrel { path, what }) => format!(
+            "Timbrel did not make this ({what}), so even --force leaves it as it is: choose another folder or move it away: {}",
+            path.display()
+        ),
         Some(Error::TrainOptions(o)) => training_option(o),
         Some(Error::Compute(autoencoder::Error::Diverged(norm))) => {
             format!("the gradient norm is {norm}: training diverged (lower --lr)")
@@ -67,6 +76,21 @@ mod tests {
             explain(&share),
             "--sub-octave-share 2 must be between 0 and 1"
         );
+        let same = anyhow::Error::from(Error::OutputIsInput {
+            output: "a.wav".into(),
+            input: "./a.wav".into(),
+        });
+        assert_eq!(
+            explain(&same),
+            "the output is one of the inputs (./a.wav), which --force never writes over: name another output: a.wav"
+        );
+        let foreign = anyhow::Error::from(Error::NotCreatedByTimbrel {
+            path: "out/config.json".into(),
+            what: "no mark".into(),
+        });
+        let line = explain(&foreign);
+        assert!(!line.contains('\n'), "{line}");
+        assert!(line.ends_with(": out/config.json"), "{line}");
         let other = anyhow::anyhow!("plain words");
         assert_eq!(explain(&other), "plain words");
     }

@@ -34,6 +34,14 @@ pub enum Error {
     /// A training run's folder already holds a model (continue it or start over).
     #[error("a model is already there: {}", .0.display())]
     ModelExists(PathBuf),
+    /// An output that names one of the job's inputs: refused even where outputs may be
+    /// replaced, so a job never writes over what it reads.
+    #[error("the output is one of the inputs ({}): {}", input.display(), output.display())]
+    OutputIsInput { output: PathBuf, input: PathBuf },
+    /// A folder Timbrel would clear or remove that it did not make (no marker or plan of
+    /// its own there): left as it is.
+    #[error("not made by Timbrel ({what}), left as it is: {}", path.display())]
+    NotCreatedByTimbrel { path: PathBuf, what: String },
     /// Training options that cannot make a run.
     #[error(transparent)]
     TrainOptions(#[from] crate::train::OptionsError),

@@ -6,6 +6,7 @@
 //! `io.safetensors` with `wav`, `quantized`, `encoding`, `logits`, `loss`, `fastgen_probs`.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::Path;
 
 use autoencoder::mulaw::{self, CLASSES};
@@ -14,6 +15,7 @@ use autoencoder::{Config, FastGenerator, WaveNetAutoencoder};
 use candle_core::{Device, Tensor};
 
 use crate::error::{Error, Result, check_safetensors, read_bounded};
+use crate::fsutil::{Overwrite, write_atomic, write_tensors};
 
 /// Largest fixture file we read (the shared one is 2 MB).
 const MAX_FIXTURE_BYTES: u64 = 1 << 30;
@@ -58,7 +60,8 @@ impl Report {
 fn tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
     let bytes = read_bounded(path, MAX_FIXTURE_BYTES)?;
     check_safetensors(path, &bytes)?;
-    candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+    let host = Device::Cpu; // host: parity with Magenta is checked on the CPU
+    candle_core::safetensors::load_buffer(&bytes, &host)
         .map_err(|e| Error::invalid(path, format!("not a readable safetensors file ({e})")))
 }
 
@@ -207,7 +210,7 @@ pub fn check(dir: &Path) -> Result<Report> {
     let (config, batch, length) = fixture_config(dir)?;
     let frames = length / config.ae_hop_length;
     let bottleneck = config.ae_bottleneck_width;
-    let device = Device::Cpu;
+    let device = Device::Cpu; // host: parity with Magenta is checked on the CPU
 
     let weights_path = dir.join("weights.safetensors");
     let weights = read_bounded(&weights_path, MAX_FIXTURE_BYTES)?;
@@ -264,8 +267,9 @@ pub fn write_fixture(
     let o = outputs(model, wav, (batch, length), None)?;
     let frames = length / cfg.ae_hop_length;
     let mut io = HashMap::new();
+    let host = Device::Cpu; // host: a fixture's tensors, written to a file
     let mut put = |name: &str, values: Vec<f32>, shape: &[usize]| -> Result<()> {
-        let t = Tensor::from_vec(values, shape, &Device::Cpu).map_err(autoencoder::Error::from)?;
+        let t = Tensor::from_vec(values, shape, &host).map_err(autoencoder::Error::from)?;
         io.insert(name.to_string(), t);
         Ok(())
     };
@@ -286,27 +290,21 @@ pub fn write_fixture(
         obj.insert("batch".into(), batch.into());
         obj.insert("length".into(), length.into());
     }
-    let write_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |e: candle_core::Error| Error::Write {
-            path,
-            error: std::io::Error::other(e.to_string()),
-        }
-    };
     std::fs::create_dir_all(dir).map_err(|error| Error::Write {
         path: dir.to_path_buf(),
         error,
     })?;
     let config_path = dir.join("config.json");
-    std::fs::write(&config_path, config.to_string()).map_err(|error| Error::Write {
-        path: config_path,
-        error,
+    let text = config.to_string();
+    write_atomic(&config_path, Overwrite::Allowed, |out| {
+        out.write_all(text.as_bytes())
     })?;
-    let weights_path = dir.join("weights.safetensors");
-    candle_core::safetensors::save(weights, &weights_path).map_err(write_err(&weights_path))?;
-    let io_path = dir.join("io.safetensors");
-    candle_core::safetensors::save(&io, &io_path).map_err(write_err(&io_path))?;
-    Ok(())
+    write_tensors(
+        &dir.join("weights.safetensors"),
+        weights,
+        Overwrite::Allowed,
+    )?;
+    write_tensors(&dir.join("io.safetensors"), &io, Overwrite::Allowed)
 }
 /// The fast generator's softmax `[time][voice][256]`, fed at step `t` the decoded μ-law
 /// value of reference sample `t − 1` (zero at `t = 0`) and the reference's encoding frame

@@ -150,10 +150,11 @@ pub fn import(
     // Every variable the model needs, with its shape.
     let mut missing = Vec::new();
     let mut weights = HashMap::new();
+    let host = Device::Cpu; // host: a checkpoint's bytes, read from a file and written to one
     for (name, shape) in autoencoder::wavenet::weights::shapes(&config) {
         match tensors.get(&name) {
             Some((dims, data)) if *dims == shape => {
-                let t = Tensor::from_slice(data, dims.as_slice(), &Device::Cpu)
+                let t = Tensor::from_slice(data, dims.as_slice(), &host)
                     .map_err(autoencoder::Error::from)?;
                 weights.insert(name, t);
             }
@@ -196,7 +197,7 @@ pub fn import(
         path: config_path.clone(),
         error,
     })?;
-    crate::train::save_tensors(&weights_path, &weights, overwrite)?;
+    crate::fsutil::write_tensors(&weights_path, &weights, overwrite)?;
     write_atomic(&config_path, overwrite, |w| {
         std::io::Write::write_all(w, json.as_bytes())
     })?;

@@ -86,10 +86,15 @@ pub fn write_random(dir: &Path, config: &Config, seed: u64) -> Result<()> {
         seed,
         autoencoder::wavenet::weights::BiasInit::Uniform(0.1),
         candle_core::DType::F32,
-        &Device::Cpu,
+        &Device::Cpu, // host: a file's weights, made in host memory
     )?;
     let path = dir.join(WEIGHTS_FILE);
-    varmap
-        .save(&path)
-        .map_err(|e| Error::invalid(&path, format!("cannot save weights ({e})")))
+    let tensors: std::collections::HashMap<String, candle_core::Tensor> = varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::invalid(&path, "cannot save weights (variable map lock poisoned)"))?
+        .iter()
+        .map(|(name, var)| (name.clone(), var.as_tensor().clone()))
+        .collect();
+    crate::fsutil::write_tensors(&path, &tensors, crate::fsutil::Overwrite::Allowed)
 }

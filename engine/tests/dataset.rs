@@ -8,6 +8,8 @@ use engine::fsutil::Overwrite;
 use engine::nsynth::{Dataset, DatasetWriter, Example, NOTE_SAMPLES};
 use engine::pitch::{self, Pitch};
 use engine::soundfont::{RenderOptions, render_dataset};
+#[path = "support/skip.rs"]
+mod skip;
 #[path = "support/tiny_sf2.rs"]
 mod tiny_sf2;
 use tiny_sf2::tiny_sf2;
@@ -158,10 +160,10 @@ fn bad_render_requests_are_errors() {
 fn renders_from_fluidr3_where_installed() {
     let font = Path::new("/usr/share/sounds/sf2/FluidR3_GM.sf2");
     if !font.exists() {
-        println!(
-            "skipped: {} is not installed (Debian package fluid-soundfont-gm)",
+        skip::skip(&format!(
+            "{} is not installed (Debian package fluid-soundfont-gm; `./dev test` installs it)",
             font.display()
-        );
+        ));
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -322,4 +324,10 @@ fn drum_kits_render_as_unpitched_notes() {
     render_dataset(&font, &pitched, &options(&[0], &[60], &[100]), &|_, _| {}).unwrap();
     let json = std::fs::read_to_string(pitched.join("examples.json")).unwrap();
     assert!(!json.contains("unpitched"));
+}
+
+#[test]
+#[should_panic(expected = "TIMBREL_NO_SKIP=1, but a tool is missing")]
+fn a_skip_fails_where_skipping_is_not_allowed() {
+    skip::skip_or_fail("a tool is missing", true);
 }

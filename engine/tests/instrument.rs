@@ -1,8 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code, helpers included
 //! Instrument export on a tiny random model: the SF2 loads in rustysynth and plays at a
 //! key between two rendered ones, every key and velocity is covered once (SF2 zones and
-//! SFZ regions), an interrupted export resumes where it stopped, and nothing is
-//! overwritten unasked.
+//! SFZ regions), an exported SFZ plays in the tests' SFZ player, an interrupted export
+//! resumes where it stopped, nothing is overwritten unasked, no input is written over
+//! even when asked, and no folder Timbrel did not make is adopted or removed.
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,9 @@ use engine::audio::{ReadOptions, SAMPLE_RATE_HZ};
 use engine::fsutil::Overwrite;
 use engine::instrument::{self, InstrumentSpec};
 use engine::synth::{Engine, ModelSource, RenderOptions, Weights};
+
+#[path = "support/sfz_player.rs"]
+mod sfz_player;
 
 fn tiny() -> Config {
     Config {
@@ -330,4 +334,138 @@ fn velocity_layers_that_pick_the_same_notes_share_one_note_and_zone() {
             (1, 127)
         );
     }
+}
+
+#[test]
+fn an_exported_sfz_plays_in_a_sampler() {
+    let s = setup();
+    let out = s.dir.path().join("played.sfz");
+    let spec = InstrumentSpec {
+        release_secs: 0.1,
+        ..spec(&s, &out)
+    };
+    export(&s, &spec).unwrap();
+    let inst = sfz_player::Instrument::open(&out);
+    let rate = 44_100.0;
+    for region in &inst.regions {
+        let v = region.velocities.1;
+        let gain = (f32::from(v) / 127.0).powi(2);
+        let secs = region.sample.len() as f32 / rate;
+        // At its key, held for the whole note: every sample point as written (scaled by
+        // the velocity's gain).
+        let played = inst.play(region.keycenter, v, secs, secs);
+        let expected: Vec<f32> = region.sample.iter().map(|&x| gain * x).collect();
+        assert_eq!(played.len(), expected.len());
+        assert!(
+            played == expected,
+            "{} is not played as written",
+            region.sample_path
+        );
+        // Let go after 0.1 s: silent once the 0.1 s release is over.
+        let released = inst.play(region.keycenter, v, 0.1, 0.3);
+        assert!(released[..4_000].iter().any(|&x| x != 0.0));
+        assert!(
+            released[(0.2 * rate) as usize + 1..]
+                .iter()
+                .all(|&x| x == 0.0)
+        );
+        // A looped note held three times its length still sounds at the end of the hold.
+        if region.sustain_loop.is_some() {
+            let held = inst.play(region.keycenter, v, 3.0 * secs, 3.0 * secs);
+            let tail = &held[held.len() - 4_000..];
+            assert!(tail.iter().any(|&x| x != 0.0), "{}", region.sample_path);
+        }
+    }
+    // The flute's two velocity layers: the loud one louder.
+    let level = |v| {
+        let x = inst.play(60, v, 0.4, 0.4);
+        (x.iter().map(|s| s * s).sum::<f32>() / x.len() as f32).sqrt()
+    };
+    assert!(level(127) > level(64), "{} {}", level(127), level(64));
+}
+
+#[test]
+fn a_parts_folder_timbrel_did_not_make_is_refused_and_kept() {
+    let s = setup();
+    let out = s.dir.path().join("mine.sf2");
+    let parts = instrument::parts_dir(&out);
+    std::fs::create_dir_all(&parts).unwrap();
+    std::fs::write(parts.join("k060_v127.wav"), b"the user's own").unwrap();
+    for overwrite in [false, true] {
+        let err = export(
+            &s,
+            &InstrumentSpec {
+                overwrite,
+                ..spec(&s, &out)
+            },
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, engine::Error::NotCreatedByTimbrel { ref path, .. } if *path == parts),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(parts.join("k060_v127.wav")).unwrap(),
+        b"the user's own"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_finished_export_removes_only_what_it_wrote() {
+    let s = setup();
+    let out = s.dir.path().join("kept.sf2");
+    // Stopped after its first note, with the user's file put in the work folder.
+    let control = Control::default();
+    let err = instrument::run(
+        &s.engine,
+        &spec(&s, &out),
+        &control,
+        &mut |_| ControlFlow::Continue(()),
+        &mut |line| {
+            if line.starts_with("1 of") {
+                control.cancel();
+            }
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, engine::Error::Cancelled), "{err}");
+    let parts = instrument::parts_dir(&out);
+    std::fs::write(parts.join("notes.txt"), b"keep").unwrap();
+    export(&s, &spec(&s, &out)).unwrap();
+    assert!(out.exists());
+    let left: Vec<String> = std::fs::read_dir(&parts)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["notes.txt"]);
+}
+
+#[test]
+fn an_output_that_is_an_input_is_refused_even_with_overwrite() {
+    let s = setup();
+    // The organ pack's one note, and an output that is the same file by another name.
+    let organ = std::fs::read_dir(&s.sources[1])
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let before = std::fs::read(&organ).unwrap();
+    let out = s.dir.path().join("organ.sf2");
+    std::fs::hard_link(&organ, &out).unwrap();
+    let err = export(
+        &s,
+        &InstrumentSpec {
+            sources: vec![s.sources[1].clone()],
+            weights: Weights::Fixed(vec![1.0]),
+            overwrite: true,
+            ..spec(&s, &out)
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, engine::Error::OutputIsInput { .. }), "{err}");
+    assert_eq!(std::fs::read(&organ).unwrap(), before);
+    assert!(!instrument::parts_dir(&out).exists());
 }

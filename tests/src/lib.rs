@@ -54,3 +54,15 @@ pub fn repo_root() -> PathBuf {
 pub fn magenta_tiny() -> PathBuf {
     repo_root().join("tests/fixtures/magenta-tiny")
 }
+
+/// Skips a check for a missing tool or file, never silently: the reason goes to the
+/// terminal (past the test harness's capture), and under `TIMBREL_NO_SKIP=1` (what
+/// `./dev test` sets, having installed the tools) the test fails instead.
+pub fn skip(reason: &str) {
+    let no_skip = std::env::var("TIMBREL_NO_SKIP").is_ok_and(|v| v == "1");
+    assert!(!no_skip, "TIMBREL_NO_SKIP=1, but {reason}");
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("skipped: {reason}\n").as_bytes(),
+    );
+}

@@ -107,8 +107,8 @@ fn an_exported_soundfont_plays_between_its_keys_at_the_keys_pitch() {
         .output()
         .is_err()
     {
-        println!(
-            "skipped the FluidSynth check: fluidsynth is not installed (apt-get install fluidsynth)"
+        tests::skip(
+            "the FluidSynth check: fluidsynth is not installed (apt-get install fluidsynth; `./dev test` installs it)",
         );
         return;
     }

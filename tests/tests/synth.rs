@@ -308,6 +308,34 @@ fn outputs_are_never_overwritten_without_force() {
 }
 
 #[test]
+fn an_input_is_never_an_output_even_with_force() {
+    let s = Setup::new();
+    let a = s.note("flute", 60);
+    let before = std::fs::read(&a).unwrap();
+    for args in [
+        vec!["reconstruct", a.as_str(), "-o", a.as_str(), "--force"],
+        vec![
+            "blend",
+            a.as_str(),
+            a.as_str(),
+            "--mix",
+            "0.5",
+            "-o",
+            a.as_str(),
+            "--force",
+        ],
+        vec!["encode", a.as_str(), "-o", a.as_str(), "--force"],
+    ] {
+        let out = s.run(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains("one of the inputs"), "{err}");
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), before);
+}
+
+#[test]
 fn ctrl_c_cancels_and_leaves_no_file() {
     let s = Setup::new();
     // A long note: two minutes take the tiny model many seconds to decode.

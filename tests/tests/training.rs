@@ -313,3 +313,41 @@ fn a_student_is_distilled_from_a_teacher_and_plays_beside_it() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--teacher"));
     assert!(!tmp.path().join("lonely").exists());
 }
+
+#[test]
+fn force_refuses_a_folder_timbrel_did_not_make_in_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
+    std::fs::write(p("tiny.json"), TINY).unwrap();
+    let notes = tiny_notes::render(tmp.path(), &[0, 24], "48,60");
+    // Someone's project folder that happens to hold a config.json and a train/ folder.
+    let theirs = tmp.path().join("project");
+    std::fs::create_dir_all(theirs.join("train")).unwrap();
+    std::fs::write(theirs.join("config.json"), b"{\"theirs\": true}").unwrap();
+    std::fs::write(theirs.join("train/data.csv"), b"1,2,3").unwrap();
+    let out = timbrel(&[
+        "train",
+        "--data",
+        &notes,
+        "--config",
+        &p("tiny.json"),
+        "--out",
+        &p("project"),
+        "--steps",
+        "1",
+        "--force",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("Timbrel did not make"), "{err}");
+    assert_eq!(
+        std::fs::read(theirs.join("config.json")).unwrap(),
+        b"{\"theirs\": true}"
+    );
+    assert_eq!(
+        std::fs::read(theirs.join("train/data.csv")).unwrap(),
+        b"1,2,3"
+    );
+}

@@ -48,6 +48,8 @@ pub struct Options {
     pub render_on_start: bool,
     /// The embedding cache (`None`: the user's, see `engine::synth::Cache`).
     pub cache_dir: Option<PathBuf>,
+    /// Where the worker's model runs (`timbrel gui --device`).
+    pub device: candle_core::Device,
 }
 
 impl Default for Options {
@@ -61,6 +63,7 @@ impl Default for Options {
             data_dir: None,
             render_on_start: false,
             cache_dir: None,
+            device: candle_core::Device::Cpu, // host: the window's default, `--device cpu`
         }
     }
 }
@@ -242,6 +245,7 @@ impl TimbrelApp {
         let worker = Worker::start(
             options.model.clone(),
             options.cache_dir.clone(),
+            options.device.clone(),
             move || ctx.request_repaint(),
         );
         let player = if options.audio {

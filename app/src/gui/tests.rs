@@ -94,6 +94,7 @@ impl Setup {
             data_dir: Some(self.path("data")),
             render_on_start: false,
             cache_dir: Some(self.path("cache")),
+            device: candle_core::Device::Cpu,
         };
         Harness::builder()
             .with_size(egui::Vec2::new(1400.0, 900.0))

@@ -34,6 +34,8 @@ pub enum Job {
         audio: Arc<Vec<f32>>,
         path: PathBuf,
         options: RenderOptions,
+        /// The files the render was made from: never written over.
+        inputs: Vec<PathBuf>,
     },
     /// File → Export instrument…: the blend at sampled keys and velocities, as an SF2 or
     /// SFZ (progress and failure come as `InstrumentProgress` and `InstrumentDone`).
@@ -146,6 +148,7 @@ impl Worker {
     pub fn start(
         model: ModelSource,
         cache_dir: Option<PathBuf>,
+        device: candle_core::Device,
         repaint: impl Fn() + Send + 'static,
     ) -> Self {
         let (jobs, job_rx) = channel::<Job>();
@@ -153,7 +156,7 @@ impl Worker {
         let failed_tx = event_tx.clone();
         if let Err(e) = std::thread::Builder::new()
             .name("timbrel-worker".into())
-            .spawn(move || serve(&model, cache_dir, &job_rx, &event_tx, &repaint))
+            .spawn(move || serve(&model, cache_dir, &device, &job_rx, &event_tx, &repaint))
         {
             // The window says so instead of waiting for a model that never loads.
             let _ = failed_tx.send(Event::ModelFailed(format!(
@@ -172,6 +175,7 @@ impl Worker {
 fn serve(
     model: &ModelSource,
     cache_dir: Option<PathBuf>,
+    device: &candle_core::Device,
     jobs: &Receiver<Job>,
     events: &Sender<Event>,
     repaint: &dyn Fn(),
@@ -180,7 +184,7 @@ fn serve(
         let _ = events.send(event);
         repaint();
     };
-    let engine = match Engine::load(model, None, &candle_core::Device::Cpu) {
+    let engine = match Engine::load(model, None, device) {
         Ok(engine) => {
             let engine = match cache_dir {
                 Some(dir) => engine.with_cache(Some(engine::synth::Cache::new(dir))),
@@ -249,12 +253,15 @@ fn serve(
                 audio,
                 path,
                 options,
+                inputs,
             } => {
-                // The GUI asked the user before replacing a file.
-                let result =
-                    render::write(&path, audio.as_ref().clone(), &options, Overwrite::Allowed)
-                        .map(|_| path)
-                        .map_err(|e| e.to_string());
+                // The GUI asked the user before replacing a file, but never one it read.
+                let result = engine::fsutil::check_not_input(&path, &inputs)
+                    .and_then(|()| {
+                        render::write(&path, audio.as_ref().clone(), &options, Overwrite::Allowed)
+                    })
+                    .map(|_| path)
+                    .map_err(|e| e.to_string());
                 emit(Event::Exported(result));
             }
             Job::Instrument { spec, control } => {

@@ -203,8 +203,10 @@ impl Common {
         }
     }
 
-    /// Refuses an existing output before any work is done.
-    pub(super) fn check_output(&self, path: &Path) -> anyhow::Result<()> {
+    /// Refuses an existing output before any work is done, and an output that is one of
+    /// the `inputs` even with --force.
+    pub(super) fn check_output(&self, path: &Path, inputs: &[PathBuf]) -> anyhow::Result<()> {
+        engine::fsutil::check_not_input(path, inputs)?;
         if !self.force && path.exists() {
             bail!(
                 "{} already exists (use --force to overwrite)",

@@ -309,7 +309,7 @@ pub fn reconstruct(args: &ReconstructArgs) -> anyhow::Result<ExitCode> {
         vec![args.out.clone()]
     };
     for out in &outputs {
-        c.check_output(out)?;
+        c.check_output(out, &args.inputs)?;
     }
     let engine = c.engine()?;
     let prepared = args
@@ -389,7 +389,7 @@ pub fn blend(args: &BlendArgs) -> anyhow::Result<ExitCode> {
         weights: args.weights.clone(),
         mode,
     })?;
-    c.check_output(&args.out)?;
+    c.check_output(&args.out, &args.sources)?;
     let engine = c.engine()?;
     let spec = NoteSpec {
         pitch: args.pitch,
@@ -567,7 +567,7 @@ pub fn grid(args: &GridArgs) -> anyhow::Result<ExitCode> {
 
 pub fn encode(args: &EncodeArgs) -> anyhow::Result<ExitCode> {
     let c = &args.common;
-    c.check_output(&args.out)?;
+    c.check_output(&args.out, std::slice::from_ref(&args.input))?;
     let engine = c.engine()?;
     let prepared = engine.prepare(&args.input, args.pitch, c.read())?;
     c.note(prepared.describe());
@@ -611,7 +611,7 @@ pub fn encode(args: &EncodeArgs) -> anyhow::Result<ExitCode> {
 pub fn decode_npy(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     let c = &args.common;
     let render = c.render()?;
-    c.check_output(&args.out)?;
+    c.check_output(&args.out, std::slice::from_ref(&args.input))?;
     let engine = c.engine()?;
     let (data, frames, channels) = npy::read(&args.input)?;
     let want = engine.bottleneck();

@@ -5,8 +5,9 @@
 //!
 //! Rendering is resumable as the grid is: each note is written to a work folder beside
 //! the output (`NAME.sf2.parts/`) as soon as its batch is decoded, with a record of what
-//! was asked; a run with the same request skips the notes already there, and the folder
-//! goes once the instrument is written.
+//! was asked; a run with the same request skips the notes already there, and the notes
+//! and plan go once the instrument is written (then the folder, if that emptied it). A
+//! folder of that name without a plan is refused, never adopted.
 
 pub mod looping;
 pub mod sf2;
@@ -237,6 +238,7 @@ fn check(engine: &Engine, spec: &InstrumentSpec) -> Result<Format> {
         ));
     }
     crate::synth::sources::check_seconds(spec.seconds)?;
+    crate::fsutil::check_not_input(out, &spec.sources)?;
     if !(spec.release_secs.is_finite() && (0.0..=20.0).contains(&spec.release_secs)) {
         return Err(Error::invalid(
             out,
@@ -270,7 +272,15 @@ pub fn run(
 ) -> Result<Report> {
     let format = check(engine, spec)?;
     let spans = key_spans(spec.keys.0, spec.keys.1, spec.every);
-    let layers = plan_layers(engine, spec, &spans)?;
+    let (layers, inputs) = plan_layers(engine, spec, &spans)?;
+    // Nothing written may be a file the instrument is made from, even with `overwrite`.
+    crate::fsutil::check_not_input(&spec.out, &inputs)?;
+    if format == Format::Sfz {
+        let samples = samples_dir(&spec.out);
+        for layer in &layers {
+            crate::fsutil::check_not_input(&samples.join(&layer.file), &inputs)?;
+        }
+    }
     let plan = Plan {
         model: engine.identity().to_string(),
         sources: spec.sources.clone(),
@@ -329,8 +339,15 @@ pub fn run(
         }
         Format::Sfz => Some(write_sfz(engine, spec, &written)?),
     };
-    // The work folder has served; a failure to remove it leaves only scratch behind.
-    let _ = std::fs::remove_dir_all(&parts);
+    // The work folder has served: its plan and the renders go (only what this run
+    // wrote: anything else put there stays, and so does the folder then); a failure to
+    // remove them leaves only scratch behind.
+    let ours: Vec<PathBuf> = layers
+        .iter()
+        .map(|l| PathBuf::from(&l.file))
+        .chain([PathBuf::from(PLAN_FILE)])
+        .collect();
+    let _ = crate::fsutil::remove_own(&parts, &ours);
     Ok(Report {
         file: spec.out.clone(),
         samples_dir,
@@ -345,9 +362,14 @@ pub fn run(
 }
 
 /// The notes to render, key by key: velocity layers whose sources pick the same notes
-/// share one.
-fn plan_layers(engine: &Engine, spec: &InstrumentSpec, spans: &[KeySpan]) -> Result<Vec<Layer>> {
+/// share one. Also the files they read (a pack's notes), none of which may be an output.
+fn plan_layers(
+    engine: &Engine,
+    spec: &InstrumentSpec,
+    spans: &[KeySpan],
+) -> Result<(Vec<Layer>, Vec<PathBuf>)> {
     let mut layers = Vec::new();
+    let mut read = spec.sources.clone();
     for span in spans {
         let mut groups: Vec<(Vec<PathBuf>, Vec<usize>)> = Vec::new();
         for (v, &velocity) in spec.velocities.iter().enumerate() {
@@ -365,7 +387,8 @@ fn plan_layers(engine: &Engine, spec: &InstrumentSpec, spans: &[KeySpan]) -> Res
                 None => groups.push((files, vec![v])),
             }
         }
-        for (_, velocities) in groups {
+        for (files, velocities) in groups {
+            read.extend(files);
             let top = velocities
                 .iter()
                 .map(|&v| spec.velocities[v])
@@ -378,7 +401,9 @@ fn plan_layers(engine: &Engine, spec: &InstrumentSpec, spans: &[KeySpan]) -> Res
             });
         }
     }
-    Ok(layers)
+    read.sort();
+    read.dedup();
+    Ok((layers, read))
 }
 
 /// Every rendered note at the output rate, faded as asked, and the one gain that brings
@@ -431,7 +456,7 @@ fn zones(layers: &[Layer], spans: &[KeySpan], velocities: &[u8]) -> Result<Vec<Z
 }
 
 /// Creates the work folder with its plan, or checks that an existing one holds renders
-/// of the same request.
+/// of the same request; a folder of that name that holds anything but no plan is refused.
 fn open_parts(parts: &Path, plan: &Plan) -> Result<()> {
     let plan_path = parts.join(PLAN_FILE);
     if plan_path.exists() {
@@ -445,6 +470,16 @@ fn open_parts(parts: &Path, plan: &Plan) -> Result<()> {
             ));
         }
         return Ok(());
+    }
+    // A folder of that name without a plan is not Timbrel's: its files would be taken
+    // for renders and removed at the end. An empty one (a run stopped before its plan
+    // was written) holds nothing to lose.
+    if std::fs::read_dir(parts).is_ok_and(|mut entries| entries.next().is_some()) || parts.is_file()
+    {
+        return Err(Error::NotCreatedByTimbrel {
+            path: parts.to_path_buf(),
+            what: format!("a work folder without its {PLAN_FILE}"),
+        });
     }
     std::fs::create_dir_all(parts).map_err(|error| Error::Write {
         path: parts.to_path_buf(),

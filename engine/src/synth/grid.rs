@@ -144,6 +144,7 @@ pub fn run(
         cells: all.clone(),
     };
     let index_path = dir.join(INDEX_FILE);
+    crate::fsutil::check_not_input(&index_path, &spec.corners)?;
     write_index(&index_path, &index)?;
 
     let todo: Vec<usize> = (0..all.len())
@@ -171,6 +172,20 @@ pub fn run(
             log(&format!("{} {name}: {}", midi_name(pitch), p.describe()));
         }
         corners.push((pitch, notes));
+    }
+    // No cell may be written over a file it is made from (a corner, or a pack's note).
+    let inputs: Vec<std::path::PathBuf> = spec
+        .corners
+        .iter()
+        .cloned()
+        .chain(
+            corners
+                .iter()
+                .flat_map(|(_, s)| s.prepared.iter().map(|p| p.file.clone())),
+        )
+        .collect();
+    for &i in &todo {
+        crate::fsutil::check_not_input(&dir.join(&all[i].file), &inputs)?;
     }
     let at_pitch = |pitch: u8| {
         corners

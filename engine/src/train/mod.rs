@@ -4,15 +4,18 @@
 //! weights: a loadable model at every checkpoint), `train_log.jsonl` (one line per step
 //! and per validation), and `train/` with the exact training state (`state.json` and the
 //! `state-STEP.safetensors` it names: raw weights, Adam moments, EMA). `state.json` is
-//! written last, so a checkpoint either happened entirely or not at all.
+//! written last, so a checkpoint either happened entirely or not at all. `train/` also
+//! holds the folder's mark (`timbrel-run.json`, see `run_dir`): starting over clears only
+//! a folder so marked, and only the files a run writes.
 
 mod data;
 mod driver;
 mod options;
+mod run_dir;
 pub mod samplernn;
 pub mod student;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -29,9 +32,11 @@ use serde::{Deserialize, Serialize};
 
 pub use data::{InstrumentKey, Split, TrainData};
 pub use options::{LrRestart, OptionsError, TrainOptions};
+pub use run_dir::{MARKER_FILE, made_by_timbrel};
+pub(crate) use run_dir::{check_start, init_dir};
 
 use crate::error::{Error, Result, read_bounded};
-use crate::fsutil::{Overwrite, write_atomic};
+use crate::fsutil::{Overwrite, write_atomic, write_tensors};
 use crate::model_dir::{CONFIG_FILE, WEIGHTS_FILE};
 
 pub const LOG_FILE: &str = "train_log.jsonl";
@@ -172,26 +177,6 @@ impl std::fmt::Debug for Trainer {
     }
 }
 
-pub(crate) fn save_tensors(
-    path: &Path,
-    tensors: &HashMap<String, Tensor>,
-    overwrite: Overwrite,
-) -> Result<()> {
-    let host: HashMap<String, Tensor> = tensors
-        .iter()
-        .map(|(k, t)| {
-            Ok((
-                k.clone(),
-                t.to_device(&Device::Cpu)
-                    .map_err(autoencoder::Error::from)?,
-            ))
-        })
-        .collect::<Result<_>>()?;
-    let bytes = safetensors::serialize(host.iter(), None)
-        .map_err(|e| Error::invalid(path, format!("cannot serialise tensors ({e})")))?;
-    write_atomic(path, overwrite, |out| out.write_all(&bytes))
-}
-
 /// A run's `train/state.json`, with `steps` as the new total when given.
 fn read_state(dir: &Path, steps: Option<u64>) -> Result<State> {
     let state_path = dir.join(STATE_DIR).join(STATE_FILE);
@@ -258,14 +243,14 @@ fn restore_run_adapted(
 /// (`train/state-STEP.safetensors`, then `train/state.json` naming it, last); older state
 /// tensors are removed. `state.tensors_file` is filled in here.
 fn write_checkpoint(dir: &Path, optimizer: &Optimizer, mut state: State) -> Result<()> {
-    save_tensors(
+    write_tensors(
         &dir.join(WEIGHTS_FILE),
         &optimizer.ema(),
         Overwrite::Allowed,
     )?;
     let tensors_file = format!("state-{:08}.safetensors", state.step);
     let state_dir = dir.join(STATE_DIR);
-    save_tensors(
+    write_tensors(
         &state_dir.join(&tensors_file),
         &optimizer.state(),
         Overwrite::Allowed,
@@ -280,8 +265,7 @@ fn write_checkpoint(dir: &Path, optimizer: &Optimizer, mut state: State) -> Resu
     if let Ok(entries) = std::fs::read_dir(&state_dir) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with("state-") && name.ends_with(".safetensors") && name != tensors_file
-            {
+            if run_dir::is_state_tensors(&name) && name != tensors_file {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
@@ -289,7 +273,6 @@ fn write_checkpoint(dir: &Path, optimizer: &Optimizer, mut state: State) -> Resu
     Ok(())
 }
 
-/// Appends one event to the run's `train_log.jsonl`.
 /// A step's own random draws, from a stream seeded by the run's seed and the step (so a
 /// resumed run draws the same): each crop's f0, 0 for the share trained unpitched, and the
 /// Gaussian noise (σ = `input_noise`) added to the decoder's input, if any.
@@ -326,32 +309,7 @@ pub(crate) fn step_draws(
     (f0, noise)
 }
 
-/// Readies `dir` for a new run: over an old one (`overwrite` allowed) its log and state go;
-/// the state folder is made and the config (`json`, or why it could not be written)
-/// written to `config_path`.
-fn init_dir(
-    dir: &Path,
-    config_path: &Path,
-    overwrite: Overwrite,
-    json: autoencoder::Result<String>,
-) -> Result<()> {
-    if overwrite == Overwrite::Allowed {
-        let _ = std::fs::remove_file(dir.join(LOG_FILE));
-        let _ = std::fs::remove_dir_all(dir.join(STATE_DIR));
-    }
-    std::fs::create_dir_all(dir.join(STATE_DIR)).map_err(|error| Error::Write {
-        path: dir.join(STATE_DIR),
-        error,
-    })?;
-    let text = json.map_err(|error| Error::Model {
-        path: config_path.to_path_buf(),
-        error,
-    })?;
-    write_atomic(config_path, Overwrite::Allowed, |out| {
-        out.write_all(text.as_bytes())
-    })
-}
-
+/// Appends one event to the run's `train_log.jsonl`.
 fn append_log(dir: &Path, event: &impl Serialize) -> Result<()> {
     let path = dir.join(LOG_FILE);
     let mut line = serde_json::to_string(event).map_err(json_err(&path))?;
@@ -409,9 +367,7 @@ impl Trainer {
     ) -> Result<Self> {
         options.check(config)?;
         let config_path = dir.join(CONFIG_FILE);
-        if overwrite == Overwrite::Never && config_path.exists() {
-            return Err(Error::ModelExists(config_path));
-        }
+        check_start(dir, &config_path, overwrite)?;
         let split = Split {
             validation_share: options.validation_share,
             seed: options.seed,

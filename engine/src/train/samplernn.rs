@@ -90,9 +90,7 @@ impl SampleRnnTrainer {
         config.validate()?;
         options.check(&config.encoder)?;
         let config_path = dir.join(CONFIG_FILE);
-        if overwrite == Overwrite::Never && config_path.exists() {
-            return Err(Error::ModelExists(config_path));
-        }
+        super::check_start(dir, &config_path, overwrite)?;
         let split = Split {
             validation_share: options.validation_share,
             seed: options.seed,

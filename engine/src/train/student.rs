@@ -119,7 +119,8 @@ pub fn reconstruct(
     f0_hz: &[f32],
     seed: u64,
 ) -> Result<Vec<Vec<f32>>> {
-    let device = Device::Cpu;
+    // Every tensor on the model's device: a student trained or evaluated on a GPU plays there.
+    let device = model.device().clone();
     let len = notes.first().map_or(0, Vec::len);
     let hop = model.config().student.hop_length;
     if notes.is_empty()
@@ -422,9 +423,7 @@ impl StudentTrainer {
     ) -> Result<Self> {
         options.check(&config.encoder)?;
         let config_path = dir.join(STUDENT_FILE);
-        if overwrite == Overwrite::Never && config_path.exists() {
-            return Err(Error::ModelExists(config_path));
-        }
+        super::check_start(dir, &config_path, overwrite)?;
         let split = super::Split {
             validation_share: options.validation_share,
             seed: options.seed,
@@ -531,7 +530,7 @@ impl StudentTrainer {
             })?;
         if grown {
             // The weights grow first, then the config that names their shapes.
-            super::save_tensors(
+            crate::fsutil::write_tensors(
                 &dir.join(WEIGHTS_FILE),
                 &optimizer.ema(),
                 Overwrite::Allowed,
@@ -608,6 +607,15 @@ impl StudentTrainer {
 
     pub fn step(&self) -> u64 {
         self.optimizer.step_count()
+    }
+
+    /// Steps through candle's autograd from now on, as on any device but the CPU: what
+    /// runs on a GPU, run where there is none (a run with a bank match term is refused,
+    /// as it would be on a GPU).
+    pub fn use_autograd(&mut self) -> Result<()> {
+        check_bank_weight(&self.options, &self.config, false)?;
+        self.fused = None;
+        Ok(())
     }
 
     /// Whether steps run the hand-written fused pass (on a CPU, without a teacher term)

@@ -13,6 +13,12 @@ impl TimbrelApp {
             audio: Arc::new(result.rendered.audio.clone()),
             path: path.clone(),
             options: e.render_options(true),
+            inputs: result
+                .rendered
+                .sources
+                .iter()
+                .map(|p| p.file.clone())
+                .collect(),
         });
         self.state.last_export = Some(path);
     }
