@@ -29,6 +29,15 @@ impl TimbrelApp {
                         self.start_render();
                     }
                 }
+                Event::LiveReady(engine) => {
+                    // A full ring (an engine already waiting) drops this one here.
+                    let _ = self.player.install_live(engine);
+                }
+                Event::LiveCorners(names) => {
+                    self.live.error = None;
+                    self.notice = Some(format!("keys play {}", names.join(", ")));
+                }
+                Event::LiveFailed(e) => self.live.error = Some(e),
                 Event::ModelFailed(e) => {
                     self.error = Some(format!("model: {e}"));
                     self.model = ModelStatus::Failed(e);

@@ -70,6 +70,8 @@ pub(super) struct Status<'a> {
     pub player: String,
     pub midi: String,
     pub midi_note: Option<u8>,
+    /// The live engine: its voices and CPU load, or why keys do not play live yet.
+    pub live: Option<String>,
     pub result: Option<&'a ResultView>,
     pub notice: Option<&'a str>,
     pub error: Option<&'a str>,
@@ -125,6 +127,10 @@ pub(super) fn status_ui(ui: &mut egui::Ui, app: Status) -> Vec<Command> {
             Some(note) => ui.label(format!("{}, playing {}", app.midi, midi_name(note))),
             None => ui.label(&app.midi),
         };
+        if let Some(live) = &app.live {
+            ui.separator();
+            ui.label(live);
+        }
         if let Some(r) = app.result {
             ui.separator();
             ui.label(format!(

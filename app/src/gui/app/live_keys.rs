@@ -1,0 +1,145 @@
+//! Keys played live: with a pitched student, MIDI and the computer keyboard's row play
+//! the live engine in the audio callback (no render per key); the pad's weights follow
+//! every move of the puck; the worker encodes the corners whenever they change.
+
+use super::*;
+use crate::gui::live::LiveCommand;
+
+/// A pitch-bend message's full swing, semitones either way (the General MIDI default).
+pub const BEND_RANGE_SEMITONES: f32 = 2.0;
+
+impl TimbrelApp {
+    /// Whether keys play live: the model is a pitched Parallel WaveNet student.
+    pub fn live_keys(&self) -> bool {
+        self.pitched() && self.parallel()
+    }
+
+    /// The corners the live engine plays (A, B, C, D), a missing one standing in for by
+    /// the first there is, so the weights keep their places; `None` with no corner.
+    fn live_corners(&self) -> Option<Vec<PathBuf>> {
+        let first = self.state.corners.iter().flatten().next()?;
+        Some(
+            self.state
+                .corners
+                .iter()
+                .map(|c| c.clone().unwrap_or_else(|| first.clone()))
+                .collect(),
+        )
+    }
+
+    /// The corners' weights of the pad (or the slider) now.
+    fn live_weights(&self) -> [f32; 4] {
+        match self.state.mode {
+            PadMode::Slider => {
+                let t = self.state.mix.clamp(0.0, 1.0);
+                [1.0 - t, t, 0.0, 0.0]
+            }
+            PadMode::Xy => xy_weights(self.state.xy[0], self.state.xy[1], self.state.xy_mode()),
+        }
+    }
+
+    /// Once a frame: asks the worker for the engine or new corners when they changed
+    /// (with an output to play them), sends the weights when they moved.
+    pub(super) fn live_sync(&mut self) {
+        if !self.live_keys() {
+            return;
+        }
+        let weights = self.live_weights();
+        if self.live.weights != Some(weights) && self.player.live(LiveCommand::Weights(weights)) {
+            self.live.weights = Some(weights);
+        }
+        if !self.player.available() || !self.scans.values().all(Option::is_some) {
+            return;
+        }
+        let Some(corners) = self.live_corners() else {
+            return;
+        };
+        if self.live.corners.as_ref() != Some(&corners) {
+            self.live.corners = Some(corners.clone());
+            self.live.error = None;
+            self.worker.send(Job::Live {
+                corners,
+                output_rate_hz: self.player.rate_hz,
+            });
+        }
+    }
+
+    /// A key of the computer keyboard's row went down (`down`) or up: a chromatic octave
+    /// from the pitch set on the piano.
+    pub(super) fn live_key(&mut self, semitones: i32, down: bool) {
+        if down {
+            let Ok(key) = u8::try_from(i32::from(self.state.pitch) + semitones) else {
+                return;
+            };
+            let velocity = f32::from(self.state.velocity) / 127.0;
+            if let Some(old) = self.live.held.insert(semitones, key) {
+                self.player.live(LiveCommand::NoteOff { key: old });
+            }
+            self.player.live(LiveCommand::NoteOn { key, velocity });
+        } else if let Some(key) = self.live.held.remove(&semitones) {
+            self.player.live(LiveCommand::NoteOff { key });
+        }
+    }
+
+    /// A MIDI event for the live engine.
+    pub(super) fn live_midi(&mut self, event: MidiEvent) {
+        let command = match event {
+            MidiEvent::NoteOn { note, velocity } => {
+                self.midi_note = Some(note);
+                LiveCommand::NoteOn {
+                    key: note,
+                    velocity: f32::from(velocity) / 127.0,
+                }
+            }
+            MidiEvent::NoteOff { note } => {
+                if self.midi_note == Some(note) {
+                    self.midi_note = None;
+                }
+                LiveCommand::NoteOff { key: note }
+            }
+            MidiEvent::PitchBend { value } => {
+                LiveCommand::Bend(f32::from(value) / 8192.0 * BEND_RANGE_SEMITONES)
+            }
+            MidiEvent::ModWheel { value } => LiveCommand::ModWheel(f32::from(value) / 127.0),
+            MidiEvent::AllNotesOff => {
+                self.midi_note = None;
+                LiveCommand::AllOff
+            }
+        };
+        self.player.live(command);
+    }
+
+    /// The status line's word on the live engine (`None`: keys do not play live).
+    pub(super) fn live_status(&self) -> Option<String> {
+        if !self.live_keys() {
+            return None;
+        }
+        let stats = self.player.live_stats();
+        Some(if !self.player.available() {
+            "keys play live once there is an audio output".into()
+        } else if let Some(e) = &self.live.error {
+            format!("live engine: {e}")
+        } else if stats.running() {
+            format!(
+                "live: {} voices, CPU {:.0} %",
+                stats.voices(),
+                100.0 * stats.cpu_load()
+            )
+        } else {
+            "live engine: encoding the corners…".into()
+        })
+    }
+}
+
+/// What the app keeps of the live engine.
+#[derive(Debug, Default)]
+pub struct LiveKeys {
+    /// The corners last sent to the worker.
+    corners: Option<Vec<PathBuf>>,
+    /// The weights last sent to the engine.
+    weights: Option<[f32; 4]>,
+    /// The computer keyboard's keys down: semitones from the pitch → the key started.
+    held: HashMap<i32, u8>,
+    /// Why the engine is not playing.
+    pub error: Option<String>,
+}
