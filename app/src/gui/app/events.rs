@@ -32,6 +32,8 @@ impl TimbrelApp {
                 Event::LiveReady(engine) => {
                     // A full ring (an engine already waiting) drops this one here.
                     let _ = self.player.install_live(engine);
+                    // A new engine starts from its defaults: the pad's weights again.
+                    self.live.forget_weights();
                 }
                 Event::LiveCorners(names) => {
                     self.live.error = None;

@@ -131,6 +131,13 @@ impl TimbrelApp {
     }
 }
 
+impl LiveKeys {
+    /// Sends the weights again at the next frame.
+    pub(super) fn forget_weights(&mut self) {
+        self.weights = None;
+    }
+}
+
 /// What the app keeps of the live engine.
 #[derive(Debug, Default)]
 pub struct LiveKeys {
