@@ -755,7 +755,7 @@ impl eframe::App for TimbrelApp {
             self.frame_ms_during_render =
                 (max.max(ms), (mean * n as f32 + ms) / (n + 1) as f32, n + 1);
         }
-        if self.player.playing() {
+        if self.player.playing() || self.live_sounding() {
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }
     }

@@ -76,6 +76,7 @@ impl TimbrelApp {
                 self.player.live(LiveCommand::NoteOff { key: old });
             }
             self.player.live(LiveCommand::NoteOn { key, velocity });
+            self.live.sent_at = Some(Instant::now());
         } else if let Some(key) = self.live.held.remove(&semitones) {
             self.player.live(LiveCommand::NoteOff { key });
         }
@@ -107,6 +108,17 @@ impl TimbrelApp {
             }
         };
         self.player.live(command);
+        self.live.sent_at = Some(Instant::now());
+    }
+
+    /// Whether live voices sound, or a key was just sent (the status line follows them).
+    pub(super) fn live_sounding(&self) -> bool {
+        self.live_keys()
+            && (self.player.live_stats().voices() > 0
+                || self
+                    .live
+                    .sent_at
+                    .is_some_and(|t| t.elapsed().as_secs_f32() < 0.5))
     }
 
     /// The status line's word on the live engine (`None`: keys do not play live).
@@ -120,9 +132,10 @@ impl TimbrelApp {
         } else if let Some(e) = &self.live.error {
             format!("live engine: {e}")
         } else if stats.running() {
+            let voices = stats.voices();
             format!(
-                "live: {} voices, CPU {:.0} %",
-                stats.voices(),
+                "live: {voices} voice{}, CPU {:.0} %",
+                if voices == 1 { "" } else { "s" },
                 100.0 * stats.cpu_load()
             )
         } else {
@@ -149,4 +162,6 @@ pub struct LiveKeys {
     held: HashMap<i32, u8>,
     /// Why the engine is not playing.
     pub error: Option<String>,
+    /// When a key was last sent.
+    sent_at: Option<Instant>,
 }
