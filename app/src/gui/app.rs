@@ -90,6 +90,8 @@ pub enum Command {
         semitones: i32,
         down: bool,
     },
+    /// Let every live key go (the window lost the keyboard).
+    LiveAllOff,
     ExportDialog,
     ExportTo(PathBuf),
     ConfirmOverwrite(bool),
@@ -428,6 +430,7 @@ impl TimbrelApp {
             Command::Stop => self.player.stop(),
             Command::PlayTransposed(semitones) => self.play_key(semitones),
             Command::LiveKey { semitones, down } => self.live_key(semitones, down),
+            Command::LiveAllOff => self.live_all_off(),
             Command::ExportDialog => {
                 let path = if self.options.dialogs {
                     let mut dialog = rfd::FileDialog::new()
@@ -634,6 +637,10 @@ impl eframe::App for TimbrelApp {
         let live = self.live_keys();
         if !ctx.egui_wants_keyboard_input() {
             ctx.input(|i| {
+                if live && i.events.contains(&egui::Event::WindowFocused(false)) {
+                    // Keys let go elsewhere would never come up here.
+                    commands.push(Command::LiveAllOff);
+                }
                 if live && !i.modifiers.command {
                     for event in &i.events {
                         if let egui::Event::Key {

@@ -759,6 +759,18 @@ fn with_the_default_student_midi_plays_the_live_engine_without_rendering_keys() 
             LiveCommand::NoteOff { key: 63 },
         ]
     );
+    // A key held when the window loses the keyboard is let go.
+    h.key_down(egui::Key::A);
+    h.run_steps(1);
+    h.event(egui::Event::WindowFocused(false));
+    h.run_steps(1);
+    assert_eq!(
+        h.state_mut().player_mut().take_live_commands(),
+        vec![
+            LiveCommand::NoteOn { key: 60, velocity },
+            LiveCommand::AllOff
+        ]
+    );
 
     // The puck: every move sends the engine the corners' weights of where it is.
     h.state_mut().state.mode = PadMode::Xy;

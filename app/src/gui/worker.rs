@@ -517,3 +517,48 @@ fn scan_source(path: &std::path::Path) -> engine::Result<Scan> {
         not_scanned: 0,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The live engine's job on the shipped student: built, then its corners swapped;
+    /// a corner that vanished or a rate the engine cannot serve is a reason, not a panic.
+    #[test]
+    fn the_live_job_builds_the_engine_swaps_corners_and_says_why_not() {
+        let engine = Engine::load(
+            &ModelSource::Default,
+            Some(engine::synth::DecoderKind::Parallel),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap()
+        .with_cache(None);
+        let dir = tempfile::tempdir().unwrap();
+        let packs = engine::demo::install(dir.path()).unwrap();
+        let mut swap = None;
+
+        let gone = vec![dir.path().join("gone.wav")];
+        match live_job(&engine, &gone, 48_000, &mut swap) {
+            Event::LiveFailed(e) => assert!(e.contains("gone.wav"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        match live_job(&engine, &packs[..1], 1_000, &mut swap) {
+            Event::LiveFailed(e) => assert!(e.contains("1000"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(swap.is_none());
+
+        match live_job(&engine, &packs[..2], 48_000, &mut swap) {
+            Event::LiveReady(live) => {
+                assert_eq!(live.corners().len(), 2);
+                assert_eq!(live.config().output_rate_hz, 48_000);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(swap.is_some());
+        match live_job(&engine, &packs[2..3], 48_000, &mut swap) {
+            Event::LiveCorners(names) => assert_eq!(names.len(), 1),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -82,6 +82,12 @@ impl TimbrelApp {
         }
     }
 
+    /// Lets every live key go.
+    pub(super) fn live_all_off(&mut self) {
+        self.live.held.clear();
+        self.player.live(LiveCommand::AllOff);
+    }
+
     /// A MIDI event for the live engine.
     pub(super) fn live_midi(&mut self, event: MidiEvent) {
         let command = match event {
