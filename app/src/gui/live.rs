@@ -36,6 +36,11 @@ pub enum LiveCommand {
     Bend(f32),
     /// The mod wheel, 0..=1 (vibrato depth).
     ModWheel(f32),
+    /// The amplitude envelope: attack and release, seconds.
+    Envelope {
+        attack_secs: f32,
+        release_secs: f32,
+    },
 }
 
 /// The commands a frame may send before the callback takes them.
@@ -175,6 +180,10 @@ impl LiveVoices {
                 LiveCommand::Weights(w) => engine.set_weights(w),
                 LiveCommand::Bend(semitones) => engine.set_pitch_bend(semitones),
                 LiveCommand::ModWheel(value) => engine.set_mod_wheel(value),
+                LiveCommand::Envelope {
+                    attack_secs,
+                    release_secs,
+                } => engine.set_envelope(attack_secs, release_secs),
             }
         }
         for piece in out.chunks_mut(SCRATCH_FRAMES) {

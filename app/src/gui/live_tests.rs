@@ -163,6 +163,10 @@ fn the_callback_with_live_voices_never_allocates() {
         },
         LiveCommand::Bend(1.5),
         LiveCommand::ModWheel(0.8),
+        LiveCommand::Envelope {
+            attack_secs: 0.02,
+            release_secs: 0.5,
+        },
     ] {
         assert!(live.send(command));
     }

@@ -782,5 +782,15 @@ fn with_the_default_student_midi_plays_the_live_engine_without_rendering_keys() 
     };
     let want = engine::synth::xy_weights(1.0, 0.0, h.state().state.xy_mode());
     assert_eq!(w, want);
+    // The key release slider: the engine's envelope.
+    h.state_mut().state.live_release_secs = 1.5;
+    h.run_steps(1);
+    assert_eq!(
+        h.state_mut().player_mut().take_live_commands(),
+        vec![LiveCommand::Envelope {
+            attack_secs: h.state().state.live_attack_secs,
+            release_secs: 1.5
+        }]
+    );
     assert_eq!(h.state().renders_started(), before);
 }

@@ -33,7 +33,7 @@ impl TimbrelApp {
                     // A full ring (an engine already waiting) drops this one here.
                     let _ = self.player.install_live(engine);
                     // A new engine starts from its defaults: the pad's weights again.
-                    self.live.forget_weights();
+                    self.live.forget_sent();
                 }
                 Event::LiveCorners(names) => {
                     self.live.error = None;

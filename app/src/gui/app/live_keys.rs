@@ -48,6 +48,15 @@ impl TimbrelApp {
         if self.live.weights != Some(weights) && self.player.live(LiveCommand::Weights(weights)) {
             self.live.weights = Some(weights);
         }
+        let envelope = (self.state.live_attack_secs, self.state.live_release_secs);
+        if self.live.envelope != Some(envelope)
+            && self.player.live(LiveCommand::Envelope {
+                attack_secs: envelope.0,
+                release_secs: envelope.1,
+            })
+        {
+            self.live.envelope = Some(envelope);
+        }
         if !self.player.available() || !self.scans.values().all(Option::is_some) {
             return;
         }
@@ -151,9 +160,10 @@ impl TimbrelApp {
 }
 
 impl LiveKeys {
-    /// Sends the weights again at the next frame.
-    pub(super) fn forget_weights(&mut self) {
+    /// Sends the weights and the envelope again at the next frame.
+    pub(super) fn forget_sent(&mut self) {
         self.weights = None;
+        self.envelope = None;
     }
 }
 
@@ -164,6 +174,8 @@ pub struct LiveKeys {
     corners: Option<Vec<PathBuf>>,
     /// The weights last sent to the engine.
     weights: Option<[f32; 4]>,
+    /// The envelope last sent (attack, release, seconds).
+    envelope: Option<(f32, f32)>,
     /// The computer keyboard's keys down: semitones from the pitch → the key started.
     held: HashMap<i32, u8>,
     /// Why the engine is not playing.

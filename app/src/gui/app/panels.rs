@@ -362,6 +362,24 @@ pub(super) fn blend_ui(
                     ui.add(egui::DragValue::new(&mut state.seed))
                         .labelled_by(label.id);
                     ui.end_row();
+                    let label = ui.label("Key attack");
+                    ui.add(
+                        egui::Slider::new(&mut state.live_attack_secs, 0.001..=2.0)
+                            .logarithmic(true)
+                            .suffix(" s"),
+                    )
+                    .labelled_by(label.id)
+                    .on_hover_text("keys played live: the rise to full level");
+                    ui.end_row();
+                    let label = ui.label("Key release");
+                    ui.add(
+                        egui::Slider::new(&mut state.live_release_secs, 0.001..=5.0)
+                            .logarithmic(true)
+                            .suffix(" s"),
+                    )
+                    .labelled_by(label.id)
+                    .on_hover_text("keys played live: the fade after a key is let go");
+                    ui.end_row();
                 });
         });
     });
