@@ -28,7 +28,7 @@ mod preview;
 mod result;
 use instrument_dialog::instrument_ui;
 use keyboard::keyboard_ui;
-use live_keys::LiveKeys;
+use live_keys::{LiveKeys, live_key_events};
 use panels::*;
 pub use preview::{PREVIEW_RES, Preview};
 
@@ -637,26 +637,8 @@ impl eframe::App for TimbrelApp {
         let live = self.live_keys();
         if !ctx.egui_wants_keyboard_input() {
             ctx.input(|i| {
-                if live && i.events.contains(&egui::Event::WindowFocused(false)) {
-                    // Keys let go elsewhere would never come up here.
-                    commands.push(Command::LiveAllOff);
-                }
-                if live && !i.modifiers.command {
-                    for event in &i.events {
-                        if let egui::Event::Key {
-                            key,
-                            pressed,
-                            repeat: false,
-                            ..
-                        } = event
-                            && let Some(&(_, semitones)) = KEYS.iter().find(|(k, _)| k == key)
-                        {
-                            commands.push(Command::LiveKey {
-                                semitones,
-                                down: *pressed,
-                            });
-                        }
-                    }
+                if live {
+                    live_key_events(i, &mut commands);
                 }
                 if i.modifiers.command && i.key_pressed(Key::R) {
                     commands.push(Command::Render);

@@ -8,6 +8,32 @@ use crate::gui::live::LiveCommand;
 /// A pitch-bend message's full swing, semitones either way (the General MIDI default).
 pub const BEND_RANGE_SEMITONES: f32 = 2.0;
 
+/// The computer keyboard's row as live keys going down and up (repeats ignored); every
+/// key let go when the window loses the keyboard (their releases would never come).
+pub(super) fn live_key_events(i: &egui::InputState, commands: &mut Vec<Command>) {
+    if i.events.contains(&egui::Event::WindowFocused(false)) {
+        commands.push(Command::LiveAllOff);
+    }
+    if i.modifiers.command {
+        return;
+    }
+    for event in &i.events {
+        if let egui::Event::Key {
+            key,
+            pressed,
+            repeat: false,
+            ..
+        } = event
+            && let Some(&(_, semitones)) = KEYS.iter().find(|(k, _)| k == key)
+        {
+            commands.push(Command::LiveKey {
+                semitones,
+                down: *pressed,
+            });
+        }
+    }
+}
+
 impl TimbrelApp {
     /// Whether keys play live: the model is a pitched Parallel WaveNet student.
     pub fn live_keys(&self) -> bool {
