@@ -170,6 +170,8 @@ impl TimbrelApp {
         let stats = self.player.live_stats();
         Some(if !self.player.available() {
             "keys play live once there is an audio output".into()
+        } else if self.state.corners.iter().all(Option::is_none) {
+            "keys play live once a corner has an instrument".into()
         } else if let Some(e) = &self.live.error {
             format!("live engine: {e}")
         } else if stats.running() {
