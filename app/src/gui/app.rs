@@ -22,11 +22,13 @@ mod events;
 mod files;
 mod instrument_dialog;
 mod keyboard;
+mod live_keys;
 mod panels;
 mod preview;
 mod result;
 use instrument_dialog::instrument_ui;
 use keyboard::keyboard_ui;
+use live_keys::{LiveKeys, live_key_events};
 use panels::*;
 pub use preview::{PREVIEW_RES, Preview};
 
@@ -82,6 +84,14 @@ pub enum Command {
     Stop,
     /// Play the result transposed by this many semitones (the computer keyboard).
     PlayTransposed(i32),
+    /// A key of the computer keyboard's row, this many semitones from the pitch, went
+    /// down or up (keys played live).
+    LiveKey {
+        semitones: i32,
+        down: bool,
+    },
+    /// Let every live key go (the window lost the keyboard).
+    LiveAllOff,
     ExportDialog,
     ExportTo(PathBuf),
     ConfirmOverwrite(bool),
@@ -189,6 +199,8 @@ pub struct TimbrelApp {
     pub(super) midi: Midi,
     /// The MIDI note playing (its note-off stops it).
     midi_note: Option<u8>,
+    /// Keys played live (see `live_keys.rs`).
+    pub live: LiveKeys,
     /// Scans of the sources, by path (`None` while scanning).
     pub scans: BTreeMap<PathBuf, Option<Result<Scan, String>>>,
     model: ModelStatus,
@@ -266,6 +278,7 @@ impl TimbrelApp {
             player,
             midi,
             midi_note: None,
+            live: LiveKeys::default(),
             scans: BTreeMap::new(),
             model: ModelStatus::Loading,
             running: None,
@@ -416,6 +429,8 @@ impl TimbrelApp {
             }
             Command::Stop => self.player.stop(),
             Command::PlayTransposed(semitones) => self.play_key(semitones),
+            Command::LiveKey { semitones, down } => self.live_key(semitones, down),
+            Command::LiveAllOff => self.live_all_off(),
             Command::ExportDialog => {
                 let path = if self.options.dialogs {
                     let mut dialog = rfd::FileDialog::new()
@@ -549,6 +564,12 @@ impl TimbrelApp {
         matches!(self.model, ModelStatus::Ready { parallel: true, .. })
     }
 
+    /// The audio output (tests: what was sent to it).
+    #[cfg(test)]
+    pub fn player_mut(&mut self) -> &mut Player {
+        &mut self.player
+    }
+
     /// Renders asked of the worker so far.
     #[cfg(test)]
     pub fn renders_started(&self) -> u64 {
@@ -612,16 +633,20 @@ impl eframe::App for TimbrelApp {
             }
         });
         // Shortcuts: Ctrl+R renders, Escape cancels, Space plays; the key row plays
-        // the result transposed.
+        // the live engine (a pitched student) or the result transposed.
+        let live = self.live_keys();
         if !ctx.egui_wants_keyboard_input() {
             ctx.input(|i| {
+                if live {
+                    live_key_events(i, &mut commands);
+                }
                 if i.modifiers.command && i.key_pressed(Key::R) {
                     commands.push(Command::Render);
                 } else if i.key_pressed(Key::Escape) {
                     commands.push(Command::Cancel);
                 } else if i.key_pressed(Key::Space) {
                     commands.push(Command::PlayResult);
-                } else if !i.modifiers.command {
+                } else if !i.modifiers.command && !live {
                     for (key, semitones) in KEYS {
                         if i.key_pressed(key) {
                             commands.push(Command::PlayTransposed(semitones));
@@ -641,6 +666,7 @@ impl eframe::App for TimbrelApp {
             player: self.player.describe(),
             midi: self.midi.describe(),
             midi_note: self.midi_note(),
+            live: self.live_status(),
             result: self.result.as_ref(),
             notice: self.notice.as_deref(),
             error: self.error.as_deref(),
@@ -695,6 +721,7 @@ impl eframe::App for TimbrelApp {
         for command in commands {
             self.apply(command, &ctx);
         }
+        self.live_sync();
         if self.queued_render && self.running.is_none() {
             self.queued_render = false;
             self.start_render_with(true);
@@ -717,7 +744,7 @@ impl eframe::App for TimbrelApp {
             self.frame_ms_during_render =
                 (max.max(ms), (mean * n as f32 + ms) / (n + 1) as f32, n + 1);
         }
-        if self.player.playing() {
+        if self.player.playing() || self.live_sounding() {
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }
     }

@@ -1,13 +1,17 @@
 //! Playback through cpal. The audio callback is a pure consumer: buffers are made (and
 //! resampled to the device rate) on the GUI thread and handed over through a lock-free
 //! ring (rtrb); the callback sends finished buffers back through a second ring, so it
-//! never allocates, frees, locks, logs or touches a file.
+//! never allocates, frees, locks, logs or touches a file. Keys played live are added by
+//! the live engine the callback owns (`live.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use engine::audio::SAMPLE_RATE_HZ;
+use engine::live::LiveEngine;
+
+use super::live::{self, LiveCommand, LiveInput, LiveStats, LiveVoices, SCRATCH_FRAMES};
 
 /// What the GUI sends the callback.
 #[derive(Debug)]
@@ -35,12 +39,17 @@ struct Renderer {
     fade_frames: usize,
     fading: Option<usize>,
     shared: Arc<Shared>,
+    /// The keys played live, added to the buffer playing.
+    live: LiveVoices,
+    /// The live engine's mono output for one piece of a device buffer, `[SCRATCH_FRAMES]`.
+    mono: Vec<f32>,
 }
 
 type GuiSide = (
     rtrb::Producer<Command>,
     rtrb::Consumer<Box<[f32]>>,
     Arc<Shared>,
+    LiveInput,
     Renderer,
 );
 
@@ -51,6 +60,7 @@ impl Renderer {
         let (commands, command_rx) = rtrb::RingBuffer::<Command>::new(16);
         let (returned_tx, returned) = rtrb::RingBuffer::<Box<[f32]>>::new(32);
         let shared = Arc::new(Shared::default());
+        let (live_input, live) = live::channel();
         let renderer = Self {
             commands: command_rx,
             returned: returned_tx,
@@ -60,8 +70,10 @@ impl Renderer {
             fade_frames: (rate_hz as usize / 100).max(1),
             fading: None,
             shared: Arc::clone(&shared),
+            live,
+            mono: vec![0.0; SCRATCH_FRAMES],
         };
-        (commands, returned, shared, renderer)
+        (commands, returned, shared, live_input, renderer)
     }
 
     fn sounding(&self) -> bool {
@@ -84,8 +96,8 @@ impl Renderer {
 
     /// Fills one device buffer: takes the GUI's commands, copies the current buffer (the
     /// same sample on every channel), silence after its end; a stop fades out over 10 ms
-    /// (no click). No allocation, no free, no lock: a buffer done with goes back to the
-    /// GUI thread through the return ring.
+    /// (no click); the live engine's keys are added on top. No allocation, no free, no
+    /// lock: a buffer done with goes back to the GUI thread through the return ring.
     fn fill(&mut self, out: &mut [f32]) {
         // Take a command only when a buffer it replaces can be handed back.
         while self.returned.slots() > 0 {
@@ -102,7 +114,26 @@ impl Renderer {
                 Command::Stop => self.hand_back(),
             }
         }
-        for frame in out.chunks_exact_mut(self.channels) {
+        // Taken out (no allocation: an empty Vec) so the loop may call `hand_back`.
+        let mut mono = std::mem::take(&mut self.mono);
+        for piece in out.chunks_mut(self.channels * SCRATCH_FRAMES) {
+            let live = &mut mono[..piece.len() / self.channels];
+            live.fill(0.0);
+            self.live.add_to(live);
+            for (frame, &live) in piece.chunks_exact_mut(self.channels).zip(live.iter()) {
+                let sample = self.next_sample();
+                frame.fill(sample + live);
+            }
+        }
+        self.mono = mono;
+        self.shared
+            .playing
+            .store(self.sounding(), Ordering::Relaxed);
+    }
+
+    /// The buffer playing's next sample (0 after its end), faded when stopping.
+    fn next_sample(&mut self) -> f32 {
+        {
             let mut sample = match &self.current {
                 Some(buffer) if self.position < buffer.len() => {
                     self.position += 1;
@@ -118,11 +149,8 @@ impl Renderer {
                     self.hand_back();
                 }
             }
-            frame.fill(sample);
+            sample
         }
-        self.shared
-            .playing
-            .store(self.sounding(), Ordering::Relaxed);
     }
 }
 
@@ -132,6 +160,10 @@ pub struct Player {
     commands: Option<rtrb::Producer<Command>>,
     returned: Option<rtrb::Consumer<Box<[f32]>>>,
     shared: Arc<Shared>,
+    live: LiveInput,
+    /// With no stream, the callback's live side nobody runs (its ring shows what was sent).
+    #[cfg_attr(not(test), allow(dead_code))]
+    parked: Option<LiveVoices>,
     pub rate_hz: u32,
     pub device: String,
     pub error: Option<String>,
@@ -150,11 +182,14 @@ impl std::fmt::Debug for Player {
 impl Player {
     /// No output at all (tests, or when asked).
     pub fn none(reason: &str) -> Self {
+        let (live, parked) = live::channel();
         Self {
             stream: None,
             commands: None,
             returned: None,
             shared: Arc::new(Shared::default()),
+            live,
+            parked: Some(parked),
             rate_hz: SAMPLE_RATE_HZ,
             device: String::new(),
             error: Some(reason.to_string()),
@@ -181,7 +216,7 @@ impl Player {
         let supported = device.default_output_config().map_err(|e| e.to_string())?;
         let config = supported.config();
         let channels = usize::from(config.channels);
-        let (commands, returned, shared, mut renderer) =
+        let (commands, returned, shared, live, mut renderer) =
             Renderer::new(channels, config.sample_rate);
         let callback = move |out: &mut [f32], info: &cpal::OutputCallbackInfo| {
             renderer.fill(out);
@@ -209,6 +244,8 @@ impl Player {
             commands: Some(commands),
             returned: Some(returned),
             shared,
+            live,
+            parked: None,
             rate_hz: config.sample_rate,
             device: name,
             error: None,
@@ -247,11 +284,37 @@ impl Player {
         self.shared.latency_centi_ms.load(Ordering::Relaxed) as f32 / 100.0
     }
 
-    /// Frees the buffers the callback is done with (here, not in the callback).
+    /// Frees the buffers (and a live engine) the callback is done with (here, not in the
+    /// callback).
     pub fn collect(&mut self) {
         if let Some(returned) = &mut self.returned {
             while returned.pop().is_ok() {}
         }
+        self.live.collect();
+    }
+
+    /// Sends the live engine `command`; false when its ring is full (dropped).
+    pub fn live(&mut self, command: LiveCommand) -> bool {
+        self.live.send(command)
+    }
+
+    /// Hands the callback a live engine (it replaces any there).
+    pub fn install_live(&mut self, engine: Box<LiveEngine>) -> Result<(), Box<LiveEngine>> {
+        self.live.install(engine)
+    }
+
+    /// What the callback reports of the live engine.
+    pub fn live_stats(&self) -> &LiveStats {
+        &self.live.stats
+    }
+
+    /// The live commands sent with no stream to take them (tests), oldest first.
+    #[cfg(test)]
+    pub fn take_live_commands(&mut self) -> Vec<LiveCommand> {
+        self.parked
+            .as_mut()
+            .map(LiveVoices::drain_commands)
+            .unwrap_or_default()
     }
 
     /// One line for the status bar.
@@ -269,6 +332,10 @@ impl Player {
 }
 
 #[cfg(test)]
+#[path = "live_tests.rs"]
+mod live_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::allocator::counting::calls_on_this_thread;
@@ -276,7 +343,7 @@ mod tests {
     #[test]
     fn the_callback_plays_replaces_and_stops_without_allocating() {
         // 1.6 kHz: a stop fades out over 16 frames.
-        let (mut commands, mut returned, shared, mut renderer) = Renderer::new(2, 1600);
+        let (mut commands, mut returned, shared, _live, mut renderer) = Renderer::new(2, 1600);
         let mut out = vec![1f32; 64];
         let (mut after_first, mut after_end) = (vec![0f32; 64], vec![0f32; 64]);
         let first: Box<[f32]> = (0..40).map(|i| i as f32).collect();

@@ -1,4 +1,5 @@
-//! MIDI input (midir): a keyboard's notes play the rendered sound transposed to them.
+//! MIDI input (midir): a keyboard's notes, pitch bend and mod wheel; they play the live
+//! engine (a pitched student) or the rendered sound transposed.
 //! midir calls back on its own thread; the notes go to the GUI through a channel, and the
 //! GUI plays them as it plays the computer keyboard's.
 
@@ -7,12 +8,28 @@ use std::sync::mpsc::{Receiver, channel};
 /// What the app does with MIDI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MidiEvent {
-    NoteOn { note: u8, velocity: u8 },
-    NoteOff { note: u8 },
+    NoteOn {
+        note: u8,
+        velocity: u8,
+    },
+    NoteOff {
+        note: u8,
+    },
+    /// -8192..=8191 (0: centred).
+    PitchBend {
+        value: i16,
+    },
+    /// Controller 1, 0..=127.
+    ModWheel {
+        value: u8,
+    },
+    /// Controller 123 (all notes off) or 120 (all sound off).
+    AllNotesOff,
 }
 
-/// A channel voice message as a note event (any channel); everything else is `None`. A
-/// note-on with velocity 0 is a note-off, as the MIDI specification says.
+/// A channel voice message as an event (any channel): notes, pitch bend, the mod wheel,
+/// all notes off; everything else is `None`. A note-on with velocity 0 is a note-off, as
+/// the MIDI specification says.
 pub fn parse(message: &[u8]) -> Option<MidiEvent> {
     let (&status, data) = message.split_first()?;
     match (status & 0xF0, data) {
@@ -22,6 +39,11 @@ pub fn parse(message: &[u8]) -> Option<MidiEvent> {
         (0x90, &[note, velocity, ..]) if note < 128 && velocity < 128 => {
             Some(MidiEvent::NoteOn { note, velocity })
         }
+        (0xE0, &[lsb, msb, ..]) if lsb < 128 && msb < 128 => Some(MidiEvent::PitchBend {
+            value: ((i16::from(msb) << 7) | i16::from(lsb)) - 8192,
+        }),
+        (0xB0, &[1, value, ..]) if value < 128 => Some(MidiEvent::ModWheel { value }),
+        (0xB0, &[120 | 123, _, ..]) => Some(MidiEvent::AllNotesOff),
         _ => None,
     }
 }
@@ -145,9 +167,28 @@ mod tests {
             Some(MidiEvent::NoteOff { note: 60 })
         );
         assert_eq!(parse(&[0x9F, 72, 0]), Some(MidiEvent::NoteOff { note: 72 }));
+        assert_eq!(
+            parse(&[0xE0, 0, 0x40]),
+            Some(MidiEvent::PitchBend { value: 0 })
+        );
+        assert_eq!(
+            parse(&[0xE2, 0x7F, 0x7F]),
+            Some(MidiEvent::PitchBend { value: 8191 })
+        );
+        assert_eq!(
+            parse(&[0xE0, 0, 0]),
+            Some(MidiEvent::PitchBend { value: -8192 })
+        );
+        assert_eq!(
+            parse(&[0xB1, 1, 64]),
+            Some(MidiEvent::ModWheel { value: 64 })
+        );
+        assert_eq!(parse(&[0xB0, 123, 0]), Some(MidiEvent::AllNotesOff));
         // Not notes, or malformed: ignored.
         for message in [
             &[0xB0, 64, 127][..],
+            &[0xE0, 0x80, 0],
+            &[0xB0, 1, 200],
             &[0xF8],
             &[0x90, 60],
             &[0x90],

@@ -8,6 +8,7 @@
 
 mod app;
 mod audio;
+mod live;
 mod midi;
 mod plots;
 mod state;

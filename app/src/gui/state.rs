@@ -139,6 +139,10 @@ pub struct State {
     pub export: ExportSettings,
     pub last_export: Option<PathBuf>,
     pub instrument: InstrumentSettings,
+    /// Keys played live: the rise from a key's press to full level, seconds.
+    pub live_attack_secs: f32,
+    /// Keys played live: the fall after a key's release, seconds.
+    pub live_release_secs: f32,
 }
 
 impl State {
@@ -179,6 +183,8 @@ impl Default for State {
             export: ExportSettings::default(),
             last_export: None,
             instrument: InstrumentSettings::default(),
+            live_attack_secs: 0.01,
+            live_release_secs: 0.3,
         }
     }
 }

@@ -16,6 +16,8 @@ use engine::synth::ModelSource;
 use super::app::{Options, PREVIEW_RES, TimbrelApp};
 use super::state::PadMode;
 
+mod live;
+
 #[derive(Debug)]
 struct Dropped(PathBuf);
 

@@ -11,6 +11,7 @@ use autoencoder::Sampling;
 use engine::audio::{ReadOptions, SAMPLE_RATE_HZ};
 use engine::fsutil::Overwrite;
 use engine::instrument::{self, InstrumentSpec};
+use engine::live::{CornerSwap, Corners, LiveConfig, LiveEngine};
 use engine::pack::Scan;
 use engine::synth::render::{self, RenderOptions};
 use engine::synth::{
@@ -42,6 +43,13 @@ pub enum Job {
     Instrument {
         spec: Box<InstrumentSpec>,
         control: Arc<Control>,
+    },
+    /// The live engine's corners (A, B, C, D: pack folders or sound files), encoded here
+    /// and swapped into the engine; the first time, the engine is built for a device at
+    /// `output_rate_hz` and sent back (`Event::LiveReady`).
+    Live {
+        corners: Vec<PathBuf>,
+        output_rate_hz: u32,
     },
 }
 
@@ -133,6 +141,13 @@ pub enum Event {
         result: Result<String, String>,
         cancelled: bool,
     },
+    /// A live engine, built for the corners of a `Job::Live`: the GUI hands it to the
+    /// audio callback.
+    LiveReady(Box<LiveEngine>),
+    /// The live engine's corners were swapped: their names.
+    LiveCorners(Vec<String>),
+    /// The live engine could not be built, or its corners encoded: why.
+    LiveFailed(String),
 }
 
 /// The GUI's end of the worker.
@@ -204,8 +219,20 @@ fn serve(
             None
         }
     };
+    // The live engine's corner swap, once the engine is built.
+    let mut swap: Option<CornerSwap> = None;
     for job in jobs {
         match job {
+            Job::Live {
+                corners,
+                output_rate_hz,
+            } => {
+                let event = match &engine {
+                    Some(engine) => live_job(engine, &corners, output_rate_hz, &mut swap),
+                    None => Event::LiveFailed(no_model().to_string()),
+                };
+                emit(event);
+            }
             Job::Scan(path) => {
                 let scan = scan_source(&path).map_err(|e| e.to_string());
                 emit(Event::Scanned { path, scan });
@@ -344,6 +371,45 @@ fn failed(id: u64, error: JobError) -> Event {
     }
 }
 
+/// Encodes the live engine's corners and swaps them in, or builds the engine with them.
+fn live_job(
+    engine: &Engine,
+    corners: &[PathBuf],
+    output_rate_hz: u32,
+    swap: &mut Option<CornerSwap>,
+) -> Event {
+    let Some(model) = engine.student_model() else {
+        return Event::LiveFailed("the live engine plays a Parallel WaveNet student".into());
+    };
+    let paths: Vec<&std::path::Path> = corners.iter().map(PathBuf::as_path).collect();
+    let corners = match Corners::encode(engine, &paths) {
+        Ok(corners) => corners,
+        Err(e) => return Event::LiveFailed(e.to_string()),
+    };
+    if let Some(swap) = swap {
+        let names = corners.names().to_vec();
+        return match swap.swap(corners) {
+            Ok(()) => Event::LiveCorners(names),
+            Err(e) => Event::LiveFailed(e.to_string()),
+        };
+    }
+    // Voices on this thread's sibling cores: the worker and the GUI keep one.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let cfg = LiveConfig {
+        output_rate_hz,
+        max_voices: 8,
+        helper_threads: cores.saturating_sub(2).min(3),
+        ..LiveConfig::default()
+    };
+    match LiveEngine::new(model, corners, cfg) {
+        Ok(live) => {
+            *swap = Some(live.corner_swap());
+            Event::LiveReady(Box::new(live))
+        }
+        Err(e) => Event::LiveFailed(e.to_string()),
+    }
+}
+
 /// Every cell of the grid in one batch; cell `i` draws from random stream `i` (as
 /// `timbrel grid` does), each cut to the longest corner note.
 fn grid_job(
@@ -450,4 +516,49 @@ fn scan_source(path: &std::path::Path) -> engine::Result<Scan> {
         other_files: 0,
         not_scanned: 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The live engine's job on the shipped student: built, then its corners swapped;
+    /// a corner that vanished or a rate the engine cannot serve is a reason, not a panic.
+    #[test]
+    fn the_live_job_builds_the_engine_swaps_corners_and_says_why_not() {
+        let engine = Engine::load(
+            &ModelSource::Default,
+            Some(engine::synth::DecoderKind::Parallel),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap()
+        .with_cache(None);
+        let dir = tempfile::tempdir().unwrap();
+        let packs = engine::demo::install(dir.path()).unwrap();
+        let mut swap = None;
+
+        let gone = vec![dir.path().join("gone.wav")];
+        match live_job(&engine, &gone, 48_000, &mut swap) {
+            Event::LiveFailed(e) => assert!(e.contains("gone.wav"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        match live_job(&engine, &packs[..1], 1_000, &mut swap) {
+            Event::LiveFailed(e) => assert!(e.contains("1000"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(swap.is_none());
+
+        match live_job(&engine, &packs[..2], 48_000, &mut swap) {
+            Event::LiveReady(live) => {
+                assert_eq!(live.corners().len(), 2);
+                assert_eq!(live.config().output_rate_hz, 48_000);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(swap.is_some());
+        match live_job(&engine, &packs[2..3], 48_000, &mut swap) {
+            Event::LiveCorners(names) => assert_eq!(names.len(), 1),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -29,6 +29,17 @@ impl TimbrelApp {
                         self.start_render();
                     }
                 }
+                Event::LiveReady(engine) => {
+                    // A full ring (an engine already waiting) drops this one here.
+                    let _ = self.player.install_live(engine);
+                    // A new engine starts from its defaults: the pad's weights again.
+                    self.live.forget_sent();
+                }
+                Event::LiveCorners(names) => {
+                    self.live.error = None;
+                    self.notice = Some(format!("keys play {}", names.join(", ")));
+                }
+                Event::LiveFailed(e) => self.live.error = Some(e),
                 Event::ModelFailed(e) => {
                     self.error = Some(format!("model: {e}"));
                     self.model = ModelStatus::Failed(e);

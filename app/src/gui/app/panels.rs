@@ -70,6 +70,8 @@ pub(super) struct Status<'a> {
     pub player: String,
     pub midi: String,
     pub midi_note: Option<u8>,
+    /// The live engine: its voices and CPU load, or why keys do not play live yet.
+    pub live: Option<String>,
     pub result: Option<&'a ResultView>,
     pub notice: Option<&'a str>,
     pub error: Option<&'a str>,
@@ -125,6 +127,10 @@ pub(super) fn status_ui(ui: &mut egui::Ui, app: Status) -> Vec<Command> {
             Some(note) => ui.label(format!("{}, playing {}", app.midi, midi_name(note))),
             None => ui.label(&app.midi),
         };
+        if let Some(live) = &app.live {
+            ui.separator();
+            ui.label(live);
+        }
         if let Some(r) = app.result {
             ui.separator();
             ui.label(format!(
@@ -355,6 +361,24 @@ pub(super) fn blend_ui(
                     let label = ui.label("Seed");
                     ui.add(egui::DragValue::new(&mut state.seed))
                         .labelled_by(label.id);
+                    ui.end_row();
+                    let label = ui.label("Key attack");
+                    ui.add(
+                        egui::Slider::new(&mut state.live_attack_secs, 0.001..=2.0)
+                            .logarithmic(true)
+                            .suffix(" s"),
+                    )
+                    .labelled_by(label.id)
+                    .on_hover_text("keys played live: the rise to full level");
+                    ui.end_row();
+                    let label = ui.label("Key release");
+                    ui.add(
+                        egui::Slider::new(&mut state.live_release_secs, 0.001..=5.0)
+                            .logarithmic(true)
+                            .suffix(" s"),
+                    )
+                    .labelled_by(label.id)
+                    .on_hover_text("keys played live: the fade after a key is let go");
                     ui.end_row();
                 });
         });

@@ -92,12 +92,17 @@ impl TimbrelApp {
         keys
     }
 
-    /// A MIDI note-on plays the result at its note (as the computer keyboard's row does):
+    /// With a pitched student, MIDI plays the live engine (`live_keys.rs`). Otherwise a
+    /// MIDI note-on plays the result at its note (as the computer keyboard's row does):
     /// a pitched model's keys across the piano's range (each rendered at its own pitch),
     /// other models' within the engine's shift range; its note-off stops it.
     pub(super) fn midi_notes(&mut self, commands: &mut Vec<Command>) {
         let pitched = self.pitched();
         while let Ok(event) = self.midi.events.try_recv() {
+            if self.live_keys() {
+                self.live_midi(event);
+                continue;
+            }
             match event {
                 MidiEvent::NoteOn { note, .. } => {
                     let Some(r) = &self.result else {
@@ -129,6 +134,12 @@ impl TimbrelApp {
                         commands.push(Command::Stop);
                     }
                 }
+                MidiEvent::AllNotesOff => {
+                    self.midi_note = None;
+                    commands.push(Command::Stop);
+                }
+                // A rendered note has no bend or vibrato to change.
+                MidiEvent::PitchBend { .. } | MidiEvent::ModWheel { .. } => {}
             }
         }
     }
