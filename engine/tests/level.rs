@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 //! Blends as loud as their sources (`engine::synth::level`): a decoded blend brought,
 //! frame by frame, to the weighted mean in dB of its sources' levels; single sources and
 //! silence untouched; the gain clamped and smooth.
@@ -167,4 +168,103 @@ fn the_envelope_moves_smoothly() {
     // Held before the first centre and after the last.
     assert_eq!(env[0], MAX_GAIN_DB);
     assert_eq!(*env.last().unwrap(), -MAX_GAIN_DB);
+}
+
+/// The engine's path: `Engine::sources` keeps each source's level track fitted to the
+/// note's length as its embedding is, `Sources::match_level` leaves a single source's
+/// decode bit for bit, moves a blend's by at most the clamp, and is off when asked.
+#[test]
+fn the_engine_keeps_aligned_levels_and_spares_single_sources() {
+    use autoencoder::{Config, Control, Sampling};
+    use candle_core::Device;
+    use engine::audio::wav::{self, WavFormat};
+    use engine::fsutil::Overwrite;
+    use engine::synth::{Engine, ModelSource, NoteSpec};
+    use std::ops::ControlFlow;
+
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    let config = Config {
+        num_stages: 3,
+        num_layers: 3,
+        filter_length: 2,
+        width: 8,
+        skip_width: 8,
+        ae_num_stages: 3,
+        ae_num_layers: 3,
+        ae_filter_length: 3,
+        ae_width: 8,
+        ae_bottleneck_width: 4,
+        ae_hop_length: 64,
+        excitation_harmonics: 0,
+        excitation_into: Default::default(),
+    };
+    engine::model_dir::write_random(&model, &config, 5).unwrap();
+    let engine = Engine::load(&ModelSource::Dir(model), None, &Device::Cpu)
+        .unwrap()
+        .with_cache(None)
+        .with_threads(1);
+    assert!(engine.level_match(), "on by default");
+    let mut files = Vec::new();
+    for (name, amp, decay) in [("a", 0.5f32, 0.0f32), ("b", 0.05, 3.0)] {
+        let samples: Vec<f32> = (0..4000)
+            .map(|t| {
+                let secs = t as f32 / 16_000.0;
+                amp * (-decay * secs).exp() * (std::f32::consts::TAU * 261.6 * secs).sin()
+            })
+            .collect();
+        let file = dir.path().join(format!("{name}.wav"));
+        wav::write(&file, &samples, 16_000, WavFormat::F32, Overwrite::Never).unwrap();
+        files.push(file);
+    }
+    let spec = NoteSpec {
+        pitch: None,
+        velocity: None,
+        seconds: Some(0.5),
+        read: Default::default(),
+    };
+    let sources = engine.sources(&files, &spec).unwrap();
+    assert_eq!(sources.levels.len(), 2);
+    for (l, e) in sources.levels.iter().zip(&sources.embeddings) {
+        assert_eq!((l.frames, l.channels), (e.frames, 1), "stretched alike");
+    }
+    let decode = |weights: &Weights| {
+        let blended = sources.blend(weights).unwrap();
+        engine
+            .decode(
+                &[blended],
+                &[0],
+                Sampling {
+                    temperature: 1.0,
+                    seed: 0,
+                },
+                &Control::default(),
+                &mut |_| ControlFlow::Continue(()),
+            )
+            .unwrap()
+            .remove(0)
+    };
+    let one = Weights::Fixed(vec![0.0, 1.0]);
+    let decoded = decode(&one);
+    let mut out = decoded.clone();
+    sources.match_level(&one, &mut out).unwrap();
+    assert_eq!(out, decoded, "a single source is left as decoded");
+    let half = Weights::Fixed(vec![0.5, 0.5]);
+    let decoded = decode(&half);
+    let mut out = decoded.clone();
+    sources.match_level(&half, &mut out).unwrap();
+    let (before, after) = (
+        frame_levels(&decoded, 64, decoded.len() / 64),
+        frame_levels(&out, 64, decoded.len() / 64),
+    );
+    for (b, a) in before.data.iter().zip(&after.data) {
+        assert!((a - b).abs() <= MAX_GAIN_DB + 0.01, "{b} → {a}");
+    }
+    // Off: no level tracks kept, nothing changed.
+    let off = engine.with_level_match(false);
+    let sources = off.sources(&files, &spec).unwrap();
+    assert!(sources.levels.is_empty());
+    let mut out = decoded.clone();
+    sources.match_level(&half, &mut out).unwrap();
+    assert_eq!(out, decoded);
 }
