@@ -6,7 +6,7 @@
 use engine::synth::Weights;
 use engine::synth::level::{
     MAX_GAIN_DB, SILENCE_DB, envelope_db, frame_gains_db, frame_levels, match_blend, match_levels,
-    max_step_db,
+    max_step_db, targets,
 };
 
 const HOP: usize = 512;
@@ -121,6 +121,25 @@ fn silence_stays_silent_and_noise_is_not_pumped_up() {
     assert!(out[3 * HOP..4 * HOP].iter().all(|&s| s == 0.0));
     // The noise frames well after the last loud one are as decoded.
     assert_eq!(out[8 * HOP..], decoded[8 * HOP..]);
+}
+
+#[test]
+fn a_silent_source_counts_at_the_silence_floor() {
+    // A silent (digital zero) and a −20 dBFS source, half and half: the target is the
+    // mean of −60 (the floor) and −20, however deep the silence.
+    let frames = 4;
+    let quiet = frame_levels(&vec![0.0; frames * HOP], HOP, frames);
+    let loud = frame_levels(&tone(frames, |_| -20.0), HOP, frames);
+    let t = targets(&[&quiet, &loud], &Weights::Fixed(vec![1.0, 1.0])).unwrap();
+    assert!(
+        t.iter()
+            .all(|&t| (t - 0.5 * (SILENCE_DB - 20.0)).abs() < 0.1),
+        "{t:?}"
+    );
+    // Both silent: the target is the floor, which counts as silence (no gain).
+    let t = targets(&[&quiet, &quiet], &Weights::Fixed(vec![0.3, 0.7])).unwrap();
+    let decoded = tone(frames, |_| -40.0);
+    assert!(frame_gains_db(&decoded, &t, HOP).iter().all(|&g| g == 0.0));
 }
 
 #[test]

@@ -8,10 +8,13 @@
 //!   samples, in dB, floored at [`LEVEL_FLOOR_DB`]), kept as a one-channel [`Embedding`]
 //!   so it is stretched to the note's length exactly as the source's embedding is, and
 //!   blended with the same weights (a morph's included): the blend of the tracks *is* the
-//!   target, the weighted mean in dB.
+//!   target, the weighted mean in dB. A level below [`SILENCE_DB`] counts as that floor
+//!   there, so how deep a source's silence is (digital zero or a noise floor) does not
+//!   set how loud its partner plays.
 //! - The gain of a frame is the target less the decoded frame's level, clamped to
-//!   ±[`MAX_GAIN_DB`], and 0 dB where the target or the decoded frame is below
-//!   [`SILENCE_DB`] (no noise pumped up, silence left silent).
+//!   ±[`MAX_GAIN_DB`], and 0 dB where the target is within [`NEAR_SILENCE_DB`] of
+//!   [`SILENCE_DB`] or the decoded frame is below it (no noise pumped up, silence left
+//!   silent).
 //! - The gains (in dB) are placed at the frames' centres and interpolated linearly
 //!   between them, sample by sample (held before the first centre and after the last), so
 //!   the gain never moves by more than [`max_step_db`] from one sample to the next: no
@@ -24,6 +27,8 @@ use crate::error::Result;
 pub const LEVEL_FLOOR_DB: f32 = -100.0;
 /// Below this (dBFS), a target or a decoded frame counts as silence: its gain stays 0 dB.
 pub const SILENCE_DB: f32 = -60.0;
+/// A target within this of [`SILENCE_DB`] (every source silent, or nearly) is silence.
+pub const NEAR_SILENCE_DB: f32 = 1.0;
 /// The largest gain, up or down, level matching applies (dB).
 pub const MAX_GAIN_DB: f32 = 18.0;
 
@@ -67,7 +72,17 @@ pub fn blends_several(weights: &Weights) -> bool {
 /// The target level (dBFS) of each frame of a blend of sources whose level tracks are
 /// `levels`, with `weights`: the weighted mean of their levels in dB.
 pub fn targets(levels: &[&Embedding], weights: &Weights) -> Result<Vec<f32>> {
-    Ok(blend(levels, weights)?.data)
+    // Below the silence floor every level is silence: how deep a source's silence is
+    // (digital zero or a noise floor) must not set how loud its partner plays there.
+    let floored: Vec<Embedding> = levels
+        .iter()
+        .map(|l| Embedding {
+            data: l.data.iter().map(|&v| v.max(SILENCE_DB)).collect(),
+            ..(*l).clone()
+        })
+        .collect();
+    let refs: Vec<&Embedding> = floored.iter().collect();
+    Ok(blend(&refs, weights)?.data)
 }
 
 /// The gain (dB) of each frame of `audio` that brings it to `targets` (see the module's
@@ -79,7 +94,7 @@ pub fn frame_gains_db(audio: &[f32], targets: &[f32], hop: usize) -> Vec<f32> {
     have.iter()
         .enumerate()
         .map(|(f, &level)| match targets.get(f) {
-            Some(&target) if target >= SILENCE_DB && level >= SILENCE_DB => {
+            Some(&target) if target >= SILENCE_DB + NEAR_SILENCE_DB && level >= SILENCE_DB => {
                 (target - level).clamp(-MAX_GAIN_DB, MAX_GAIN_DB)
             }
             _ => 0.0,
