@@ -10,7 +10,8 @@ use engine::eval::{
     BlendReport, BlendScore, MelSpectrogram, PairNote, pair_notes, score_blend, summarise_blends,
 };
 use engine::nsynth::Dataset;
-use engine::synth::{DecoderKind, Engine, Glide, ModelSource, Weights, blend};
+use engine::synth::level::{frame_levels, match_blend};
+use engine::synth::{DecoderKind, Embedding, Engine, Glide, ModelSource, Weights, blend};
 
 use super::Args;
 use crate::output::Output;
@@ -103,6 +104,23 @@ pub(super) fn blend_pairs(
         },
     )?;
     bar.finish_and_clear();
+    // As `timbrel blend` plays them: each brought to its sources' mean level in dB,
+    // frame by frame (the sources as encoded, so aligned with the blend).
+    if !args.no_level_match {
+        let hop = engine.hop();
+        for ((blended, ab), e) in audio
+            .iter_mut()
+            .zip(sources.chunks_exact(2))
+            .zip(encoded.chunks_exact(2))
+        {
+            let levels: Vec<Embedding> = ab
+                .iter()
+                .zip(e)
+                .map(|(note, e)| frame_levels(note, hop, e.embedding.frames))
+                .collect();
+            match_blend(blended, &levels, &half, hop)?;
+        }
+    }
     let mel = MelSpectrogram::new();
     let mut scores = Vec::with_capacity(pairs.len());
     for ((&(i, j), ab), blended) in pairs.iter().zip(sources.chunks_exact(2)).zip(&mut audio) {

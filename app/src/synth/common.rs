@@ -67,6 +67,10 @@ pub struct Common {
     /// Do not read or write the embedding cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Leave a blend of two or more sources at the level it decodes at, instead of
+    /// bringing it, frame by frame, to its sources' weighted mean level in dB.
+    #[arg(long)]
+    pub no_level_match: bool,
     /// Read at most this many seconds of each source note.
     #[arg(long, default_value_t = DEFAULT_MAX_SECS, value_name = "SECS")]
     pub max_secs: f64,
@@ -164,7 +168,7 @@ impl Common {
         if self.no_cache {
             engine = engine.with_cache(None);
         }
-        Ok(engine)
+        Ok(engine.with_level_match(!self.no_level_match))
     }
 
     pub(crate) fn sampling(&self) -> anyhow::Result<Sampling> {

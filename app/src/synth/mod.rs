@@ -423,6 +423,8 @@ pub fn blend(args: &BlendArgs) -> anyhow::Result<ExitCode> {
     let (audio, secs) = decode(&engine, std::slice::from_ref(&blended), &[pitch], c)?;
     let total: usize = audio.iter().map(Vec::len).sum();
     let mut audio = audio.into_iter().next().unwrap_or_default();
+    // As loud as its sources (a blend of two or more; see engine::synth::level).
+    sources.match_level(&weights, &mut audio)?;
     // As long as the longest source or as asked (the model works in whole frames).
     audio.truncate(sources.length);
     let finished = render::write(&args.out, audio, &render, c.overwrite())?;

@@ -511,6 +511,7 @@ fn render_layers(
     for batch in todo.chunks(spec.batch.max(1)) {
         let mut blends: Vec<Embedding> = Vec::with_capacity(batch.len());
         let mut lengths = Vec::with_capacity(batch.len());
+        let mut all_sources = Vec::with_capacity(batch.len());
         for &i in batch {
             let layer = &layers[i];
             let velocity = spec.velocities[layer.velocities[0]];
@@ -523,6 +524,7 @@ fn render_layers(
             let sources = engine.sources(&spec.sources, &note)?;
             blends.push(sources.blend(&spec.weights)?);
             lengths.push(sources.length);
+            all_sources.push(sources);
         }
         if batches.total == 0 {
             // Every note is as long as the first batch's (the same sources' lengths, or
@@ -547,7 +549,11 @@ fn render_layers(
             control,
             progress,
         )?;
-        for ((&i, mut audio), length) in batch.iter().zip(audio).zip(lengths) {
+        for (((&i, mut audio), length), sources) in
+            batch.iter().zip(audio).zip(lengths).zip(&all_sources)
+        {
+            // As loud as its sources (two or more blended; see synth::level).
+            sources.match_level(&spec.weights, &mut audio)?;
             audio.truncate(length);
             wav::write(
                 &parts.join(&layers[i].file),

@@ -223,7 +223,10 @@ pub fn run(
             control,
             progress,
         )?;
-        for (&i, audio) in batch.iter().zip(audio) {
+        for (&i, mut audio) in batch.iter().zip(audio) {
+            // As loud as its corners (a cell that blends two or more; see super::level).
+            at_pitch(all[i].pitch)?
+                .match_level(&Weights::Fixed(all[i].weights.to_vec()), &mut audio)?;
             let overwrite = if spec.overwrite {
                 Overwrite::Allowed
             } else {

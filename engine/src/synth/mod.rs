@@ -14,6 +14,7 @@ mod batches;
 pub mod blend;
 pub mod cache;
 pub mod grid;
+pub mod level;
 pub mod npy;
 pub mod prepare;
 pub mod render;
@@ -149,6 +150,9 @@ pub struct Engine {
     identity: String,
     threads: usize,
     cache: Option<Cache>,
+    /// Whether [`Engine::sources`] keeps the sources' levels so a blend can be brought to
+    /// them ([`Sources::match_level`]).
+    level_match: bool,
 }
 
 /// An encoded note and whether the cache had it.
@@ -329,6 +333,7 @@ impl Engine {
             identity,
             threads,
             cache: Cache::user_default(),
+            level_match: true,
         }
     }
 
@@ -344,6 +349,17 @@ impl Engine {
     pub fn with_cache(mut self, cache: Option<Cache>) -> Self {
         self.cache = cache;
         self
+    }
+
+    /// Whether blends are brought to their sources' level (on unless turned off here;
+    /// see [`level`]).
+    pub fn with_level_match(mut self, on: bool) -> Self {
+        self.level_match = on;
+        self
+    }
+
+    pub fn level_match(&self) -> bool {
+        self.level_match
     }
 
     pub fn with_threads(mut self, threads: usize) -> Self {

@@ -49,6 +49,14 @@ pub struct Sources {
     pub cached: usize,
     /// Samples a decoded blend keeps (the model decodes whole frames).
     pub length: usize,
+    /// Each source's level per embedding frame (dBFS, [`super::level::frame_levels`]),
+    /// brought to the note's length as its embedding was; empty when the engine does not
+    /// match a blend's level ([`Engine::with_level_match`]).
+    #[serde(skip)]
+    pub levels: Vec<Embedding>,
+    /// Samples per embedding frame.
+    #[serde(skip)]
+    pub hop: usize,
 }
 
 impl Sources {
@@ -56,6 +64,14 @@ impl Sources {
     pub fn blend(&self, weights: &Weights) -> Result<Embedding> {
         let refs: Vec<&Embedding> = self.embeddings.iter().collect();
         blend(&refs, weights)
+    }
+
+    /// Brings `audio`, the decoded [`Sources::blend`] with `weights`, to the weighted
+    /// mean in dB of the sources' levels, frame by frame (see [`super::level`]): blends
+    /// of two or more sources only; a single source's audio is left bit for bit, as is
+    /// any when level matching is off.
+    pub fn match_level(&self, weights: &Weights, audio: &mut [f32]) -> Result<()> {
+        super::level::match_blend(audio, &self.levels, weights, self.hop)
     }
 }
 
@@ -82,12 +98,27 @@ impl Engine {
         let encoded = self.encode(&notes, &pitches)?;
         let cached = encoded.iter().filter(|e| e.cached).count();
         let mut embeddings: Vec<Embedding> = encoded.into_iter().map(|e| e.embedding).collect();
+        // The levels before fitting: fitted as the embeddings are, they stay aligned.
+        let mut levels: Vec<Embedding> = if self.level_match() {
+            prepared
+                .iter()
+                .zip(&embeddings)
+                .map(|(p, e)| super::level::frame_levels(&p.samples, self.hop(), e.frames))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let lengths = self.fit(&prepared, &mut embeddings, spec.seconds)?;
+        if !levels.is_empty() {
+            self.fit(&prepared, &mut levels, spec.seconds)?;
+        }
         Ok(Sources {
             prepared,
             embeddings,
             cached,
             length: lengths.into_iter().max().unwrap_or(0),
+            levels,
+            hop: self.hop(),
         })
     }
 
