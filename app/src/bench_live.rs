@@ -106,7 +106,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<ExitCode> {
     let engine = Engine::load(
         &ModelSource::Default,
         Some(DecoderKind::Parallel),
-        &candle_core::Device::Cpu,
+        &candle_core::Device::Cpu, // host: the live engine streams on the CPU (StudentStream)
     )?;
     let model = engine
         .student_model()

@@ -443,13 +443,16 @@ fn grid_job(
             ControlFlow::Continue(())
         },
     )?;
-    Ok(audio
+    audio
         .into_iter()
-        .map(|mut a| {
+        .zip(&cells)
+        .map(|(mut a, c)| {
+            // As loud as its corners, as `timbrel grid` plays it (engine::synth::level).
+            sources.match_level(&Weights::Fixed(c.weights.to_vec()), &mut a)?;
             a.truncate(sources.length);
-            Arc::from(a)
+            Ok(Arc::from(a))
         })
-        .collect())
+        .collect()
 }
 
 fn render_job(engine: &Engine, job: &RenderJob, emit: &dyn Fn(Event)) -> engine::Result<Rendered> {
@@ -480,6 +483,8 @@ fn render_job(engine: &Engine, job: &RenderJob, emit: &dyn Fn(Event)) -> engine:
         .next()
         .unwrap_or_default();
     let decode_secs = started.elapsed().as_secs_f64();
+    // As loud as its sources, as `timbrel blend` plays it (engine::synth::level).
+    sources.match_level(&job.weights, &mut audio)?;
     audio.truncate(sources.length);
     let realtime_factor = audio.len() as f64 / f64::from(SAMPLE_RATE_HZ) / decode_secs.max(1e-9);
     Ok(Rendered {
