@@ -150,6 +150,13 @@ fn same_file(a: &Path, _: &std::fs::Metadata, b: &Path, _: &std::fs::Metadata) -
 /// then `dir` itself if that left it empty: how Timbrel clears a folder it made without
 /// touching anything it did not write.
 pub fn remove_own(dir: &Path, names: &[PathBuf]) -> Result<()> {
+    remove_files(dir, names)?;
+    remove_dir_if_empty(dir)
+}
+
+/// Removes the files `names` in `dir` that are there (a missing one is not an error);
+/// `dir` itself stays.
+pub fn remove_files(dir: &Path, names: &[impl AsRef<Path>]) -> Result<()> {
     for name in names {
         let path = dir.join(name);
         match std::fs::remove_file(&path) {
@@ -158,7 +165,7 @@ pub fn remove_own(dir: &Path, names: &[PathBuf]) -> Result<()> {
             Err(error) => return Err(Error::Write { path, error }),
         }
     }
-    remove_dir_if_empty(dir)
+    Ok(())
 }
 
 /// Removes `dir` if it is empty; a folder that holds anything stays.

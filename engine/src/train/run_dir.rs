@@ -59,7 +59,7 @@ pub(crate) fn init_dir(
     if state_dir.exists() {
         remove_own(&state_dir, &state_files(&state_dir))?;
     }
-    remove_own_files(dir, &[LOG_FILE, WEIGHTS_FILE])?;
+    crate::fsutil::remove_files(dir, &[LOG_FILE, WEIGHTS_FILE])?;
     std::fs::create_dir_all(&state_dir).map_err(|error| Error::Write {
         path: state_dir.clone(),
         error,
@@ -130,19 +130,6 @@ pub(crate) fn is_state_tensors(name: &str) -> bool {
     name.strip_prefix("state-")
         .and_then(|rest| rest.strip_suffix(".safetensors"))
         .is_some_and(|step| !step.is_empty() && step.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// Removes the files `names` in `dir` that are there (never `dir`).
-fn remove_own_files(dir: &Path, names: &[&str]) -> Result<()> {
-    for name in names {
-        let path = dir.join(name);
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => return Err(Error::Write { path, error }),
-        }
-    }
-    Ok(())
 }
 
 fn file_name(path: &Path) -> String {
