@@ -5,7 +5,6 @@
 //! with the XY point, steals voices past the limit, takes swapped corners, and refuses
 //! or ignores bad input without panicking. (Allocation: `tests/live_alloc.rs`.)
 
-use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use autoencoder::student::StudentAutoencoder;
@@ -13,11 +12,13 @@ use autoencoder::student::cpu::CpuStudent;
 use autoencoder::student::generate::render_cpu;
 use autoencoder::student::stream::{SliceFrames, StudentStream};
 use autoencoder::{Control, Request, Sampling};
-use candle_core::Device;
 use engine::eval::MelSpectrogram;
 use engine::live::{CornerNote, Corners, LiveConfig, LiveEngine};
 use engine::pitch::{Pitch, detect};
-use engine::synth::{DecoderKind, Engine, ModelSource};
+
+#[path = "support/demo_corners.rs"]
+mod demo_corners;
+use demo_corners::{default_student, demo_corners};
 
 const RATE: u32 = 48_000;
 
@@ -34,17 +35,9 @@ struct Shared {
 fn shared() -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
     SHARED.get_or_init(|| {
-        let engine = Engine::load(
-            &ModelSource::Default,
-            Some(DecoderKind::Parallel),
-            &Device::Cpu,
-        )
-        .unwrap()
-        .with_cache(None);
+        let engine = default_student();
         let dir = tempfile::tempdir().unwrap();
-        let packs = engine::demo::install(dir.path()).unwrap();
-        let paths: Vec<&Path> = packs.iter().map(|p| p.as_path()).collect();
-        let corners = Corners::encode(&engine, &paths).unwrap();
+        let (_, corners) = demo_corners(&engine, dir.path());
         let single = (0..4)
             .map(|c| {
                 let notes: Vec<CornerNote> = [36u8, 48, 60, 72, 84, 96]

@@ -8,9 +8,11 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::Path;
 
-use candle_core::Device;
 use engine::live::{Corners, LiveConfig, LiveEngine};
-use engine::synth::{DecoderKind, Engine, ModelSource};
+
+#[path = "support/demo_corners.rs"]
+mod demo_corners;
+use demo_corners::{default_student, demo_corners};
 
 thread_local! {
     // Const-initialised with no destructor: reading it never allocates.
@@ -61,17 +63,10 @@ static ALLOCATOR: Counting = Counting;
 
 #[test]
 fn process_never_calls_the_allocator() {
-    let engine = Engine::load(
-        &ModelSource::Default,
-        Some(DecoderKind::Parallel),
-        &Device::Cpu,
-    )
-    .unwrap()
-    .with_cache(None);
+    let engine = default_student();
     let dir = tempfile::tempdir().unwrap();
-    let packs = engine::demo::install(dir.path()).unwrap();
+    let (packs, corners) = demo_corners(&engine, dir.path());
     let paths: Vec<&Path> = packs.iter().map(|p| p.as_path()).collect();
-    let corners = Corners::encode(&engine, &paths).unwrap();
     let fewer = Corners::encode(&engine, &paths[1..3]).unwrap();
     for helper_threads in [0, 1] {
         let cfg = LiveConfig {
