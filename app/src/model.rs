@@ -29,8 +29,8 @@ pub struct ImportArgs {
     /// Take the ExponentialMovingAverage shadows instead of the raw weights.
     #[arg(long)]
     pub ema: bool,
-    /// Samples per embedding frame (not stored in the weights).
-    #[arg(long, default_value_t = 512)]
+    /// Samples per embedding frame (not stored in the weights; default: Magenta's).
+    #[arg(long, default_value_t = autoencoder::Config::nsynth().ae_hop_length)]
     pub hop: usize,
     /// The decoder's dilation cycle (default: Magenta's 10 when the layer count allows).
     #[arg(long)]
@@ -118,9 +118,9 @@ fn info(args: &InfoArgs) -> anyhow::Result<ExitCode> {
     let host = Device::Cpu; // host: `model info` only reads shapes and counts
     let mut out = Output::default();
     if let Some(dir) = args.model.as_deref()
-        && engine::synth::student::is_student(dir)
+        && engine::models::student::is_student(dir)
     {
-        let student = engine::train::student::load(dir, &host).context("model info")?;
+        let student = engine::models::student::load(dir, &host).context("model info")?;
         out.line(format!(
             "model: {} (a Parallel WaveNet student)",
             dir.display()
@@ -132,13 +132,13 @@ fn info(args: &InfoArgs) -> anyhow::Result<ExitCode> {
     let (source, model) = match &args.model {
         Some(dir) => (
             dir.display().to_string(),
-            engine::model_dir::load(dir, &host)
+            engine::models::dir::load(dir, &host)
                 .context("model info")?
                 .model,
         ),
         None => (
-            engine::default_model::NAME.to_string(),
-            engine::default_model::load(&host).context("model info")?,
+            engine::models::embedded::NAME.to_string(),
+            engine::models::embedded::load(&host).context("model info")?,
         ),
     };
     let c = model.config();
@@ -180,12 +180,12 @@ fn info(args: &InfoArgs) -> anyhow::Result<ExitCode> {
     out.line(format!("config: {}", serde_json::to_string(c)?));
     match &args.model {
         None => {
-            let student = engine::default_model::load_student(&host).context("model info")?;
-            let default = engine::default_model::DEFAULT_DECODER;
+            let student = engine::models::embedded::load_student(&host).context("model info")?;
+            let default = engine::models::embedded::DEFAULT_DECODER;
             let role = if default == engine::synth::DecoderKind::Parallel {
                 format!(
                     "plays by default ({}); --decoder autoregressive for the WaveNet decoder",
-                    engine::default_model::DEFAULT_DECODER_REASON
+                    engine::models::embedded::DEFAULT_DECODER_REASON
                 )
             } else {
                 "plays with --decoder parallel".to_string()
@@ -194,8 +194,9 @@ fn info(args: &InfoArgs) -> anyhow::Result<ExitCode> {
         }
         Some(dir) => {
             let beside = dir.join(engine::synth::STUDENT_DIR);
-            if engine::synth::student::is_student(&beside) {
-                let student = engine::train::student::load(&beside, &host).context("model info")?;
+            if engine::models::student::is_student(&beside) {
+                let student =
+                    engine::models::student::load(&beside, &host).context("model info")?;
                 student_lines(
                     &mut out,
                     &student,

@@ -84,7 +84,7 @@ pub struct Args {
 
 fn config(args: &Args) -> anyhow::Result<Config> {
     match &args.config {
-        Some(path) => Ok(engine::model_dir::read_config_file(path)?),
+        Some(path) => Ok(engine::models::dir::read_config_file(path)?),
         None => Ok(Config::preset(&args.preset)?),
     }
 }
@@ -111,7 +111,7 @@ fn options(args: &Args) -> TrainOptions {
 /// Whether this run trains a SampleRNN: a SampleRNN preset, or resuming one.
 fn is_samplernn(args: &Args) -> bool {
     if args.resume {
-        engine::synth::samplernn::is_samplernn(&args.out)
+        engine::models::samplernn::is_samplernn(&args.out)
     } else {
         args.config.is_none() && SampleRnnConfig::preset(&args.preset).is_some()
     }
@@ -366,7 +366,8 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
         }
         if let Some(teacher) = &args.teacher {
             // A distilled student reads its teacher's embedding, at the teacher's pitch.
-            let tc = engine::model_dir::read_config(teacher).context("train-student --teacher")?;
+            let tc =
+                engine::models::dir::read_config(teacher).context("train-student --teacher")?;
             config.student.excitation_harmonics = tc.excitation_harmonics;
             config.student.hop_length = tc.ae_hop_length;
             config.student.bottleneck = tc.ae_bottleneck_width + config.student.measured_channels();

@@ -100,7 +100,7 @@ fn model_info_names_the_student_and_which_decoder_plays() {
         .unwrap_or_else(|| panic!("no student line in {text}"));
     assert!(student.contains("plays by default"), "{student}");
     // The embedded student's own count (it changes as the shipped student grows).
-    let embedded = engine::default_model::load_student(&candle_core::Device::Cpu).unwrap();
+    let embedded = engine::models::embedded::load_student(&candle_core::Device::Cpu).unwrap();
     let count = format!("{} parameters", embedded.parameter_count());
     assert!(student.contains(&count), "{student} (expected {count})");
 }

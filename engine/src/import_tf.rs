@@ -24,7 +24,7 @@ use candle_core::{Device, Tensor};
 
 use crate::error::{Error, Result};
 use crate::fsutil::{Overwrite, write_atomic};
-use crate::model_dir::{CONFIG_FILE, WEIGHTS_FILE};
+use crate::models::dir::{CONFIG_FILE, WEIGHTS_FILE};
 
 /// The last 8 bytes of a LevelDB-format table.
 const TABLE_MAGIC: u64 = 0xdb47_7524_8b80_fb57;
@@ -82,7 +82,7 @@ struct BundleEntryProto {
 pub struct ImportOptions {
     /// Take the `…/ExponentialMovingAverage` shadows instead of the raw weights.
     pub ema: bool,
-    /// Samples per embedding frame (not in the weights; Magenta's is 512).
+    /// Samples per embedding frame (not in the weights; Magenta's, `Config::nsynth()`'s).
     pub hop_length: usize,
     /// The decoder's and the encoder's dilation cycles (not in the weights); `None`:
     /// Magenta's 10 where the layer count is a multiple of 10.
@@ -94,7 +94,7 @@ impl Default for ImportOptions {
     fn default() -> Self {
         Self {
             ema: false,
-            hop_length: 512,
+            hop_length: Config::nsynth().ae_hop_length,
             num_stages: None,
             ae_num_stages: None,
         }

@@ -1,13 +1,12 @@
 //! Timbrel's engine: everything between files on disk and the model.
 //!
-//! Sound files ([`audio`]), pitch ([`pitch`]), sample packs ([`pack`]), model directories
-//! ([`model_dir`]), parity fixtures ([`golden`]), datasets ([`nsynth`], [`soundfont`]),
-//! training ([`train`]) and evaluation ([`eval`]), the synthesizer itself ([`synth`]):
-//! encode (cached), blend, decode, render; and instruments made of its notes
-//! ([`instrument`]: SF2, SFZ).
+//! Sound files ([`audio`]), pitch ([`pitch`]), sample packs ([`pack`]), the model families
+//! and their one loader ([`models`]: model directories, the embedded default), parity
+//! fixtures ([`golden`]), datasets ([`nsynth`], [`soundfont`]), training ([`train`]) and
+//! evaluation ([`eval`]), the synthesizer itself ([`synth`]): encode (cached), blend,
+//! decode, render; and instruments made of its notes ([`instrument`]: SF2, SFZ).
 
 pub mod audio;
-pub mod default_model;
 pub mod demo;
 pub mod device;
 mod error;
@@ -17,7 +16,7 @@ pub mod golden;
 pub mod import_tf;
 pub mod instrument;
 pub mod live;
-pub mod model_dir;
+pub mod models;
 pub mod nsynth;
 pub mod pack;
 pub mod pitch;
@@ -25,4 +24,9 @@ pub mod soundfont;
 pub mod synth;
 pub mod train;
 
-pub use error::{Error, Result};
+pub use error::{Error, OptionsError, Result};
+
+// The paths these had before issue 30 put them under `models`, kept only so that the
+// branches of that issue merge cleanly; nothing in the workspace uses them.
+#[doc(hidden)]
+pub use models::{dir as model_dir, embedded as default_model};

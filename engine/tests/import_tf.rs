@@ -67,7 +67,7 @@ fn the_fixture_checkpoint_imports_to_the_fixture_weights() {
     assert!(report.passes(), "{:?}", report.deviations);
 
     // The directory loads like any model; a second import without force is refused.
-    engine::model_dir::load(&out, &Device::Cpu).unwrap();
+    engine::models::dir::load(&out, &Device::Cpu).unwrap();
     let err = import(&prefix, &out, &options(), Overwrite::Never)
         .unwrap_err()
         .to_string();

@@ -49,7 +49,7 @@ struct Setup {
 fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model");
-    engine::model_dir::write_random(&model, &tiny(), 5).unwrap();
+    engine::models::dir::write_random(&model, &tiny(), 5).unwrap();
     let engine = Engine::load(&ModelSource::Dir(model), None, &Device::Cpu)
         .unwrap()
         .with_cache(None)

@@ -218,7 +218,7 @@ fn the_engine_keeps_aligned_levels_and_spares_single_sources() {
         excitation_harmonics: 0,
         excitation_into: Default::default(),
     };
-    engine::model_dir::write_random(&model, &config, 5).unwrap();
+    engine::models::dir::write_random(&model, &config, 5).unwrap();
     let engine = Engine::load(&ModelSource::Dir(model), None, &Device::Cpu)
         .unwrap()
         .with_cache(None)

@@ -2,7 +2,7 @@
 use autoencoder::Config;
 use autoencoder::wavenet::weights::{self, BiasInit};
 use candle_core::Device;
-use engine::model_dir;
+use engine::models::dir as model_dir;
 
 fn write_model(dir: &std::path::Path, cfg: &Config) {
     std::fs::write(

@@ -45,7 +45,7 @@ fn source(dir: &std::path::Path) -> (std::path::PathBuf, Vec<f32>) {
 
 fn engine(dir: &std::path::Path, harmonics: usize) -> Engine {
     let model = dir.join(format!("model-{harmonics}"));
-    engine::model_dir::write_random(&model, &tiny(harmonics), 3).unwrap();
+    engine::models::dir::write_random(&model, &tiny(harmonics), 3).unwrap();
     Engine::load(&ModelSource::Dir(model), None, &Device::Cpu)
         .unwrap()
         .with_threads(1)

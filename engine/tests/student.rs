@@ -88,7 +88,7 @@ fn embedding(frames: usize, seed: usize) -> Embedding {
 fn the_engine_renders_a_student_as_the_reference_pass_does() {
     let tmp = tempfile::tempdir().unwrap();
     let teacher = tmp.path().join("model");
-    engine::model_dir::write_random(&teacher, &config().encoder, 1).unwrap();
+    engine::models::dir::write_random(&teacher, &config().encoder, 1).unwrap();
     let model = write_student(&teacher.join("student"));
 
     // The teacher's directory plays its student beside it unless asked for its
@@ -118,7 +118,7 @@ fn the_engine_renders_a_student_as_the_reference_pass_does() {
         .to_string();
     assert!(err.contains("no autoregressive decoder"), "{err}");
     let lone = tmp.path().join("lone");
-    engine::model_dir::write_random(&lone, &config().encoder, 1).unwrap();
+    engine::models::dir::write_random(&lone, &config().encoder, 1).unwrap();
     assert_eq!(
         load(&lone, None).unwrap().kind(),
         DecoderKind::Autoregressive

@@ -158,7 +158,7 @@ fn resuming_continues_exactly() {
     assert_eq!(logged_steps, 8);
 
     // The saved model loads like any other.
-    let loaded = engine::model_dir::load(&resumed, &Device::Cpu).unwrap();
+    let loaded = engine::models::dir::load(&resumed, &Device::Cpu).unwrap();
     assert_eq!(loaded.model.config(), &cfg);
 }
 
@@ -289,7 +289,7 @@ fn a_pitched_model_trains_with_noise_and_free_running_checks_and_resumes_exactly
     let log = std::fs::read_to_string(straight.join("train_log.jsonl")).unwrap();
     assert_eq!(log.matches("\"event\":\"freerun\"").count(), 2);
     // The saved model has the excitation's weights.
-    let saved = engine::model_dir::load(&straight, &Device::Cpu).unwrap();
+    let saved = engine::models::dir::load(&straight, &Device::Cpu).unwrap();
     assert_eq!(saved.model.config().excitation_harmonics, 4);
 
     // Stopped after 2 steps and resumed: the same weights (noise and dropped
@@ -707,7 +707,7 @@ fn a_student_distilled_from_a_teacher_keeps_its_encoder_and_resumes_exactly() {
         ..tiny_config()
     };
     let teacher = tmp.path().join("teacher");
-    engine::model_dir::write_random(&teacher, &teacher_cfg, 3).unwrap();
+    engine::models::dir::write_random(&teacher, &teacher_cfg, 3).unwrap();
     let cfg = StudentAutoencoderConfig {
         encoder: teacher_cfg.clone(),
         student: StudentConfig {
@@ -787,7 +787,7 @@ fn a_student_distilled_from_a_teacher_keeps_its_encoder_and_resumes_exactly() {
 
     // A teacher with a different encoder is refused, naming the teacher.
     let other = tmp.path().join("other");
-    engine::model_dir::write_random(
+    engine::models::dir::write_random(
         &other,
         &Config {
             ae_width: 6,

@@ -18,7 +18,7 @@ fn a_pitched_model_plays_the_asked_pitch_without_resampling_the_sources() {
         excitation_harmonics: 4,
         ..tiny()
     };
-    engine::model_dir::write_random(&s.dir.path().join("pitched"), &pitched, 7).unwrap();
+    engine::models::dir::write_random(&s.dir.path().join("pitched"), &pitched, 7).unwrap();
     let run = |args: &[&str]| {
         Command::new(timbrel_path())
             .args(args)

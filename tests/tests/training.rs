@@ -226,7 +226,7 @@ fn a_student_is_distilled_from_a_teacher_and_plays_beside_it() {
         excitation_harmonics: 2,
         ..autoencoder::Config::small()
     };
-    engine::model_dir::write_random(&tmp.path().join("teacher"), &teacher, 1).unwrap();
+    engine::models::dir::write_random(&tmp.path().join("teacher"), &teacher, 1).unwrap();
     let text = ok(&timbrel(&[
         "train-student",
         "--data",

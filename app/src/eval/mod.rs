@@ -5,14 +5,17 @@ mod blends;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
 use autoencoder::Sampling;
 use engine::audio::SAMPLE_RATE_HZ;
 use engine::audio::wav::{WavFormat, write};
-use engine::eval::{Report, by_instrument, nll, reconstruct, score};
+use engine::eval::{Report, by_instrument, score};
 use engine::fsutil::{Overwrite, write_atomic};
+use engine::models::{ModelFamily, reconstruct};
 use engine::nsynth::Dataset;
+use engine::synth::{DecoderKind, ModelSource, STUDENT_DIR};
 
 use crate::output::Output;
 
@@ -67,14 +70,6 @@ pub struct Args {
     pub quiet: bool,
 }
 
-/// What is evaluated: an autoencoder (teacher-forced NLL and autoregressive decoding) or
-/// a Parallel WaveNet student (one parallel pass).
-enum Evaluated {
-    Autoencoder(autoencoder::WaveNetAutoencoder),
-    Student(autoencoder::student::StudentAutoencoder),
-    SampleRnn(autoencoder::samplernn::SampleRnn),
-}
-
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if args.notes == 0 {
         bail!("--notes must be at least 1");
@@ -102,16 +97,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             }
         })
         .collect();
-    let nll_nats = match &model {
-        Evaluated::Autoencoder(model) => Some(nll(model, &originals, Some(&f0), 4)?),
-        Evaluated::SampleRnn(model) => Some(engine::eval::samplernn_nll(
-            model,
-            &originals,
-            Some(&f0),
-            4,
-        )?),
-        Evaluated::Student(_) => None,
-    };
+    // Teacher-forced NLL where the family has a likelihood (not the student).
+    let nll_nats = engine::eval::family_nll(&*model, &originals, Some(&f0), 4)?;
     let bar = if args.quiet {
         indicatif::ProgressBar::hidden()
     } else {
@@ -127,31 +114,15 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         seed: args.seed,
     };
     let started = std::time::Instant::now();
-    let reconstructions = match &model {
-        Evaluated::Autoencoder(model) => {
-            reconstruct(model, &originals, Some(&f0), sampling, &mut |done| {
-                bar.set_position(done as u64)
-            })?
-        }
-        Evaluated::SampleRnn(model) => {
-            let generator = autoencoder::samplernn::SampleRnnGenerator::new(model)?;
-            let coder = engine::eval::Coder {
-                encode: &|x| model.encode(x),
-                generator: &generator,
-                device: model.device(),
-            };
-            engine::eval::reconstruct_with(&coder, &originals, Some(&f0), sampling, &mut |done| {
-                bar.set_position(done as u64)
-            })?
-        }
-        Evaluated::Student(model) => {
-            // All notes in one parallel pass, cut to whole frames as the decoder does.
-            let hop = model.config().student.hop_length;
-            let len = originals.iter().map(Vec::len).min().unwrap_or(0) / hop * hop;
-            let notes: Vec<Vec<f32>> = originals.iter().map(|o| o[..len].to_vec()).collect();
-            engine::train::student::reconstruct(model, &notes, &f0, args.seed)?
-        }
-    };
+    let generator = model.scoring_generator()?;
+    let reconstructions = reconstruct(
+        &*model,
+        &*generator,
+        &originals,
+        Some(&f0),
+        sampling,
+        &mut |done| bar.set_position(done as u64),
+    )?;
     bar.finish_and_clear();
     let decode_secs = started.elapsed().as_secs_f64();
     let (pitch_accuracy, pitched_notes, distance, per_note) =
@@ -162,6 +133,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .collect();
     let kind = model.kind();
     // The blends load the model again, into the engine `timbrel blend` plays with.
+    drop(generator);
     drop(model);
     let blended = if args.blends > 0 {
         Some(blends::blend_pairs(
@@ -209,25 +181,22 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-impl Evaluated {
-    /// The decoder that plays it, as the engine names it.
-    fn kind(&self) -> engine::synth::DecoderKind {
-        use engine::synth::DecoderKind;
-        match self {
-            Self::Autoencoder(_) => DecoderKind::Autoregressive,
-            Self::Student(_) => DecoderKind::Parallel,
-            Self::SampleRnn(_) => DecoderKind::SampleRnn,
-        }
-    }
-}
-
-/// The model directory evaluated (an autoencoder's, or the student beside it or alone)
-/// and its model.
-fn load_model(args: &Args, device: &candle_core::Device) -> anyhow::Result<(PathBuf, Evaluated)> {
+/// The model directory evaluated (an autoencoder's, or the student beside it or alone,
+/// or a SampleRNN) and its model.
+fn load_model(
+    args: &Args,
+    device: &candle_core::Device,
+) -> anyhow::Result<(PathBuf, Arc<dyn ModelFamily>)> {
     // A student's directory holds student.json; an autoencoder's, config.json (and its
     // student, if it has one, student/).
     use crate::synth::DecoderArg;
-    use engine::synth::samplernn::{SAMPLERNN_DIR, is_samplernn};
+    use engine::models::samplernn::{SAMPLERNN_DIR, is_samplernn};
+    use engine::models::student::is_student;
+    let open = |dir: &Path, kind: DecoderKind| {
+        engine::models::open(&ModelSource::Dir(dir.to_path_buf()), Some(kind), device)
+            .map(|loaded| loaded.family)
+            .context("eval")
+    };
     if args.decoder == Some(DecoderArg::Samplernn) || is_samplernn(&args.model) {
         let dir = if is_samplernn(&args.model) {
             args.model.clone()
@@ -246,33 +215,32 @@ fn load_model(args: &Args, device: &candle_core::Device) -> anyhow::Result<(Path
                 dir.display()
             );
         }
-        let model = engine::train::samplernn::load(&dir, device).context("eval")?;
-        return Ok((dir, Evaluated::SampleRnn(model)));
+        let model = open(&dir, DecoderKind::SampleRnn)?;
+        return Ok((dir, model));
     }
-    let is_student = engine::synth::student::is_student;
     let dir = match (args.decoder, is_student(&args.model)) {
         (Some(DecoderArg::Autoregressive), true) => bail!(
             "eval: {} is a Parallel WaveNet student; it has no autoregressive decoder",
             args.model.display()
         ),
         (Some(DecoderArg::Parallel), false) => {
-            let beside = args.model.join(engine::synth::STUDENT_DIR);
+            let beside = args.model.join(STUDENT_DIR);
             if !is_student(&beside) {
                 bail!(
-                    "eval: {} has no Parallel WaveNet student beside it (in {}/)",
+                    "eval: {} has no Parallel WaveNet student beside it (in {STUDENT_DIR}/)",
                     args.model.display(),
-                    engine::synth::STUDENT_DIR
                 );
             }
             beside
         }
         _ => args.model.clone(),
     };
-    let model = if is_student(&dir) {
-        Evaluated::Student(engine::train::student::load(&dir, device).context("eval")?)
+    let kind = if is_student(&dir) {
+        DecoderKind::Parallel
     } else {
-        Evaluated::Autoencoder(engine::model_dir::load(&dir, device).context("eval")?.model)
+        DecoderKind::Autoregressive
     };
+    let model = open(&dir, kind)?;
     Ok((dir, model))
 }
 

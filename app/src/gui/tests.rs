@@ -58,7 +58,7 @@ impl Setup {
             excitation_harmonics: harmonics,
             excitation_into: Default::default(),
         };
-        engine::model_dir::write_random(&dir.path().join("model"), &cfg, 3).unwrap();
+        engine::models::dir::write_random(&dir.path().join("model"), &cfg, 3).unwrap();
         let pack = dir.path().join("mypack");
         std::fs::create_dir_all(&pack).unwrap();
         for pitch in [48u8, 60, 72] {

@@ -15,7 +15,7 @@ use engine::live::{CornerSwap, Corners, LiveConfig, LiveEngine};
 use engine::pack::Scan;
 use engine::synth::render::{self, RenderOptions};
 use engine::synth::{
-    Embedding, Engine, ModelSource, NoteSpec, Prepared, Progress, Weights, XyMode,
+    Embedding, Engine, ModelSource, NoteSpec, Prepared, Progress, Voice, Weights, XyMode,
 };
 
 /// What the GUI asks for.
@@ -411,7 +411,7 @@ fn live_job(
 }
 
 /// Every cell of the grid in one batch; cell `i` draws from random stream `i` (as
-/// `timbrel grid` does), each cut to the longest corner note.
+/// `timbrel grid` does), each as loud as its corners and cut to the longest corner note.
 fn grid_job(
     engine: &Engine,
     job: &GridJob,
@@ -423,36 +423,26 @@ fn grid_job(
     };
     let sources = engine.sources(&job.corners, &spec)?;
     let cells = engine::synth::grid::cells(job.res, &[job.pitch], job.mode);
-    let blends = cells
+    let weights: Vec<Weights> = cells
         .iter()
-        .map(|c| sources.blend(&Weights::Fixed(c.weights.to_vec())))
+        .map(|c| Weights::Fixed(c.weights.to_vec()))
+        .collect();
+    let pitch = engine.held_pitch(Some(key_in_range(job.pitch)));
+    let voices = weights
+        .iter()
+        .map(|w| Voice::blend(&sources, w, pitch))
         .collect::<engine::Result<Vec<_>>>()?;
     let streams: Vec<u64> = (0..cells.len() as u64).collect();
-    let pitches = vec![engine.held_pitch(Some(key_in_range(job.pitch))); cells.len()];
-    let audio = engine.decode_at(
-        &blends,
-        &pitches,
+    let audio = render(
+        engine,
+        &voices,
         &streams,
+        job.id,
         job.sampling,
         &job.control,
-        &mut |p| {
-            emit(Event::Progress {
-                id: job.id,
-                progress: *p,
-            });
-            ControlFlow::Continue(())
-        },
+        emit,
     )?;
-    audio
-        .into_iter()
-        .zip(&cells)
-        .map(|(mut a, c)| {
-            // As loud as its corners, as `timbrel grid` plays it (engine::synth::level).
-            sources.match_level(&Weights::Fixed(c.weights.to_vec()), &mut a)?;
-            a.truncate(sources.length);
-            Ok(Arc::from(a))
-        })
-        .collect()
+    Ok(audio.into_iter().map(Arc::from).collect())
 }
 
 fn render_job(engine: &Engine, job: &RenderJob, emit: &dyn Fn(Event)) -> engine::Result<Rendered> {
@@ -462,31 +452,25 @@ fn render_job(engine: &Engine, job: &RenderJob, emit: &dyn Fn(Event)) -> engine:
         ..NoteSpec::at(job.pitch)
     };
     let sources = engine.sources(&job.sources, &spec)?;
-    let blend = sources.blend(&job.weights)?;
+    // As loud as its sources and as long as its note, as `timbrel blend` plays it.
+    let pitch = engine.held_pitch(Some(key_in_range(job.pitch)));
+    let voice = Voice::blend(&sources, &job.weights, pitch)?;
     let started = std::time::Instant::now();
-    let mut audio = engine
-        .decode_at(
-            std::slice::from_ref(&blend),
-            &[engine.held_pitch(Some(key_in_range(job.pitch)))],
-            &[0],
-            job.sampling,
-            &job.control,
-            &mut |p| {
-                emit(Event::Progress {
-                    id: job.id,
-                    progress: *p,
-                });
-                ControlFlow::Continue(())
-            },
-        )?
-        .into_iter()
-        .next()
-        .unwrap_or_default();
+    let audio = render(
+        engine,
+        std::slice::from_ref(&voice),
+        &[0],
+        job.id,
+        job.sampling,
+        &job.control,
+        emit,
+    )?
+    .into_iter()
+    .next()
+    .unwrap_or_default();
     let decode_secs = started.elapsed().as_secs_f64();
-    // As loud as its sources, as `timbrel blend` plays it (engine::synth::level).
-    sources.match_level(&job.weights, &mut audio)?;
-    audio.truncate(sources.length);
     let realtime_factor = audio.len() as f64 / f64::from(SAMPLE_RATE_HZ) / decode_secs.max(1e-9);
+    let blend = voice.embedding;
     Ok(Rendered {
         audio,
         sources: sources.prepared,
@@ -494,6 +478,22 @@ fn render_job(engine: &Engine, job: &RenderJob, emit: &dyn Fn(Event)) -> engine:
         hop: engine.hop(),
         decode_secs,
         realtime_factor,
+    })
+}
+
+/// [`Engine::render`] with the job `id`'s progress sent to the GUI.
+fn render(
+    engine: &Engine,
+    voices: &[Voice<'_>],
+    streams: &[u64],
+    id: u64,
+    sampling: Sampling,
+    control: &Control,
+    emit: &dyn Fn(Event),
+) -> engine::Result<Vec<Vec<f32>>> {
+    engine.render(voices, streams, sampling, control, &mut |p| {
+        emit(Event::Progress { id, progress: *p });
+        ControlFlow::Continue(())
     })
 }
 

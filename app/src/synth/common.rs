@@ -148,11 +148,11 @@ impl Common {
                 ModelSource::Default => self.note(format!(
                     "decoder: {} by default ({})",
                     engine.kind().name(),
-                    engine::default_model::DEFAULT_DECODER_REASON
+                    engine::models::embedded::DEFAULT_DECODER_REASON
                 )),
                 ModelSource::Dir(dir)
                     if engine.kind() == DecoderKind::Parallel
-                        && !engine::synth::student::is_student(dir) =>
+                        && !engine::models::student::is_student(dir) =>
                 {
                     self.note(format!(
                         "decoder: parallel by default (the student in {}; --decoder autoregressive for the WaveNet decoder)",

@@ -10,144 +10,16 @@ use engine::audio::SAMPLE_RATE_HZ;
 use engine::synth::grid::{self, GridSpec};
 use engine::synth::render::{self, Finished};
 use engine::synth::{
-    Embedding, Engine, Glide, NoteSpec, PITCH_RANGE, Prepared, Weights, XyMode, npy,
+    Embedding, Engine, Glide, NoteSpec, PITCH_RANGE, Prepared, Voice, Weights, XyMode, npy,
 };
 use serde::Serialize;
 
 use crate::output::Output;
 
+mod args;
 mod common;
+pub use args::*;
 pub use common::*;
-
-#[derive(Debug, clap::Args)]
-pub struct ReconstructArgs {
-    /// Sound files to encode and decode as they are (several are decoded as one batch).
-    #[arg(required = true, value_name = "IN")]
-    pub inputs: Vec<PathBuf>,
-    /// Output WAV, or a folder (ending in '/' or existing) where each output keeps its
-    /// input's name.
-    #[arg(short, long, value_name = "OUT")]
-    pub out: PathBuf,
-    /// Play the notes at this pitch instead of their own (MIDI number or name): with a
-    /// model that takes a pitch, the timbre is kept and the decoder is given the pitch;
-    /// with one that does not, the input is resampled to it.
-    #[arg(long, value_parser = parse_pitch)]
-    pub pitch: Option<u8>,
-    /// Glide: the pitch moves from --pitch (or the note's own) to this across the note
-    /// (models that take a pitch).
-    #[arg(long, value_parser = parse_pitch)]
-    pub pitch_end: Option<u8>,
-    /// Length of each note in seconds (default: its input's): the sustain of the
-    /// embedding is stretched or shrunk, the attack and release kept.
-    #[arg(long, value_name = "S")]
-    pub seconds: Option<f32>,
-    #[command(flatten)]
-    pub common: Common,
-}
-
-#[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("how").args(["mix", "xy", "weights"])))]
-pub struct BlendArgs {
-    /// Two sources (A B: half and half, or --mix) or four (A B C D, the XY pad's corners:
-    /// the pad's centre, or --xy): sound files, or sample-pack folders (the note nearest
-    /// --pitch is used).
-    #[arg(required = true, num_args = 2..=4, value_name = "SOURCE")]
-    pub sources: Vec<PathBuf>,
-    /// Two-way mix: 0 is A, 1 is B.
-    #[arg(long, value_name = "T")]
-    pub mix: Option<f32>,
-    /// Morph: the mix moves from --mix at the start to this at the end of the note.
-    #[arg(long, value_name = "T", requires = "mix")]
-    pub mix_end: Option<f32>,
-    /// XY pad position (A at 0,0; B at 1,0; C at 0,1; D at 1,1).
-    #[arg(long, value_name = "X,Y", value_parser = parse_xy)]
-    pub xy: Option<(f32, f32)>,
-    /// Morph: the puck moves from --xy at the start to this at the end of the note.
-    #[arg(long, value_name = "X,Y", value_parser = parse_xy, requires = "xy")]
-    pub xy_end: Option<(f32, f32)>,
-    /// Bilinear XY weights instead of NSynth Super's distance cones.
-    #[arg(long)]
-    pub bilinear: bool,
-    /// Explicit weights, one per source (normalised).
-    #[arg(long, value_name = "W,W,...", value_delimiter = ',')]
-    pub weights: Option<Vec<f32>>,
-    /// Pitch of the blend (MIDI number or name such as C4 or F#3). A model that takes a
-    /// pitch (the default model) is given it and the sources are encoded at their own;
-    /// for one that does not, sources at another pitch are shifted to it by resampling.
-    /// Default: the first source's pitch.
-    #[arg(long, value_parser = parse_pitch)]
-    pub pitch: Option<u8>,
-    /// Glide: the pitch moves from --pitch to this across the note (models that take a
-    /// pitch).
-    #[arg(long, value_parser = parse_pitch, requires = "pitch")]
-    pub pitch_end: Option<u8>,
-    /// Length of the note in seconds (default: the longest source's): the sustain of each
-    /// source's embedding is stretched or shrunk, its attack and release kept.
-    #[arg(long, value_name = "S")]
-    pub seconds: Option<f32>,
-    #[arg(short, long, value_name = "OUT.wav")]
-    pub out: PathBuf,
-    #[command(flatten)]
-    pub common: Common,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct GridArgs {
-    /// The four corners A B C D: sound files or sample-pack folders.
-    #[arg(long, num_args = 4, required = true, value_name = "SOURCE")]
-    pub corners: Vec<PathBuf>,
-    /// Cells per side.
-    #[arg(long, default_value_t = 5)]
-    pub res: usize,
-    /// Pitches (MIDI numbers or names), comma-separated.
-    #[arg(long, value_delimiter = ',', value_parser = parse_pitch, default_value = "60")]
-    pub pitches: Vec<u8>,
-    /// Bilinear XY weights instead of NSynth Super's distance cones.
-    #[arg(long)]
-    pub bilinear: bool,
-    /// Voices decoded together; each batch is written before the next starts (default:
-    /// 32 on the CPU, 1024 on a GPU, which needs wide batches to pay for its launches).
-    #[arg(long)]
-    pub batch: Option<usize>,
-    /// Output folder (cells already there are skipped, unless --force).
-    #[arg(short, long, value_name = "DIR")]
-    pub out: PathBuf,
-    #[command(flatten)]
-    pub common: Common,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct EncodeArgs {
-    /// A sound file, or a sample-pack folder (the note nearest --pitch).
-    #[arg(value_name = "IN")]
-    pub input: PathBuf,
-    /// Pitch to take from a folder or shift a file to (MIDI number or name).
-    #[arg(long, value_parser = parse_pitch)]
-    pub pitch: Option<u8>,
-    /// The embedding, as a numpy .npy [frames, 16] float32.
-    #[arg(short, long, value_name = "EMB.npy")]
-    pub out: PathBuf,
-    #[command(flatten)]
-    pub common: Common,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct DecodeArgs {
-    /// An embedding .npy [frames, 16] (float32 or float64).
-    #[arg(value_name = "EMB.npy")]
-    pub input: PathBuf,
-    /// The pitch to play it at, for a model that takes a pitch (an embedding carries
-    /// none; without it the note is decoded unpitched).
-    #[arg(long, value_parser = parse_pitch)]
-    pub pitch: Option<u8>,
-    /// Glide from --pitch to this across the note.
-    #[arg(long, value_parser = parse_pitch, requires = "pitch")]
-    pub pitch_end: Option<u8>,
-    #[arg(short, long, value_name = "OUT.wav")]
-    pub out: PathBuf,
-    #[command(flatten)]
-    pub common: Common,
-}
 
 /// The glide a pitched model decodes a voice at: from `start` (else the note's own
 /// pitch) to `end` (else held); `None` for a model without an excitation (after checking
@@ -200,22 +72,20 @@ fn glide_for(
     Ok(Some(glide))
 }
 
-/// Decodes with a progress bar; Ctrl-C cancels. `pitches[v]` is voice `v`'s pitch for a
-/// model that takes one (see [`glide`]).
-fn decode(
+/// Renders `voices` ([`Engine::render`]: voice `v` from random stream `v`) with a
+/// progress bar; Ctrl-C cancels. Also the seconds it took and the samples decoded.
+fn render_voices(
     engine: &Engine,
-    embeddings: &[Embedding],
-    pitches: &[Option<Glide>],
+    voices: &[Voice<'_>],
     common: &Common,
-) -> anyhow::Result<(Vec<Vec<f32>>, f64)> {
+) -> anyhow::Result<(Vec<Vec<f32>>, f64, usize)> {
     let sampling = common.sampling()?;
     let stop = cancel_on_ctrl_c()?;
     let mut bar = Bar::new(common.quiet);
     let started = Instant::now();
-    let streams: Vec<u64> = (0..embeddings.len() as u64).collect();
-    let result = engine.decode_at(
-        embeddings,
-        pitches,
+    let streams: Vec<u64> = (0..voices.len() as u64).collect();
+    let result = engine.render(
+        voices,
         &streams,
         sampling,
         &Control::default(),
@@ -226,7 +96,12 @@ fn decode(
         engine::Error::Cancelled => anyhow!("cancelled; nothing was written"),
         other => other.into(),
     })?;
-    Ok((audio, started.elapsed().as_secs_f64()))
+    // Whole frames, as decoded, before any was cut to its note's length.
+    let decoded = voices
+        .iter()
+        .map(|v| v.embedding.frames * engine.hop())
+        .sum();
+    Ok((audio, started.elapsed().as_secs_f64(), decoded))
 }
 
 #[derive(Debug, Serialize)]
@@ -343,16 +218,23 @@ pub fn reconstruct(args: &ReconstructArgs) -> anyhow::Result<ExitCode> {
         engine.name(),
         engine.decoder_description()
     ));
-    let (audio, secs) = decode(&engine, &embeddings, &pitches, c)?;
-    let total: usize = audio.iter().map(Vec::len).sum();
+    // Each as long as its input or as asked (the model works in whole frames).
+    let voices: Vec<Voice> = embeddings
+        .into_iter()
+        .zip(pitches)
+        .zip(lengths)
+        .map(|((embedding, pitch), length)| Voice {
+            length: Some(length),
+            ..Voice::of(embedding, pitch)
+        })
+        .collect();
+    let (audio, secs, total) = render_voices(&engine, &voices, c)?;
     if to_dir {
         std::fs::create_dir_all(&args.out)
             .with_context(|| format!("cannot create {}", args.out.display()))?;
     }
     let mut written = Vec::new();
-    for ((mut audio, length), out) in audio.into_iter().zip(lengths).zip(&outputs) {
-        // The input's own length or the one asked for (the model works in whole frames).
-        audio.truncate(length);
+    for (audio, out) in audio.into_iter().zip(&outputs) {
         let finished = render::write(out, audio, &render, c.overwrite())?;
         written.push(Written {
             file: out.clone(),
@@ -403,7 +285,6 @@ pub fn blend(args: &BlendArgs) -> anyhow::Result<ExitCode> {
         c.note(format!("{name}: {}", p.describe()));
     }
     let cached = sources.cached;
-    let blended = sources.blend(&weights)?;
     let own = prepared.iter().find_map(engine::synth::sounding_pitch);
     let pitch = glide(&engine, args.pitch, args.pitch_end, own)?;
     if let Some(g) = pitch {
@@ -420,13 +301,11 @@ pub fn blend(args: &BlendArgs) -> anyhow::Result<ExitCode> {
             }
         ));
     }
-    let (audio, secs) = decode(&engine, std::slice::from_ref(&blended), &[pitch], c)?;
-    let total: usize = audio.iter().map(Vec::len).sum();
-    let mut audio = audio.into_iter().next().unwrap_or_default();
-    // As loud as its sources (a blend of two or more; see engine::synth::level).
-    sources.match_level(&weights, &mut audio)?;
-    // As long as the longest source or as asked (the model works in whole frames).
-    audio.truncate(sources.length);
+    // As loud as its sources (a blend of two or more; see engine::synth::level), as long
+    // as the longest source or as asked (the model works in whole frames).
+    let voice = Voice::blend(&sources, &weights, pitch)?;
+    let (audio, secs, total) = render_voices(&engine, std::slice::from_ref(&voice), c)?;
+    let audio = audio.into_iter().next().unwrap_or_default();
     let finished = render::write(&args.out, audio, &render, c.overwrite())?;
     let (per_s, rt) = rates(1, total, secs);
     print_summary(
@@ -629,8 +508,8 @@ pub fn decode_npy(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
         data,
     };
     let pitch = glide(&engine, args.pitch, args.pitch_end, None)?;
-    let (audio, secs) = decode(&engine, std::slice::from_ref(&embedding), &[pitch], c)?;
-    let total: usize = audio.iter().map(Vec::len).sum();
+    let voice = Voice::of(embedding, pitch);
+    let (audio, secs, total) = render_voices(&engine, std::slice::from_ref(&voice), c)?;
     let audio = audio.into_iter().next().unwrap_or_default();
     let finished = render::write(&args.out, audio, &render, c.overwrite())?;
     let (per_s, rt) = rates(1, total, secs);

@@ -27,7 +27,7 @@ use crate::audio::{ReadOptions, SAMPLE_RATE_HZ};
 use crate::error::{Error, Result};
 use crate::fsutil::{Overwrite, write_atomic};
 use crate::synth::render::{self, PEAK_LIMIT, RenderOptions};
-use crate::synth::{Batches, Embedding, Engine, Glide, NoteSpec, PITCH_RANGE, Progress, Weights};
+use crate::synth::{Batches, Engine, NoteSpec, PITCH_RANGE, Progress, Voice, Weights};
 
 /// The record of the request in the work folder.
 const PLAN_FILE: &str = "plan.json";
@@ -509,52 +509,41 @@ fn render_layers(
     let mut batches = Batches::default();
     let mut rendered = 0;
     for batch in todo.chunks(spec.batch.max(1)) {
-        let mut blends: Vec<Embedding> = Vec::with_capacity(batch.len());
-        let mut lengths = Vec::with_capacity(batch.len());
-        let mut all_sources = Vec::with_capacity(batch.len());
-        for &i in batch {
-            let layer = &layers[i];
-            let velocity = spec.velocities[layer.velocities[0]];
-            let note = NoteSpec {
-                pitch: Some(layer.key),
-                velocity: Some(velocity),
-                seconds: spec.seconds,
-                read: spec.read,
-            };
-            let sources = engine.sources(&spec.sources, &note)?;
-            blends.push(sources.blend(&spec.weights)?);
-            lengths.push(sources.length);
-            all_sources.push(sources);
-        }
+        let all_sources = batch
+            .iter()
+            .map(|&i| {
+                let layer = &layers[i];
+                let note = NoteSpec {
+                    pitch: Some(layer.key),
+                    velocity: Some(spec.velocities[layer.velocities[0]]),
+                    seconds: spec.seconds,
+                    read: spec.read,
+                };
+                engine.sources(&spec.sources, &note)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // Each as loud as its sources (two or more blended; see synth::level) and as
+        // long as its note.
+        let voices = batch
+            .iter()
+            .zip(&all_sources)
+            .map(|(&i, sources)| {
+                let pitch = engine.held_pitch(Some(layers[i].key));
+                Voice::blend(sources, &spec.weights, pitch)
+            })
+            .collect::<Result<Vec<_>>>()?;
         if batches.total == 0 {
             // Every note is as long as the first batch's (the same sources' lengths, or
             // the length asked for), an estimate good enough for the bar.
-            let per = blends
+            let per = voices
                 .iter()
-                .map(|b| b.frames as u64 * hop)
+                .map(|v| v.embedding.frames as u64 * hop)
                 .max()
                 .unwrap_or(0);
             batches.total = per * todo.len() as u64;
         }
-        let pitches: Vec<Option<Glide>> = batch
-            .iter()
-            .map(|&i| engine.held_pitch(Some(layers[i].key)))
-            .collect();
-        let audio = batches.decode(
-            engine,
-            batch,
-            &blends,
-            &pitches,
-            spec.sampling,
-            control,
-            progress,
-        )?;
-        for (((&i, mut audio), length), sources) in
-            batch.iter().zip(audio).zip(lengths).zip(&all_sources)
-        {
-            // As loud as its sources (two or more blended; see synth::level).
-            sources.match_level(&spec.weights, &mut audio)?;
-            audio.truncate(length);
+        let audio = batches.render(engine, batch, &voices, spec.sampling, control, progress)?;
+        for (&i, audio) in batch.iter().zip(audio) {
             wav::write(
                 &parts.join(&layers[i].file),
                 &audio,

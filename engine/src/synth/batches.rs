@@ -4,22 +4,9 @@ use std::ops::ControlFlow;
 use std::time::Instant;
 
 use autoencoder::{Control, Sampling};
-use serde::Serialize;
 
-use super::{Embedding, Engine, Glide};
+use super::{Engine, Progress, Voice};
 use crate::error::Result;
-
-/// Progress of a decode, as handed to the progress callback.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Progress {
-    /// Samples generated, summed over voices.
-    pub done: u64,
-    pub total: u64,
-    /// Aggregate samples per second so far.
-    pub samples_per_s: f64,
-    pub eta_secs: Option<f64>,
-    pub elapsed_secs: f64,
-}
 
 /// Progress over a job decoded in batches (a grid, an instrument): each batch's decode
 /// reports its own samples; this adds what the batches before it did.
@@ -65,27 +52,25 @@ impl Batches {
         self.secs
     }
 
-    /// Decodes one batch of the job: voice `j` is the job's item `items[j]` and draws
-    /// from random stream `items[j]` (so a resumed job renders what a whole one would
-    /// have); `progress` sees the whole job's progress.
-    #[allow(clippy::too_many_arguments)]
-    pub fn decode(
+    /// Renders one batch of the job ([`Engine::render`]): voice `j` is the job's item
+    /// `items[j]` and draws from random stream `items[j]` (so a resumed job renders what
+    /// a whole one would have); `progress` sees the whole job's progress.
+    pub fn render(
         &mut self,
         engine: &Engine,
         items: &[usize],
-        blends: &[Embedding],
-        pitches: &[Option<Glide>],
+        voices: &[Voice<'_>],
         sampling: Sampling,
         control: &Control,
         progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
     ) -> Result<Vec<Vec<f32>>> {
         let streams: Vec<u64> = items.iter().map(|&i| i as u64).collect();
-        let samples: u64 = blends
+        let samples: u64 = voices
             .iter()
-            .map(|b| (b.frames * engine.hop()) as u64)
+            .map(|v| (v.embedding.frames * engine.hop()) as u64)
             .sum();
         let started = Instant::now();
-        let audio = engine.decode_at(blends, pitches, &streams, sampling, control, &mut |p| {
+        let audio = engine.render(voices, &streams, sampling, control, &mut |p| {
             progress(&self.overall(p))
         });
         self.finished(samples, started.elapsed().as_secs_f64());

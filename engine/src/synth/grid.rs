@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::blend::{Weights, XyMode, xy_weights};
 use super::render::{self, RenderOptions};
-use super::{Batches, Engine, NoteSpec, Prepared, Progress, Sources};
+use super::{Batches, Engine, NoteSpec, Prepared, Progress, Sources, Voice};
 use crate::audio::ReadOptions;
 use crate::error::{Error, Result};
 use crate::fsutil::{Overwrite, write_atomic};
@@ -204,29 +204,27 @@ pub fn run(
     let mut batches = Batches::new(total);
     let mut rendered = 0;
     for batch in todo.chunks(spec.batch.max(1)) {
-        let blends = batch
+        let weights: Vec<Weights> = batch
             .iter()
-            .map(|&i| at_pitch(all[i].pitch)?.blend(&Weights::Fixed(all[i].weights.to_vec())))
-            .collect::<Result<Vec<_>>>()?;
-        // A model with an excitation is told each cell's pitch (its corners were encoded
-        // at their own); one without plays the corners resampled to it.
-        let pitches: Vec<Option<super::Glide>> = batch
-            .iter()
-            .map(|&i| engine.held_pitch(Some(all[i].pitch)))
+            .map(|&i| Weights::Fixed(all[i].weights.to_vec()))
             .collect();
-        let audio = batches.decode(
-            engine,
-            batch,
-            &blends,
-            &pitches,
-            spec.sampling,
-            control,
-            progress,
-        )?;
-        for (&i, mut audio) in batch.iter().zip(audio) {
-            // As loud as its corners (a cell that blends two or more; see super::level).
-            at_pitch(all[i].pitch)?
-                .match_level(&Weights::Fixed(all[i].weights.to_vec()), &mut audio)?;
+        // A model with an excitation is told each cell's pitch (its corners were encoded
+        // at their own); one without plays the corners resampled to it. Each cell is as
+        // loud as its corners and keeps all it decoded.
+        let voices = batch
+            .iter()
+            .zip(&weights)
+            .map(|(&i, w)| {
+                let pitch = engine.held_pitch(Some(all[i].pitch));
+                let voice = Voice::blend(at_pitch(all[i].pitch)?, w, pitch)?;
+                Ok(Voice {
+                    length: None,
+                    ..voice
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let audio = batches.render(engine, batch, &voices, spec.sampling, control, progress)?;
+        for (&i, audio) in batch.iter().zip(audio) {
             let overwrite = if spec.overwrite {
                 Overwrite::Allowed
             } else {

@@ -37,7 +37,7 @@ pub(crate) use run_dir::{check_start, init_dir};
 
 use crate::error::{Error, Result, read_bounded};
 use crate::fsutil::{Overwrite, write_atomic, write_tensors};
-use crate::model_dir::{CONFIG_FILE, WEIGHTS_FILE};
+use crate::models::dir::{CONFIG_FILE, WEIGHTS_FILE};
 
 pub const LOG_FILE: &str = "train_log.jsonl";
 pub const STATE_DIR: &str = "train";
@@ -402,7 +402,7 @@ impl Trainer {
             }
             state.options.lr = lr;
         }
-        let config = crate::model_dir::read_config(dir)?;
+        let config = crate::models::dir::read_config(dir)?;
         state
             .options
             .check(&config)

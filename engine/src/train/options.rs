@@ -203,30 +203,7 @@ impl TrainOptions {
     }
 }
 
-/// Training options that cannot make a run (the CLI words them with its flags).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum OptionsError {
-    #[error("no training data given")]
-    NoData,
-    #[error(
-        "the crop length {crop} must be a positive multiple of the hop {hop} and at most {max}"
-    )]
-    Crop { crop: usize, hop: usize, max: usize },
-    #[error("the batch size and the number of steps must be at least 1")]
-    BatchOrSteps,
-    #[error("the learning rate {0} must be a positive number")]
-    LearningRate(f64),
-    #[error("the input noise {0} must be between 0 and 1")]
-    InputNoise(f64),
-    #[error("the unpitched share {0} must be between 0 and 1")]
-    UnpitchedShare(f64),
-    #[error("the sub-octave share {0} must be between 0 and 1")]
-    SubOctaveShare(f64),
-    #[error("the bank match weight {0} must be a number from 0 up")]
-    BankWeight(f64),
-    #[error("free-running checks need 1 or more notes of up to 4 s")]
-    FreeRun,
-}
+pub use crate::error::OptionsError;
 
 #[cfg(test)]
 mod tests {

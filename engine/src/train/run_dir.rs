@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{LOG_FILE, STATE_DIR, STATE_FILE};
 use crate::error::{Error, Result, read_bounded};
 use crate::fsutil::{Overwrite, remove_own, write_atomic};
-use crate::model_dir::WEIGHTS_FILE;
+use crate::models::dir::WEIGHTS_FILE;
 
 /// The mark of a run's folder, in its state folder.
 pub const MARKER_FILE: &str = "timbrel-run.json";

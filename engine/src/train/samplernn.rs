@@ -16,7 +16,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::fsutil::Overwrite;
-use crate::model_dir::CONFIG_FILE;
+use crate::models::dir::CONFIG_FILE;
 
 /// A SampleRNN training run over a model directory.
 pub struct SampleRnnTrainer {
@@ -76,7 +76,7 @@ fn seed_variables(vars: &[(String, Var)], seed: u64) -> Result<()> {
 }
 
 /// Reads `DIR/config.json` as a SampleRNN's.
-pub use crate::synth::samplernn::read_config;
+pub use crate::models::samplernn::read_config;
 
 impl SampleRnnTrainer {
     /// Starts a new run in `dir` (refused over an existing model unless `overwrite`).
@@ -323,9 +323,4 @@ impl driver::Job for SampleRnnTrainer {
     fn rng_word_pos(&self) -> u128 {
         self.rng.get_word_pos()
     }
-}
-
-/// Loads a trained SampleRNN (its `config.json` and EMA `weights.safetensors`).
-pub fn load(dir: &Path, device: &Device) -> Result<SampleRnn> {
-    Ok(crate::synth::samplernn::load(dir, device)?.0)
 }

@@ -38,7 +38,7 @@ impl Setup {
     /// A random tiny model, four instruments as sample packs (C3, C4, C5 each) and a cache.
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        engine::model_dir::write_random(&dir.path().join("model"), &tiny(), 7).unwrap();
+        engine::models::dir::write_random(&dir.path().join("model"), &tiny(), 7).unwrap();
         for (i, name) in ["flute", "organ", "bass", "reed"].iter().enumerate() {
             let pack = dir.path().join(name);
             std::fs::create_dir_all(&pack).unwrap();

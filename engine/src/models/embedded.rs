@@ -8,19 +8,19 @@ use candle_core::Device;
 use crate::error::{Error, Result};
 
 /// `assets/default-model/config.json`.
-pub const CONFIG_JSON: &str = include_str!("../../assets/default-model/config.json");
+pub const CONFIG_JSON: &str = include_str!("../../../assets/default-model/config.json");
 /// `assets/default-model/weights.safetensors` (the EMA weights of the training run).
-pub const WEIGHTS: &[u8] = include_bytes!("../../assets/default-model/weights.safetensors");
+pub const WEIGHTS: &[u8] = include_bytes!("../../../assets/default-model/weights.safetensors");
 
 /// What the status line and `timbrel model info` call it.
 pub const NAME: &str = "default (small-pitched, FluidR3_GM)";
 
 /// `assets/default-model/student/student.json`: the Parallel WaveNet student shipped
 /// beside the default model (see its MODEL.md).
-pub const STUDENT_JSON: &str = include_str!("../../assets/default-model/student/student.json");
+pub const STUDENT_JSON: &str = include_str!("../../../assets/default-model/student/student.json");
 /// `assets/default-model/student/weights.safetensors`.
 pub const STUDENT_WEIGHTS: &[u8] =
-    include_bytes!("../../assets/default-model/student/weights.safetensors");
+    include_bytes!("../../../assets/default-model/student/weights.safetensors");
 
 /// What the status line calls the shipped student.
 pub const STUDENT_NAME: &str = "default student (Parallel WaveNet, FluidR3_GM)";
@@ -29,7 +29,7 @@ pub const STUDENT_NAME: &str = "default student (Parallel WaveNet, FluidR3_GM)";
 /// it beats the autoregressive teacher on held-out notes (assets/default-model/MODEL.md
 /// and student/MODEL.md keep the figures: the student plays most of them in tune, the
 /// teacher none).
-pub const DEFAULT_DECODER: crate::synth::DecoderKind = crate::synth::DecoderKind::Parallel;
+pub const DEFAULT_DECODER: super::DecoderKind = super::DecoderKind::Parallel;
 
 /// Why [`DEFAULT_DECODER`] is what it is, for status lines.
 pub const DEFAULT_DECODER_REASON: &str =
@@ -61,7 +61,7 @@ fn embedded_student_path() -> std::path::PathBuf {
 }
 
 pub fn student_config() -> Result<StudentAutoencoderConfig> {
-    crate::train::student::parse_config(STUDENT_JSON.as_bytes(), &embedded_student_path())
+    super::student::parse_config(STUDENT_JSON.as_bytes(), &embedded_student_path())
 }
 
 /// Loads the embedded student onto `device`.
