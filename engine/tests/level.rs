@@ -198,7 +198,7 @@ fn the_engine_keeps_aligned_levels_and_spares_single_sources() {
     use candle_core::Device;
     use engine::audio::wav::{self, WavFormat};
     use engine::fsutil::Overwrite;
-    use engine::synth::{Engine, ModelSource, NoteSpec};
+    use engine::synth::{Engine, ModelSource, NoteSpec, Voice};
     use std::ops::ControlFlow;
 
     let dir = tempfile::tempdir().unwrap();
@@ -279,6 +279,30 @@ fn the_engine_keeps_aligned_levels_and_spares_single_sources() {
     for (b, a) in before.data.iter().zip(&after.data) {
         assert!((a - b).abs() <= MAX_GAIN_DB + 0.01, "{b} → {a}");
     }
+    // Engine::render is that sequence, voice by voice in one batch: decode, bring a blend
+    // to its sources' level, cut it to the note's length; an embedding alone as decoded.
+    let rendered = engine
+        .render(
+            &[
+                Voice::blend(&sources, &half, None).unwrap(),
+                Voice::of(sources.blend(&one).unwrap(), None),
+            ],
+            &[0, 0],
+            Sampling {
+                temperature: 1.0,
+                seed: 0,
+            },
+            &Control::default(),
+            &mut |_| ControlFlow::Continue(()),
+        )
+        .unwrap();
+    assert_eq!(
+        rendered[0],
+        out[..sources.length],
+        "blend, decode, level, cut"
+    );
+    assert!(sources.length <= out.len());
+    assert_eq!(rendered[1], decode(&one), "an embedding as decoded");
     // Off: no level tracks kept, nothing changed.
     let off = engine.with_level_match(false);
     let sources = off.sources(&files, &spec).unwrap();

@@ -10,8 +10,8 @@ use engine::eval::{
     BlendReport, BlendScore, MelSpectrogram, PairNote, pair_notes, score_blend, summarise_blends,
 };
 use engine::nsynth::Dataset;
-use engine::synth::level::{frame_levels, match_blend};
-use engine::synth::{DecoderKind, Embedding, Engine, Glide, ModelSource, Weights, blend};
+use engine::synth::level::frame_levels;
+use engine::synth::{DecoderKind, Engine, Glide, ModelSource, Sources, Voice, Weights};
 
 use super::Args;
 use crate::output::Output;
@@ -66,19 +66,40 @@ pub(super) fn blend_pairs(
     let refs: Vec<&[f32]> = sources.iter().map(Vec::as_slice).collect();
     let encoded = engine.encode(&refs, &pitches)?;
     let half = Weights::Fixed(vec![0.5, 0.5]);
-    let mixed = encoded
+    // Each pair as `timbrel blend` plays it: brought to its sources' mean level in dB,
+    // frame by frame (the sources as encoded, so aligned with the blend), the whole
+    // note, as long as its sources. A model without an excitation is not given a pitch:
+    // both sources are at it already.
+    let hop = engine.hop();
+    let pair_sources: Vec<Sources> = sources
         .chunks_exact(2)
-        .map(|ab| blend(&[&ab[0].embedding, &ab[1].embedding], &half))
+        .zip(encoded.chunks_exact(2))
+        .map(|(ab, e)| Sources {
+            prepared: Vec::new(),
+            embeddings: e.iter().map(|e| e.embedding.clone()).collect(),
+            cached: 0,
+            length: ab[0].len().max(ab[1].len()),
+            levels: if args.no_level_match {
+                Vec::new()
+            } else {
+                ab.iter()
+                    .zip(e)
+                    .map(|(note, e)| frame_levels(note, hop, e.embedding.frames))
+                    .collect()
+            },
+            hop,
+        })
+        .collect();
+    let voices = pairs
+        .iter()
+        .zip(&pair_sources)
+        .map(|(&(i, _), s)| {
+            let glide = engine
+                .pitched()
+                .then(|| Glide::at(f32::from(notes[i].pitch)));
+            Voice::blend(s, &half, glide)
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    // A model without an excitation is not given a pitch: both sources are at it already.
-    let glides: Vec<Option<Glide>> = if engine.pitched() {
-        pairs
-            .iter()
-            .map(|&(i, _)| Some(Glide::at(f32::from(notes[i].pitch))))
-            .collect()
-    } else {
-        Vec::new()
-    };
     let streams: Vec<u64> = (0..pairs.len() as u64).collect();
     let sampling = Sampling {
         temperature: args.temperature,
@@ -92,40 +113,14 @@ pub(super) fn blend_pairs(
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         )
     };
-    let mut audio = engine.decode_at(
-        &mixed,
-        &glides,
-        &streams,
-        sampling,
-        &Control::default(),
-        &mut |p| {
-            bar.set_position(p.done * 100 / p.total.max(1));
-            ControlFlow::Continue(())
-        },
-    )?;
+    let audio = engine.render(&voices, &streams, sampling, &Control::default(), &mut |p| {
+        bar.set_position(p.done * 100 / p.total.max(1));
+        ControlFlow::Continue(())
+    })?;
     bar.finish_and_clear();
-    // As `timbrel blend` plays them: each brought to its sources' mean level in dB,
-    // frame by frame (the sources as encoded, so aligned with the blend).
-    if !args.no_level_match {
-        let hop = engine.hop();
-        for ((blended, ab), e) in audio
-            .iter_mut()
-            .zip(sources.chunks_exact(2))
-            .zip(encoded.chunks_exact(2))
-        {
-            let levels: Vec<Embedding> = ab
-                .iter()
-                .zip(e)
-                .map(|(note, e)| frame_levels(note, hop, e.embedding.frames))
-                .collect();
-            match_blend(blended, &levels, &half, hop)?;
-        }
-    }
     let mel = MelSpectrogram::new();
     let mut scores = Vec::with_capacity(pairs.len());
-    for ((&(i, j), ab), blended) in pairs.iter().zip(sources.chunks_exact(2)).zip(&mut audio) {
-        // The whole note, as long as its sources.
-        blended.truncate(ab[0].len().max(ab[1].len()));
+    for ((&(i, j), ab), blended) in pairs.iter().zip(sources.chunks_exact(2)).zip(&audio) {
         let (a, b) = (&ds.examples[pitched[i]], &ds.examples[pitched[j]]);
         let hz = autoencoder::excitation::midi_to_hz(f32::from(a.pitch));
         scores.push(BlendScore {

@@ -8,7 +8,7 @@ use anyhow::{Context, anyhow, bail};
 use autoencoder::Control;
 use engine::audio::SAMPLE_RATE_HZ;
 use engine::synth::grid::{self, GridSpec};
-use engine::synth::render::{self, Finished};
+use engine::synth::render::{self, Finished, RenderOptions};
 use engine::synth::{
     Embedding, Engine, Glide, NoteSpec, PITCH_RANGE, Prepared, Voice, Weights, XyMode, npy,
 };
@@ -304,26 +304,12 @@ pub fn blend(args: &BlendArgs) -> anyhow::Result<ExitCode> {
     // As loud as its sources (a blend of two or more; see engine::synth::level), as long
     // as the longest source or as asked (the model works in whole frames).
     let voice = Voice::blend(&sources, &weights, pitch)?;
-    let (audio, secs, total) = render_voices(&engine, std::slice::from_ref(&voice), c)?;
-    let audio = audio.into_iter().next().unwrap_or_default();
-    let finished = render::write(&args.out, audio, &render, c.overwrite())?;
-    let (per_s, rt) = rates(1, total, secs);
-    print_summary(
-        c,
-        &Summary {
-            command: "blend",
-            model: engine.name(),
-            sources: prepared.iter().collect(),
-            written: vec![Written {
-                file: args.out.clone(),
-                finished,
-            }],
-            cached_encodings: cached,
-            decode_secs: secs,
-            samples_per_s: per_s,
-            realtime_factor: rt,
-        },
-    )
+    let made = Made {
+        command: "blend",
+        sources: prepared.iter().collect(),
+        cached_encodings: cached,
+    };
+    render_one(&engine, &voice, &args.out, &render, c, made)
 }
 
 /// How a blend's weights were asked for on the command line.
@@ -509,21 +495,45 @@ pub fn decode_npy(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     };
     let pitch = glide(&engine, args.pitch, args.pitch_end, None)?;
     let voice = Voice::of(embedding, pitch);
-    let (audio, secs, total) = render_voices(&engine, std::slice::from_ref(&voice), c)?;
+    let made = Made {
+        command: "decode",
+        sources: Vec::new(),
+        cached_encodings: 0,
+    };
+    render_one(&engine, &voice, &args.out, &render, c, made)
+}
+
+/// What a one-note command made its note from, for its summary.
+struct Made<'a> {
+    command: &'a str,
+    sources: Vec<&'a Prepared>,
+    cached_encodings: usize,
+}
+
+/// Renders `voice`, writes it to `out` and prints the summary.
+fn render_one(
+    engine: &Engine,
+    voice: &Voice<'_>,
+    out: &Path,
+    render: &RenderOptions,
+    c: &Common,
+    made: Made<'_>,
+) -> anyhow::Result<ExitCode> {
+    let (audio, secs, total) = render_voices(engine, std::slice::from_ref(voice), c)?;
     let audio = audio.into_iter().next().unwrap_or_default();
-    let finished = render::write(&args.out, audio, &render, c.overwrite())?;
+    let finished = render::write(out, audio, render, c.overwrite())?;
     let (per_s, rt) = rates(1, total, secs);
     print_summary(
         c,
         &Summary {
-            command: "decode",
+            command: made.command,
             model: engine.name(),
-            sources: Vec::new(),
+            sources: made.sources,
             written: vec![Written {
-                file: args.out.clone(),
+                file: out.to_path_buf(),
                 finished,
             }],
-            cached_encodings: 0,
+            cached_encodings: made.cached_encodings,
             decode_secs: secs,
             samples_per_s: per_s,
             realtime_factor: rt,

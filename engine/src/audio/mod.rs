@@ -8,8 +8,9 @@ pub mod wav;
 pub use decode::{DEFAULT_MAX_SECS, ReadOptions, SourceFormat, read_note};
 pub use resample::resample;
 
-/// The model's sample rate.
-pub const SAMPLE_RATE_HZ: u32 = 16_000;
+/// The model's sample rate (the one `autoencoder::excitation::SAMPLE_RATE_HZ` names, as
+/// a file's rate).
+pub const SAMPLE_RATE_HZ: u32 = autoencoder::excitation::SAMPLE_RATE_HZ as u32;
 
 /// Peak below which a note is too quiet to be an instrument sound (−80 dBFS).
 pub const SILENT_PEAK: f32 = 1e-4;
