@@ -13,7 +13,7 @@ use engine::audio::SAMPLE_RATE_HZ;
 use engine::audio::wav::{WavFormat, write};
 use engine::eval::{Report, by_instrument, score};
 use engine::fsutil::{Overwrite, write_atomic};
-use engine::models::{ModelFamily, reconstruct};
+use engine::models::{Encoder, ModelFamily, reconstruct};
 use engine::nsynth::Dataset;
 use engine::synth::{DecoderKind, ModelSource, STUDENT_DIR};
 
@@ -116,7 +116,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let generator = model.scoring_generator()?;
     let reconstructions = reconstruct(
-        &*model,
+        Encoder::Family(&*model),
         &*generator,
         &originals,
         Some(&f0),

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 pub use crate::models::excitation::{excitation_of, excitation_partials_of, excitation_tensor};
-use crate::models::{ModelFamily, scaled_tensor};
+use crate::models::{Encoder, ModelFamily, scaled_tensor};
 
 mod blend;
 mod instruments;
@@ -96,7 +96,8 @@ pub fn reconstruct(
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<Vec<f32>>> {
     let generator = model.scoring_generator()?;
-    crate::models::reconstruct(model, &*generator, notes, f0_hz, sampling, progress)
+    let encoder = Encoder::Family(model);
+    crate::models::reconstruct(encoder, &*generator, notes, f0_hz, sampling, progress)
 }
 
 /// A model's encoder and generator, as [`reconstruct_with`] takes them.
@@ -116,8 +117,7 @@ impl std::fmt::Debug for Coder<'_> {
     }
 }
 
-/// [`reconstruct`] through `coder`'s encoder and generator
-/// ([`crate::models::reconstruct_by`]).
+/// [`reconstruct`] through `coder`'s encoder and generator.
 pub fn reconstruct_with(
     coder: &Coder,
     notes: &[Vec<f32>],
@@ -125,8 +125,8 @@ pub fn reconstruct_with(
     sampling: Sampling,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<Vec<f32>>> {
-    let encode = |cut: &[&[f32]]| Ok((coder.encode)(&scaled_tensor(cut, coder.device)?)?);
-    crate::models::reconstruct_by(&encode, coder.generator, notes, f0_hz, sampling, progress)
+    let encoder = Encoder::Scaled(coder.encode, coder.device);
+    crate::models::reconstruct(encoder, coder.generator, notes, f0_hz, sampling, progress)
 }
 
 /// The figures of one evaluation.

@@ -61,28 +61,35 @@ pub fn run_generator(
     Ok(audio)
 }
 
-/// Encodes `notes` (16 kHz) with `family` and decodes them back with `generator`, all
+/// What encodes the notes [`reconstruct`] plays.
+#[derive(Clone, Copy)]
+pub enum Encoder<'a> {
+    /// A family's encoder, given each note's f0 (where it measures at the pitch).
+    Family(&'a dyn ModelFamily),
+    /// μ-law-scaled notes `[notes, len]` on a device → embedding `[notes, frames,
+    /// bottleneck]`: a model held outside a [`ModelFamily`].
+    Scaled(
+        &'a dyn Fn(&Tensor) -> autoencoder::Result<Tensor>,
+        &'a candle_core::Device,
+    ),
+}
+
+impl std::fmt::Debug for Encoder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Family(family) => f.debug_tuple("Family").field(family).finish(),
+            Self::Scaled(_, device) => f.debug_tuple("Scaled").field(device).finish(),
+        }
+    }
+}
+
+/// Encodes `notes` (16 kHz) with `encoder` and decodes them back with `generator`, all
 /// voices in one batch: each note cut to the longest length that every note has and
 /// that is a multiple of the hop (empty outputs when that is zero), voice `i` drawing
 /// from random stream `i` and held at `f0_hz[i]` (Hz, 0 = unpitched; `None`: no pitch
 /// given), on every core. `progress(samples_done_per_voice)`.
 pub fn reconstruct(
-    family: &dyn ModelFamily,
-    generator: &dyn Generator,
-    notes: &[Vec<f32>],
-    f0_hz: Option<&[f32]>,
-    sampling: Sampling,
-    progress: &mut dyn FnMut(usize),
-) -> Result<Vec<Vec<f32>>> {
-    let unpitched = vec![0.0; notes.len()];
-    let encode = |cut: &[&[f32]]| family.encode(cut, f0_hz.unwrap_or(&unpitched));
-    reconstruct_by(&encode, generator, notes, f0_hz, sampling, progress)
-}
-
-/// [`reconstruct`] with the encoder given as a function of the cut notes (for a model
-/// held outside a [`ModelFamily`]).
-pub fn reconstruct_by(
-    encode: &dyn Fn(&[&[f32]]) -> Result<Tensor>,
+    encoder: Encoder<'_>,
     generator: &dyn Generator,
     notes: &[Vec<f32>],
     f0_hz: Option<&[f32]>,
@@ -100,7 +107,14 @@ pub fn reconstruct_by(
             .flat_map(|&hz| std::iter::repeat_n(hz, len))
             .collect()
     });
-    let encoding: Vec<f32> = encode(&cut)?
+    let embedding = match encoder {
+        Encoder::Family(family) => {
+            let unpitched = vec![0.0; notes.len()];
+            family.encode(&cut, f0_hz.unwrap_or(&unpitched))?
+        }
+        Encoder::Scaled(encode, device) => encode(&super::scaled_tensor(&cut, device)?)?,
+    };
+    let encoding: Vec<f32> = embedding
         .to_device(&candle_core::Device::Cpu)
         .and_then(|e| e.flatten_all())
         .and_then(|e| e.to_vec1())

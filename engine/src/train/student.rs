@@ -93,7 +93,7 @@ pub fn reconstruct(
     // The CPU renderer whatever the device: voice `i` from noise stream `i`.
     let generator = crate::models::ModelFamily::scoring_generator(model)?;
     crate::models::reconstruct(
-        model,
+        crate::models::Encoder::Family(model),
         &*generator,
         notes,
         Some(f0_hz),
