@@ -154,6 +154,16 @@ mod tests {
         }
     }
 
+    /// Ten frames: an attack of three, a sustain of four, a release of three.
+    fn ten_frames() -> (Embedding, Segments) {
+        let s = Segments {
+            attack: 3,
+            release: 7,
+            frames: 10,
+        };
+        (embedding(10), s)
+    }
+
     #[test]
     fn finds_attack_sustain_and_release() {
         let s = Segments::of(&note(10, 7), 40, 4, 10);
@@ -166,12 +176,7 @@ mod tests {
 
     #[test]
     fn longer_notes_resample_the_sustain_only() {
-        let e = embedding(10);
-        let s = Segments {
-            attack: 3,
-            release: 7,
-            frames: 10,
-        };
+        let (e, s) = ten_frames();
         let long = stretch(&e, s, 25);
         assert_eq!(long.frames, 25);
         assert_eq!(long.data.len(), 50);
@@ -193,12 +198,7 @@ mod tests {
 
     #[test]
     fn shorter_notes_lose_sustain_then_release() {
-        let e = embedding(10);
-        let s = Segments {
-            attack: 3,
-            release: 7,
-            frames: 10,
-        };
+        let (e, s) = ten_frames();
         let firsts = |e: &Embedding| (0..e.frames).map(|f| e.frame(f)[0]).collect::<Vec<_>>();
         assert_eq!(firsts(&stretch(&e, s, 6)), [0.0, 1.0, 2.0, 7.0, 8.0, 9.0]);
         assert_eq!(firsts(&stretch(&e, s, 4)), [0.0, 1.0, 2.0, 7.0]);
