@@ -40,6 +40,15 @@ use crate::error::{Error, Result};
 use crate::synth::{PITCH_RANGE, XyMode, xy_weights};
 pub use corners::{CornerNote, CornerSwap, Corners, MAX_CORNERS, PACK_KEYS};
 pub use output::RATE_RANGE;
+
+/// The latency, in host frames, of an engine for blocks of at most `max_block_frames` at
+/// `rate_hz` ([`LiveEngine::latency_secs`] × the rate): known before the engine is
+/// built, as a plugin host asks for it when it activates the plugin.
+pub fn latency_frames(rate_hz: u32, max_block_frames: usize) -> Result<usize> {
+    Ok(output::Output::new(rate_hz, max_block_frames)?
+        .0
+        .latency_frames())
+}
 use output::{MODEL_RATE_HZ, Output};
 use voice::{Controls, Phase, Voice};
 pub use voice::{VIBRATO_DEPTH_SEMITONES, VIBRATO_HZ};
