@@ -4,12 +4,28 @@
 
 use autoencoder::Config;
 use std::path::Path;
-use std::process::Command;
-use tests::timbrel_path;
+use tests::timbrel_in;
 
 #[path = "support/synth_setup.rs"]
 mod setup;
 use setup::{Setup, read_wav, tiny};
+
+/// `blend A B --mix 0.5 --pitch E4 --pitch-end G4 -o OUT`: half and half, gliding.
+fn glide<'a>(a: &'a str, b: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "blend",
+        a,
+        b,
+        "--mix",
+        "0.5",
+        "--pitch",
+        "E4",
+        "--pitch-end",
+        "G4",
+        "-o",
+        out,
+    ]
+}
 
 #[test]
 fn a_pitched_model_plays_the_asked_pitch_without_resampling_the_sources() {
@@ -18,30 +34,10 @@ fn a_pitched_model_plays_the_asked_pitch_without_resampling_the_sources() {
         excitation_harmonics: 4,
         ..tiny()
     };
-    engine::model_dir::write_random(&s.dir.path().join("pitched"), &pitched, 7).unwrap();
-    let run = |args: &[&str]| {
-        Command::new(timbrel_path())
-            .args(args)
-            .args(["--model", &s.p("pitched")])
-            .env("TIMBREL_CACHE_DIR", s.p("cache"))
-            .output()
-            .unwrap()
-    };
+    testkit::tiny::random_model(&s.dir.path().join("pitched"), &pitched, 7);
+    let run = |args: &[&str]| s.on_model("pitched", args).output().unwrap();
     let (a, b) = (s.note("flute", 48), s.note("organ", 48));
-    let out = run(&[
-        "blend",
-        &a,
-        &b,
-        "--mix",
-        "0.5",
-        "--pitch",
-        "E4",
-        "--pitch-end",
-        "G4",
-        "-o",
-        &s.p("glide.wav"),
-        "--json",
-    ]);
+    let out = run(&[glide(&a, &b, &s.p("glide.wav")), vec!["--json"]].concat());
     assert!(
         out.status.success(),
         "{}",
@@ -84,19 +80,7 @@ fn a_pitched_model_plays_the_asked_pitch_without_resampling_the_sources() {
     );
 
     // A model without an excitation cannot glide, and says so.
-    let out = s.run(&[
-        "blend",
-        &a,
-        &b,
-        "--mix",
-        "0.5",
-        "--pitch",
-        "E4",
-        "--pitch-end",
-        "G4",
-        "-o",
-        &s.p("no.wav"),
-    ]);
+    let out = s.run(&glide(&a, &b, &s.p("no.wav")));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no excitation"), "{err}");
@@ -107,9 +91,7 @@ fn a_pitched_model_plays_the_asked_pitch_without_resampling_the_sources() {
 fn the_default_model_plays_with_its_student_by_default_and_says_so() {
     let s = Setup::new();
     let run = |args: &[&str]| {
-        Command::new(timbrel_path())
-            .args(args)
-            .env("TIMBREL_CACHE_DIR", s.p("cache"))
+        timbrel_in(&s.dir.path().join("cache"), args)
             .output()
             .unwrap()
     };
