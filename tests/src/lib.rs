@@ -52,6 +52,31 @@ pub fn run_ok(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A run that failed with a one-line error: that line (stderr).
+pub fn one_line_error(out: &Output) -> String {
+    assert!(!out.status.success(), "it succeeded");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    err
+}
+
+/// `blend A B --mix 0.5 --pitch E4 --pitch-end G4 -o OUT`: half and half, gliding.
+pub fn glide<'a>(a: &'a str, b: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "blend",
+        a,
+        b,
+        "--mix",
+        "0.5",
+        "--pitch",
+        "E4",
+        "--pitch-end",
+        "G4",
+        "-o",
+        out,
+    ]
+}
+
 /// What a `timbrel` run printed on stdout, once it has succeeded (else a panic with
 /// both its outputs).
 pub fn ok(out: &Output) -> String {

@@ -4,28 +4,11 @@
 
 use autoencoder::Config;
 use std::path::Path;
-use tests::timbrel_in;
+use tests::{glide, one_line_error, timbrel_in};
 
 #[path = "support/synth_setup.rs"]
 mod setup;
 use setup::{Setup, read_wav, tiny};
-
-/// `blend A B --mix 0.5 --pitch E4 --pitch-end G4 -o OUT`: half and half, gliding.
-fn glide<'a>(a: &'a str, b: &'a str, out: &'a str) -> Vec<&'a str> {
-    vec![
-        "blend",
-        a,
-        b,
-        "--mix",
-        "0.5",
-        "--pitch",
-        "E4",
-        "--pitch-end",
-        "G4",
-        "-o",
-        out,
-    ]
-}
 
 #[test]
 fn a_pitched_model_plays_the_asked_pitch_without_resampling_the_sources() {
@@ -72,12 +55,8 @@ fn a_pitched_model_plays_the_asked_pitch_without_resampling_the_sources() {
         &s.p("x.wav"),
         "--quiet",
     ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("MIDI 21 to 108") && err.trim().lines().count() == 1,
-        "{err}"
-    );
+    let err = one_line_error(&out);
+    assert!(err.contains("MIDI 21 to 108"), "{err}");
 
     // A model without an excitation cannot glide, and says so.
     let out = s.run(&glide(&a, &b, &s.p("no.wav")));
@@ -144,10 +123,6 @@ fn the_default_model_plays_with_its_student_by_default_and_says_so() {
         &s.p("x.wav"),
         "--quiet",
     ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("no Parallel WaveNet student") && err.trim().lines().count() == 1,
-        "{err}"
-    );
+    let err = one_line_error(&out);
+    assert!(err.contains("no Parallel WaveNet student"), "{err}");
 }

@@ -5,7 +5,7 @@
 #[path = "support/tiny_notes.rs"]
 mod tiny_notes;
 
-use tests::{ok, timbrel};
+use tests::{glide, ok, timbrel};
 use tiny_notes::{TINY_ENCODER, TINY_STUDENT};
 
 const TINY: &str = r#"{"num_stages": 4, "num_layers": 4, "filter_length": 3, "width": 8,
@@ -150,22 +150,10 @@ fn a_student_trains_resumes_and_is_evaluated_end_to_end() {
         .map(|e| e.unwrap().path().to_str().unwrap().to_string())
         .collect();
     wavs.sort();
-    let out = timbrel(&[
-        "blend",
-        &wavs[0],
-        &wavs[1],
-        "--mix",
-        "0.5",
-        "--pitch",
-        "E4",
-        "--pitch-end",
-        "G4",
-        "--model",
-        &student,
-        "-o",
-        &p("blend.wav"),
-        "--json",
-    ]);
+    let blend_wav = p("blend.wav");
+    let mut args = glide(&wavs[0], &wavs[1], &blend_wav);
+    args.extend(["--model", &student, "--json"]);
+    let out = timbrel(&args);
     let summary: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
     assert!(summary["model"].as_str().unwrap().ends_with("(student)"));
     assert_eq!(summary["sources"][0]["shift_semitones"], 0);
