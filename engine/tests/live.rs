@@ -16,9 +16,7 @@ use engine::eval::MelSpectrogram;
 use engine::live::{CornerNote, Corners, LiveConfig, LiveEngine};
 use engine::pitch::{Pitch, detect};
 
-#[path = "support/demo_corners.rs"]
-mod demo_corners;
-use demo_corners::{default_student, demo_corners};
+use testkit::demo::{default_student, demo_corners};
 
 const RATE: u32 = 48_000;
 

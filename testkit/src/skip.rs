@@ -1,8 +1,7 @@
 //! Skipping a test for a missing tool or file, never silently: the reason goes to the
 //! terminal (past the test harness's capture of `println!`), and under
 //! `TIMBREL_NO_SKIP=1` (what `./dev test` sets, having installed what the tests need) the
-//! test fails instead. Included with `#[path = "support/skip.rs"] mod skip;`.
-#![allow(dead_code)]
+//! test fails instead.
 
 use std::io::Write;
 

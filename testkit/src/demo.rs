@@ -1,6 +1,6 @@
 //! The shipped student and the demo instruments, as the live engine's tests play them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 use engine::live::Corners;
@@ -20,9 +20,9 @@ pub fn default_student() -> Engine {
 
 /// The four demo instruments (flute, piano, strings, trumpet: corners A, B, C, D),
 /// installed under `dir`, and all four encoded as corners.
-pub fn demo_corners(engine: &Engine, dir: &std::path::Path) -> (Vec<PathBuf>, Corners) {
+pub fn demo_corners(engine: &Engine, dir: &Path) -> (Vec<PathBuf>, Corners) {
     let packs = engine::demo::install(dir).unwrap();
-    let paths: Vec<&std::path::Path> = packs.iter().map(|p| p.as_path()).collect();
+    let paths: Vec<&Path> = packs.iter().map(PathBuf::as_path).collect();
     let corners = Corners::encode(engine, &paths).unwrap();
     (packs, corners)
 }
