@@ -16,7 +16,7 @@ use autoencoder::Config;
 use autoencoder::samplernn::SampleRnnConfig;
 use engine::fsutil::Overwrite;
 use engine::train::samplernn::SampleRnnTrainer;
-use engine::train::{Event, TrainOptions, Trainer};
+use engine::train::{Event, FamilyStep, TrainData, TrainOptions, Trainer, Training};
 
 use crate::output::Output;
 use flags::{RunArgs, TrainWords};
@@ -83,12 +83,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .context("train")?
     };
     eprintln!(
-        "training {} ({} parameters) on {} notes, validating on {} notes of {} held-out instruments, {} ({})",
+        "training {} ({} parameters) {}, {} ({})",
         args.run.out.display(),
         trainer.config().parameter_count(),
-        trainer.data().train_notes(),
-        trainer.data().validation_notes(),
-        trainer.data().validation_instruments.len(),
+        notes_words(trainer.data()),
         engine::device::describe(&device),
         if trainer.fused() {
             "fused training step"
@@ -96,15 +94,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             "candle autograd"
         },
     );
-    let step = trainer.step();
-    let steps = trainer.options().steps;
     drive(
+        &mut trainer,
         &args.run.out,
-        "validation NLL (nats/sample)",
-        step,
-        steps,
         args.run.quiet,
-        |stop, on_event| trainer.run(stop, on_event).context("train"),
+        ("train", "validation NLL (nats/sample)"),
     )
 }
 
@@ -126,40 +120,44 @@ fn run_samplernn(
             .context("train")?
     };
     eprintln!(
-        "training the SampleRNN {} ({} parameters; tiers of {} and {} samples, GRUs of {}; truncated BPTT over {}) on {} notes, validating on {} notes of {} held-out instruments, {}",
+        "training the SampleRNN {} ({} parameters; tiers of {} and {} samples, GRUs of {}; truncated BPTT over {}) {}, {}",
         args.run.out.display(),
         trainer.config().parameter_count(),
         trainer.config().top_frame,
         trainer.config().mid_frame,
         trainer.config().dim,
         trainer.config().tbptt,
-        trainer.data().train_notes(),
-        trainer.data().validation_notes(),
-        trainer.data().validation_instruments.len(),
+        notes_words(trainer.data()),
         engine::device::describe(device),
     );
-    let step = trainer.step();
-    let steps = trainer.options().steps;
     drive(
+        &mut trainer,
         &args.run.out,
-        "validation NLL (nats/sample)",
-        step,
-        steps,
         args.run.quiet,
-        |stop, on_event| trainer.run(stop, on_event).context("train"),
+        ("train", "validation NLL (nats/sample)"),
+    )
+}
+
+/// The start line's words for the notes a run trains on and holds out.
+pub(crate) fn notes_words(data: &TrainData) -> String {
+    format!(
+        "on {} notes, validating on {} notes of {} held-out instruments",
+        data.train_notes(),
+        data.validation_notes(),
+        data.validation_instruments.len(),
     )
 }
 
 /// Runs a training loop with a progress bar (unless `quiet`), Ctrl-C asking it to
-/// checkpoint and stop, and a summary at the end.
-fn drive(
+/// checkpoint and stop, and a summary at the end; `command` names the run in errors and
+/// `validation` its validation figure in the summary.
+pub(crate) fn drive<F: FamilyStep>(
+    trainer: &mut Training<F>,
     out_dir: &std::path::Path,
-    validation: &str,
-    step: u64,
-    steps: u64,
     quiet: bool,
-    run: impl FnOnce(&AtomicBool, &mut dyn FnMut(&Event)) -> anyhow::Result<engine::train::Summary>,
+    (command, validation): (&'static str, &str),
 ) -> anyhow::Result<ExitCode> {
+    let (step, steps) = (trainer.step(), trainer.options().steps);
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = Arc::clone(&stop);
@@ -177,7 +175,7 @@ fn drive(
     };
     bar.set_position(step);
     let mut val = String::from("val -");
-    let summary = run(&stop, &mut |event| {
+    let summary = trainer.run(&stop, &mut |event| {
         match event {
             Event::Step {
                 step,
@@ -208,7 +206,8 @@ fn drive(
             )),
             Event::Checkpoint { .. } => {}
     }
-    })?;
+    })
+    .context(command)?;
     bar.finish_and_clear();
     let mut out = Output::default();
     out.line(format!(

@@ -8,8 +8,8 @@ use anyhow::Context;
 use engine::train::TrainOptions;
 use engine::train::student::{Grow, StudentTrainer};
 
-use super::drive;
 use super::flags::{RunArgs, StudentWords};
+use super::{drive, notes_words};
 
 #[derive(Debug, clap::Args)]
 pub struct StudentArgs {
@@ -165,7 +165,7 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
     };
     let loss = trainer.options().student_loss;
     eprintln!(
-        "training the student {} (flows {:?}, width {}; {} encoder, {} layers, width {}; loss {} spectral + {} power + {} distillation{}{}) on {} notes, validating on {} notes of {} held-out instruments, {}",
+        "training the student {} (flows {:?}, width {}; {} encoder, {} layers, width {}; loss {} spectral + {} power + {} distillation{}{}) {}, {}",
         args.run.out.display(),
         trainer.config().student.flows,
         trainer.config().student.width,
@@ -185,20 +185,14 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
             .as_ref()
             .map_or(String::new(), |t| format!(" from {}", t.display())),
         layering(trainer.options().sub_octave_share),
-        trainer.data().train_notes(),
-        trainer.data().validation_notes(),
-        trainer.data().validation_instruments.len(),
+        notes_words(trainer.data()),
         engine::device::describe(&device),
     );
-    let step = trainer.step();
-    let steps = trainer.options().steps;
     drive(
+        &mut trainer,
         &args.run.out,
-        "validation loss",
-        step,
-        steps,
         args.run.quiet,
-        |stop, on_event| trainer.run(stop, on_event).context("train-student"),
+        ("train-student", "validation loss"),
     )
 }
 

@@ -27,7 +27,7 @@ use serde::Serialize;
 pub use checkpoint::validation_split;
 pub use data::{InstrumentKey, Split, TrainData};
 pub use options::{LrRestart, OptionsError, TrainOptions};
-pub use run::Training;
+pub use run::{FamilyStep, Run, Stepped, Training};
 pub use run_dir::{MARKER_FILE, made_by_timbrel};
 pub use wavenet::Trainer;
 

@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::checkpoint::{self, Adapt, State, append_log, write_checkpoint};
 use super::run_dir::{check_start, init_dir};
-use super::{Event, Summary, TrainData, TrainOptions};
+use super::{Event, Summary, TrainData, TrainOptions, VALIDATION_BATCH};
 use crate::error::{Error, Result};
 use crate::fsutil::Overwrite;
 
@@ -296,6 +296,25 @@ impl<F: FamilyStep> Training<F> {
             samples_seen: progress.samples_seen,
         })
     }
+}
+
+/// The mean over validation `crops` (μ-law-scaled, each with its note's f0), in batches
+/// of at most [`VALIDATION_BATCH`] crops, of `loss`: a batch's mean, given its crops
+/// `[n, crop]` and their f0.
+pub(crate) fn mean_over_crops(
+    crops: &[(Vec<f32>, f32)],
+    run: &Run,
+    loss: impl Fn(&Tensor, &[f32]) -> Result<f64>,
+) -> Result<f64> {
+    let mut total = 0f64;
+    for chunk in crops.chunks(VALIDATION_BATCH) {
+        let flat: Vec<f32> = chunk.iter().flat_map(|(x, _)| x).copied().collect();
+        let f0: Vec<f32> = chunk.iter().map(|(_, f0)| *f0).collect();
+        let x = Tensor::from_vec(flat, (chunk.len(), run.options.crop), &run.device)
+            .map_err(autoencoder::Error::from)?;
+        total += loss(&x, &f0)? * chunk.len() as f64;
+    }
+    Ok(total / crops.len().max(1) as f64)
 }
 
 /// Worker threads for a fused training step: one per core the process may use.

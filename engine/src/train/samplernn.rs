@@ -9,9 +9,10 @@ use candle_nn::{VarBuilder, VarMap};
 
 use super::checkpoint::read_state;
 use super::run::{
-    FamilyStep, FreeRunNotes, NewRun, Run, Start, Stepped, seed_uniform, sorted_vars, step_draws,
+    FamilyStep, FreeRunNotes, NewRun, Run, Start, Stepped, mean_over_crops, seed_uniform,
+    sorted_vars, step_draws,
 };
-use super::{Event, TrainOptions, Training, VALIDATION_BATCH};
+use super::{Event, TrainOptions, Training};
 use crate::error::Result;
 use crate::fsutil::Overwrite;
 use crate::model_dir::CONFIG_FILE;
@@ -156,23 +157,16 @@ impl FamilyStep for SampleRnnStep {
     /// Mean teacher-forced NLL of the validation crops (EMA weights).
     fn validate(&self, run: &Run) -> Result<f64> {
         let model = self.ema_model(run)?;
-        let crop = run.options.crop;
         let k = self.config.excitation_harmonics;
-        let mut total = 0f64;
-        for chunk in self.validation.chunks(VALIDATION_BATCH) {
-            let flat: Vec<f32> = chunk.iter().flat_map(|(x, _)| x).copied().collect();
-            let f0: Vec<f32> = chunk.iter().map(|(_, f0)| *f0).collect();
-            let x = Tensor::from_vec(flat, (chunk.len(), crop), &run.device)
-                .map_err(autoencoder::Error::from)?;
-            let excitation = crate::eval::excitation_of(k, &run.device, Some(&f0), crop, &[])?;
-            let loss = model
-                .loss(&x, None, excitation.as_ref())?
+        mean_over_crops(&self.validation, run, |x, f0| {
+            let excitation =
+                crate::eval::excitation_of(k, &run.device, Some(f0), run.options.crop, &[])?;
+            Ok(model
+                .loss(x, None, excitation.as_ref())?
                 .to_dtype(DType::F64)
                 .and_then(|l| l.to_scalar::<f64>())
-                .map_err(autoencoder::Error::from)?;
-            total += loss * chunk.len() as f64;
-        }
-        Ok(total / self.validation.len().max(1) as f64)
+                .map_err(autoencoder::Error::from)?)
+        })
     }
 
     fn validation_event(step: u64, nll: f64) -> Event {

@@ -12,8 +12,10 @@ use candle_nn::{VarBuilder, VarMap};
 
 use super::checkpoint::read_state;
 use super::data::Batch;
-use super::run::{FamilyStep, FreeRunNotes, NewRun, Run, Stepped, cpu_threads, step_draws};
-use super::{Event, TrainOptions, Training, VALIDATION_BATCH};
+use super::run::{
+    FamilyStep, FreeRunNotes, NewRun, Run, Stepped, cpu_threads, mean_over_crops, step_draws,
+};
+use super::{Event, TrainOptions, Training};
 use crate::error::{Error, Result};
 use crate::fsutil::Overwrite;
 use crate::model_dir::CONFIG_FILE;
@@ -157,29 +159,22 @@ impl FamilyStep for WaveNetStep {
     }
 
     /// Mean NLL (nats per sample) on the validation crops of the EMA weights, in batches
-    /// of at most [`VALIDATION_BATCH`] crops.
+    /// of at most [`super::VALIDATION_BATCH`] crops.
     ///
     /// The EMA weights are plain tensors, not the optimiser's variables, so nothing here
     /// records a graph for backpropagation: each activation is freed once the next layer
     /// has read it, and validation needs a fraction of a training step's memory.
     fn validate(&self, run: &Run) -> Result<f64> {
-        let crop = run.options.crop;
         let model = self.ema_model(run)?;
-        let mut total = 0f64;
-        for chunk in self.validation.chunks(VALIDATION_BATCH) {
-            let flat: Vec<f32> = chunk.iter().flat_map(|(x, _)| x).copied().collect();
-            let f0: Vec<f32> = chunk.iter().map(|(_, f0)| *f0).collect();
-            let x = Tensor::from_vec(flat, (chunk.len(), crop), &run.device)
-                .map_err(autoencoder::Error::from)?;
-            let excitation = crate::eval::excitation_tensor(&model, Some(&f0), crop, &[])?;
-            let loss = model
-                .loss_excited(&x, None, excitation.as_ref())?
+        mean_over_crops(&self.validation, run, |x, f0| {
+            let excitation =
+                crate::eval::excitation_tensor(&model, Some(f0), run.options.crop, &[])?;
+            Ok(model
+                .loss_excited(x, None, excitation.as_ref())?
                 .to_dtype(DType::F64)
-                .map_err(autoencoder::Error::from)?;
-            total +=
-                loss.to_scalar::<f64>().map_err(autoencoder::Error::from)? * chunk.len() as f64;
-        }
-        Ok(total / self.validation.len() as f64)
+                .and_then(|l| l.to_scalar::<f64>())
+                .map_err(autoencoder::Error::from)?)
+        })
     }
 
     fn validation_event(step: u64, nll: f64) -> Event {
