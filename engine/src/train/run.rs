@@ -41,8 +41,11 @@ pub trait FamilyStep {
     fn train(&mut self, run: &mut Run, step: u64) -> Result<Stepped>;
     /// Scores the EMA weights (the model that gets saved) on held-out notes.
     fn validate(&self, run: &Run) -> Result<f64>;
-    /// The log's event for a validation figure.
-    fn validation_event(step: u64, value: f64) -> Event;
+    /// The log's event for a validation figure (a mean NLL unless the family says
+    /// otherwise).
+    fn validation_event(step: u64, value: f64) -> Event {
+        Event::Validation { step, nll: value }
+    }
     /// Decodes held-out notes free-running with the EMA weights and scores them as
     /// `timbrel eval` does (see [`TrainOptions::free_run_every`]).
     fn free_run(&self, run: &Run) -> Result<Event>;
@@ -300,11 +303,11 @@ impl<F: FamilyStep> Training<F> {
 
 /// The mean over validation `crops` (μ-law-scaled, each with its note's f0), in batches
 /// of at most [`VALIDATION_BATCH`] crops, of `loss`: a batch's mean, given its crops
-/// `[n, crop]` and their f0.
+/// `[n, crop]` and their f0 (a scalar tensor).
 pub(crate) fn mean_over_crops(
     crops: &[(Vec<f32>, f32)],
     run: &Run,
-    loss: impl Fn(&Tensor, &[f32]) -> Result<f64>,
+    loss: impl Fn(&Tensor, &[f32]) -> Result<Tensor>,
 ) -> Result<f64> {
     let mut total = 0f64;
     for chunk in crops.chunks(VALIDATION_BATCH) {
@@ -312,7 +315,11 @@ pub(crate) fn mean_over_crops(
         let f0: Vec<f32> = chunk.iter().map(|(_, f0)| *f0).collect();
         let x = Tensor::from_vec(flat, (chunk.len(), run.options.crop), &run.device)
             .map_err(autoencoder::Error::from)?;
-        total += loss(&x, &f0)? * chunk.len() as f64;
+        let mean = loss(&x, &f0)?
+            .to_dtype(DType::F64)
+            .and_then(|l| l.to_scalar::<f64>())
+            .map_err(autoencoder::Error::from)?;
+        total += mean * chunk.len() as f64;
     }
     Ok(total / crops.len().max(1) as f64)
 }
@@ -411,6 +418,20 @@ pub(crate) fn step_draws(
             .collect()
     });
     (f0, noise)
+}
+
+/// A free-running check: held-out notes picked for `run` (their first `free_run_secs`
+/// in whole hops of `hop`, zero-padded to that when `pad`), played by `play` (the notes
+/// and their f0 in, what the model made of them out) and scored.
+pub(crate) fn free_run_check(
+    run: &Run,
+    hop: usize,
+    pad: bool,
+    play: impl FnOnce(&[Vec<f32>], &[f32]) -> Result<Vec<Vec<f32>>>,
+) -> Result<Event> {
+    let notes = FreeRunNotes::pick(&run.data, &run.options, hop, pad)?;
+    let out = play(&notes.originals, &notes.f0)?;
+    Ok(notes.scored(run.step(), &out))
 }
 
 /// The held-out notes a free-running check plays: their names, their first

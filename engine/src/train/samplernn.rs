@@ -9,7 +9,7 @@ use candle_nn::{VarBuilder, VarMap};
 
 use super::checkpoint::read_state;
 use super::run::{
-    FamilyStep, FreeRunNotes, NewRun, Run, Start, Stepped, mean_over_crops, seed_uniform,
+    FamilyStep, NewRun, Run, Start, Stepped, free_run_check, mean_over_crops, seed_uniform,
     sorted_vars, step_draws,
 };
 use super::{Event, TrainOptions, Training};
@@ -161,36 +161,23 @@ impl FamilyStep for SampleRnnStep {
         mean_over_crops(&self.validation, run, |x, f0| {
             let excitation =
                 crate::eval::excitation_of(k, &run.device, Some(f0), run.options.crop, &[])?;
-            Ok(model
-                .loss(x, None, excitation.as_ref())?
-                .to_dtype(DType::F64)
-                .and_then(|l| l.to_scalar::<f64>())
-                .map_err(autoencoder::Error::from)?)
+            Ok(model.loss(x, None, excitation.as_ref())?)
         })
-    }
-
-    fn validation_event(step: u64, nll: f64) -> Event {
-        Event::Validation { step, nll }
     }
 
     fn free_run(&self, run: &Run) -> Result<Event> {
         let model = self.ema_model(run)?;
-        let hop = self.config.encoder.ae_hop_length;
-        let notes = FreeRunNotes::pick(&run.data, &run.options, hop, false)?;
         let generator = SampleRnnGenerator::new(&model)?;
         let coder = crate::eval::Coder {
             encode: &|x| model.encode(x),
             generator: &generator,
             device: model.device(),
         };
-        let out = crate::eval::reconstruct_with(
-            &coder,
-            &notes.originals,
-            Some(&notes.f0),
-            autoencoder::Sampling::default(),
-            &mut |_| {},
-        )?;
-        Ok(notes.scored(run.step(), &out))
+        let hop = self.config.encoder.ae_hop_length;
+        free_run_check(run, hop, false, |notes, f0| {
+            let sampling = autoencoder::Sampling::default();
+            crate::eval::reconstruct_with(&coder, notes, Some(f0), sampling, &mut |_| {})
+        })
     }
 }
 

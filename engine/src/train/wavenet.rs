@@ -13,7 +13,7 @@ use candle_nn::{VarBuilder, VarMap};
 use super::checkpoint::read_state;
 use super::data::Batch;
 use super::run::{
-    FamilyStep, FreeRunNotes, NewRun, Run, Stepped, cpu_threads, mean_over_crops, step_draws,
+    FamilyStep, NewRun, Run, Stepped, cpu_threads, free_run_check, mean_over_crops, step_draws,
 };
 use super::{Event, TrainOptions, Training};
 use crate::error::{Error, Result};
@@ -169,31 +169,16 @@ impl FamilyStep for WaveNetStep {
         mean_over_crops(&self.validation, run, |x, f0| {
             let excitation =
                 crate::eval::excitation_tensor(&model, Some(f0), run.options.crop, &[])?;
-            Ok(model
-                .loss_excited(x, None, excitation.as_ref())?
-                .to_dtype(DType::F64)
-                .and_then(|l| l.to_scalar::<f64>())
-                .map_err(autoencoder::Error::from)?)
+            Ok(model.loss_excited(x, None, excitation.as_ref())?)
         })
-    }
-
-    fn validation_event(step: u64, nll: f64) -> Event {
-        Event::Validation { step, nll }
     }
 
     fn free_run(&self, run: &Run) -> Result<Event> {
         let model = self.ema_model(run)?;
-        let hop = self.config.ae_hop_length;
-        let notes = FreeRunNotes::pick(&run.data, &run.options, hop, false)?;
-        let sampling = autoencoder::Sampling::default();
-        let out = crate::eval::reconstruct(
-            &model,
-            &notes.originals,
-            Some(&notes.f0),
-            sampling,
-            &mut |_| {},
-        )?;
-        Ok(notes.scored(run.step(), &out))
+        free_run_check(run, self.config.ae_hop_length, false, |notes, f0| {
+            let sampling = autoencoder::Sampling::default();
+            crate::eval::reconstruct(&model, notes, Some(f0), sampling, &mut |_| {})
+        })
     }
 }
 

@@ -22,7 +22,7 @@ use crate::fsutil::Overwrite;
 use crate::model_dir::WEIGHTS_FILE;
 use crate::train::checkpoint::{append_log, read_state};
 use crate::train::run::{
-    FamilyStep, FreeRunNotes, NewRun, Run, Start, Stepped, cpu_threads, seed_uniform, sorted_vars,
+    FamilyStep, NewRun, Run, Start, Stepped, cpu_threads, free_run_check, seed_uniform, sorted_vars,
 };
 use crate::train::{Event, TrainOptions, Training, VALIDATION_BATCH};
 
@@ -380,9 +380,8 @@ impl FamilyStep for StudentStep {
     /// Plays held-out notes with the EMA weights and scores them as `timbrel eval` does.
     fn free_run(&self, run: &Run) -> Result<Event> {
         let model = self.ema_model(run)?;
-        let hop = self.config.student.hop_length;
-        let notes = FreeRunNotes::pick(&run.data, &run.options, hop, true)?;
-        let out = reconstruct(&model, &notes.originals, &notes.f0, 0)?;
-        Ok(notes.scored(run.step(), &out))
+        free_run_check(run, self.config.student.hop_length, true, |notes, f0| {
+            reconstruct(&model, notes, f0, 0)
+        })
     }
 }
