@@ -6,6 +6,7 @@
 mod tiny_sf2;
 
 mod grow;
+mod run_dir;
 mod samplernn;
 mod setup;
 mod student;
