@@ -31,6 +31,18 @@ pub struct Stepped {
     pub extra: Vec<Event>,
 }
 
+impl Stepped {
+    /// A step's report with nothing more to log.
+    pub fn new(loss: f64, lr: f64, stats: &autoencoder::optim::StepStats) -> Self {
+        Self {
+            loss,
+            lr,
+            grad_norm: stats.grad_norm,
+            extra: Vec::new(),
+        }
+    }
+}
+
 /// A family's part of a run (the WaveNet autoencoder's, the student's, the SampleRNN's):
 /// its model and step; the run holds the rest.
 pub trait FamilyStep {

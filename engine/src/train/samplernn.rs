@@ -146,12 +146,7 @@ impl FamilyStep for SampleRnnStep {
                 .tbptt(&x, inputs.as_ref(), excitation.as_ref(), &self.vars)?;
         let lr = run.options.lr_at(step);
         let stats = run.optimizer.step_with(&grads, lr)?;
-        Ok(Stepped {
-            loss,
-            lr,
-            grad_norm: stats.grad_norm,
-            extra: Vec::new(),
-        })
+        Ok(Stepped::new(loss, lr, &stats))
     }
 
     /// Mean teacher-forced NLL of the validation crops (EMA weights).

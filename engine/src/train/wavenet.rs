@@ -150,12 +150,7 @@ impl FamilyStep for WaveNetStep {
         let lr = run.options.lr_at(step);
         let (loss, stats) =
             self.train_step(run, &crops, &x, (inputs.as_ref(), excitation.as_ref()), lr)?;
-        Ok(Stepped {
-            loss,
-            lr,
-            grad_norm: stats.grad_norm,
-            extra: Vec::new(),
-        })
+        Ok(Stepped::new(loss, lr, &stats))
     }
 
     /// Mean NLL (nats per sample) on the validation crops of the EMA weights, in batches

@@ -18,9 +18,7 @@ fn a_student_grown_by_sub_partials_plays_as_before_and_trains_on() {
     let cfg = tiny_student(vec![2]);
     let dir = tmp.path().join("student");
     let opts = options(&data, 2);
-    let mut t = start_student(&dir, &cfg, opts);
-    run_to_end(&mut t);
-    drop(t);
+    run_to_end(&mut start_student(&dir, &cfg, opts));
     // What a student plays: noise, an embedding and a 220 Hz excitation, fixed.
     let play = |dir: &Path| {
         let model = load(dir, &Device::Cpu).unwrap();

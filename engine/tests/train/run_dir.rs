@@ -82,8 +82,7 @@ fn force_starts_over_only_in_a_folder_timbrel_made_and_keeps_the_users_files() {
     // A run's own folder, with the user's files put beside its own: starting over clears
     // the run's files and keeps theirs.
     let ours = tmp.path().join("ours");
-    let mut t = start_wavenet(&ours, &tiny_config(), opts());
-    run_to_end(&mut t);
+    run_to_end(&mut start_wavenet(&ours, &tiny_config(), opts()));
     assert!(ours.join("train/state.json").exists());
     std::fs::write(ours.join("train/mine.txt"), b"keep").unwrap();
     std::fs::write(ours.join("README.md"), b"keep").unwrap();

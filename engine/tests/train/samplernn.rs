@@ -17,8 +17,7 @@ fn a_samplernn_resumes_exactly() {
     opts.free_run_notes = 1;
     opts.free_run_secs = 0.05;
     let straight = tmp.path().join("straight");
-    let mut t = start_samplernn(&straight, &cfg, opts.clone());
-    let (summary, _) = run_to_end(&mut t);
+    let (summary, _) = run_to_end(&mut start_samplernn(&straight, &cfg, opts.clone()));
     assert_eq!(summary.step, 5);
     assert!(summary.last_loss.unwrap().is_finite());
     assert_resumes_exactly(

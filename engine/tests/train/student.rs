@@ -24,8 +24,7 @@ fn a_student_trains_on_spectra_checks_itself_free_running_and_resumes_exactly() 
         ..options(&data, 6)
     };
     let straight = tmp.path().join("straight");
-    let mut t = start_student(&straight, &cfg, opts.clone());
-    let (summary, events) = run_to_end(&mut t);
+    let (summary, events) = run_to_end(&mut start_student(&straight, &cfg, opts.clone()));
     assert_eq!(summary.step, 6);
     let losses = step_losses(&events);
     assert!(losses.iter().all(|l| l.is_finite() && *l > 0.0));
@@ -86,8 +85,7 @@ fn a_student_distilled_from_a_teacher_keeps_its_encoder_and_resumes_exactly() {
         ..options(&data, 4)
     };
     let straight = tmp.path().join("straight");
-    let mut t = start_student(&straight, &cfg, opts.clone());
-    let (_, events) = run_to_end(&mut t);
+    let (_, events) = run_to_end(&mut start_student(&straight, &cfg, opts.clone()));
     let terms: Vec<_> = events
         .iter()
         .filter_map(|e| match e {

@@ -147,8 +147,7 @@ fn a_pitched_model_trains_with_noise_and_free_running_checks_and_resumes_exactly
         ..options(&data, 6)
     };
     let straight = tmp.path().join("straight");
-    let mut t = start_wavenet(&straight, &cfg, opts.clone());
-    let (_, events) = run_to_end(&mut t);
+    let (_, events) = run_to_end(&mut start_wavenet(&straight, &cfg, opts.clone()));
     let free_runs: Vec<_> = events
         .iter()
         .filter_map(|e| match e {

@@ -327,10 +327,8 @@ impl FamilyStep for StudentStep {
             (terms, run.optimizer.step(&loss, lr)?)
         };
         Ok(Stepped {
-            loss: terms.total,
-            lr,
-            grad_norm: stats.grad_norm,
             extra: vec![Event::StudentTerms { step, terms }],
+            ..Stepped::new(terms.total, lr, &stats)
         })
     }
 
