@@ -20,19 +20,10 @@ use crate::tiny_sf2::tiny_sf2;
 
 pub fn tiny_config() -> Config {
     Config {
-        num_stages: 4,
         num_layers: 4,
-        filter_length: 3,
         width: 8,
         skip_width: 8,
-        ae_num_stages: 4,
-        ae_num_layers: 3,
-        ae_filter_length: 3,
-        ae_width: 8,
-        ae_bottleneck_width: 4,
-        ae_hop_length: 64,
-        excitation_harmonics: 0,
-        excitation_into: Default::default(),
+        ..testkit::tiny::wavenet()
     }
 }
 
