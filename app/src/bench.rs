@@ -171,7 +171,7 @@ fn time(repeats: usize, mut f: impl FnMut() -> candle_core::Result<()>) -> anyho
 }
 
 fn conv(args: &ConvArgs) -> anyhow::Result<ExitCode> {
-    use autoencoder::wavenet::layers::{Conv1d, Conv1dConfig, Padding};
+    use autoencoder::nn::{Conv1d, Conv1dConfig, Padding};
     use candle_core::{Device, Module, Var};
     let device = Device::Cpu; // host: `bench conv` times the CPU's convolutions
     let (b, t, c, d) = (args.batch, args.crop, args.width, args.dilation);
@@ -407,7 +407,8 @@ fn train_both(args: &TrainArgs) -> anyhow::Result<ExitCode> {
 
 fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     use autoencoder::Control;
-    use autoencoder::wavenet::cpu::{CpuGenerator, Isa, Parallelism};
+    use autoencoder::cpu::Isa;
+    use autoencoder::wavenet::cpu::{CpuGenerator, Parallelism};
     use autoencoder::{FastGenerator, Sampling, TensorGenerator};
 
     let device = engine::device::by_name(&args.device).map_err(|e| anyhow!(e))?;

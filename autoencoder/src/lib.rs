@@ -17,22 +17,26 @@
 //!
 //! This crate knows nothing about files, audio devices or the GUI.
 
+pub mod cpu;
 mod error;
 pub mod excitation;
 pub mod family;
+mod fused;
 mod gemm;
 pub mod generate;
+pub mod models;
 pub mod mulaw;
+pub mod nn;
 pub mod optim;
-pub mod samplernn;
 pub mod sampling;
-pub mod student;
-pub mod wavenet;
+
+pub use models::{samplernn, student, wavenet};
 
 pub use error::{Error, Result};
 pub use generate::{Control, Generator, Request, Stepper};
+pub use nn::Encoder;
 pub use sampling::Sampling;
 pub use wavenet::{
-    Config, CpuGenerator, Decoder, Encoder, ExcitationInto, FastGenerator, TensorGenerator,
+    Config, CpuGenerator, Decoder, ExcitationInto, FastGenerator, TensorGenerator,
     WaveNetAutoencoder, nll,
 };

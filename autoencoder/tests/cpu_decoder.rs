@@ -7,7 +7,8 @@ mod common;
 
 use autoencoder::Control;
 use autoencoder::Stepper;
-use autoencoder::wavenet::cpu::{CpuGenerator, Isa, Parallelism, State};
+use autoencoder::cpu::Isa;
+use autoencoder::wavenet::cpu::{CpuGenerator, Parallelism, State};
 use autoencoder::{Error, Sampling};
 use common::{
     Candidate, conformance_cases, draws_agree, frames_of, random_model, teacher_forced_worst, tiny,

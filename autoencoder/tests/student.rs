@@ -315,8 +315,8 @@ fn the_parameter_count_is_the_number_of_weights() {
 /// bank.
 #[test]
 fn the_cpu_renderer_equals_the_reference_pass() {
+    use autoencoder::cpu::Isa;
     use autoencoder::student::cpu::{CpuStudent, VoiceInput};
-    use autoencoder::wavenet::cpu::Isa;
     for (flows, harmonics, subpartials, bank, measured) in [
         (vec![3, 2], 2, 0, false, false),
         (vec![4], 0, 0, false, false),
