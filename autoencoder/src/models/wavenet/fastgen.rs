@@ -337,42 +337,23 @@ impl FastGenerator {
         &self.out_logits
     }
 
-    /// Generates audio for every voice from `encoding` `[voice][frame][bottleneck]`
-    /// (`frames` frames each): `frames × hop_length` samples per voice, each drawn from the
-    /// softmax and fed back. As every generator, it counts the samples it finishes in
-    /// `control` and stops with [`Error::Cancelled`] once `control` is cancelled (checked
-    /// once per frame).
+    /// Generates audio for every voice from `encoding` `[voice][frame][bottleneck]`:
+    /// `frames × hop_length` samples per voice, each drawn from the softmax (voice `v` from
+    /// random stream `v`) and fed back; `f0` is each voice's f0 curve `[voice][sample]` in
+    /// Hz, or `None` for unpitched. The reference keeps this one entry rather than the
+    /// [`crate::Generator`] contract: it holds its voices' queues, so it generates through
+    /// `&mut self`. As every generator, it counts the samples it finishes in `control` and
+    /// stops with [`Error::Cancelled`] once `control` is cancelled (checked once per frame).
     pub fn generate(
         &mut self,
         encoding: &[f32],
-        frames: usize,
-        sampling: Sampling,
-        control: &Control,
-    ) -> Result<Vec<Vec<f32>>> {
-        self.generate_f0(encoding, frames, None, sampling, control)
-    }
-
-    /// [`FastGenerator::generate`] with each voice's f0 curve: `f0` `[voice][sample]`
-    /// (`frames × hop_length` values per voice, Hz), or `None` for unpitched.
-    pub fn generate_f0(
-        &mut self,
-        encoding: &[f32],
-        frames: usize,
         f0: Option<&[f32]>,
         sampling: Sampling,
         control: &Control,
     ) -> Result<Vec<Vec<f32>>> {
-        let per_voice = frames * self.bottleneck;
+        let frames = crate::generate::frames_in(encoding, self.voices, self.bottleneck)?;
         let total = frames * self.hop_length;
         crate::excitation::check_curves(f0, self.voices, total)?;
-        if encoding.len() != self.voices * per_voice {
-            return Err(Error::Shape(format!(
-                "expected an encoding of {} voices × {frames} frames × {} channels, got {} values",
-                self.voices,
-                self.bottleneck,
-                encoding.len()
-            )));
-        }
         self.reset();
         self.f0.fill(0.0);
         let mut sampler = Sampler::new(sampling, self.voices);

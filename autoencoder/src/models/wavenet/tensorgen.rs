@@ -409,31 +409,78 @@ impl TensorGenerator {
             .to_dtype(DType::F32)?;
         Ok(below.matmul(&self.all_but_last)?)
     }
+}
 
-    /// Generates `frames × hop_length` samples for each voice from `encoding`
-    /// `[voice][frame][bottleneck]`, voice `v` drawing from stream `streams[v]` of
-    /// `sampling.seed` (as [`crate::CpuGenerator::generate_streams`]). `control` counts the
-    /// samples done, per frame, and is checked for cancellation once per frame.
-    pub fn generate_streams(
-        &self,
-        encoding: &[f32],
-        streams: &[u64],
-        sampling: Sampling,
-        control: &Control,
-    ) -> Result<Vec<Vec<f32>>> {
-        self.generate_streams_f0(encoding, None, streams, sampling, control)
+/// The state of one generation: the queues of every causal convolution (`[slots, in,
+/// voices]` rings on the device), the biases per voice and the current frame's
+/// conditioning.
+#[derive(Debug)]
+pub struct Run {
+    voices: usize,
+    t: usize,
+    start_ring: Tensor,
+    rings: Vec<Tensor>,
+    start_b: Tensor,
+    skip_b: Tensor,
+    res_b: Vec<Option<Tensor>>,
+    logits_b: Tensor,
+    /// Per layer `[2 · width, voices]`, both biases included.
+    cond: Vec<Tensor>,
+    /// `[skip_width, voices]`, `out1`'s bias included.
+    out_cond: Option<Tensor>,
+    /// Each voice's excitation oscillator (advanced on the host, once per frame).
+    oscillators: Vec<Oscillator>,
+}
+
+impl Run {
+    pub fn voices(&self) -> usize {
+        self.voices
     }
 
-    /// [`TensorGenerator::generate_streams`] with each voice's f0 curve `[voice][sample]`
-    /// in Hz (`frames × hop_length` per voice), or `None` for unpitched voices.
-    pub fn generate_streams_f0(
+    /// Samples generated so far.
+    pub fn position(&self) -> usize {
+        self.t
+    }
+}
+
+impl crate::generate::Generator for TensorGenerator {
+    fn hop_length(&self) -> usize {
+        self.hop_length
+    }
+
+    fn bottleneck(&self) -> usize {
+        self.bottleneck
+    }
+
+    fn excitation_channels(&self) -> usize {
+        self.excitation_channels
+    }
+
+    fn describe(&self, _threads: usize) -> String {
+        let device = match self.device {
+            Device::Cpu => "CPU",
+            Device::Cuda(_) => "CUDA GPU",
+            Device::Metal(_) => "Metal GPU",
+        };
+        format!("{device} (tensor decoder)")
+    }
+
+    /// Generates `frames × hop_length` samples for each voice of `request`, voice `v`
+    /// drawing from stream `streams[v]` of `sampling.seed` (as [`crate::CpuGenerator`]
+    /// does). `control` counts the samples done, per frame, and is checked for
+    /// cancellation once per frame.
+    fn generate(
         &self,
-        encoding: &[f32],
-        f0: Option<&[f32]>,
-        streams: &[u64],
-        sampling: Sampling,
+        request: &crate::generate::Request<'_>,
         control: &Control,
     ) -> Result<Vec<Vec<f32>>> {
+        let crate::generate::Request {
+            encoding,
+            f0,
+            streams,
+            sampling,
+            ..
+        } = *request;
         let voices = streams.len();
         let bn = self.bottleneck;
         let frames = frames_in(encoding, voices, bn)?;
@@ -494,75 +541,6 @@ impl TensorGenerator {
                 .fetch_add((voices * hop) as u64, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(audio)
-    }
-}
-
-/// The state of one generation: the queues of every causal convolution (`[slots, in,
-/// voices]` rings on the device), the biases per voice and the current frame's
-/// conditioning.
-#[derive(Debug)]
-pub struct Run {
-    voices: usize,
-    t: usize,
-    start_ring: Tensor,
-    rings: Vec<Tensor>,
-    start_b: Tensor,
-    skip_b: Tensor,
-    res_b: Vec<Option<Tensor>>,
-    logits_b: Tensor,
-    /// Per layer `[2 · width, voices]`, both biases included.
-    cond: Vec<Tensor>,
-    /// `[skip_width, voices]`, `out1`'s bias included.
-    out_cond: Option<Tensor>,
-    /// Each voice's excitation oscillator (advanced on the host, once per frame).
-    oscillators: Vec<Oscillator>,
-}
-
-impl Run {
-    pub fn voices(&self) -> usize {
-        self.voices
-    }
-
-    /// Samples generated so far.
-    pub fn position(&self) -> usize {
-        self.t
-    }
-}
-
-impl crate::generate::Generator for TensorGenerator {
-    fn hop_length(&self) -> usize {
-        self.hop_length
-    }
-
-    fn bottleneck(&self) -> usize {
-        self.bottleneck
-    }
-
-    fn excitation_channels(&self) -> usize {
-        self.excitation_channels
-    }
-
-    fn describe(&self, _threads: usize) -> String {
-        let device = match self.device {
-            Device::Cpu => "CPU",
-            Device::Cuda(_) => "CUDA GPU",
-            Device::Metal(_) => "Metal GPU",
-        };
-        format!("{device} (tensor decoder)")
-    }
-
-    fn generate(
-        &self,
-        request: &crate::generate::Request<'_>,
-        control: &Control,
-    ) -> Result<Vec<Vec<f32>>> {
-        self.generate_streams_f0(
-            request.encoding,
-            request.f0,
-            request.streams,
-            request.sampling,
-            control,
-        )
     }
 }
 

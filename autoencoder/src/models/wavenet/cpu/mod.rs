@@ -258,86 +258,9 @@ impl CpuGenerator {
             + size(&self.logits)
     }
 
-    /// Generates `frames × hop_length` samples for each of `voices` voices from
-    /// `encoding` `[voice][frame][bottleneck]`, on up to `threads` threads (voices are
-    /// split in contiguous groups). `control` counts the samples done (summed over
-    /// voices) and is checked for cancellation before every sample.
-    pub fn generate(
-        &self,
-        encoding: &[f32],
-        voices: usize,
-        sampling: Sampling,
-        threads: usize,
-        control: &Control,
-    ) -> Result<Vec<Vec<f32>>> {
-        let streams: Vec<u64> = (0..voices as u64).collect();
-        self.generate_streams(encoding, &streams, sampling, threads, control)
-    }
-
-    /// [`CpuGenerator::generate`] with voice `v` drawing from random stream `streams[v]`
-    /// (`generate` uses stream `v`).
-    pub fn generate_streams(
-        &self,
-        encoding: &[f32],
-        streams: &[u64],
-        sampling: Sampling,
-        threads: usize,
-        control: &Control,
-    ) -> Result<Vec<Vec<f32>>> {
-        self.generate_streams_f0(encoding, None, streams, sampling, threads, control)
-    }
-
     /// Channels of excitation the model takes per sample (0: it takes no f0).
     pub fn excitation_channels(&self) -> usize {
         self.excitation_channels
-    }
-
-    /// [`CpuGenerator::generate_streams`] with each voice's f0 curve: `f0` is
-    /// `[voice][sample]` in Hz (`frames × hop_length` per voice; 0 = unpitched), or
-    /// `None` for unpitched voices. Models without an excitation ignore it.
-    pub fn generate_streams_f0(
-        &self,
-        encoding: &[f32],
-        f0: Option<&[f32]>,
-        streams: &[u64],
-        sampling: Sampling,
-        threads: usize,
-        control: &Control,
-    ) -> Result<Vec<Vec<f32>>> {
-        let voices = streams.len();
-        let frames = frames_in(encoding, voices, self.bottleneck)?;
-        let per_voice = frames * self.bottleneck;
-        let total = frames * self.hop_length;
-        crate::excitation::check_curves(f0, voices, total)?;
-        let threads = threads.max(1);
-        if threads > 1 && self.parallelism_for(voices, threads) == Parallelism::Columns {
-            return self.generate_columns(encoding, f0, streams, sampling, threads, control);
-        }
-        let groups = split(voices, threads);
-        if groups.len() == 1 {
-            return self.generate_group(encoding, f0, streams, sampling, control);
-        }
-        let results = std::thread::scope(|scope| {
-            let handles: Vec<_> = groups
-                .iter()
-                .map(|range| {
-                    let range = range.clone();
-                    let enc = &encoding[range.start * per_voice..range.end * per_voice];
-                    let f0 = f0.map(|f0| &f0[range.start * total..range.end * total]);
-                    let streams = &streams[range];
-                    scope.spawn(move || self.generate_group(enc, f0, streams, sampling, control))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or(Err(Error::Panicked("a decoder thread"))))
-                .collect::<Vec<_>>()
-        });
-        let mut audio = Vec::with_capacity(voices);
-        for r in results {
-            audio.extend(r?);
-        }
-        Ok(audio)
     }
 
     /// All voices on `threads` threads, each computing a share of every matrix.
@@ -517,19 +440,57 @@ impl crate::generate::Generator for CpuGenerator {
         format!("CPU ({}, {threads} threads)", self.isa.name())
     }
 
+    /// Generates `frames × hop_length` samples for each voice of `request`, voice `v`
+    /// drawing from random stream `streams[v]`, on up to `request.threads` threads: voices
+    /// split in contiguous groups, or every thread a share of each matrix
+    /// ([`Parallelism`]). `control` counts the samples done (summed over voices) and is
+    /// checked for cancellation before every sample.
     fn generate(
         &self,
         request: &crate::generate::Request<'_>,
         control: &Control,
     ) -> Result<Vec<Vec<f32>>> {
-        self.generate_streams_f0(
-            request.encoding,
-            request.f0,
-            request.streams,
-            request.sampling,
-            request.threads,
-            control,
-        )
+        let crate::generate::Request {
+            encoding,
+            f0,
+            streams,
+            sampling,
+            threads,
+        } = *request;
+        let voices = streams.len();
+        let frames = frames_in(encoding, voices, self.bottleneck)?;
+        let per_voice = frames * self.bottleneck;
+        let total = frames * self.hop_length;
+        crate::excitation::check_curves(f0, voices, total)?;
+        let threads = threads.max(1);
+        if threads > 1 && self.parallelism_for(voices, threads) == Parallelism::Columns {
+            return self.generate_columns(encoding, f0, streams, sampling, threads, control);
+        }
+        let groups = split(voices, threads);
+        if groups.len() == 1 {
+            return self.generate_group(encoding, f0, streams, sampling, control);
+        }
+        let results = std::thread::scope(|scope| {
+            let handles: Vec<_> = groups
+                .iter()
+                .map(|range| {
+                    let range = range.clone();
+                    let enc = &encoding[range.start * per_voice..range.end * per_voice];
+                    let f0 = f0.map(|f0| &f0[range.start * total..range.end * total]);
+                    let streams = &streams[range];
+                    scope.spawn(move || self.generate_group(enc, f0, streams, sampling, control))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or(Err(Error::Panicked("a decoder thread"))))
+                .collect::<Vec<_>>()
+        });
+        let mut audio = Vec::with_capacity(voices);
+        for r in results {
+            audio.extend(r?);
+        }
+        Ok(audio)
     }
 }
 
