@@ -33,7 +33,7 @@ pub mod sampling;
 pub use models::{samplernn, student, wavenet};
 
 pub use error::{Error, Result};
-pub use generate::{Control, Generator, Request, Stepper};
+pub use generate::{Control, FrameShape, Generator, Request, Stepper};
 pub use nn::Encoder;
 pub use sampling::Sampling;
 pub use wavenet::{

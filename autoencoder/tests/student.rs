@@ -15,7 +15,7 @@ use common::student::{inputs, random_student, rows, tiny};
 #[test]
 fn each_sample_is_its_noise_scaled_and_shifted_by_what_came_before() {
     for (cfg, batch, frames) in [(tiny(vec![4], 0), 1, 4), (tiny(vec![3, 2, 4], 2), 2, 3)] {
-        let (_, student) = random_student(&cfg, 1);
+        let (_, student) = random_student(&cfg, 1, 0.3);
         let (z, enc, exc) = inputs(&cfg, batch, frames, 2);
         let time = frames * cfg.hop_length;
         let zt = Tensor::from_vec(z.clone(), (batch, time), &Device::Cpu).unwrap();
@@ -73,7 +73,7 @@ fn a_fresh_student_starts_as_quiet_noise() {
 #[test]
 fn bad_shapes_and_configs_are_errors() {
     let cfg = tiny(vec![2], 0);
-    let (_, student) = random_student(&cfg, 1);
+    let (_, student) = random_student(&cfg, 1, 0.3);
     let z = Tensor::zeros((1, 50), DType::F32, &Device::Cpu).unwrap();
     let enc = Tensor::zeros((1, 4, 3), DType::F32, &Device::Cpu).unwrap();
     assert!(student.forward(&z, &enc, None).is_err());
@@ -233,7 +233,7 @@ fn the_cpu_renderer_equals_the_reference_pass() {
             bottleneck: if measured { 6 } else { 3 },
             ..tiny(flows, harmonics)
         };
-        let (_, student) = random_student(&cfg, 31);
+        let (_, student) = random_student(&cfg, 31, 0.3);
         let (voices, frames) = (2, 9);
         let time = frames * cfg.hop_length;
         let (z, enc, exc) = inputs(&cfg, voices, frames, 12);

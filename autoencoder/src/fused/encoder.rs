@@ -9,7 +9,6 @@ use super::linalg::{
 };
 use super::pointwise::{add_masked, relu, relu_into, relu_mask};
 use crate::Config;
-use crate::cpu::Isa;
 
 /// The encoder's sizes.
 #[derive(Clone, Debug)]
@@ -83,15 +82,12 @@ fn b<'a>(params: &'a [f32], c: &Conv) -> &'a [f32] {
     &params[c.b.clone()]
 }
 
+/// The encoder at a set of parameters: what both of its passes read.
+pub(crate) type EncoderPass<'a> = super::Pass<'a, EncoderDims, EncoderIndex>;
+
 /// `target` (μ-law-scaled audio, `time` samples, [`EncoderWork::prepare`]d) → `wk.enc`.
-pub(crate) fn encode(
-    isa: Isa,
-    d: &EncoderDims,
-    ix: &EncoderIndex,
-    params: &[f32],
-    target: &[f32],
-    wk: &mut EncoderWork,
-) {
+pub(crate) fn encode(pass: EncoderPass, target: &[f32], wk: &mut EncoderWork) {
+    let (isa, d, ix, params) = (pass.isa, pass.dims, pass.index, pass.params);
     let (time, aw) = (wk.time, d.aw);
     let n = time * aw;
     let en0 = &mut wk.en[..n];
@@ -141,14 +137,12 @@ pub(crate) fn encode(
 
 /// Adds the encoder's gradients to `grad`, from the embedding's gradient in `wk.denc`.
 pub(crate) fn encode_backward(
-    isa: Isa,
-    d: &EncoderDims,
-    ix: &EncoderIndex,
-    params: &[f32],
+    pass: EncoderPass,
     target: &[f32],
     wk: &mut EncoderWork,
     grad: &mut [f32],
 ) {
+    let (isa, d, ix, params) = (pass.isa, pass.dims, pass.index, pass.params);
     let (time, aw, bn) = (wk.time, d.aw, d.bn);
     let n = time * aw;
     // The embedding is the mean of each frame's bottleneck outputs.

@@ -8,7 +8,7 @@
 use super::index::{Conv, GatedLayer};
 use super::linalg::{
     Taps, View, add_held, col_sums, conv, conv_dw, conv_dx, dense_grads, fill_rows, frame_sums,
-    gemm, project_frames,
+    gemm, project_frames, sized,
 };
 use super::pointwise::{gate_backward, gate_forward, gate_output};
 use crate::cpu::Isa;
@@ -39,14 +39,28 @@ pub(crate) struct StackInputs<'a> {
     pub excitation: Option<&'a [f32]>,
 }
 
-/// Scratch, each at least as long as named (`time · w` for `g`, `dg`, `dl`; `time · 2w`
-/// for `dz`; `frames · 2w` for `frames`).
-pub(crate) struct StackScratch<'a> {
-    pub g: &'a mut [f32],
-    pub dg: &'a mut [f32],
-    pub dz: &'a mut [f32],
-    pub dl: &'a mut [f32],
-    pub frames: &'a mut [f32],
+/// The stack's scratch, kept from crop to crop: `g`, `dg`, `dl` `[time, w]`, `dz`
+/// `[time, 2w]`, and `frames` per-frame values (at least `frames · 2w`; a caller that
+/// reuses it for its own per-frame sums asks for more). After [`stack_backward`], `dl`
+/// holds the gradient of the stack's input stream.
+#[derive(Default)]
+pub(crate) struct StackScratch {
+    pub g: Vec<f32>,
+    pub dg: Vec<f32>,
+    pub dz: Vec<f32>,
+    pub dl: Vec<f32>,
+    pub frames: Vec<f32>,
+}
+
+impl StackScratch {
+    /// Sized for `time` samples of `w` channels and `frames` per-frame values.
+    pub(crate) fn prepare(&mut self, time: usize, w: usize, frames: usize) {
+        sized(&mut self.g, time * w);
+        sized(&mut self.dg, time * w);
+        sized(&mut self.dz, time * 2 * w);
+        sized(&mut self.dl, time * w);
+        sized(&mut self.frames, frames);
+    }
 }
 
 /// Adds every layer's gradients to `grad` and the embedding's to `denc` `[frames, bn]`,
@@ -63,7 +77,7 @@ pub(crate) fn stack_backward(
     kept: &StackInputs,
     ds: &[f32],
     ds_sums: &[f32],
-    scratch: StackScratch,
+    scratch: &mut StackScratch,
     denc: &mut [f32],
     grad: &mut [f32],
 ) {

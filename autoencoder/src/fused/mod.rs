@@ -12,7 +12,25 @@ pub(crate) mod layers;
 pub(crate) mod linalg;
 pub(crate) mod pointwise;
 
+use crate::cpu::Isa;
 use crate::{Error, Result};
+
+/// What a pass over a crop reads: the kernels to use, the sizes `D`, where each variable
+/// lives `I`, and the parameters.
+pub(crate) struct Pass<'a, D, I> {
+    pub isa: Isa,
+    pub dims: &'a D,
+    pub index: &'a I,
+    pub params: &'a [f32],
+}
+
+impl<D, I> Clone for Pass<'_, D, I> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<D, I> Copy for Pass<'_, D, I> {}
 
 /// Checks that a batch is `batch` crops of `time` samples, a positive multiple of `hop`.
 pub(crate) fn check_crops(batch: usize, time: usize, hop: usize) -> Result<()> {

@@ -22,8 +22,8 @@ pub fn tiny(flows: Vec<usize>, harmonics: usize) -> StudentConfig {
     }
 }
 
-/// A student with every variable random (the zero-initialised heads too).
-pub fn random_student(cfg: &StudentConfig, seed: u64) -> (VarMap, Student) {
+/// A student whose variables are all random (`spread` their range), heads included.
+pub fn random_student(cfg: &StudentConfig, seed: u64, spread: f32) -> (VarMap, Student) {
     let vm = VarMap::new();
     let student =
         Student::new(cfg, &VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu)).unwrap();
@@ -32,9 +32,8 @@ pub fn random_student(cfg: &StudentConfig, seed: u64) -> (VarMap, Student) {
     let mut vars: Vec<_> = vm.data().lock().unwrap().clone().into_iter().collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     for (_, var) in vars {
-        let n = var.elem_count();
-        let values: Vec<f32> = (0..n)
-            .map(|_| 0.3 * (2.0 * rng.random::<f32>() - 1.0))
+        let values: Vec<f32> = (0..var.elem_count())
+            .map(|_| spread * (2.0 * rng.random::<f32>() - 1.0))
             .collect();
         var.set(&Tensor::from_vec(values, var.shape(), &Device::Cpu).unwrap())
             .unwrap();
@@ -42,9 +41,10 @@ pub fn random_student(cfg: &StudentConfig, seed: u64) -> (VarMap, Student) {
     (vm, student)
 }
 
-pub fn logistic(batch: usize, time: usize, seed: u64) -> Vec<f32> {
+/// `n` draws of standard logistic noise.
+pub fn logistic(n: usize, seed: u64) -> Vec<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..batch * time)
+    (0..n)
         .map(|_| {
             let u = rng.random::<f32>().clamp(1e-6, 1.0 - 1e-6);
             (u / (1.0 - u)).ln()
@@ -59,7 +59,7 @@ pub fn inputs(
     seed: u64,
 ) -> (Vec<f32>, Tensor, Option<Tensor>) {
     let time = frames * cfg.hop_length;
-    let z = logistic(batch, time, seed);
+    let z = logistic(batch * time, seed);
     let enc: Vec<f32> = (0..batch * frames * cfg.bottleneck)
         .map(|i| (i as f32 * 0.37).sin())
         .collect();
@@ -78,7 +78,7 @@ pub fn inputs(
 /// A random student whose flows' heads are zero: each flow is x · s₀, so z = 0 plays
 /// silence but for the bank.
 pub fn bank_only_student(cfg: &StudentConfig, seed: u64) -> (VarMap, Student) {
-    let (vm, _) = random_student(cfg, seed);
+    let (vm, _) = random_student(cfg, seed, 0.3);
     for (name, var) in vm.data().lock().unwrap().iter() {
         if name.ends_with("out/W") || name.ends_with("out/biases") {
             var.set(&var.as_tensor().zeros_like().unwrap()).unwrap();

@@ -6,7 +6,7 @@ use super::SampleRnnConfig;
 use super::model::{Dense, Gru, SampleRnn};
 use crate::cpu::{sigmoid, tanh};
 use crate::excitation::Oscillator;
-use crate::generate::{Control, Generator, Request, Stepper, frame_of, frames_in};
+use crate::generate::{Control, FrameShape, Generator, Request, Stepper, frame_of};
 use crate::mulaw::{self, CLASSES};
 use crate::sampling::Sampler;
 use crate::{Error, Result};
@@ -295,13 +295,7 @@ impl Stepper for SampleRnnStepper<'_> {
     }
 
     fn step(&mut self, previous: &[f32]) -> Result<Vec<f32>> {
-        if previous.len() != self.voices {
-            return Err(Error::Shape(format!(
-                "{} previous samples for {} voices",
-                previous.len(),
-                self.voices
-            )));
-        }
+        crate::generate::check_previous(previous, self.voices)?;
         Ok(self.advance(previous).to_vec())
     }
 
@@ -313,16 +307,12 @@ impl Stepper for SampleRnnStepper<'_> {
 }
 
 impl Generator for SampleRnnGenerator {
-    fn hop_length(&self) -> usize {
-        self.config.encoder.ae_hop_length
-    }
-
-    fn bottleneck(&self) -> usize {
-        self.config.encoder.ae_bottleneck_width
-    }
-
-    fn excitation_channels(&self) -> usize {
-        self.config.excitation_channels()
+    fn shape(&self) -> FrameShape {
+        FrameShape {
+            hop_length: self.config.encoder.ae_hop_length,
+            bottleneck: self.config.encoder.ae_bottleneck_width,
+            excitation_channels: self.config.excitation_channels(),
+        }
     }
 
     fn describe(&self, _threads: usize) -> String {
@@ -332,9 +322,8 @@ impl Generator for SampleRnnGenerator {
     fn generate(&self, request: &Request<'_>, control: &Control) -> Result<Vec<Vec<f32>>> {
         let (hop, bn) = (self.hop_length(), self.bottleneck());
         let voices = request.streams.len();
-        let frames = frames_in(request.encoding, voices, bn)?;
+        let frames = request.frames(bn, hop)?;
         let time = frames * hop;
-        crate::excitation::check_curves(request.f0, voices, time)?;
         let mut stepper = self.stepper(voices);
         let mut sampler = Sampler::with_streams(request.sampling, request.streams.iter().copied());
         let mut audio = vec![Vec::with_capacity(time); voices];

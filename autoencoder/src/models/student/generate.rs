@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use super::StudentAutoencoder;
 use super::cpu::{CpuStudent, VoiceInput};
 use crate::excitation::Oscillator;
-use crate::generate::{Control, Generator, Request, frames_in};
+use crate::generate::{Control, FrameShape, Generator, Request};
 use crate::{Error, Result};
 
 /// Voices rendered in one candle pass: bounds memory (a 4 s voice's activations are about
@@ -83,9 +83,8 @@ pub fn render_cpu(
     let cfg = cpu.config();
     let (hop, bn) = (cfg.hop_length, cfg.bottleneck);
     let voices = request.streams.len();
-    let frames = frames_in(request.encoding, voices, bn)?;
+    let frames = request.frames(bn, hop)?;
     let time = frames * hop;
-    crate::excitation::check_curves(request.f0, voices, time)?;
     let mut out = Vec::with_capacity(voices);
     for (v, &stream) in request.streams.iter().enumerate() {
         if control.is_cancelled() {
@@ -146,16 +145,12 @@ impl StudentGenerator {
 }
 
 impl Generator for StudentGenerator {
-    fn hop_length(&self) -> usize {
-        self.model.config().student.hop_length
-    }
-
-    fn bottleneck(&self) -> usize {
-        self.model.config().student.bottleneck
-    }
-
-    fn excitation_channels(&self) -> usize {
-        self.model.config().student.excitation_channels()
+    fn shape(&self) -> FrameShape {
+        FrameShape {
+            hop_length: self.model.config().student.hop_length,
+            bottleneck: self.model.config().student.bottleneck,
+            excitation_channels: self.model.config().student.excitation_channels(),
+        }
     }
 
     fn describe(&self, threads: usize) -> String {
@@ -169,13 +164,12 @@ impl Generator for StudentGenerator {
 
     fn generate(&self, request: &Request<'_>, control: &Control) -> Result<Vec<Vec<f32>>> {
         let (hop, bn) = (self.hop_length(), self.bottleneck());
-        let voices = request.streams.len();
-        let frames = frames_in(request.encoding, voices, bn)?;
-        let time = frames * hop;
-        crate::excitation::check_curves(request.f0, voices, time)?;
         if let Some(cpu) = &self.cpu {
             return render_cpu(cpu, request, control);
         }
+        let voices = request.streams.len();
+        let frames = request.frames(bn, hop)?;
+        let time = frames * hop;
         let seed = request.sampling.seed;
         let mut out = Vec::with_capacity(voices);
         let device = self.model.device();

@@ -397,13 +397,7 @@ impl crate::generate::Stepper for FastGenerator {
     }
 
     fn step(&mut self, previous: &[f32]) -> Result<Vec<f32>> {
-        if previous.len() != self.voices {
-            return Err(Error::Shape(format!(
-                "{} previous samples for {} voices",
-                previous.len(),
-                self.voices
-            )));
-        }
+        crate::generate::check_previous(previous, self.voices)?;
         Ok(FastGenerator::step(self, previous).to_vec())
     }
 

@@ -5,7 +5,7 @@
 use super::super::model::{BANK_RATE, bank_gain, bank_match, bank_sample, scale_by_measured};
 use super::{Dims, Flow};
 use crate::cpu::Isa;
-use crate::fused::encoder::{EncoderWork, encode, encode_backward};
+use crate::fused::encoder::{EncoderPass, EncoderWork, encode, encode_backward};
 use crate::fused::index::{Conv, EncoderIndex};
 use crate::fused::layers::{StackInputs, StackScratch, stack_backward, stack_forward};
 use crate::fused::linalg::{
@@ -37,13 +37,9 @@ pub(super) struct Work {
     /// Each flow's input: `x_0 = z`, …, and the output last `[flows + 1, time]`.
     pub(super) xs: Vec<f32>,
     // Scratch.
+    stack: StackScratch,
     a: Vec<f32>,
-    frames: Vec<f32>,
-    g: Vec<f32>,
     head: Vec<f32>,
-    dg: Vec<f32>,
-    dz: Vec<f32>,
-    dl: Vec<f32>,
     ds: Vec<f32>,
     dx: Vec<f32>,
     dshift: Vec<f32>,
@@ -74,12 +70,8 @@ impl Work {
         }
         sized(&mut self.xs, (d.dilations.len() + 1) * time);
         sized(&mut self.a, time * w);
-        sized(&mut self.frames, frames * 2 * w);
-        sized(&mut self.g, time * w);
+        self.stack.prepare(time, w, frames * 2 * w);
         sized(&mut self.head, time * 2);
-        sized(&mut self.dg, time * w);
-        sized(&mut self.dz, time * 2 * w);
-        sized(&mut self.dl, time * w);
         sized(&mut self.ds, time * w);
         sized(&mut self.dx, time);
         sized(&mut self.dshift, time);
@@ -104,6 +96,14 @@ pub(super) struct Net<'a> {
 }
 
 impl Net<'_> {
+    fn encoder(&self) -> EncoderPass<'_> {
+        EncoderPass {
+            isa: self.isa,
+            dims: &self.dims.enc,
+            index: self.enc_index,
+            params: self.params,
+        }
+    }
     fn w(&self, c: &Conv) -> &[f32] {
         &self.params[c.w.clone()]
     }
@@ -136,14 +136,7 @@ fn fill_cond(cond: &mut [f32], enc: &[f32], measured: Option<&[f32]>, bn: usize,
 
 pub(super) fn crop_forward(net: Net, crop: &Crop, wk: &mut Work) {
     let d = net.dims;
-    encode(
-        net.isa,
-        &d.enc,
-        net.enc_index,
-        net.params,
-        crop.scaled,
-        &mut wk.enc,
-    );
+    encode(net.encoder(), crop.scaled, &mut wk.enc);
     fill_cond(&mut wk.cond, &wk.enc.enc, crop.measured, d.bn, d.measured);
     let time = wk.time;
     wk.xs[..time].copy_from_slice(crop.noise);
@@ -160,8 +153,8 @@ pub(super) fn crop_forward(net: Net, crop: &Crop, wk: &mut Work) {
             &mut wk.flows[f],
             Scratch {
                 enc: &wk.cond,
-                frames: &mut wk.frames,
-                g: &mut wk.g,
+                frames: &mut wk.stack.frames,
+                g: &mut wk.stack.g,
                 a: &mut wk.a,
                 head: &mut wk.head,
             },
@@ -333,13 +326,7 @@ pub(super) fn crop_backward(net: Net, crop: &Crop, d_audio: &[f32], wk: &mut Wor
             },
             &wk.ds,
             &wk.ds_sums,
-            StackScratch {
-                g: &mut wk.g,
-                dg: &mut wk.dg,
-                dz: &mut wk.dz,
-                dl: &mut wk.dl,
-                frames: &mut wk.frames,
-            },
+            &mut wk.stack,
             &mut wk.dcond,
             grad,
         );
@@ -348,12 +335,12 @@ pub(super) fn crop_backward(net: Net, crop: &Crop, d_audio: &[f32], wk: &mut Wor
         conv1_dw(
             &mut grad[flow.start.w.clone()],
             &fw.shifted,
-            &wk.dl,
+            &wk.stack.dl,
             taps,
             w,
         );
-        col_sums(&mut grad[flow.start.b.clone()], &wk.dl);
-        conv1_dx(&mut wk.dshift, &wk.dl, net.w(&flow.start), taps, w);
+        col_sums(&mut grad[flow.start.b.clone()], &wk.stack.dl);
+        conv1_dx(&mut wk.dshift, &wk.stack.dl, net.w(&flow.start), taps, w);
         // shifted[t] = x[t − 1].
         for (dx, &v) in wk.dx.iter_mut().zip(&wk.dshift[1..]) {
             *dx += v;
@@ -369,13 +356,5 @@ pub(super) fn crop_backward(net: Net, crop: &Crop, d_audio: &[f32], wk: &mut Wor
     {
         o.copy_from_slice(&row[..learned]);
     }
-    encode_backward(
-        isa,
-        &d.enc,
-        net.enc_index,
-        net.params,
-        crop.scaled,
-        &mut wk.enc,
-        grad,
-    );
+    encode_backward(net.encoder(), crop.scaled, &mut wk.enc, grad);
 }

@@ -142,12 +142,8 @@ impl Dims {
 
 /// The student's fused forward and backward pass, with its per-crop buffers.
 pub struct FusedStudent {
-    dims: Dims,
-    enc_index: EncoderIndex,
-    flows: Vec<Flow>,
-    bank: Option<Conv>,
+    model: Model,
     variables: Variables,
-    isa: Isa,
     threads: usize,
     params: Vec<f32>,
     works: Vec<Work>,
@@ -157,11 +153,33 @@ pub struct FusedStudent {
     bank_loss: Option<f64>,
 }
 
+/// The student's layout: what a crop's passes read beside the parameters.
+struct Model {
+    isa: Isa,
+    dims: Dims,
+    enc_index: EncoderIndex,
+    flows: Vec<Flow>,
+    bank: Option<Conv>,
+}
+
+impl Model {
+    fn net<'a>(&'a self, params: &'a [f32]) -> Net<'a> {
+        Net {
+            isa: self.isa,
+            dims: &self.dims,
+            enc_index: &self.enc_index,
+            flows: &self.flows,
+            bank: self.bank.as_ref(),
+            params,
+        }
+    }
+}
+
 impl std::fmt::Debug for FusedStudent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FusedStudent")
             .field("threads", &self.threads)
-            .field("isa", &self.isa)
+            .field("isa", &self.model.isa)
             .finish()
     }
 }
@@ -262,12 +280,14 @@ impl FusedStudent {
             .then(|| vars.conv(BANK_PREFIX.trim_end_matches('/')))
             .transpose()?;
         Ok(Self {
-            enc_index: EncoderIndex::new(&cfg.encoder, &vars)?,
-            dims,
-            flows,
-            bank,
+            model: Model {
+                isa,
+                dims,
+                enc_index: EncoderIndex::new(&cfg.encoder, &vars)?,
+                flows,
+                bank,
+            },
             variables: vars,
-            isa,
             threads: threads.max(1),
             params: Vec::new(),
             works: Vec::new(),
@@ -287,7 +307,7 @@ impl FusedStudent {
     /// time]`, as [`super::Student::forward`] makes it. Keeps what
     /// [`FusedStudent::backward`] needs.
     pub fn forward(&mut self, batch: &StudentBatch) -> Result<Vec<f32>> {
-        let (b, time, d) = (batch.batch, batch.time, &self.dims);
+        let (b, time, d) = (batch.batch, batch.time, &self.model.dims);
         if self.params.len() != self.variables.len {
             return Err(Error::Config(
                 "the fused student has no parameters loaded".into(),
@@ -307,14 +327,7 @@ impl FusedStudent {
         self.works.resize_with(b, Work::default);
         self.works.truncate(b);
         let mut workers = vec![(); self.threads];
-        let net = Net {
-            isa: self.isa,
-            dims: &self.dims,
-            enc_index: &self.enc_index,
-            flows: &self.flows,
-            bank: self.bank.as_ref(),
-            params: &self.params,
-        };
+        let net = self.model.net(&self.params);
         let len = self.variables.len;
         let crops = |i: usize| Crop {
             scaled: &batch.scaled[i * time..(i + 1) * time],
@@ -336,7 +349,7 @@ impl FusedStudent {
                 .sum();
             sum / a.len().max(1) as f64
         });
-        let flows = self.dims.dilations.len();
+        let flows = self.model.dims.dilations.len();
         let mut audio = Vec::with_capacity(n);
         for work in &self.works {
             audio.extend_from_slice(&work.xs[flows * time..(flows + 1) * time]);
@@ -371,20 +384,13 @@ impl FusedStudent {
                 d_audio.len()
             )));
         }
-        let d = &self.dims;
+        let d = &self.model.dims;
         let excitation = batch.excitation.filter(|_| d.e > 0 && excited);
         let bank_target = d.bank_target(batch, excitation.is_some())?;
         let measured = d.measured(batch)?;
         let per_crop = time / d.hop * d.bank;
         let per_crop_measured = time / d.hop * d.measured;
-        let net = Net {
-            isa: self.isa,
-            dims: &self.dims,
-            enc_index: &self.enc_index,
-            flows: &self.flows,
-            bank: self.bank.as_ref(),
-            params: &self.params,
-        };
+        let net = self.model.net(&self.params);
         let crops = |i: usize| Crop {
             scaled: &batch.scaled[i * time..(i + 1) * time],
             noise: &batch.noise[i * time..(i + 1) * time],
@@ -404,7 +410,7 @@ impl FusedStudent {
         })?;
         let (first, rest) = self.works.split_at_mut(1);
         add_in_order(&mut first[0].grad, rest.iter().map(|w| w.grad.as_slice()));
-        let dilations = &self.dims.dilations;
+        let dilations = &self.model.dims.dilations;
         self.variables.gradients(&first[0].grad, |name| {
             dilations
                 .iter()

@@ -31,7 +31,7 @@ mod state;
 
 use std::sync::atomic::Ordering;
 
-use crate::generate::{Control, frame_of, frames_in};
+use crate::generate::{Control, Request, frame_of};
 
 use crate::cpu::Isa;
 use crate::cpu::kernels::{NR, Packed, gate_columns, host_vec, pad16};
@@ -76,16 +76,14 @@ pub struct CpuGenerator {
     isa: Isa,
     width: usize,
     skip_width: usize,
-    bottleneck: usize,
-    hop_length: usize,
     filter_length: usize,
     /// `[tap][width]` and `[width]`: the start convolution has one input channel.
     start_kernel: Vec<f32>,
     start_bias: Vec<f32>,
     /// `[2K][width]`: the excitation's projection into the residual stream (empty: none).
     exc_start_kernel: Vec<f32>,
-    /// `2K`: excitation channels per sample (0: no excitation).
-    excitation_channels: usize,
+    /// Frames, hop and the excitation's `2K` channels per sample (0: none).
+    shape: crate::generate::FrameShape,
     /// Whether the gate matrices take the excitation as extra rows.
     excitation_layers: bool,
     skip_start: Packed,
@@ -185,8 +183,11 @@ impl CpuGenerator {
             isa,
             width: w,
             skip_width: sw,
-            bottleneck: cfg.ae_bottleneck_width,
-            hop_length: cfg.ae_hop_length,
+            shape: crate::generate::FrameShape {
+                hop_length: cfg.ae_hop_length,
+                bottleneck: cfg.ae_bottleneck_width,
+                excitation_channels: dec.excitation_channels(),
+            },
             filter_length: dec.start.config().filter_length,
             start_kernel: host_vec(dec.start.kernel())?,
             start_bias: host_vec(dec.start.bias())?,
@@ -194,7 +195,6 @@ impl CpuGenerator {
                 Some(p) => host_vec(&p.kernel)?,
                 None => Vec::new(),
             },
-            excitation_channels: dec.excitation_channels(),
             excitation_layers: dec.layers.iter().any(|l| l.exc_map.is_some()),
             skip_start: Packed::dense(&dec.skip_start)?,
             layers,
@@ -236,14 +236,6 @@ impl CpuGenerator {
         self.isa
     }
 
-    pub fn hop_length(&self) -> usize {
-        self.hop_length
-    }
-
-    pub fn bottleneck(&self) -> usize {
-        self.bottleneck
-    }
-
     /// Multiply-adds per generated sample (the packed matrices, padding included).
     pub fn macs_per_sample(&self) -> usize {
         let size = |p: &Packed| p.data.len();
@@ -258,11 +250,6 @@ impl CpuGenerator {
             + size(&self.logits)
     }
 
-    /// Channels of excitation the model takes per sample (0: it takes no f0).
-    pub fn excitation_channels(&self) -> usize {
-        self.excitation_channels
-    }
-
     /// All voices on `threads` threads, each computing a share of every matrix.
     fn generate_columns(
         &self,
@@ -275,8 +262,8 @@ impl CpuGenerator {
     ) -> Result<Vec<Vec<f32>>> {
         let voices = streams.len();
         let per_voice = encoding.len() / voices;
-        let frames = per_voice / self.bottleneck;
-        let total = frames * self.hop_length;
+        let frames = per_voice / self.shape.bottleneck;
+        let total = frames * self.shape.hop_length;
         let ex = Exchange::new(self.width, self.skip_width, voices, threads);
         let results = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads)
@@ -291,16 +278,16 @@ impl CpuGenerator {
                         } else {
                             Vec::new()
                         };
-                        let mut frame = vec![0f32; voices * self.bottleneck];
+                        let mut frame = vec![0f32; voices * self.shape.bottleneck];
                         let mut classes = vec![0usize; voices];
                         // Thread 0 alone from here on (see `SOLO_SLOW_STEPS`).
                         let mut solo = false;
                         let mut going_solo = false;
                         for f in 0..frames {
-                            frame_of(encoding, frames, f, &mut frame, self.bottleneck);
+                            frame_of(encoding, frames, f, &mut frame, self.shape.bottleneck);
                             state.set_frame(self, &frame)?;
-                            for i in 0..self.hop_length {
-                                let t = f * self.hop_length + i;
+                            for i in 0..self.shape.hop_length {
+                                let t = f * self.shape.hop_length + i;
                                 if index == 0
                                     && !solo
                                     && t > 0
@@ -394,19 +381,19 @@ impl CpuGenerator {
     ) -> Result<Vec<Vec<f32>>> {
         let voices = streams.len();
         let per_voice = encoding.len() / voices;
-        let frames = per_voice / self.bottleneck;
+        let frames = per_voice / self.shape.bottleneck;
         let mut state = State::new(self, voices);
         let mut sampler = Sampler::with_streams(sampling, streams.iter().copied());
-        let total = frames * self.hop_length;
+        let total = frames * self.shape.hop_length;
         let mut audio = vec![Vec::with_capacity(total); voices];
-        let mut frame = vec![0f32; voices * self.bottleneck];
+        let mut frame = vec![0f32; voices * self.shape.bottleneck];
         let mut classes = vec![0usize; voices];
         for f in 0..frames {
-            frame_of(encoding, frames, f, &mut frame, self.bottleneck);
+            frame_of(encoding, frames, f, &mut frame, self.shape.bottleneck);
             state.set_frame(self, &frame)?;
-            for i in 0..self.hop_length {
+            for i in 0..self.shape.hop_length {
                 if let Some(f0) = f0 {
-                    let t = f * self.hop_length + i;
+                    let t = f * self.shape.hop_length + i;
                     crate::excitation::curves_at(f0, total, t, state.f0_mut());
                 }
                 if control.cancel.load(Ordering::Relaxed) {
@@ -424,16 +411,8 @@ impl CpuGenerator {
 }
 
 impl crate::generate::Generator for CpuGenerator {
-    fn hop_length(&self) -> usize {
-        self.hop_length
-    }
-
-    fn bottleneck(&self) -> usize {
-        self.bottleneck
-    }
-
-    fn excitation_channels(&self) -> usize {
-        self.excitation_channels
+    fn shape(&self) -> crate::generate::FrameShape {
+        self.shape
     }
 
     fn describe(&self, threads: usize) -> String {
@@ -445,23 +424,13 @@ impl crate::generate::Generator for CpuGenerator {
     /// split in contiguous groups, or every thread a share of each matrix
     /// ([`Parallelism`]). `control` counts the samples done (summed over voices) and is
     /// checked for cancellation before every sample.
-    fn generate(
-        &self,
-        request: &crate::generate::Request<'_>,
-        control: &Control,
-    ) -> Result<Vec<Vec<f32>>> {
-        let crate::generate::Request {
-            encoding,
-            f0,
-            streams,
-            sampling,
-            threads,
-        } = *request;
+    fn generate(&self, request: &Request<'_>, control: &Control) -> Result<Vec<Vec<f32>>> {
+        let (encoding, f0, streams) = (request.encoding, request.f0, request.streams);
+        let (sampling, threads) = (request.sampling, request.threads);
         let voices = streams.len();
-        let frames = frames_in(encoding, voices, self.bottleneck)?;
-        let per_voice = frames * self.bottleneck;
-        let total = frames * self.hop_length;
-        crate::excitation::check_curves(f0, voices, total)?;
+        let frames = request.frames(self.shape.bottleneck, self.shape.hop_length)?;
+        let per_voice = frames * self.shape.bottleneck;
+        let total = frames * self.shape.hop_length;
         let threads = threads.max(1);
         if threads > 1 && self.parallelism_for(voices, threads) == Parallelism::Columns {
             return self.generate_columns(encoding, f0, streams, sampling, threads, control);
@@ -519,13 +488,7 @@ impl crate::generate::Stepper for CpuStepper<'_> {
     }
 
     fn step(&mut self, previous: &[f32]) -> Result<Vec<f32>> {
-        if previous.len() != self.voices {
-            return Err(Error::Shape(format!(
-                "{} previous samples for {} voices",
-                previous.len(),
-                self.voices
-            )));
-        }
+        crate::generate::check_previous(previous, self.voices)?;
         Ok(self.state.step(self.decoder, previous).to_vec())
     }
 

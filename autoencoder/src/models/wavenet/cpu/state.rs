@@ -89,7 +89,7 @@ impl State {
             previous: vec![0f32; voices],
             f0: vec![0f32; voices],
             oscillators: vec![Oscillator::new(); voices],
-            excitation: vec![0f32; voices * dec.excitation_channels],
+            excitation: vec![0f32; voices * dec.shape.excitation_channels],
         }
     }
 
@@ -117,7 +117,7 @@ impl State {
 
     /// Sets the embedding frame `[voice][bottleneck]` of the next samples.
     pub fn set_frame(&mut self, dec: &CpuGenerator, frame: &[f32]) -> Result<()> {
-        let bn = dec.bottleneck;
+        let bn = dec.shape.bottleneck;
         if frame.len() != self.voices * bn {
             return Err(Error::Shape(format!(
                 "an embedding frame for {} voices has {} values, got {}",
@@ -299,7 +299,7 @@ impl State {
         let voices = self.voices;
         let t = self.t;
         let k = dec.filter_length;
-        let e = dec.excitation_channels;
+        let e = dec.shape.excitation_channels;
 
         // The excitation of this sample (every thread of a split step computes the same).
         if e > 0 {

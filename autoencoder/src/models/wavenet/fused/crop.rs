@@ -9,8 +9,7 @@
 //! `σ·tanh` and the encoder's `relu(en_i)` are recomputed (one multiply, one max).
 
 use super::index::Index;
-use crate::cpu::Isa;
-use crate::fused::encoder::{EncoderDims, EncoderWork, encode, encode_backward};
+use crate::fused::encoder::{EncoderDims, EncoderPass, EncoderWork, encode, encode_backward};
 use crate::fused::index::Conv;
 use crate::fused::layers::{StackDims, StackInputs, StackScratch, stack_backward, stack_forward};
 use crate::fused::linalg::{
@@ -53,12 +52,8 @@ pub(super) struct Work {
     classes: Vec<u8>,
     shifted: Vec<f32>,
     // Scratch.
+    stack: StackScratch,
     a: Vec<f32>,
-    frames: Vec<f32>,
-    g: Vec<f32>,
-    dg: Vec<f32>,
-    dz: Vec<f32>,
-    dl: Vec<f32>,
     ds: Vec<f32>,
     dh: Vec<f32>,
     ds_sums: Vec<f32>,
@@ -78,11 +73,7 @@ impl Work {
         self.classes.resize(time, 0);
         sized(&mut self.shifted, time);
         sized(&mut self.a, time * d.sw);
-        sized(&mut self.frames, frames * (2 * d.w).max(d.sw));
-        sized(&mut self.g, time * d.w);
-        sized(&mut self.dg, time * d.w);
-        sized(&mut self.dz, time * 2 * d.w);
-        sized(&mut self.dl, time * d.w);
+        self.stack.prepare(time, d.w, frames * (2 * d.w).max(d.sw));
         sized(&mut self.ds, time * d.sw);
         sized(&mut self.dh, time * d.sw);
         sized(&mut self.ds_sums, d.sw);
@@ -102,13 +93,7 @@ impl P<'_> {
 }
 
 /// What a crop's pass reads: the kernels to use, the sizes and the parameters.
-#[derive(Clone, Copy)]
-pub(super) struct Net<'a> {
-    pub isa: Isa,
-    pub dims: &'a Dims,
-    pub index: &'a Index,
-    pub params: &'a [f32],
-}
+pub(super) type Net<'a> = crate::fused::Pass<'a, Dims, Index>;
 
 /// Forward and backward of one crop: returns its summed NLL (nats) and adds `scale ×` its
 /// gradient to `grad` (laid out as the parameters).
@@ -116,10 +101,16 @@ pub(super) fn run(net: Net, crop: &Crop, work: &mut Work, grad: &mut [f32], scal
     let time = crop.target.len();
     work.prepare(net.dims, time);
     let (d, ix) = (&net.dims.enc, &net.index.enc);
-    encode(net.isa, d, ix, net.params, crop.target, &mut work.enc);
+    let pass = EncoderPass {
+        isa: net.isa,
+        dims: d,
+        index: ix,
+        params: net.params,
+    };
+    encode(pass, crop.target, &mut work.enc);
     let nll = decode(net, crop, work, scale);
     decode_backward(net, crop, work, grad);
-    encode_backward(net.isa, d, ix, net.params, crop.target, &mut work.enc, grad);
+    encode_backward(pass, crop.target, &mut work.enc, grad);
     nll
 }
 
@@ -179,8 +170,8 @@ fn decode(net: Net, crop: &Crop, wk: &mut Work, scale: f32) -> f64 {
         &mut wk.l,
         &mut wk.act,
         &mut wk.s,
-        &mut wk.g,
-        &mut wk.frames,
+        &mut wk.stack.g,
+        &mut wk.stack.frames,
     );
     // The head: logits = relu(relu(s)·W₁ + b₁ + cond) · W₂ + b₂.
     let a = &mut wk.a[..time * sw];
@@ -194,14 +185,14 @@ fn decode(net: Net, crop: &Crop, wk: &mut Work, scale: f32) -> f64 {
         true,
     );
     project_frames(
-        &mut wk.frames,
+        &mut wk.stack.frames,
         &wk.enc.enc,
         net.params,
         &ix.cond_out1,
         d.bn,
         sw,
     );
-    add_held(&mut wk.h, &wk.frames[..time / d.hop * sw], d.hop, sw);
+    add_held(&mut wk.h, &wk.stack.frames[..time / d.hop * sw], d.hop, sw);
     relu(isa, &mut wk.h);
     let classes = crate::mulaw::CLASSES;
     fill_rows(&mut wk.logits, p.b(&ix.logits));
@@ -243,7 +234,7 @@ fn decode_backward(net: Net, crop: &Crop, wk: &mut Work, grad: &mut [f32]) {
     let a = &mut wk.a[..time * sw];
     relu_into(isa, &wk.s, a);
     dense_grads(grad, &ix.out1, View::new(a, time, sw), &wk.dh, sw);
-    let dc = &mut wk.frames[..frames * sw];
+    let dc = &mut wk.stack.frames[..frames * sw];
     frame_sums(dc, &wk.dh, d.hop, sw, 1.0);
     dense_grads(
         grad,
@@ -284,13 +275,7 @@ fn decode_backward(net: Net, crop: &Crop, wk: &mut Work, grad: &mut [f32]) {
         },
         &wk.ds,
         &wk.ds_sums,
-        StackScratch {
-            g: &mut wk.g,
-            dg: &mut wk.dg,
-            dz: &mut wk.dz,
-            dl: &mut wk.dl,
-            frames: &mut wk.frames,
-        },
+        &mut wk.stack,
         &mut wk.enc.denc,
         grad,
     );
@@ -301,7 +286,7 @@ fn decode_backward(net: Net, crop: &Crop, wk: &mut Work, grad: &mut [f32]) {
         *s += v;
     }
     gemm(
-        &mut wk.dl,
+        &mut wk.stack.dl,
         w,
         ds,
         View::new(p.w(&ix.skip_start), w, sw).t(),
@@ -312,16 +297,16 @@ fn decode_backward(net: Net, crop: &Crop, wk: &mut Work, grad: &mut [f32]) {
             &mut grad[r.clone()],
             w,
             View::new(e, time, d.e).t(),
-            View::new(&wk.dl, time, w),
+            View::new(&wk.stack.dl, time, w),
             true,
         );
     }
     conv1_dw(
         &mut grad[ix.start.w.clone()],
         &wk.shifted,
-        &wk.dl,
+        &wk.stack.dl,
         causal(d, 1),
         w,
     );
-    col_sums(&mut grad[ix.start.b.clone()], &wk.dl);
+    col_sums(&mut grad[ix.start.b.clone()], &wk.stack.dl);
 }

@@ -117,8 +117,6 @@ struct Layer {
 #[derive(Debug, Clone)]
 pub struct TensorGenerator {
     device: Device,
-    hop_length: usize,
-    bottleneck: usize,
     width: usize,
     skip_width: usize,
     start: Taps,
@@ -126,7 +124,7 @@ pub struct TensorGenerator {
     /// The excitation's projection into the residual stream `[width, 2K]`, if any.
     exc_start: Option<Tensor>,
     /// `2K` (0: the model takes no excitation).
-    excitation_channels: usize,
+    shape: crate::generate::FrameShape,
     skip_start: Tensor,
     /// `skip_start`'s bias plus every layer's skip bias (a column).
     skip_b: Tensor,
@@ -199,8 +197,11 @@ impl TensorGenerator {
             .collect();
         Ok(Self {
             device: device.clone(),
-            hop_length: cfg.ae_hop_length,
-            bottleneck: cfg.ae_bottleneck_width,
+            shape: crate::generate::FrameShape {
+                hop_length: cfg.ae_hop_length,
+                bottleneck: cfg.ae_bottleneck_width,
+                excitation_channels: dec.excitation_channels(),
+            },
             width: cfg.width,
             skip_width: cfg.skip_width,
             start: Taps::new(&dec.start, device)?,
@@ -210,7 +211,6 @@ impl TensorGenerator {
                 .as_ref()
                 .map(|p| transposed(&p.kernel, device))
                 .transpose()?,
-            excitation_channels: dec.excitation_channels(),
             skip_start: transposed(dec.skip_start.kernel(), device)?,
             skip_b: column(&skip_bias, device)?,
             layers,
@@ -228,14 +228,6 @@ impl TensorGenerator {
 
     pub fn device(&self) -> &Device {
         &self.device
-    }
-
-    pub fn hop_length(&self) -> usize {
-        self.hop_length
-    }
-
-    pub fn bottleneck(&self) -> usize {
-        self.bottleneck
     }
 
     /// The state of a new generation of `voices` voices (empty queues).
@@ -277,14 +269,14 @@ impl TensorGenerator {
 
     /// Channels of excitation per sample (`2K`; 0: the model takes no f0).
     pub fn excitation_channels(&self) -> usize {
-        self.excitation_channels
+        self.shape.excitation_channels
     }
 
     /// The excitation of the next `samples` samples of every voice, `[samples, 2K,
     /// voices]` on the device, from `f0` `[sample][voice]` in Hz; advances the run's
     /// oscillators. `None` when the model takes no excitation.
     pub fn excitation(&self, run: &mut Run, f0: &[f32], samples: usize) -> Result<Option<Tensor>> {
-        let (e, voices) = (self.excitation_channels, run.voices);
+        let (e, voices) = (self.shape.excitation_channels, run.voices);
         if e == 0 {
             return Ok(None);
         }
@@ -316,10 +308,10 @@ impl TensorGenerator {
     /// on; the per-layer projections are computed here, once per frame.
     pub fn set_frame(&self, run: &mut Run, frame: &Tensor) -> Result<()> {
         let (voices, channels) = frame.dims2()?;
-        if voices != run.voices || channels != self.bottleneck {
+        if voices != run.voices || channels != self.shape.bottleneck {
             return Err(Error::Shape(format!(
                 "an embedding frame for {} voices is [{}, {}], got [{voices}, {channels}]",
-                run.voices, run.voices, self.bottleneck
+                run.voices, run.voices, self.shape.bottleneck
             )));
         }
         // Channel-major `[bottleneck, voices]`.
@@ -352,7 +344,7 @@ impl TensorGenerator {
         scaled: &Tensor,
         excitation: Option<&Tensor>,
     ) -> Result<Tensor> {
-        let excitation = excitation.filter(|_| self.excitation_channels > 0);
+        let excitation = excitation.filter(|_| self.shape.excitation_channels > 0);
         let (Some(out_cond), false) = (&run.out_cond, run.cond.is_empty()) else {
             return Err(Error::Shape(
                 "set_frame must come before the first step".into(),

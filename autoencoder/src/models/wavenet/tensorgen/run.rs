@@ -7,7 +7,7 @@ use candle_core::{DType, Device, Tensor};
 
 use super::TensorGenerator;
 use crate::excitation::Oscillator;
-use crate::generate::{Control, frames_in};
+use crate::generate::{Control, Request};
 use crate::mulaw;
 use crate::sampling::Sampler;
 use crate::{Error, Result};
@@ -45,16 +45,8 @@ impl Run {
 }
 
 impl crate::generate::Generator for TensorGenerator {
-    fn hop_length(&self) -> usize {
-        self.hop_length
-    }
-
-    fn bottleneck(&self) -> usize {
-        self.bottleneck
-    }
-
-    fn excitation_channels(&self) -> usize {
-        self.excitation_channels
+    fn shape(&self) -> crate::generate::FrameShape {
+        self.shape
     }
 
     fn describe(&self, _threads: usize) -> String {
@@ -70,28 +62,16 @@ impl crate::generate::Generator for TensorGenerator {
     /// drawing from stream `streams[v]` of `sampling.seed` (as [`crate::CpuGenerator`]
     /// does). `control` counts the samples done, per frame, and is checked for
     /// cancellation once per frame.
-    fn generate(
-        &self,
-        request: &crate::generate::Request<'_>,
-        control: &Control,
-    ) -> Result<Vec<Vec<f32>>> {
-        let crate::generate::Request {
-            encoding,
-            f0,
-            streams,
-            sampling,
-            ..
-        } = *request;
-        let voices = streams.len();
-        let bn = self.bottleneck;
-        let frames = frames_in(encoding, voices, bn)?;
-        let hop = self.hop_length;
+    fn generate(&self, request: &Request<'_>, control: &Control) -> Result<Vec<Vec<f32>>> {
+        let (encoding, f0, sampling) = (request.encoding, request.f0, request.sampling);
+        let voices = request.streams.len();
+        let (bn, hop) = (self.shape.bottleneck, self.shape.hop_length);
+        let frames = request.frames(bn, hop)?;
         let total = frames * hop;
-        crate::excitation::check_curves(f0, voices, total)?;
         let mut frame_f0 = vec![0f32; hop * voices];
         let encoding = Tensor::from_slice(encoding, (voices, frames, bn), &self.device)?;
         let mut run = self.start(voices)?;
-        let mut sampler = Sampler::with_streams(sampling, streams.iter().copied());
+        let mut sampler = Sampler::with_streams(sampling, request.streams.iter().copied());
         let mut audio = vec![Vec::with_capacity(frames * hop); voices];
         let mut scaled = Tensor::zeros((voices, 1), DType::F32, &self.device)?;
         let mut uniforms = vec![0f32; hop * voices];
@@ -169,7 +149,7 @@ impl TensorGenerator {
 
 impl crate::generate::Stepper for TensorStepper<'_> {
     fn set_frame(&mut self, frame: &[f32]) -> Result<()> {
-        let bn = self.generator.bottleneck;
+        let bn = self.generator.shape.bottleneck;
         let frame = Tensor::from_slice(frame, (self.voices, bn), &self.generator.device)?;
         self.generator.set_frame(&mut self.run, &frame)
     }
