@@ -8,7 +8,7 @@ use super::linalg::{
     fill_rows, frame_sums, gemm, sized,
 };
 use super::pointwise::{add_masked, relu, relu_into, relu_mask};
-use crate::Config;
+use crate::nn::encoder::EncoderConfig;
 
 /// The encoder's sizes.
 #[derive(Clone, Debug)]
@@ -21,7 +21,7 @@ pub(crate) struct EncoderDims {
 }
 
 impl EncoderDims {
-    pub(crate) fn of(cfg: &Config) -> Self {
+    pub(crate) fn of(cfg: &EncoderConfig) -> Self {
         Self {
             aw: cfg.ae_width,
             bn: cfg.ae_bottleneck_width,

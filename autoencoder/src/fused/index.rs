@@ -7,7 +7,8 @@ use std::ops::Range;
 
 use candle_core::Tensor;
 
-use crate::{Config, Error, Result};
+use crate::nn::encoder::EncoderConfig;
+use crate::{Error, Result};
 
 /// A convolution's kernel `[taps·in, out]` and bias `[out]`.
 #[derive(Clone, Debug)]
@@ -152,7 +153,7 @@ pub(crate) struct EncoderIndex {
 
 impl EncoderIndex {
     /// The ranges of `cfg`'s encoder variables (`ae_*`) among `vars`.
-    pub(crate) fn new(cfg: &Config, vars: &Variables) -> Result<Self> {
+    pub(crate) fn new(cfg: &EncoderConfig, vars: &Variables) -> Result<Self> {
         if cfg.ae_num_layers == 0 {
             return Err(Error::Config("an encoder needs at least one layer".into()));
         }

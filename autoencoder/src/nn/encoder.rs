@@ -7,7 +7,32 @@ use candle_nn::VarBuilder;
 
 use super::conv::{Conv1d, Conv1dConfig, Padding};
 use super::gated::one_by_one;
-use crate::{Config, Error, Result};
+use crate::{Error, Result};
+
+/// The encoder's hyper-parameters: the `ae_*` fields of the autoencoder's config
+/// ([`crate::Config::encoder_config`]), under Magenta's names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EncoderConfig {
+    /// Dilation cycles through `2^(i % ae_num_stages)`.
+    pub ae_num_stages: usize,
+    /// Residual layers.
+    pub ae_num_layers: usize,
+    /// Taps of the non-causal convolutions.
+    pub ae_filter_length: usize,
+    /// Channels.
+    pub ae_width: usize,
+    /// Channels of the embedding.
+    pub ae_bottleneck_width: usize,
+    /// Samples averaged into one embedding frame.
+    pub ae_hop_length: usize,
+}
+
+impl EncoderConfig {
+    /// Dilation of encoder layer `layer`.
+    pub fn ae_dilation(&self, layer: usize) -> usize {
+        1 << (layer % self.ae_num_stages)
+    }
+}
 
 /// One residual layer of the encoder.
 #[derive(Debug)]
@@ -26,7 +51,7 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    pub fn new(cfg: &Config, vb: &VarBuilder) -> Result<Self> {
+    pub fn new(cfg: &EncoderConfig, vb: &VarBuilder) -> Result<Self> {
         let same = |dilation| Conv1dConfig {
             filter_length: cfg.ae_filter_length,
             dilation,

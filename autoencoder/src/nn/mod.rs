@@ -8,4 +8,4 @@ pub mod encoder;
 pub(crate) mod gated;
 
 pub use conv::{Conv1d, Conv1dConfig, Padding};
-pub use encoder::Encoder;
+pub use encoder::{Encoder, EncoderConfig};

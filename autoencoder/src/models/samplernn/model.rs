@@ -177,7 +177,7 @@ impl SampleRnn {
         config.validate()?;
         Ok(Self {
             config: config.clone(),
-            encoder: Encoder::new(&config.encoder, vb)?,
+            encoder: Encoder::new(&config.encoder.encoder_config(), vb)?,
             tiers: Tiers::new(config, vb)?,
             device: vb.device().clone(),
         })

@@ -59,7 +59,7 @@ impl StudentAutoencoder {
         config.validate()?;
         Ok(Self {
             config: config.clone(),
-            encoder: Encoder::new(&config.encoder, vb)?,
+            encoder: Encoder::new(&config.encoder.encoder_config(), vb)?,
             student: Student::new(&config.student, vb)?,
             device: vb.device().clone(),
         })

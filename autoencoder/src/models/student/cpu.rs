@@ -12,7 +12,7 @@
 //! recomputing the warm-up (2,046 samples for ten layers of dilations 1…512).
 //!
 //! Exactness: the products sum in another order than candle's, and the gate uses
-//! [`crate::wavenet::cpu::kernels`]' `exp` (relative error ≤ 2.5e-7); the tests bound the
+//! [`crate::cpu::kernels`]' `exp` (relative error ≤ 2.5e-7); the tests bound the
 //! difference from [`super::Student::forward`] (the reference) on the audio.
 
 use std::ops::Range;

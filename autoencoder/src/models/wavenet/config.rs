@@ -224,9 +224,21 @@ impl Config {
         1 << (layer % self.num_stages)
     }
 
+    /// The encoder's part of the config.
+    pub fn encoder_config(&self) -> crate::nn::EncoderConfig {
+        crate::nn::EncoderConfig {
+            ae_num_stages: self.ae_num_stages,
+            ae_num_layers: self.ae_num_layers,
+            ae_filter_length: self.ae_filter_length,
+            ae_width: self.ae_width,
+            ae_bottleneck_width: self.ae_bottleneck_width,
+            ae_hop_length: self.ae_hop_length,
+        }
+    }
+
     /// Dilation of encoder layer `i` (0-based).
     pub fn ae_dilation(&self, layer: usize) -> usize {
-        1 << (layer % self.ae_num_stages)
+        self.encoder_config().ae_dilation(layer)
     }
 
     /// Samples of past input the decoder sees for one output: its receptive field.

@@ -133,7 +133,7 @@ impl WaveNetAutoencoder {
         config.validate()?;
         Ok(Self {
             config: config.clone(),
-            encoder: Encoder::new(config, &vb)?,
+            encoder: Encoder::new(&config.encoder_config(), &vb)?,
             decoder: Decoder::new(config, &vb)?,
             device: vb.device().clone(),
         })

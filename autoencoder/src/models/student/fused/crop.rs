@@ -2,16 +2,64 @@
 //! forward (keeping in a [`Work`] what the backward pass reads), and backward from the
 //! audio's gradient to every variable's.
 
-use super::super::model::{BANK_RATE, bank_gain, bank_match, bank_sample, scale_by_measured};
-use super::{Dims, Flow};
 use crate::cpu::Isa;
-use crate::fused::encoder::{EncoderPass, EncoderWork, encode, encode_backward};
-use crate::fused::index::{Conv, EncoderIndex};
-use crate::fused::layers::{StackInputs, StackScratch, stack_backward, stack_forward};
+use crate::fused::encoder::{EncoderDims, EncoderPass, EncoderWork, encode, encode_backward};
+use crate::fused::index::{Conv, EncoderIndex, GatedLayer};
+use crate::fused::layers::{StackDims, StackInputs, StackScratch, stack_backward, stack_forward};
 use crate::fused::linalg::{
-    View, col_sums, conv1, conv1_dw, conv1_dx, dense_grads, fill_rows, gemm, project_frames, sized,
+    Taps, View, col_sums, conv1, conv1_dw, conv1_dx, dense_grads, fill_rows, gemm, project_frames,
+    sized,
 };
 use crate::fused::pointwise::{relu_into, relu_mask};
+use crate::student::model::{BANK_RATE, bank_gain, bank_match, bank_sample, scale_by_measured};
+
+#[derive(Clone, Debug)]
+pub(super) struct Flow {
+    pub(super) start: Conv,
+    pub(super) layers: Vec<GatedLayer>,
+    pub(super) out: Conv,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct Dims {
+    pub(super) enc: EncoderDims,
+    pub(super) w: usize,
+    pub(super) bn: usize,
+    pub(super) hop: usize,
+    pub(super) taps: usize,
+    /// Each flow's layers' dilations.
+    pub(super) dilations: Vec<Vec<usize>>,
+    pub(super) e: usize,
+    /// Each flow's fixed share of the initial log-scale.
+    pub(super) share: f32,
+    /// The sub-partial bank's sub-partials (0: no bank) and its first excitation channel.
+    pub(super) bank: usize,
+    pub(super) first_sub: usize,
+    /// Measured channels at the end of each frame (0: none).
+    pub(super) measured: usize,
+}
+
+impl Dims {
+    /// The flows' gated layers' sizes (the skip width is the residual width).
+    fn stack(&self) -> StackDims {
+        StackDims {
+            w: self.w,
+            sw: self.w,
+            bn: self.bn,
+            hop: self.hop,
+            taps: self.taps,
+            e: self.e,
+        }
+    }
+
+    fn causal(&self, dilation: usize) -> Taps {
+        Taps {
+            taps: self.taps,
+            dilation,
+            left: (self.taps - 1) * dilation,
+        }
+    }
+}
 
 /// One flow's kept activations for one crop.
 #[derive(Default)]

@@ -1,6 +1,7 @@
 //! The student's fused training pass: its encoder and flows, forward and backward, by
-//! hand on the CPU (as [`crate::wavenet::fused`] does for the WaveNet autoencoder, whose
-//! encoder pass and products it shares).
+//! hand on the CPU (as [`crate::wavenet::fused`] does for the WaveNet autoencoder: both
+//! are made of [`crate::fused`]'s pieces, the encoder pass and the gated-layer stack
+//! included). One crop's passes are in `crop.rs`.
 //!
 //! The loss itself (multi-resolution spectral and power terms, a few products with DFT
 //! matrices) stays with candle: [`FusedStudent::forward`] plays the batch, the caller
@@ -22,12 +23,10 @@ use super::StudentAutoencoderConfig;
 use super::model::{BANK_PREFIX, INITIAL_LOG_SCALE};
 use crate::cpu::Isa;
 use crate::fused::encoder::EncoderDims;
-use crate::fused::index::{Conv, EncoderIndex, GatedLayer, Variables};
-use crate::fused::layers::StackDims;
-use crate::fused::linalg::Taps;
+use crate::fused::index::{Conv, EncoderIndex, Variables};
 use crate::fused::{add_in_order, check_crops, check_len, for_each_crop};
 use crate::{Error, Result};
-use crop::{Crop, Net, Work, crop_backward, crop_forward};
+use crop::{Crop, Dims, Flow, Net, Work, crop_backward, crop_forward};
 
 /// One batch for [`FusedStudent::forward`], row-major.
 #[derive(Clone, Copy, Debug)]
@@ -50,96 +49,6 @@ pub struct StudentBatch<'a> {
     pub measured: Option<&'a [f32]>,
 }
 
-#[derive(Clone, Debug)]
-struct Flow {
-    start: Conv,
-    layers: Vec<GatedLayer>,
-    out: Conv,
-}
-
-#[derive(Clone, Debug)]
-struct Dims {
-    enc: EncoderDims,
-    w: usize,
-    bn: usize,
-    hop: usize,
-    taps: usize,
-    /// Each flow's layers' dilations.
-    dilations: Vec<Vec<usize>>,
-    e: usize,
-    /// Each flow's fixed share of the initial log-scale.
-    share: f32,
-    /// The sub-partial bank's sub-partials (0: no bank) and its first excitation channel.
-    bank: usize,
-    first_sub: usize,
-    /// Measured channels at the end of each frame (0: none).
-    measured: usize,
-}
-
-impl Dims {
-    /// The flows' gated layers' sizes (the skip width is the residual width).
-    fn stack(&self) -> StackDims {
-        StackDims {
-            w: self.w,
-            sw: self.w,
-            bn: self.bn,
-            hop: self.hop,
-            taps: self.taps,
-            e: self.e,
-        }
-    }
-
-    /// The batch's sub-partial amplitudes and match weight where they apply (a bank, and
-    /// an excitation), checked against its size.
-    fn bank_target<'a>(
-        &self,
-        batch: &StudentBatch<'a>,
-        excited: bool,
-    ) -> Result<Option<(&'a [f32], f32)>> {
-        let target = batch.bank_target.filter(|_| self.bank > 0 && excited);
-        if let Some((a, _)) = target {
-            let want = batch.batch * batch.time / self.hop * self.bank;
-            if a.len() != want {
-                return Err(Error::Shape(format!(
-                    "{} sub-partial amplitudes for {} crops of {} frames and {} sub-partials",
-                    a.len(),
-                    batch.batch,
-                    batch.time / self.hop,
-                    self.bank
-                )));
-            }
-        }
-        Ok(target)
-    }
-
-    /// The batch's measured channels, checked against its size (`None` for a student
-    /// without; required for one with them).
-    fn measured<'a>(&self, batch: &StudentBatch<'a>) -> Result<Option<&'a [f32]>> {
-        if self.measured == 0 {
-            return Ok(None);
-        }
-        let want = batch.batch * batch.time / self.hop * self.measured;
-        match batch.measured {
-            Some(m) if m.len() == want => Ok(Some(m)),
-            m => Err(Error::Shape(format!(
-                "{} measured sub-partial channels for {} crops of {} frames and {} sub-partials",
-                m.map_or(0, <[f32]>::len),
-                batch.batch,
-                batch.time / self.hop,
-                self.measured
-            ))),
-        }
-    }
-
-    fn causal(&self, dilation: usize) -> Taps {
-        Taps {
-            taps: self.taps,
-            dilation,
-            left: (self.taps - 1) * dilation,
-        }
-    }
-}
-
 /// The student's fused forward and backward pass, with its per-crop buffers.
 pub struct FusedStudent {
     model: Model,
@@ -151,6 +60,48 @@ pub struct FusedStudent {
     pending: Option<(usize, usize, bool)>,
     /// The bank's match term of the last forward pass (unweighted), where it had one.
     bank_loss: Option<f64>,
+}
+
+/// The batch's sub-partial amplitudes and match weight where they apply (a bank, and
+/// an excitation), checked against its size.
+fn check_bank_target<'a>(
+    d: &Dims,
+    batch: &StudentBatch<'a>,
+    excited: bool,
+) -> Result<Option<(&'a [f32], f32)>> {
+    let target = batch.bank_target.filter(|_| d.bank > 0 && excited);
+    if let Some((a, _)) = target {
+        let want = batch.batch * batch.time / d.hop * d.bank;
+        if a.len() != want {
+            return Err(Error::Shape(format!(
+                "{} sub-partial amplitudes for {} crops of {} frames and {} sub-partials",
+                a.len(),
+                batch.batch,
+                batch.time / d.hop,
+                d.bank
+            )));
+        }
+    }
+    Ok(target)
+}
+
+/// The batch's measured channels, checked against its size (`None` for a student
+/// without; required for one with them).
+fn check_measured<'a>(d: &Dims, batch: &StudentBatch<'a>) -> Result<Option<&'a [f32]>> {
+    if d.measured == 0 {
+        return Ok(None);
+    }
+    let want = batch.batch * batch.time / d.hop * d.measured;
+    match batch.measured {
+        Some(m) if m.len() == want => Ok(Some(m)),
+        m => Err(Error::Shape(format!(
+            "{} measured sub-partial channels for {} crops of {} frames and {} sub-partials",
+            m.map_or(0, <[f32]>::len),
+            batch.batch,
+            batch.time / d.hop,
+            d.measured
+        ))),
+    }
 }
 
 /// The student's layout: what a crop's passes read beside the parameters.
@@ -255,7 +206,7 @@ impl FusedStudent {
             })
             .collect::<Result<Vec<_>>>()?;
         let dims = Dims {
-            enc: EncoderDims::of(&cfg.encoder),
+            enc: EncoderDims::of(&cfg.encoder.encoder_config()),
             w: s.width,
             bn: s.bottleneck,
             hop: s.hop_length,
@@ -283,7 +234,7 @@ impl FusedStudent {
             model: Model {
                 isa,
                 dims,
-                enc_index: EncoderIndex::new(&cfg.encoder, &vars)?,
+                enc_index: EncoderIndex::new(&cfg.encoder.encoder_config(), &vars)?,
                 flows,
                 bank,
             },
@@ -321,8 +272,8 @@ impl FusedStudent {
         if let Some(e) = excitation {
             check_len("the excitation", e.len(), n * d.e)?;
         }
-        let bank_target = d.bank_target(batch, excitation.is_some())?;
-        let measured = d.measured(batch)?;
+        let bank_target = check_bank_target(d, batch, excitation.is_some())?;
+        let measured = check_measured(d, batch)?;
         let per_crop = time / d.hop * d.measured;
         self.works.resize_with(b, Work::default);
         self.works.truncate(b);
@@ -386,8 +337,8 @@ impl FusedStudent {
         }
         let d = &self.model.dims;
         let excitation = batch.excitation.filter(|_| d.e > 0 && excited);
-        let bank_target = d.bank_target(batch, excitation.is_some())?;
-        let measured = d.measured(batch)?;
+        let bank_target = check_bank_target(d, batch, excitation.is_some())?;
+        let measured = check_measured(d, batch)?;
         let per_crop = time / d.hop * d.bank;
         let per_crop_measured = time / d.hop * d.measured;
         let net = self.model.net(&self.params);

@@ -2,7 +2,7 @@
 //!
 //! The same arithmetic as [`crate::FastGenerator`] (the reference), arranged for the
 //! machine:
-//! - Every matrix is repacked once into panels of [`NR`] output columns, `[panel][k][NR]`,
+//! - Every matrix is repacked once into panels of [`crate::cpu::NR`] output columns, `[panel][k][NR]`,
 //!   so a panel streams contiguously and its columns fill SIMD registers.
 //! - The dilated convolution's taps are one matrix over the concatenated inputs
 //!   `[x(t − (k−1)d) … x(t − d), x(t)]`; its output columns are interleaved so that a
@@ -10,12 +10,12 @@
 //!   the panel in registers (the "epilogue"), conditioning and bias included.
 //! - The residual and skip 1×1s are one matrix `[res | skip]`, accumulated straight into
 //!   the residual stream and the skip sum.
-//! - A register tile is `MR` voices × `PB` panels × [`NR`] columns: a batch of voices
+//! - A register tile is `MR` voices × `PB` panels × [`crate::cpu::NR`] columns: a batch of voices
 //!   shares every weight load (4 voices per load), one voice keeps 4 panels in flight so
 //!   the FMA latency is hidden.
 //! - With AVX2 and FMA (detected at run time), the same code is compiled with those
 //!   features and `mul_add`; elsewhere plain `a · b + c`.
-//! - sigmoid and tanh use [`exp_fast`] (relative error ≤ 2.5e-7, so σ is within 1e-7 and
+//! - sigmoid and tanh use [`crate::cpu::exp_fast`] (relative error ≤ 2.5e-7, so σ is within 1e-7 and
 //!   tanh = 2σ(2x) − 1 within 3e-7 of the exact values; tested).
 //! - Nothing is allocated per sample. Voices are split across threads in contiguous
 //!   groups; each group is an independent generator, so no thread waits for another.

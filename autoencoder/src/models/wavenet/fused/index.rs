@@ -29,7 +29,7 @@ impl Index {
             .map(|i| vars.gated_layer("", i, excited))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
-            enc: EncoderIndex::new(cfg, &vars)?,
+            enc: EncoderIndex::new(&cfg.encoder_config(), &vars)?,
             start: vars.conv("startconv")?,
             exc_start: (e > 0 && cfg.excitation_into.input())
                 .then(|| vars.range("exc_start/W"))

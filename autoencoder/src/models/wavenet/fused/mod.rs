@@ -83,7 +83,7 @@ impl FusedStep {
     pub fn with_isa(cfg: &Config, threads: usize, isa: Isa) -> Result<Self> {
         cfg.validate()?;
         let dims = crop::Dims {
-            enc: EncoderDims::of(cfg),
+            enc: EncoderDims::of(&cfg.encoder_config()),
             bn: cfg.ae_bottleneck_width,
             hop: cfg.ae_hop_length,
             w: cfg.width,

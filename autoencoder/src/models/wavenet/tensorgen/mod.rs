@@ -22,7 +22,7 @@
 //! The same code runs on the CPU device, which is how it is tested against
 //! [`crate::FastGenerator`] without a GPU.
 
-mod run;
+mod generate;
 
 use candle_core::{DType, Device, Tensor};
 
@@ -31,7 +31,7 @@ use crate::mulaw::CLASSES;
 use crate::nn::conv::Conv1d;
 use crate::sampling::Sampling;
 use crate::{Error, Result, WaveNetAutoencoder};
-pub use run::{Run, TensorStepper};
+pub use generate::TensorStepper;
 
 fn on(t: &Tensor, device: &Device) -> Result<Tensor> {
     Ok(t.to_dtype(DType::F32)?.to_device(device)?.contiguous()?)
@@ -402,5 +402,37 @@ impl TensorGenerator {
             .le(&target.matmul(&self.across)?)?
             .to_dtype(DType::F32)?;
         Ok(below.matmul(&self.all_but_last)?)
+    }
+}
+
+/// The state of one generation: the queues of every causal convolution (`[slots, in,
+/// voices]` rings on the device), the biases per voice and the current frame's
+/// conditioning.
+#[derive(Debug)]
+pub struct Run {
+    voices: usize,
+    t: usize,
+    start_ring: Tensor,
+    rings: Vec<Tensor>,
+    start_b: Tensor,
+    skip_b: Tensor,
+    res_b: Vec<Option<Tensor>>,
+    logits_b: Tensor,
+    /// Per layer `[2 · width, voices]`, both biases included.
+    cond: Vec<Tensor>,
+    /// `[skip_width, voices]`, `out1`'s bias included.
+    out_cond: Option<Tensor>,
+    /// Each voice's excitation oscillator (advanced on the host, once per frame).
+    oscillators: Vec<Oscillator>,
+}
+
+impl Run {
+    pub fn voices(&self) -> usize {
+        self.voices
+    }
+
+    /// Samples generated so far.
+    pub fn position(&self) -> usize {
+        self.t
     }
 }

@@ -1,48 +1,14 @@
-//! Running the tensor decoder: one generation's device-side state ([`Run`]), the
-//! whole-note loop of the [`crate::Generator`] contract (uniforms and f0 uploaded and
-//! classes fetched once per frame), and the one-sample [`TensorStepper`] the conformance
-//! tests drive.
+//! Generating with the tensor decoder: the whole-note loop of the [`crate::Generator`]
+//! contract (uniforms and f0 uploaded and classes fetched once per frame), and the
+//! one-sample [`TensorStepper`] the conformance tests drive.
 
 use candle_core::{DType, Device, Tensor};
 
-use super::TensorGenerator;
-use crate::excitation::Oscillator;
+use super::{Run, TensorGenerator};
 use crate::generate::{Control, Request};
 use crate::mulaw;
 use crate::sampling::Sampler;
 use crate::{Error, Result};
-
-/// The state of one generation: the queues of every causal convolution (`[slots, in,
-/// voices]` rings on the device), the biases per voice and the current frame's
-/// conditioning.
-#[derive(Debug)]
-pub struct Run {
-    pub(super) voices: usize,
-    pub(super) t: usize,
-    pub(super) start_ring: Tensor,
-    pub(super) rings: Vec<Tensor>,
-    pub(super) start_b: Tensor,
-    pub(super) skip_b: Tensor,
-    pub(super) res_b: Vec<Option<Tensor>>,
-    pub(super) logits_b: Tensor,
-    /// Per layer `[2 · width, voices]`, both biases included.
-    pub(super) cond: Vec<Tensor>,
-    /// `[skip_width, voices]`, `out1`'s bias included.
-    pub(super) out_cond: Option<Tensor>,
-    /// Each voice's excitation oscillator (advanced on the host, once per frame).
-    pub(super) oscillators: Vec<Oscillator>,
-}
-
-impl Run {
-    pub fn voices(&self) -> usize {
-        self.voices
-    }
-
-    /// Samples generated so far.
-    pub fn position(&self) -> usize {
-        self.t
-    }
-}
 
 impl crate::generate::Generator for TensorGenerator {
     fn shape(&self) -> crate::generate::FrameShape {
