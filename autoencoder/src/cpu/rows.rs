@@ -1,11 +1,12 @@
-//! The streamed student's matrix products: `dst[m, n] += lhs[m, k] · rhs[k, n]` on
-//! row-major slices, small enough (a block of at most [`crate::student::stream::CHUNK`] rows, `n` = 32 or
-//! 64) that a register tile in plain loops does as well as a library's packing, and
-//! allocation-free on any thread (the `gemm` crate keeps a lazily allocated buffer per
-//! thread, which an audio thread must not pay for on its first block).
+//! The student's row-major kernels, allocation-free on any thread: the gate of a block of
+//! rows ([`gate`], the CPU renderer's and the stream's), and the stream's matrix products
+//! ([`matmul`], `dst[m, n] += lhs[m, k] · rhs[k, n]`), small enough (a block of at most
+//! [`crate::student::stream::CHUNK`] rows, `n` = 32 or 64) that a register tile in plain
+//! loops does as well as a library's packing (the `gemm` crate keeps a lazily allocated
+//! buffer per thread, which an audio thread must not pay for on its first block).
 
 use super::Isa;
-use super::kernels::fmadd;
+use super::kernels::{exp_fast, fmadd};
 
 /// Columns of a register tile: two AVX vectors.
 const NC: usize = 16;
@@ -118,6 +119,45 @@ fn tiles<const R: usize, const FMA: bool>(
             dst[r * n + c0..r * n + c0 + NC].copy_from_slice(a);
         }
     }
+}
+
+/// `g[r] = σ(d[r, :w]) ⊙ tanh(d[r, w:])` for every row.
+pub fn gate(isa: Isa, d: &[f32], w: usize, g: &mut [f32]) {
+    match isa {
+        Isa::Avx2Fma => gate_avx2(d, w, g),
+        Isa::Generic => gate_impl(d, w, g),
+    }
+}
+
+#[inline(always)]
+fn gate_impl(d: &[f32], w: usize, g: &mut [f32]) {
+    for (row, out) in d.chunks_exact(2 * w).zip(g.chunks_exact_mut(w)) {
+        let (a, b) = row.split_at(w);
+        for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+            let ea = exp_fast(-a);
+            let eb = exp_fast(-2.0 * b);
+            // σ(a) · tanh(b) = σ(a) · (2σ(2b) − 1)
+            *o = (2.0 / (1.0 + eb) - 1.0) / (1.0 + ea);
+        }
+    }
+}
+
+#[allow(unsafe_code)]
+fn gate_avx2(d: &[f32], w: usize, g: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `Isa::Avx2Fma` is only chosen where `Isa::detect` found AVX2 and FMA (or a
+    // test asks for it on such a CPU).
+    unsafe {
+        gate_avx2_inner(d, w, g)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    gate_impl(d, w, g)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn gate_avx2_inner(d: &[f32], w: usize, g: &mut [f32]) {
+    gate_impl(d, w, g)
 }
 
 #[cfg(test)]

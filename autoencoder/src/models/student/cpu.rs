@@ -21,7 +21,8 @@ use super::Student;
 use super::StudentConfig;
 use super::model::{Flow, INITIAL_LOG_SCALE, bank_gain, bank_sample, scale_by_measured};
 use crate::cpu::Isa;
-use crate::cpu::kernels::{exp_fast, host_vec};
+use crate::cpu::kernels::host_vec;
+use crate::cpu::rows::gate;
 use crate::nn::conv::Conv1d;
 use crate::{Error, Result};
 
@@ -478,45 +479,6 @@ fn matmul(m: usize, k: usize, n: usize, lhs: &[f32], rhs: &[f32], dst: &mut [f32
         View::new(&rhs[..k * n], k, n),
         true,
     );
-}
-
-/// `g[r] = σ(d[r, :w]) ⊙ tanh(d[r, w:])` for every row.
-pub(super) fn gate(isa: Isa, d: &[f32], w: usize, g: &mut [f32]) {
-    match isa {
-        Isa::Avx2Fma => gate_avx2(d, w, g),
-        Isa::Generic => gate_impl(d, w, g),
-    }
-}
-
-#[inline(always)]
-fn gate_impl(d: &[f32], w: usize, g: &mut [f32]) {
-    for (row, out) in d.chunks_exact(2 * w).zip(g.chunks_exact_mut(w)) {
-        let (a, b) = row.split_at(w);
-        for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
-            let ea = exp_fast(-a);
-            let eb = exp_fast(-2.0 * b);
-            // σ(a) · tanh(b) = σ(a) · (2σ(2b) − 1)
-            *o = (2.0 / (1.0 + eb) - 1.0) / (1.0 + ea);
-        }
-    }
-}
-
-#[allow(unsafe_code)]
-fn gate_avx2(d: &[f32], w: usize, g: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: `Isa::Avx2Fma` is only chosen where `Isa::detect` found AVX2 and FMA (or a
-    // test asks for it on such a CPU).
-    unsafe {
-        gate_avx2_inner(d, w, g)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    gate_impl(d, w, g)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn gate_avx2_inner(d: &[f32], w: usize, g: &mut [f32]) {
-    gate_impl(d, w, g)
 }
 
 /// Adds `bias` to every row of `rows`.

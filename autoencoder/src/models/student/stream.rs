@@ -27,10 +27,10 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::StudentConfig;
-use super::cpu::{CpuStudent, gate};
+use super::cpu::CpuStudent;
 use super::generate::{DC_BLOCK_HZ, logistic_draw};
 use super::model::{INITIAL_LOG_SCALE, bank_gain, bank_sample, scale_by_measured};
-use crate::cpu::rows::matmul;
+use crate::cpu::rows::{gate, matmul};
 use crate::excitation::{MAX_SUBPARTIALS, Oscillator, SAMPLE_RATE_HZ};
 use crate::{Error, Result};
 
