@@ -10,20 +10,16 @@ use super::gated::one_by_one;
 use crate::{Error, Result};
 
 /// The encoder's hyper-parameters: the `ae_*` fields of the autoencoder's config
-/// ([`crate::Config::encoder_config`]), under Magenta's names.
+/// ([`crate::Config::encoder_config`]; each documented there), under Magenta's names, in
+/// the order the encoder is built: taps, channels, layers, their dilation cycle, then the
+/// bottleneck's channels and the frames' hop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EncoderConfig {
-    /// Dilation cycles through `2^(i % ae_num_stages)`.
-    pub ae_num_stages: usize,
-    /// Residual layers.
-    pub ae_num_layers: usize,
-    /// Taps of the non-causal convolutions.
     pub ae_filter_length: usize,
-    /// Channels.
     pub ae_width: usize,
-    /// Channels of the embedding.
+    pub ae_num_layers: usize,
+    pub ae_num_stages: usize,
     pub ae_bottleneck_width: usize,
-    /// Samples averaged into one embedding frame.
     pub ae_hop_length: usize,
 }
 

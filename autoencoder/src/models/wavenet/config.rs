@@ -227,10 +227,10 @@ impl Config {
     /// The encoder's part of the config.
     pub fn encoder_config(&self) -> crate::nn::EncoderConfig {
         crate::nn::EncoderConfig {
-            ae_num_stages: self.ae_num_stages,
-            ae_num_layers: self.ae_num_layers,
             ae_filter_length: self.ae_filter_length,
             ae_width: self.ae_width,
+            ae_num_layers: self.ae_num_layers,
+            ae_num_stages: self.ae_num_stages,
             ae_bottleneck_width: self.ae_bottleneck_width,
             ae_hop_length: self.ae_hop_length,
         }
