@@ -95,7 +95,7 @@ fn time(repeats: usize, mut f: impl FnMut() -> candle_core::Result<()>) -> anyho
 }
 
 fn conv(args: &ConvArgs) -> anyhow::Result<ExitCode> {
-    use autoencoder::wavenet::layers::{Conv1d, Conv1dConfig, Padding};
+    use autoencoder::nn::{Conv1d, Conv1dConfig, Padding};
     use candle_core::{Device, Module, Var};
     let device = Device::Cpu; // host: `bench conv` times the CPU's convolutions
     let (b, t, c, d) = (args.batch, args.crop, args.width, args.dilation);

@@ -5,9 +5,9 @@
 
 use std::ops::ControlFlow;
 
-use autoencoder::Control;
 use autoencoder::wavenet::cpu::CpuGenerator;
 use autoencoder::{Config, ExcitationInto, Sampling};
+use autoencoder::{Control, Generator, Request};
 use engine::audio::ReadOptions;
 use engine::audio::wav::WavFormat;
 use engine::synth::{Engine, Glide};
@@ -83,16 +83,16 @@ fn a_pitched_model_encodes_sources_as_they_are_and_gives_the_decoder_the_target(
         .unwrap();
     let embedding = &encoded[0].embedding;
     let f0 = vec![autoencoder::excitation::midi_to_hz(64.0); embedding.frames * 64];
+    let request = Request {
+        encoding: &embedding.data,
+        f0: Some(&f0),
+        streams: &[0],
+        sampling: Sampling::default(),
+        threads: 1,
+    };
     let direct = CpuGenerator::new(engine.autoencoder().unwrap())
         .unwrap()
-        .generate_streams_f0(
-            &embedding.data,
-            Some(&f0),
-            &[0],
-            Sampling::default(),
-            1,
-            &Control::default(),
-        )
+        .generate(&request, &Control::default())
         .unwrap();
     assert_eq!(audio, direct[0]);
 

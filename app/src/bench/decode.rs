@@ -95,8 +95,9 @@ impl Drop for Load {
 
 pub(super) fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     use autoencoder::Control;
-    use autoencoder::wavenet::cpu::{CpuGenerator, Isa, Parallelism};
-    use autoencoder::{FastGenerator, Sampling, TensorGenerator};
+    use autoencoder::cpu::Isa;
+    use autoencoder::wavenet::cpu::{CpuGenerator, Parallelism};
+    use autoencoder::{FastGenerator, Generator, Request, Sampling, TensorGenerator};
 
     let device = engine::device::by_name(&args.device).map_err(|e| anyhow!(e))?;
     if args.batch == 0 || args.samples == 0 {
@@ -133,14 +134,19 @@ pub(super) fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     let seconds = if args.tensor || !device.is_cpu() {
         let generator = TensorGenerator::new(&model, &device)?;
         // One frame first: the device's kernels load and its memory pool fills.
-        generator.generate_streams(
-            &encoding[..args.batch * bn],
-            &streams,
+        let request = |encoding, f0| Request {
+            encoding,
+            f0,
+            streams: &streams,
             sampling,
+            threads,
+        };
+        generator.generate(
+            &request(&encoding[..args.batch * bn], None),
             &Control::default(),
         )?;
         let started = Instant::now();
-        generator.generate_streams_f0(&encoding, f0, &streams, sampling, &Control::default())?;
+        generator.generate(&request(&encoding, f0), &Control::default())?;
         out.line(format!(
             "preset={} batch={} samples={per_voice} decoder=tensor device={}",
             args.preset,
@@ -151,7 +157,7 @@ pub(super) fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     } else if args.reference {
         let mut generator = FastGenerator::new(&model, args.batch)?;
         let started = Instant::now();
-        generator.generate_f0(&encoding, frames, f0, sampling, &Control::default())?;
+        generator.generate(&encoding, f0, sampling, &Control::default())?;
         out.line(format!(
             "preset={} batch={} samples={per_voice} decoder=reference threads=1",
             args.preset, args.batch
@@ -176,7 +182,14 @@ pub(super) fn decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
         let decoder = CpuGenerator::with_isa(&model, isa)?.with_parallelism(parallelism);
         let control = Control::default();
         let started = Instant::now();
-        decoder.generate_streams_f0(&encoding, f0, &streams, sampling, threads, &control)?;
+        let request = Request {
+            encoding: &encoding,
+            f0,
+            streams: &streams,
+            sampling,
+            threads,
+        };
+        decoder.generate(&request, &control)?;
         let seconds = started.elapsed().as_secs_f64();
         let solo = control.solo_from.load(std::sync::atomic::Ordering::Relaxed);
         if solo > 0 {
