@@ -10,7 +10,7 @@ use engine::pack::Scan;
 use engine::pitch::midi_name;
 use engine::synth::xy_weights;
 
-use super::panels::source_name;
+use super::panels::{DraggedSource, source_name};
 use super::{Command, PREVIEW_RES, keyboard_ui};
 use crate::gui::state::{PadMode, State};
 
@@ -133,10 +133,6 @@ pub(super) fn blend_ui(
     });
     out
 }
-
-/// A pack being dragged from the sources list onto a corner.
-#[derive(Debug, Clone)]
-pub(super) struct DraggedSource(pub(super) PathBuf);
 
 /// One corner's instrument menu.
 pub(super) fn corner_ui(

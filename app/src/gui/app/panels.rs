@@ -11,7 +11,6 @@ use engine::audio::wav::WavFormat;
 use engine::pack::{Outcome, Scan};
 use engine::pitch::midi_name;
 
-use super::pad::DraggedSource;
 use super::{Command, InstrumentRun, ModelStatus, ResultView, Running, View};
 use crate::gui::audio::Player;
 use crate::gui::state::{ExportSettings, State};
@@ -135,6 +134,10 @@ pub(super) fn status_ui(ui: &mut egui::Ui, app: Status) -> Vec<Command> {
     });
     out
 }
+
+/// A pack being dragged from the sources list onto a corner.
+#[derive(Debug, Clone)]
+pub(super) struct DraggedSource(pub(super) PathBuf);
 
 pub(super) fn source_name(path: &Path) -> String {
     path.file_name().map_or_else(
