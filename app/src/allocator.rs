@@ -10,63 +10,13 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// In the unit tests, mimalloc behind a counter of allocator calls per thread, so a test
-/// can show that a piece of code (the audio callback) never allocates or frees.
+/// In the unit tests, mimalloc behind a counter of allocator calls per thread
+/// (`testkit::alloc`), so a test can show that a piece of code (the audio callback) never
+/// allocates or frees.
 #[cfg(test)]
 #[global_allocator]
-static ALLOCATOR: counting::Counting = counting::Counting;
-
-#[cfg(test)]
-pub mod counting {
-    use std::alloc::{GlobalAlloc, Layout};
-    use std::cell::Cell;
-
-    thread_local! {
-        // Const-initialised with no destructor: reading it never allocates.
-        static CALLS: Cell<u64> = const { Cell::new(0) };
-    }
-
-    fn count() {
-        let _ = CALLS.try_with(|c| c.set(c.get() + 1));
-    }
-
-    /// Allocations, frees and reallocations made on this thread so far.
-    pub fn calls_on_this_thread() -> u64 {
-        CALLS.try_with(Cell::get).unwrap_or(0)
-    }
-
-    pub struct Counting;
-
-    // SAFETY: every method forwards to mimalloc with the caller's arguments unchanged,
-    // so mimalloc's guarantees are this allocator's; counting touches only a
-    // thread-local integer.
-    #[allow(unsafe_code)]
-    unsafe impl GlobalAlloc for Counting {
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            count();
-            // SAFETY: forwarded as is (see the impl).
-            unsafe { mimalloc::MiMalloc.alloc(layout) }
-        }
-
-        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-            count();
-            // SAFETY: forwarded as is.
-            unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
-        }
-
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            count();
-            // SAFETY: forwarded as is.
-            unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
-        }
-
-        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            count();
-            // SAFETY: forwarded as is.
-            unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
-        }
-    }
-}
+static ALLOCATOR: testkit::alloc::Counting<mimalloc::MiMalloc> =
+    testkit::alloc::Counting(mimalloc::MiMalloc);
 
 /// `mi_option_purge_delay` in mimalloc v3's `mi_option_e` (libmimalloc-sys exports no
 /// constant for it); the test below checks the index still names that option.

@@ -82,17 +82,58 @@ pub struct Request<'a> {
     pub threads: usize,
 }
 
+/// The conditioning a generator takes: embedding frames of `bottleneck` channels, one
+/// per `hop_length` samples, and `excitation_channels` of excitation per sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameShape {
+    pub hop_length: usize,
+    pub bottleneck: usize,
+    /// 0: it takes no f0.
+    pub excitation_channels: usize,
+}
+
+impl Request<'_> {
+    /// The frames per voice of the request to a generator of `bottleneck`-channel frames
+    /// of `hop_length` samples each, once the encoding is checked to hold whole frames for
+    /// every voice and the f0 curves (where given) to be as long as the audio.
+    pub fn frames(&self, bottleneck: usize, hop_length: usize) -> Result<usize> {
+        let voices = self.streams.len();
+        let frames = frames_in(self.encoding, voices, bottleneck)?;
+        crate::excitation::check_curves(self.f0, voices, frames * hop_length)?;
+        Ok(frames)
+    }
+}
+
+/// Checks that a [`Stepper::step`] was given one previous sample per voice.
+pub fn check_previous(previous: &[f32], voices: usize) -> Result<()> {
+    if previous.len() != voices {
+        return Err(Error::Shape(format!(
+            "{} previous samples for {voices} voices",
+            previous.len()
+        )));
+    }
+    Ok(())
+}
+
 /// A generator: embedding frames (and f0) in, audio in [-1, 1] out, one `Vec` per voice.
 /// It adds each sample it finishes to `control.samples` and stops with
 /// [`Error::Cancelled`] soon after `control.cancel()` (autoregressive ones before their
 /// next sample or frame, whole-note ones before their next pass).
 pub trait Generator: Send + Sync + std::fmt::Debug {
+    /// What its conditioning must look like.
+    fn shape(&self) -> FrameShape;
     /// Samples per embedding frame.
-    fn hop_length(&self) -> usize;
+    fn hop_length(&self) -> usize {
+        self.shape().hop_length
+    }
     /// Channels of an embedding frame.
-    fn bottleneck(&self) -> usize;
+    fn bottleneck(&self) -> usize {
+        self.shape().bottleneck
+    }
     /// Excitation channels it takes per sample (0: it takes no f0).
-    fn excitation_channels(&self) -> usize;
+    fn excitation_channels(&self) -> usize {
+        self.shape().excitation_channels
+    }
     /// One line for status lines: what runs and where.
     fn describe(&self, threads: usize) -> String;
     fn generate(&self, request: &Request<'_>, control: &Control) -> Result<Vec<Vec<f32>>>;

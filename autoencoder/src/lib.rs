@@ -11,28 +11,41 @@
 //! `[batch, frames, bottleneck]` → [`Decoder`] (teacher-forced logits, for training and
 //! evaluation) or [`FastGenerator`] (sample by sample, for synthesis).
 //!
-//! One folder per model family: [`wavenet`] (the autoencoder and its generators) and
-//! [`student`] (the Parallel WaveNet student); beside them what they share: [`mulaw`],
-//! [`sampling`], [`excitation`], [`optim`] and the generator contract ([`generate`]).
+//! The crate is a stack of floors; a module imports from its own floor or below, never up
+//! and never in a circle (`student` and `samplernn` build on `wavenet`'s config and
+//! decoder, which knows neither):
+//! - families, one folder each under [`models`], re-exported at the root:
+//!   [`wavenet`] (the autoencoder: config, weights, decoder, the reference, CPU and tensor
+//!   generators, its fused training step), [`student`] (the Parallel WaveNet student) and
+//!   [`samplernn`] (SampleRNN);
+//! - what the families share: [`nn`] (`Conv1d`, the gated residual layer, the NSynth
+//!   [`Encoder`]), [`cpu`] (the CPU generators' packed kernels and thread exchange) and
+//!   `fused` (the hand-written training passes' pieces);
+//! - the ground: the generator contract ([`generate`]), [`family`], [`mulaw`],
+//!   [`sampling`], [`excitation`], [`optim`], `gemm` and the errors.
 //!
 //! This crate knows nothing about files, audio devices or the GUI.
 
+pub mod cpu;
 mod error;
 pub mod excitation;
 pub mod family;
+mod fused;
 mod gemm;
 pub mod generate;
+pub mod models;
 pub mod mulaw;
+pub mod nn;
 pub mod optim;
-pub mod samplernn;
 pub mod sampling;
-pub mod student;
-pub mod wavenet;
+
+pub use models::{samplernn, student, wavenet};
 
 pub use error::{Error, Result};
-pub use generate::{Control, Generator, Request, Stepper};
+pub use generate::{Control, FrameShape, Generator, Request, Stepper};
+pub use nn::Encoder;
 pub use sampling::Sampling;
 pub use wavenet::{
-    Config, CpuGenerator, Decoder, Encoder, ExcitationInto, FastGenerator, TensorGenerator,
+    Config, CpuGenerator, Decoder, ExcitationInto, FastGenerator, TensorGenerator,
     WaveNetAutoencoder, nll,
 };

@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use autoencoder::wavenet::layers::{Conv1d, Conv1dConfig, Padding};
+use autoencoder::nn::{Conv1d, Conv1dConfig, Padding};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 use common::{max_abs_diff, tensor};

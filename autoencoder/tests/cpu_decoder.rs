@@ -5,9 +5,9 @@
 
 mod common;
 
-use autoencoder::Control;
-use autoencoder::Stepper;
-use autoencoder::wavenet::cpu::{CpuGenerator, Isa, Parallelism, State};
+use autoencoder::cpu::Isa;
+use autoencoder::wavenet::cpu::{CpuGenerator, Parallelism, State};
+use autoencoder::{Control, Generator, Request, Stepper};
 use autoencoder::{Error, Sampling};
 use common::{
     Candidate, conformance_cases, draws_agree, frames_of, random_model, teacher_forced_worst, tiny,
@@ -22,6 +22,27 @@ fn isas() -> Vec<Isa> {
         println!("skipping the AVX2+FMA kernels: this CPU lacks them");
     }
     isas
+}
+
+/// `dec` on `voices` voices, voice `v` drawing from stream `v`, through the generator
+/// contract as the engine runs it.
+fn generate(
+    dec: &CpuGenerator,
+    encoding: &[f32],
+    voices: usize,
+    sampling: Sampling,
+    threads: usize,
+    control: &Control,
+) -> autoencoder::Result<Vec<Vec<f32>>> {
+    let streams: Vec<u64> = (0..voices as u64).collect();
+    let request = Request {
+        encoding,
+        f0: None,
+        streams: &streams,
+        sampling,
+        threads,
+    };
+    Generator::generate(dec, &request, control)
 }
 
 impl Candidate for CpuGenerator {
@@ -73,9 +94,7 @@ fn threads_do_not_change_the_audio() {
         seed: 3,
     };
     let dec = CpuGenerator::new(&model).unwrap();
-    let one = dec
-        .generate(&enc, voices, sampling, 1, &Control::default())
-        .unwrap();
+    let one = generate(&dec, &enc, voices, sampling, 1, &Control::default()).unwrap();
     assert_eq!(one.len(), voices);
     assert!(one.iter().all(|v| v.len() == frames * cfg.ae_hop_length));
     // Split by voices or by columns, on any number of threads, the arithmetic of every
@@ -86,9 +105,7 @@ fn threads_do_not_change_the_audio() {
             .with_parallelism(parallelism);
         for threads in [2, 3, 8] {
             let control = Control::default();
-            let many = dec
-                .generate(&enc, voices, sampling, threads, &control)
-                .unwrap();
+            let many = generate(&dec, &enc, voices, sampling, threads, &control).unwrap();
             assert_eq!(many, one, "{parallelism:?} on {threads} threads");
             assert_eq!(
                 control.samples(),
@@ -101,14 +118,10 @@ fn threads_do_not_change_the_audio() {
     let model = random_model(&cfg, 8);
     let enc = frames_of(1, 4, cfg.ae_bottleneck_width, 8);
     let dec = CpuGenerator::new(&model).unwrap();
-    let one = dec
-        .generate(&enc, 1, sampling, 1, &Control::default())
-        .unwrap();
+    let one = generate(&dec, &enc, 1, sampling, 1, &Control::default()).unwrap();
     for threads in [2, 3] {
         let dec = dec.clone().with_parallelism(Parallelism::Columns);
-        let many = dec
-            .generate(&enc, 1, sampling, threads, &Control::default())
-            .unwrap();
+        let many = generate(&dec, &enc, 1, sampling, threads, &Control::default()).unwrap();
         assert_eq!(many, one, "one voice on {threads} threads");
     }
     // Going on with one thread part-way (as a split decode does when its partners do not
@@ -119,7 +132,7 @@ fn threads_do_not_change_the_audio() {
             .with_parallelism(Parallelism::Columns)
             .with_forced_solo(frame);
         let control = Control::default();
-        let many = dec.generate(&enc, 1, sampling, threads, &control).unwrap();
+        let many = generate(&dec, &enc, 1, sampling, threads, &control).unwrap();
         assert_eq!(many, one, "alone from frame {frame} of {threads} threads");
         // From the first step of that frame at the latest (earlier where the threads
         // outnumber the free cores and the meetings say so).
@@ -142,13 +155,13 @@ fn a_cancelled_generation_stops() {
         let dec = dec.clone().with_parallelism(parallelism);
         let control = Control::default();
         control.cancel();
-        let result = dec.generate(&enc, 2, Sampling::default(), 2, &control);
+        let result = generate(&dec, &enc, 2, Sampling::default(), 2, &control);
         assert!(matches!(result, Err(Error::Cancelled)), "{parallelism:?}");
         assert_eq!(control.samples(), 0);
         // Cancelled mid-way from another thread: every thread stops, none hangs.
         let control = Control::default();
         let result = std::thread::scope(|scope| {
-            let job = scope.spawn(|| dec.generate(&enc, 2, Sampling::default(), 2, &control));
+            let job = scope.spawn(|| generate(&dec, &enc, 2, Sampling::default(), 2, &control));
             while control.samples() < 1000 {
                 std::thread::yield_now();
             }
@@ -166,14 +179,8 @@ fn bad_shapes_are_errors() {
     let model = random_model(&cfg, 2);
     let dec = CpuGenerator::new(&model).unwrap();
     let control = Control::default();
-    assert!(
-        dec.generate(&[0.0; 7], 2, Sampling::default(), 1, &control)
-            .is_err()
-    );
-    assert!(
-        dec.generate(&[], 0, Sampling::default(), 1, &control)
-            .is_err()
-    );
+    assert!(generate(&dec, &[0.0; 7], 2, Sampling::default(), 1, &control).is_err());
+    assert!(generate(&dec, &[], 0, Sampling::default(), 1, &control).is_err());
     let mut state = State::new(&dec, 2);
     assert!(state.set_frame(&dec, &[0.0; 5]).is_err());
 }

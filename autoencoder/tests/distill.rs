@@ -11,6 +11,7 @@ use autoencoder::student::{Objective, Student, StudentConfig, Weights};
 use autoencoder::{Config, WaveNetAutoencoder, mulaw};
 use candle_core::{D, DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use common::student::{logistic, random_student, tiny as tiny_student};
 use common::{random_model, tiny};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -28,45 +29,9 @@ fn teacher() -> WaveNetAutoencoder {
 
 fn student_config(flows: Vec<usize>) -> StudentConfig {
     StudentConfig {
-        flows,
-        num_stages: 3,
-        filter_length: 3,
-        width: 8,
-        bottleneck: 3,
         hop_length: HOP,
-        excitation_harmonics: HARMONICS,
-        excitation_subpartials: 0,
-        subpartial_bank: false,
-        measured_subpartials: false,
+        ..tiny_student(flows, HARMONICS)
     }
-}
-
-/// A student whose variables are all random (`spread` their range), heads included.
-fn random_student(cfg: &StudentConfig, seed: u64, spread: f32) -> (VarMap, Student) {
-    let vm = VarMap::new();
-    let student =
-        Student::new(cfg, &VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu)).unwrap();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut vars: Vec<_> = vm.data().lock().unwrap().clone().into_iter().collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
-    for (_, var) in vars {
-        let values: Vec<f32> = (0..var.elem_count())
-            .map(|_| spread * (2.0 * rng.random::<f32>() - 1.0))
-            .collect();
-        var.set(&Tensor::from_vec(values, var.shape(), &Device::Cpu).unwrap())
-            .unwrap();
-    }
-    (vm, student)
-}
-
-fn logistic(n: usize, seed: u64) -> Vec<f32> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n)
-        .map(|_| {
-            let u = rng.random::<f32>().clamp(1e-6, 1.0 - 1e-6);
-            (u / (1.0 - u)).ln()
-        })
-        .collect()
 }
 
 /// A note for the encoder and the losses: `[batch, time]` audio and its μ-law copy.

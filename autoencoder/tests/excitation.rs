@@ -8,10 +8,11 @@ mod common;
 
 use std::collections::HashMap;
 
+use autoencoder::cpu::Isa;
 use autoencoder::excitation::{Oscillator, excitation};
 use autoencoder::mulaw::CLASSES;
 use autoencoder::sampling::softmax;
-use autoencoder::wavenet::cpu::{CpuGenerator, Isa, State};
+use autoencoder::wavenet::cpu::{CpuGenerator, State};
 use autoencoder::wavenet::weights::{BiasInit, varmap};
 use autoencoder::{Config, ExcitationInto, FastGenerator, TensorGenerator, WaveNetAutoencoder};
 use candle_core::{DType, Device, Tensor};

@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use autoencoder::wavenet::cpu::Isa;
+use autoencoder::cpu::Isa;
 use autoencoder::wavenet::fused::{FusedBatch, FusedStep};
 use autoencoder::wavenet::weights::{BiasInit, varmap};
 use autoencoder::{Config, ExcitationInto, WaveNetAutoencoder};

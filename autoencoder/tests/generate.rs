@@ -27,7 +27,7 @@ fn generation_is_seeded_and_voice_independent() {
     };
     let run = |enc: &[f32], voices: usize, sampling: Sampling| {
         let mut g = FastGenerator::new(&model, voices).unwrap();
-        g.generate(enc, frames, sampling, &Control::default())
+        g.generate(enc, None, sampling, &Control::default())
             .unwrap()
     };
     let a = run(&enc, 2, sampling);
@@ -80,18 +80,20 @@ fn generation_counts_its_samples_and_can_be_cancelled() {
     let enc = encoding(1, 5, cfg.ae_bottleneck_width);
     let mut g = FastGenerator::new(&model, 1).unwrap();
     let control = Control::default();
-    let audio = g.generate(&enc, 5, Sampling::default(), &control).unwrap();
+    let audio = g
+        .generate(&enc, None, Sampling::default(), &control)
+        .unwrap();
     assert_eq!(audio[0].len(), 5 * 32);
     assert_eq!(control.samples(), 5 * 32);
     // Cancelled before it starts: no audio, the error every generator gives.
     let cancelled = Control::default();
     cancelled.cancel();
     assert!(matches!(
-        g.generate(&enc, 5, Sampling::default(), &cancelled),
+        g.generate(&enc, None, Sampling::default(), &cancelled),
         Err(autoencoder::Error::Cancelled)
     ));
     assert!(
-        g.generate(&enc[1..], 5, Sampling::default(), &Control::default())
+        g.generate(&enc[1..], None, Sampling::default(), &Control::default())
             .is_err()
     );
 }

@@ -11,12 +11,12 @@
 
 use std::sync::Arc;
 
+use autoencoder::cpu::Isa;
 use autoencoder::excitation::{Oscillator, midi_to_hz};
 use autoencoder::student::cpu::CpuStudent;
 use autoencoder::student::generate::{logistic_noise, output_stage, render_cpu};
 use autoencoder::student::stream::{Frames, SliceFrames, StudentStream};
 use autoencoder::student::{Student, StudentConfig};
-use autoencoder::wavenet::cpu::Isa;
 use autoencoder::{Control, Request, Sampling};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};

@@ -9,11 +9,11 @@ mod common;
 
 use std::collections::HashMap;
 
+use autoencoder::cpu::Isa;
 use autoencoder::student::fused::{FusedStudent, StudentBatch, variable_shapes};
 use autoencoder::student::{
     Objective, StudentAutoencoder, StudentAutoencoderConfig, StudentConfig, Weights,
 };
-use autoencoder::wavenet::cpu::Isa;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use common::scaled_audio;

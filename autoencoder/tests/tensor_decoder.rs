@@ -7,8 +7,7 @@
 
 mod common;
 
-use autoencoder::Control;
-use autoencoder::Stepper;
+use autoencoder::{Control, Generator, Request, Stepper};
 use autoencoder::{CpuGenerator, Error, Sampling, TensorGenerator};
 use candle_core::{Device, Tensor};
 use common::{
@@ -23,6 +22,22 @@ fn devices() -> Vec<Device> {
         Err(e) => println!("checking on the CPU device only: no CUDA device ({e})"),
     }
     devices
+}
+
+/// A request for `streams.len()` voices of `encoding`, unpitched.
+fn request<'a>(
+    encoding: &'a [f32],
+    streams: &'a [u64],
+    sampling: Sampling,
+    threads: usize,
+) -> Request<'a> {
+    Request {
+        encoding,
+        f0: None,
+        streams,
+        sampling,
+        threads,
+    }
 }
 
 impl Candidate for TensorGenerator {
@@ -76,25 +91,30 @@ fn generation_has_the_cpu_decoders_shape_and_is_reproducible() {
                 seed: 3,
             };
             let control = Control::default();
-            let audio = generator
-                .generate_streams(&enc, &streams, sampling, &control)
-                .unwrap();
+            let audio =
+                Generator::generate(&generator, &request(&enc, &streams, sampling, 1), &control)
+                    .unwrap();
             assert_eq!(control.samples(), (voices * frames * hop) as u64);
             assert_eq!(audio.len(), voices);
             assert!(audio.iter().all(|a| a.len() == frames * hop));
             assert!(audio.iter().flatten().all(|x| x.abs() <= 1.0));
-            let again = generator
-                .generate_streams(&enc, &streams, sampling, &Control::default())
-                .unwrap();
+            let again = Generator::generate(
+                &generator,
+                &request(&enc, &streams, sampling, 1),
+                &Control::default(),
+            )
+            .unwrap();
             assert_eq!(again, audio, "{device:?}: same seed, same audio");
             // The fast CPU decoder draws from the same streams: the notes agree sample for
             // sample until a draw falls on a class boundary (~1e-6 per sample), after which
             // that voice's note goes its own way. Over 3 × 160 samples, all but a rare
             // voice agree throughout.
-            let cpu = CpuGenerator::new(&model)
-                .unwrap()
-                .generate_streams(&enc, &streams, sampling, 1, &Control::default())
-                .unwrap();
+            let cpu = Generator::generate(
+                &CpuGenerator::new(&model).unwrap(),
+                &request(&enc, &streams, sampling, 1),
+                &Control::default(),
+            )
+            .unwrap();
             let agreeing = cpu.iter().zip(&audio).filter(|(a, b)| a == b).count();
             assert!(
                 agreeing >= voices - 1,
@@ -112,10 +132,18 @@ fn cancelling_stops_before_the_next_frame_and_bad_shapes_are_errors() {
     let enc = frames_of(2, 4, cfg.ae_bottleneck_width, 7);
     let control = Control::default();
     control.cancel();
-    let result = generator.generate_streams(&enc, &[0, 1], Sampling::default(), &control);
+    let result = Generator::generate(
+        &generator,
+        &request(&enc, &[0, 1], Sampling::default(), 1),
+        &control,
+    );
     assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
     assert_eq!(control.samples(), 0);
-    let result = generator.generate_streams(&enc[1..], &[0, 1], Sampling::default(), &control);
+    let result = Generator::generate(
+        &generator,
+        &request(&enc[1..], &[0, 1], Sampling::default(), 1),
+        &control,
+    );
     assert!(matches!(result, Err(Error::Shape(_))), "{result:?}");
     let mut run = generator.start(2).unwrap();
     let x = Tensor::zeros((2, 1), candle_core::DType::F32, &Device::Cpu).unwrap();

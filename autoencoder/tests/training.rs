@@ -4,7 +4,7 @@
 mod common;
 
 use autoencoder::WaveNetAutoencoder;
-use autoencoder::wavenet::layers::{Conv1d, Conv1dConfig, Padding};
+use autoencoder::nn::{Conv1d, Conv1dConfig, Padding};
 use autoencoder::wavenet::weights::{BiasInit, varmap};
 use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};

@@ -1,37 +1,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code, helpers included
 //! Reading sound files: every format we promise, every failure we name.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::System;
 use std::f32::consts::PI;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use engine::audio::{ReadOptions, read_note};
 use engine::pitch::{self, Pitch};
+use testkit::alloc::{Counting, largest_allocation};
 
 /// Remembers the largest single allocation made in this test binary.
-struct Counting;
-
-static LARGEST_ALLOCATION: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only records sizes.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LARGEST_ALLOCATION.fetch_max(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LARGEST_ALLOCATION.fetch_max(new_size, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: Counting<System> = Counting(System);
 
 fn audio_fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -241,7 +221,7 @@ fn a_header_claiming_gigabytes_allocates_nothing_of_the_sort() {
     assert!(err.contains("truncated"), "{err}");
     // Nothing in this binary's tests needs more than a few MB at once; a reader that
     // trusted the header would ask for gigabytes.
-    let largest = LARGEST_ALLOCATION.load(Ordering::Relaxed);
+    let largest = largest_allocation();
     assert!(largest < 64 << 20, "largest allocation {largest} bytes");
 }
 

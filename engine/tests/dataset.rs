@@ -8,8 +8,7 @@ use engine::fsutil::Overwrite;
 use engine::nsynth::{Dataset, DatasetWriter, Example, NOTE_SAMPLES};
 use engine::pitch::{self, Pitch};
 use engine::soundfont::{RenderOptions, render_dataset};
-#[path = "support/skip.rs"]
-mod skip;
+use testkit::skip;
 #[path = "support/tiny_sf2.rs"]
 mod tiny_sf2;
 use tiny_sf2::tiny_sf2;

@@ -11,61 +11,20 @@ use std::sync::atomic::AtomicBool;
 
 use autoencoder::{Control, Sampling};
 use engine::fsutil::Overwrite;
-use engine::soundfont::{RenderOptions, render_dataset};
 use engine::synth::{DecoderKind, Embedding, Engine, Glide, ModelSource};
 use engine::train::student::{self, StudentTrainer};
 use engine::train::{Event, TrainOptions};
 
+#[path = "train/setup.rs"]
+mod setup;
 #[path = "support/tiny_sf2.rs"]
 mod tiny_sf2;
-
-fn notes(dir: &Path) -> std::path::PathBuf {
-    let font = dir.join("tiny.sf2");
-    std::fs::write(&font, tiny_sf2::tiny_sf2(&[0, 24, 40, 56])).unwrap();
-    let data = dir.join("notes");
-    let options = RenderOptions {
-        programs: vec![0, 24, 40, 56],
-        drum_kits: false,
-        pitches: vec![48, 60],
-        velocities: vec![100],
-        sample: None,
-        seed: 0,
-        overwrite: Overwrite::Never,
-    };
-    render_dataset(&font, &data, &options, &|_, _| {}).unwrap();
-    data
-}
-
-fn tiny_student() -> autoencoder::student::StudentAutoencoderConfig {
-    autoencoder::student::StudentAutoencoderConfig {
-        encoder: autoencoder::Config {
-            ae_num_stages: 3,
-            ae_num_layers: 3,
-            ae_width: 6,
-            ae_bottleneck_width: 4,
-            ae_hop_length: 64,
-            ..autoencoder::Config::small()
-        },
-        student: autoencoder::student::StudentConfig {
-            flows: vec![2],
-            num_stages: 3,
-            filter_length: 3,
-            width: 8,
-            bottleneck: 4,
-            hop_length: 64,
-            excitation_harmonics: 2,
-            excitation_subpartials: 0,
-            subpartial_bank: false,
-            measured_subpartials: false,
-        },
-    }
-}
 
 #[test]
 fn the_students_training_evaluation_and_playback_run_on_the_device_given() {
     let device = engine::device::by_name("cpu").unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let data = notes(tmp.path());
+    let data = setup::notes_at(tmp.path(), &[48, 60]);
     let dir = tmp.path().join("student");
     let options = TrainOptions {
         data: vec![data],
@@ -83,8 +42,14 @@ fn the_students_training_evaluation_and_playback_run_on_the_device_given() {
         seed: 3,
         ..Default::default()
     };
-    let mut trainer =
-        StudentTrainer::start(&dir, &tiny_student(), options, &device, Overwrite::Never).unwrap();
+    let mut trainer = StudentTrainer::start(
+        &dir,
+        &setup::tiny_student(vec![2]),
+        options,
+        &device,
+        Overwrite::Never,
+    )
+    .unwrap();
     // The GPU's training step: candle's autograd, not the CPU's fused pass.
     trainer.use_autograd().unwrap();
     assert!(!trainer.uses_fused());

@@ -293,41 +293,27 @@ fn snappy_blocks_read_and_another_models_checkpoint_names_what_is_missing() {
     assert!(all.len() > 20 && all[0].0.is_empty(), "header first");
 
     // The same bundle with snappy-compressed blocks: the same weights.
-    let dir = tmp.path().join("snappy");
-    std::fs::create_dir_all(&dir).unwrap();
-    write_table(&dir.join("model.ckpt.index"), &all, true);
-    std::fs::copy(&data, dir.join("model.ckpt.data-00000-of-00001")).unwrap();
+    let prefix = checkpoint(&tmp.path().join("snappy"), &all, true, &data);
     let out = tmp.path().join("snappy-out");
-    import(&dir.join("model.ckpt"), &out, &options(), Overwrite::Never).unwrap();
+    import(&prefix, &out, &options(), Overwrite::Never).unwrap();
     assert_eq!(
         values(&out.join("weights.safetensors")),
         values(&fixture().join("weights.safetensors"))
     );
 
     // Without the output head: not this model, and the error names what is missing.
-    let dir = tmp.path().join("other");
-    std::fs::create_dir_all(&dir).unwrap();
     let fewer: Vec<_> = all
         .iter()
         .filter(|(k, _)| !k.starts_with(b"logits/"))
         .cloned()
         .collect();
-    write_table(&dir.join("model.ckpt.index"), &fewer, false);
-    std::fs::copy(&data, dir.join("model.ckpt.data-00000-of-00001")).unwrap();
-    let err = import(
-        &dir.join("model.ckpt"),
-        &tmp.path().join("o"),
-        &options(),
-        Overwrite::Never,
-    )
-    .unwrap_err()
-    .to_string();
+    let err = refused(
+        tmp.path(),
+        &checkpoint(&tmp.path().join("other"), &fewer, false, &data),
+    );
     assert!(err.contains("missing") && err.contains("logits/W"), "{err}");
-    assert!(!tmp.path().join("o").exists());
 
     // A variable of another dtype (half precision, 19): named, with its dtype.
-    let dir = tmp.path().join("half");
-    std::fs::create_dir_all(&dir).unwrap();
     let half: Vec<_> = all
         .iter()
         .map(|(k, v)| {
@@ -340,18 +326,30 @@ fn snappy_blocks_read_and_another_models_checkpoint_names_what_is_missing() {
             (k.clone(), v)
         })
         .collect();
-    write_table(&dir.join("model.ckpt.index"), &half, false);
-    std::fs::copy(&data, dir.join("model.ckpt.data-00000-of-00001")).unwrap();
-    let err = import(
-        &dir.join("model.ckpt"),
-        &tmp.path().join("o"),
-        &options(),
-        Overwrite::Never,
-    )
-    .unwrap_err()
-    .to_string();
+    let err = refused(
+        tmp.path(),
+        &checkpoint(&tmp.path().join("half"), &half, false, &data),
+    );
     assert!(err.contains("logits/W has dtype 19"), "{err}");
-    assert!(!tmp.path().join("o").exists());
+}
+
+/// A checkpoint in `dir` whose index holds `entries` (its blocks snappy-compressed if
+/// asked) over the fixture's `data`; its prefix.
+fn checkpoint(dir: &Path, entries: &[(Vec<u8>, Vec<u8>)], snappy: bool, data: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    write_table(&dir.join("model.ckpt.index"), entries, snappy);
+    std::fs::copy(data, dir.join("model.ckpt.data-00000-of-00001")).unwrap();
+    dir.join("model.ckpt")
+}
+
+/// Importing `prefix` into `tmp/o` fails, writing nothing; the error's words.
+fn refused(tmp: &Path, prefix: &Path) -> String {
+    let out = tmp.join("o");
+    let err = import(prefix, &out, &options(), Overwrite::Never)
+        .unwrap_err()
+        .to_string();
+    assert!(!out.exists());
+    err
 }
 
 /// A `BundleEntryProto` of a float32 tensor, encoded by hand (fields 1–6).

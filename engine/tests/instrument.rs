@@ -10,33 +10,14 @@ use std::path::{Path, PathBuf};
 
 use autoencoder::Control;
 use autoencoder::{Config, Sampling};
-use candle_core::Device;
-use engine::audio::wav::{self, WavFormat};
+use engine::audio::wav::WavFormat;
 use engine::audio::{ReadOptions, SAMPLE_RATE_HZ};
-use engine::fsutil::Overwrite;
 use engine::instrument::{self, InstrumentSpec};
-use engine::synth::{Engine, ModelSource, RenderOptions, Weights};
+use engine::synth::{Engine, RenderOptions, Weights};
+use testkit::notes;
 
 #[path = "support/sfz_player.rs"]
 mod sfz_player;
-
-fn tiny() -> Config {
-    Config {
-        num_stages: 3,
-        num_layers: 3,
-        filter_length: 2,
-        width: 8,
-        skip_width: 8,
-        ae_num_stages: 3,
-        ae_num_layers: 3,
-        ae_filter_length: 3,
-        ae_width: 8,
-        ae_bottleneck_width: 4,
-        ae_hop_length: 64,
-        excitation_harmonics: 4,
-        excitation_into: Default::default(),
-    }
-}
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -48,25 +29,24 @@ struct Setup {
 /// velocity only).
 fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("model");
-    engine::models::dir::write_random(&model, &tiny(), 5).unwrap();
-    let engine = Engine::load(&ModelSource::Dir(model), None, &Device::Cpu)
-        .unwrap()
-        .with_cache(None)
-        .with_threads(1);
+    let config = Config {
+        excitation_harmonics: 4,
+        ..testkit::tiny::small_wavenet()
+    };
+    let model = testkit::tiny::random_model(&dir.path().join("model"), &config, 5);
+    let engine = testkit::tiny::load(&model).with_threads(1);
     let mut sources = Vec::new();
     for (name, velocities) in [("flute", vec![60u8, 120]), ("organ", vec![100])] {
         let pack = dir.path().join(name);
         std::fs::create_dir_all(&pack).unwrap();
         for v in velocities {
             let hz = autoencoder::excitation::midi_to_hz(60.0);
-            let samples: Vec<f32> = (0..4000)
-                .map(|t| {
-                    f32::from(v) / 200.0 * (std::f32::consts::TAU * hz * t as f32 / 16_000.0).sin()
-                })
-                .collect();
-            let file = pack.join(format!("{name}_acoustic_000-060-{v:03}.wav"));
-            wav::write(&file, &samples, 16_000, WavFormat::S16, Overwrite::Never).unwrap();
+            let samples = notes::sine(hz, f32::from(v) / 200.0, 4000);
+            notes::write(
+                &pack.join(notes::nsynth_name(name, 60, v)),
+                &samples,
+                WavFormat::S16,
+            );
         }
         sources.push(pack);
     }
@@ -96,6 +76,23 @@ fn spec(s: &Setup, out: &Path) -> InstrumentSpec {
         batch: 1,
         overwrite: false,
     }
+}
+
+/// An export cancelled once its first note is written: the error it stopped with.
+fn export_cancelled_after_one_note(s: &Setup, spec: &InstrumentSpec) -> engine::Error {
+    let control = Control::default();
+    instrument::run(
+        &s.engine,
+        spec,
+        &control,
+        &mut |_| ControlFlow::Continue(()),
+        &mut |line| {
+            if line.starts_with("1 of") {
+                control.cancel();
+            }
+        },
+    )
+    .unwrap_err()
 }
 
 fn export(s: &Setup, spec: &InstrumentSpec) -> engine::Result<instrument::Report> {
@@ -224,33 +221,11 @@ fn an_interrupted_export_resumes_with_the_same_notes() {
 
     // Stopped once its first note is written.
     let out = s.dir.path().join("resumed.sf2");
-    let control = Control::default();
-    let err = instrument::run(
-        &s.engine,
-        &spec(&s, &out),
-        &control,
-        &mut |_| ControlFlow::Continue(()),
-        &mut |line| {
-            if line.starts_with("1 of") {
-                control.cancel();
-            }
-        },
-    )
-    .unwrap_err();
+    let err = export_cancelled_after_one_note(&s, &spec(&s, &out));
     assert!(matches!(err, engine::Error::Cancelled), "{err}");
     assert!(!out.exists());
     let parts = instrument::parts_dir(&out);
-    let notes = std::fs::read_dir(&parts)
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "wav")
-        })
-        .count();
-    assert_eq!(notes, 1);
+    assert_eq!(notes::wav_count(&parts), 1);
 
     // Another request does not mix with those renders.
     let other = InstrumentSpec {
@@ -417,19 +392,7 @@ fn a_finished_export_removes_only_what_it_wrote() {
     let s = setup();
     let out = s.dir.path().join("kept.sf2");
     // Stopped after its first note, with the user's file put in the work folder.
-    let control = Control::default();
-    let err = instrument::run(
-        &s.engine,
-        &spec(&s, &out),
-        &control,
-        &mut |_| ControlFlow::Continue(()),
-        &mut |line| {
-            if line.starts_with("1 of") {
-                control.cancel();
-            }
-        },
-    )
-    .unwrap_err();
+    let err = export_cancelled_after_one_note(&s, &spec(&s, &out));
     assert!(matches!(err, engine::Error::Cancelled), "{err}");
     let parts = instrument::parts_dir(&out);
     std::fs::write(parts.join("notes.txt"), b"keep").unwrap();

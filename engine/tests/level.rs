@@ -194,35 +194,19 @@ fn the_envelope_moves_smoothly() {
 /// decode bit for bit, moves a blend's by at most the clamp, and is off when asked.
 #[test]
 fn the_engine_keeps_aligned_levels_and_spares_single_sources() {
-    use autoencoder::{Config, Control, Sampling};
-    use candle_core::Device;
+    use autoencoder::{Control, Sampling};
     use engine::audio::wav::{self, WavFormat};
     use engine::fsutil::Overwrite;
-    use engine::synth::{Engine, ModelSource, NoteSpec, Voice};
+    use engine::synth::{NoteSpec, Voice};
     use std::ops::ControlFlow;
 
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("model");
-    let config = Config {
-        num_stages: 3,
-        num_layers: 3,
-        filter_length: 2,
-        width: 8,
-        skip_width: 8,
-        ae_num_stages: 3,
-        ae_num_layers: 3,
-        ae_filter_length: 3,
-        ae_width: 8,
-        ae_bottleneck_width: 4,
-        ae_hop_length: 64,
-        excitation_harmonics: 0,
-        excitation_into: Default::default(),
-    };
-    engine::models::dir::write_random(&model, &config, 5).unwrap();
-    let engine = Engine::load(&ModelSource::Dir(model), None, &Device::Cpu)
-        .unwrap()
-        .with_cache(None)
-        .with_threads(1);
+    let model = testkit::tiny::random_model(
+        &dir.path().join("model"),
+        &testkit::tiny::small_wavenet(),
+        5,
+    );
+    let engine = testkit::tiny::load(&model).with_threads(1);
     assert!(engine.level_match(), "on by default");
     let mut files = Vec::new();
     for (name, amp, decay) in [("a", 0.5f32, 0.0f32), ("b", 0.05, 3.0)] {

@@ -16,9 +16,7 @@ use engine::eval::MelSpectrogram;
 use engine::live::{CornerNote, Corners, LiveConfig, LiveEngine};
 use engine::pitch::{Pitch, detect};
 
-#[path = "support/demo_corners.rs"]
-mod demo_corners;
-use demo_corners::{default_student, demo_corners};
+use testkit::demo::{default_student, demo_corners};
 
 const RATE: u32 = 48_000;
 
@@ -269,6 +267,47 @@ fn voices_past_the_limit_are_stolen_oldest_released_first() {
     assert!(out.iter().all(|x| x.is_finite()) && peak(&out) > 0.01);
     e.all_notes_off();
     assert!(e.voice_keys().all(|(_, held)| !held));
+}
+
+/// The CPU guard, given no time for voices (a share of 0: any measured cost is too much),
+/// stops voices, the oldest released first, then the oldest held, down to the newest
+/// one; switched off, it stops none.
+#[test]
+fn the_cpu_guard_stops_the_oldest_voices_when_the_block_has_no_time_for_them() {
+    let keys = |e: &LiveEngine| {
+        let mut k: Vec<(u8, bool)> = e.voice_keys().collect();
+        k.sort();
+        k
+    };
+    // `pressed` in order (each sounding a little before the next), `released` let go; then
+    // the voices get no time at all (unless `guard` is off).
+    let starved = |pressed: &[u8], released: u8, guard: bool| {
+        // Off while the notes start (this debug build is slower than real time).
+        let mut e = live(&shared().corners, 8);
+        for &k in pressed {
+            e.note_on(k, 0.8);
+            play(&mut e, 0.02);
+        }
+        e.note_off(released);
+        play(&mut e, 0.01);
+        e.set_cpu_guard(guard);
+        e.set_cpu_share(0.0);
+        play(&mut e, 0.02);
+        let survivors = keys(&e);
+        let out = play(&mut e, 0.1);
+        assert!(out.iter().all(|x| x.is_finite()) && peak(&out) > 0.01);
+        survivors
+    };
+    let five = [48, 52, 55, 60, 64];
+    assert_eq!(
+        starved(&five, 52, false),
+        [(48, true), (52, false), (55, true), (60, true), (64, true)],
+        "the guard is off"
+    );
+    // Held voices go oldest first: the newest held note is the one left.
+    assert_eq!(starved(&five, 52, true), [(64, true)]);
+    // A released voice goes before any held one, however old that is.
+    assert_eq!(starved(&[48, 52], 52, true), [(48, true)]);
 }
 
 #[test]

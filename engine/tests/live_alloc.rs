@@ -4,62 +4,15 @@
 //! many blocks with notes starting, ending and being stolen, the XY point, bend, mod
 //! wheel and corners changing.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use std::alloc::System;
 use std::path::Path;
 
 use engine::live::{Corners, LiveConfig, LiveEngine};
-
-#[path = "support/demo_corners.rs"]
-mod demo_corners;
-use demo_corners::{default_student, demo_corners};
-
-thread_local! {
-    // Const-initialised with no destructor: reading it never allocates.
-    static CALLS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count() {
-    let _ = CALLS.try_with(|c| c.set(c.get() + 1));
-}
-
-fn calls() -> u64 {
-    CALLS.try_with(Cell::get).unwrap_or(0)
-}
-
-struct Counting;
-
-// SAFETY: every method forwards to the system allocator with the caller's arguments
-// unchanged; counting touches only a thread-local integer.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: forwarded as is.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: forwarded as is.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count();
-        // SAFETY: forwarded as is.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: forwarded as is.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use testkit::alloc::{Counting, calls_on_this_thread as calls};
+use testkit::demo::{default_student, demo_corners};
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: Counting<System> = Counting(System);
 
 #[test]
 fn process_never_calls_the_allocator() {

@@ -5,50 +5,35 @@
 
 use std::ops::ControlFlow;
 
-use autoencoder::Control;
 use autoencoder::wavenet::cpu::CpuGenerator;
 use autoencoder::{Config, ExcitationInto, Sampling};
-use candle_core::Device;
+use autoencoder::{Control, Generator, Request};
 use engine::audio::ReadOptions;
-use engine::audio::wav::{self, WavFormat};
-use engine::fsutil::Overwrite;
-use engine::synth::{Engine, Glide, ModelSource};
+use engine::audio::wav::WavFormat;
+use engine::synth::{Engine, Glide};
+use testkit::notes;
 
 fn tiny(harmonics: usize) -> Config {
     Config {
-        num_stages: 4,
-        num_layers: 5,
-        filter_length: 3,
-        width: 16,
-        skip_width: 16,
         ae_num_stages: 3,
-        ae_num_layers: 3,
-        ae_filter_length: 3,
-        ae_width: 8,
-        ae_bottleneck_width: 4,
-        ae_hop_length: 64,
         excitation_harmonics: harmonics,
         excitation_into: ExcitationInto::Layers,
+        ..testkit::tiny::wavenet()
     }
 }
 
 /// A 0.25 s note at MIDI 48 (C3), named so that its pitch is known.
 fn source(dir: &std::path::Path) -> (std::path::PathBuf, Vec<f32>) {
-    let hz = autoencoder::excitation::midi_to_hz(48.0);
-    let samples: Vec<f32> = (0..4000)
-        .map(|t| 0.5 * (std::f32::consts::TAU * hz * t as f32 / 16_000.0).sin())
-        .collect();
-    let path = dir.join("flute_acoustic_000-048-100.wav");
-    wav::write(&path, &samples, 16_000, WavFormat::F32, Overwrite::Never).unwrap();
+    let samples = notes::sine(autoencoder::excitation::midi_to_hz(48.0), 0.5, 4000);
+    let path = dir.join(notes::nsynth_name("flute", 48, 100));
+    notes::write(&path, &samples, WavFormat::F32);
     (path, samples)
 }
 
 fn engine(dir: &std::path::Path, harmonics: usize) -> Engine {
-    let model = dir.join(format!("model-{harmonics}"));
-    engine::models::dir::write_random(&model, &tiny(harmonics), 3).unwrap();
-    Engine::load(&ModelSource::Dir(model), None, &Device::Cpu)
-        .unwrap()
-        .with_threads(1)
+    let model =
+        testkit::tiny::random_model(&dir.join(format!("model-{harmonics}")), &tiny(harmonics), 3);
+    testkit::tiny::load(&model).with_threads(1)
 }
 
 fn decode(engine: &Engine, pitch: Option<Glide>) -> engine::Result<Vec<f32>> {
@@ -98,16 +83,16 @@ fn a_pitched_model_encodes_sources_as_they_are_and_gives_the_decoder_the_target(
         .unwrap();
     let embedding = &encoded[0].embedding;
     let f0 = vec![autoencoder::excitation::midi_to_hz(64.0); embedding.frames * 64];
+    let request = Request {
+        encoding: &embedding.data,
+        f0: Some(&f0),
+        streams: &[0],
+        sampling: Sampling::default(),
+        threads: 1,
+    };
     let direct = CpuGenerator::new(engine.autoencoder().unwrap())
         .unwrap()
-        .generate_streams_f0(
-            &embedding.data,
-            Some(&f0),
-            &[0],
-            Sampling::default(),
-            1,
-            &Control::default(),
-        )
+        .generate(&request, &Control::default())
         .unwrap();
     assert_eq!(audio, direct[0]);
 

@@ -49,12 +49,19 @@ impl<'a> PluginAudioProcessor<'a, Shared, MainThread<'a>> for AudioProcessor<'a>
         audio_config: PluginAudioConfiguration,
     ) -> Result<Self, PluginError> {
         let (producer, engines) = rtrb::RingBuffer::new(1);
+        // A host's rate is a whole number of Hz; anything else is refused by the engine
+        // as a rate it cannot serve (silence, no latency to compensate).
+        let rate_hz = audio_config.sample_rate.round().clamp(0.0, u32::MAX as f64) as u32;
+        let max_block_frames = audio_config.max_frames_count as usize;
+        let latency = engine::live::latency_frames(rate_hz, max_block_frames).unwrap_or(0);
+        shared.latency_frames.store(
+            u32::try_from(latency).unwrap_or(u32::MAX),
+            Ordering::Release,
+        );
         main_thread.start_corners();
         main_thread.loader.send(Job::Activate {
-            // A host's rate is a whole number of Hz; anything else is refused by the
-            // engine as a rate it cannot serve.
-            rate_hz: audio_config.sample_rate.round().clamp(0.0, u32::MAX as f64) as u32,
-            max_block_frames: audio_config.max_frames_count as usize,
+            rate_hz,
+            max_block_frames,
             engines: producer,
         });
         main_thread.log_reports();

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use clack_extensions::audio_ports::{
     AudioPortFlags, AudioPortInfo, AudioPortInfoWriter, AudioPortType, PluginAudioPortsImpl,
 };
+use clack_extensions::latency::PluginLatencyImpl;
 use clack_extensions::note_ports::{
     NoteDialect, NoteDialects, NotePortInfo, NotePortInfoWriter, PluginNotePortsImpl,
 };
@@ -44,6 +45,14 @@ impl PluginAudioPortsImpl for MainThread<'_> {
                 in_place_pair: None,
             });
         }
+    }
+}
+
+impl PluginLatencyImpl for MainThread<'_> {
+    /// Host frames from a note to its sound (the resampler's look-ahead and the FIFO),
+    /// fixed for an activation: the host compensates it on recorded notes.
+    fn get(&self) -> u32 {
+        self.shared.latency_frames.load(Ordering::Acquire)
     }
 }
 

@@ -19,8 +19,9 @@ use std::cell::{Cell, RefCell};
 use std::ffi::CString;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU32};
 
+use clack_extensions::latency::PluginLatency;
 use clack_extensions::log::{HostLog, LogSeverity};
 use clack_extensions::{audio_ports::PluginAudioPorts, note_ports::PluginNotePorts};
 use clack_extensions::{params::PluginParams, render::PluginRender, state::PluginState};
@@ -50,7 +51,8 @@ impl Plugin for Timbrel {
             .register::<PluginNotePorts>()
             .register::<PluginParams>()
             .register::<PluginRender>()
-            .register::<PluginState>();
+            .register::<PluginState>()
+            .register::<PluginLatency>();
     }
 }
 
@@ -71,6 +73,7 @@ impl DefaultPluginFactory for Timbrel {
             values: Values::default(),
             status: Arc::new(Status::default()),
             offline: AtomicBool::new(false),
+            latency_frames: AtomicU32::new(0),
         })
     }
 
@@ -100,6 +103,10 @@ pub struct Shared {
     pub(crate) status: Arc<Status>,
     /// The host renders offline (a bounce): no voice is stopped to keep up with time.
     pub(crate) offline: AtomicBool,
+    /// The latency of this activation's engine in host frames, set when the host
+    /// activates the plugin (what the latency extension reports for its delay
+    /// compensation).
+    pub(crate) latency_frames: AtomicU32,
 }
 
 impl PluginShared<'_> for Shared {}

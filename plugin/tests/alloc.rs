@@ -6,62 +6,19 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::alloc::System;
 
 use common::{Harness, demo_state, rms};
-
-struct Counting;
-
-static CALLS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    /// Count only this thread (the loader and the engine's helpers run beside it).
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note() {
-    if COUNTING.with(Cell::get) {
-        CALLS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every call forwards to the system allocator unchanged.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: forwarded as given.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        note();
-        // SAFETY: forwarded as given.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: forwarded as given.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: forwarded as given.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use testkit::alloc::{Counting, calls_on_this_thread};
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: Counting<System> = Counting(System);
 
 /// One block processed with the allocator watching; returns the calls it saw.
-fn counted(h: &mut Harness) -> usize {
-    let before = CALLS.load(Ordering::Relaxed);
-    COUNTING.with(|c| c.set(true));
+fn counted(h: &mut Harness) -> u64 {
+    let before = calls_on_this_thread();
     h.process();
-    COUNTING.with(|c| c.set(false));
-    CALLS.load(Ordering::Relaxed) - before
+    calls_on_this_thread() - before
 }
 
 #[test]
@@ -76,14 +33,11 @@ fn the_audio_thread_never_allocates() {
     h.wait_ready();
 
     // The counter works: an allocation on this thread is seen.
-    COUNTING.with(|c| c.set(true));
+    let before = calls_on_this_thread();
     let probe = std::hint::black_box(vec![1u8; 7]);
-    COUNTING.with(|c| c.set(false));
+    let seen = calls_on_this_thread() - before;
     drop(probe);
-    assert!(
-        CALLS.load(Ordering::Relaxed) > 0,
-        "the counter sees nothing"
-    );
+    assert!(seen > 0, "the counter sees nothing");
 
     let mut calls = 0;
     let mut level = 0.0f32;

@@ -171,6 +171,36 @@ fn a_vanished_corner_plays_silence_and_says_why() {
     assert_eq!(peak(&h.render(secs(0.5))), 0.0);
 }
 
+/// The host is told the engine's latency when it activates the plugin (for its delay
+/// compensation): the latency the built engine logs, and a note's sound leaves within it.
+#[test]
+fn the_latency_is_reported_and_the_sound_arrives_within_it() {
+    let (mut h, _dir) = ready("\"attack_secs\": 0.0");
+    let frames = h.latency_frames();
+    let logged = h
+        .logs()
+        .into_iter()
+        .find_map(|(_, m)| m.contains("playing at").then_some(m))
+        .unwrap();
+    let ms = 1000.0 * f64::from(frames) / RATE_HZ;
+    eprintln!("reported {frames} frames ({ms:.2} ms); logged: {logged}");
+    assert!(frames > 0, "no latency reported at {RATE_HZ} Hz");
+    assert!(
+        logged.contains(&format!("({ms:.1} ms latency)")),
+        "reported {ms:.1} ms, the engine says: {logged}"
+    );
+
+    let _quiet = h.render(BLOCK);
+    h.note_on(C4, 1.0);
+    let out = h.render(secs(0.1));
+    let onset = out.iter().position(|x| x.abs() > 1e-4).expect("no sound");
+    eprintln!("onset after {onset} frames");
+    assert!(
+        onset <= frames as usize,
+        "the note sounded {onset} frames after its note-on, beyond the {frames} reported"
+    );
+}
+
 #[test]
 fn a_rate_the_model_cannot_serve_plays_silence_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
@@ -187,6 +217,7 @@ fn a_rate_the_model_cannot_serve_plays_silence_and_says_why() {
     );
     h.note_on(C4, 1.0);
     assert_eq!(peak(&h.render(4_000)), 0.0);
+    assert_eq!(h.latency_frames(), 0, "a silent plugin has no latency");
 
     // Reactivated at a rate it serves, it plays.
     h.deactivate();

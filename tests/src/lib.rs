@@ -30,6 +30,53 @@ pub fn timbrel(args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run timbrel: {e}"))
 }
 
+/// `timbrel ARGS`, not yet run, with its embedding cache in `cache` (never the user's).
+pub fn timbrel_in(cache: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(timbrel_path());
+    cmd.args(args).env("TIMBREL_CACHE_DIR", cache);
+    cmd
+}
+
+/// Runs `cmd`; what it printed on stdout once it has succeeded (else a panic naming the
+/// command, with both its outputs).
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A run that failed with a one-line error: that line (stderr).
+pub fn one_line_error(out: &Output) -> String {
+    assert!(!out.status.success(), "it succeeded");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    err
+}
+
+/// `blend A B --mix 0.5 --pitch E4 --pitch-end G4 -o OUT`: half and half, gliding.
+pub fn glide<'a>(a: &'a str, b: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "blend",
+        a,
+        b,
+        "--mix",
+        "0.5",
+        "--pitch",
+        "E4",
+        "--pitch-end",
+        "G4",
+        "-o",
+        out,
+    ]
+}
+
 /// What a `timbrel` run printed on stdout, once it has succeeded (else a panic with
 /// both its outputs).
 pub fn ok(out: &Output) -> String {
@@ -53,16 +100,4 @@ pub fn repo_root() -> PathBuf {
 /// Magenta's tiny fixture, copied into `tests/fixtures/`.
 pub fn magenta_tiny() -> PathBuf {
     repo_root().join("tests/fixtures/magenta-tiny")
-}
-
-/// Skips a check for a missing tool or file, never silently: the reason goes to the
-/// terminal (past the test harness's capture), and under `TIMBREL_NO_SKIP=1` (what
-/// `./dev test` sets, having installed the tools) the test fails instead.
-pub fn skip(reason: &str) {
-    let no_skip = std::env::var("TIMBREL_NO_SKIP").is_ok_and(|v| v == "1");
-    assert!(!no_skip, "TIMBREL_NO_SKIP=1, but {reason}");
-    let _ = std::io::Write::write_all(
-        &mut std::io::stderr(),
-        format!("skipped: {reason}\n").as_bytes(),
-    );
 }

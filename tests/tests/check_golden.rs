@@ -120,15 +120,20 @@ fn magentas_own_checkpoint_imports_and_passes_check_golden() {
     let ckpt = magenta_tiny().join("ckpt");
     // The fixture's dilation cycles are not in its weights: without them, one line
     // saying which flag gives them.
-    let out = timbrel(&[
-        "model",
-        "import-tf",
-        ckpt.to_str().unwrap(),
-        "-o",
-        imported.to_str().unwrap(),
-        "--hop",
-        "64",
-    ]);
+    let import = |extra: &[&str]| {
+        let mut args = vec![
+            "model",
+            "import-tf",
+            ckpt.to_str().unwrap(),
+            "-o",
+            imported.to_str().unwrap(),
+            "--hop",
+            "64",
+        ];
+        args.extend_from_slice(extra);
+        timbrel(&args)
+    };
+    let out = import(&[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -137,19 +142,7 @@ fn magentas_own_checkpoint_imports_and_passes_check_golden() {
     );
     assert!(!imported.exists());
 
-    let out = timbrel(&[
-        "model",
-        "import-tf",
-        ckpt.to_str().unwrap(),
-        "-o",
-        imported.to_str().unwrap(),
-        "--hop",
-        "64",
-        "--stages",
-        "4",
-        "--encoder-stages",
-        "3",
-    ]);
+    let out = import(&["--stages", "4", "--encoder-stages", "3"]);
     assert!(
         out.status.success(),
         "{}",

@@ -6,6 +6,7 @@
 mod tiny_notes;
 
 use tests::{ok, timbrel};
+use tiny_notes::{TINY_ENCODER, TINY_STUDENT};
 
 #[test]
 fn eval_scores_blends_and_lists_the_worst_instruments() {
@@ -13,7 +14,7 @@ fn eval_scores_blends_and_lists_the_worst_instruments() {
     let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
     let notes = tiny_notes::render(tmp.path(), &[0, 24, 40], "60,72");
     let student = p("student");
-    ok(&timbrel(&[
+    let train = [
         "train-student",
         "--out",
         &student,
@@ -22,21 +23,10 @@ fn eval_scores_blends_and_lists_the_worst_instruments() {
         &notes,
         "--steps",
         "1",
-        "--batch",
-        "1",
-        "--crop",
-        "1024",
-        "--flows",
-        "1",
-        "--width",
-        "4",
-        "--encoder-layers",
-        "1",
-        "--encoder-width",
-        "4",
-        "--warmup",
-        "1",
-    ]));
+    ];
+    ok(&timbrel(
+        &[&train[..], &TINY_STUDENT, &TINY_ENCODER].concat(),
+    ));
     let eval = |extra: &[&str]| {
         let mut args = vec![
             "eval", "--model", &student, "--data", &notes, "--notes", "6", "--blends", "2",

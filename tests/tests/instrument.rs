@@ -7,21 +7,10 @@ use std::path::Path;
 use std::process::Command;
 
 use engine::audio::ReadOptions;
-use tests::{repo_root, timbrel_path};
+use tests::{repo_root, run_ok, timbrel_in};
 
 fn run(args: &[&str], cache: &Path) -> String {
-    let out = Command::new(timbrel_path())
-        .args(args)
-        .env("TIMBREL_CACHE_DIR", cache)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "timbrel {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    run_ok(&mut timbrel_in(cache, args))
 }
 
 fn demo(name: &str) -> String {
@@ -107,7 +96,7 @@ fn an_exported_soundfont_plays_between_its_keys_at_the_keys_pitch() {
         .output()
         .is_err()
     {
-        tests::skip(
+        testkit::skip::skip(
             "the FluidSynth check: fluidsynth is not installed (apt-get install fluidsynth; `./dev test` installs it)",
         );
         return;

@@ -4,8 +4,7 @@
 
 use autoencoder::Config;
 use std::path::Path;
-use std::process::Command;
-use tests::timbrel_path;
+use tests::{glide, one_line_error, timbrel_in};
 
 #[path = "support/synth_setup.rs"]
 mod setup;
@@ -18,30 +17,10 @@ fn a_pitched_model_plays_the_asked_pitch_without_resampling_the_sources() {
         excitation_harmonics: 4,
         ..tiny()
     };
-    engine::models::dir::write_random(&s.dir.path().join("pitched"), &pitched, 7).unwrap();
-    let run = |args: &[&str]| {
-        Command::new(timbrel_path())
-            .args(args)
-            .args(["--model", &s.p("pitched")])
-            .env("TIMBREL_CACHE_DIR", s.p("cache"))
-            .output()
-            .unwrap()
-    };
+    testkit::tiny::random_model(&s.dir.path().join("pitched"), &pitched, 7);
+    let run = |args: &[&str]| s.on_model("pitched", args).output().unwrap();
     let (a, b) = (s.note("flute", 48), s.note("organ", 48));
-    let out = run(&[
-        "blend",
-        &a,
-        &b,
-        "--mix",
-        "0.5",
-        "--pitch",
-        "E4",
-        "--pitch-end",
-        "G4",
-        "-o",
-        &s.p("glide.wav"),
-        "--json",
-    ]);
+    let out = run(&[glide(&a, &b, &s.p("glide.wav")), vec!["--json"]].concat());
     assert!(
         out.status.success(),
         "{}",
@@ -76,27 +55,11 @@ fn a_pitched_model_plays_the_asked_pitch_without_resampling_the_sources() {
         &s.p("x.wav"),
         "--quiet",
     ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("MIDI 21 to 108") && err.trim().lines().count() == 1,
-        "{err}"
-    );
+    let err = one_line_error(&out);
+    assert!(err.contains("MIDI 21 to 108"), "{err}");
 
     // A model without an excitation cannot glide, and says so.
-    let out = s.run(&[
-        "blend",
-        &a,
-        &b,
-        "--mix",
-        "0.5",
-        "--pitch",
-        "E4",
-        "--pitch-end",
-        "G4",
-        "-o",
-        &s.p("no.wav"),
-    ]);
+    let out = s.run(&glide(&a, &b, &s.p("no.wav")));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no excitation"), "{err}");
@@ -107,9 +70,7 @@ fn a_pitched_model_plays_the_asked_pitch_without_resampling_the_sources() {
 fn the_default_model_plays_with_its_student_by_default_and_says_so() {
     let s = Setup::new();
     let run = |args: &[&str]| {
-        Command::new(timbrel_path())
-            .args(args)
-            .env("TIMBREL_CACHE_DIR", s.p("cache"))
+        timbrel_in(&s.dir.path().join("cache"), args)
             .output()
             .unwrap()
     };
@@ -162,10 +123,6 @@ fn the_default_model_plays_with_its_student_by_default_and_says_so() {
         &s.p("x.wav"),
         "--quiet",
     ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("no Parallel WaveNet student") && err.trim().lines().count() == 1,
-        "{err}"
-    );
+    let err = one_line_error(&out);
+    assert!(err.contains("no Parallel WaveNet student"), "{err}");
 }

@@ -45,7 +45,7 @@ fn a_samplernn_trains_resumes_and_plays() {
         )
     };
     // Two steps, then two more after a resume (exact resumption is checked in
-    // engine/tests/train.rs, where a run can be stopped part-way).
+    // engine/tests/train/, where a run can be stopped part-way).
     let straight = p("model");
     let text = ok(&start(&straight, "2"));
     assert!(text.contains("finished at step 2/2"), "{text}");

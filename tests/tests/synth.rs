@@ -54,56 +54,27 @@ fn a_blend_of_one_source_is_its_reconstruction() {
     let s = Setup::new();
     let (a, b) = (s.note("flute", 60), s.note("organ", 60));
     s.ok(&["reconstruct", &a, "-o", &s.p("a.wav"), "--seed", "5"]);
-    s.ok(&[
-        "blend",
-        &a,
-        &b,
-        "--mix",
-        "0",
-        "-o",
-        &s.p("mix0.wav"),
-        "--seed",
-        "5",
-    ]);
-    s.ok(&[
-        "blend",
-        &a,
-        &b,
-        "--weights",
-        "1,0",
-        "-o",
-        &s.p("w10.wav"),
-        "--seed",
-        "5",
-    ]);
+    // `blend A B HOW -o OUT --seed SEED`: what it wrote.
+    let blend = |how: [&str; 2], out: &str, seed: &str| {
+        s.ok(&[
+            "blend",
+            &a,
+            &b,
+            how[0],
+            how[1],
+            "-o",
+            &s.p(out),
+            "--seed",
+            seed,
+        ]);
+        read_wav(&s.p(out)).1
+    };
     let reference = read_wav(&s.p("a.wav")).1;
-    assert_eq!(read_wav(&s.p("mix0.wav")).1, reference);
-    assert_eq!(read_wav(&s.p("w10.wav")).1, reference);
+    assert_eq!(blend(["--mix", "0"], "mix0.wav", "5"), reference);
+    assert_eq!(blend(["--weights", "1,0"], "w10.wav", "5"), reference);
     // Another seed, other audio; a real mix, other audio again.
-    s.ok(&[
-        "blend",
-        &a,
-        &b,
-        "--mix",
-        "0",
-        "-o",
-        &s.p("seed6.wav"),
-        "--seed",
-        "6",
-    ]);
-    assert_ne!(read_wav(&s.p("seed6.wav")).1, reference);
-    s.ok(&[
-        "blend",
-        &a,
-        &b,
-        "--mix",
-        "0.5",
-        "-o",
-        &s.p("half.wav"),
-        "--seed",
-        "5",
-    ]);
-    assert_ne!(read_wav(&s.p("half.wav")).1, reference);
+    assert_ne!(blend(["--mix", "0"], "seed6.wav", "6"), reference);
+    assert_ne!(blend(["--mix", "0.5"], "half.wav", "5"), reference);
     // A morph from A to B.
     s.ok(&[
         "blend",
@@ -193,17 +164,7 @@ fn grid_renders_every_cell_once_and_resumes() {
         let file = s.p(&format!("grid/{}", cell["file"].as_str().unwrap()));
         assert!(Path::new(&file).exists(), "{file}");
     }
-    let wavs = std::fs::read_dir(s.p("grid"))
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "wav")
-        })
-        .count();
-    assert_eq!(wavs, 8);
+    assert_eq!(testkit::notes::wav_count(Path::new(&s.p("grid"))), 8);
     // The cell at x = 1, y = 0 of pitch 60 is B.
     let b = cells
         .iter()
@@ -402,13 +363,7 @@ fn ctrl_c_cancels_and_leaves_no_file() {
 #[test]
 fn engine_cancel_stops_a_decode_early() {
     let s = Setup::new();
-    let engine = engine::synth::Engine::load(
-        &engine::synth::ModelSource::Dir(s.dir.path().join("model")),
-        None,
-        &Device::Cpu,
-    )
-    .unwrap()
-    .with_cache(None);
+    let engine = testkit::tiny::load(&s.dir.path().join("model"));
     let emb = engine::synth::Embedding {
         frames: 20_000,
         channels: 4,
@@ -440,15 +395,7 @@ fn the_engine_decodes_through_the_gpu_decoder_path() {
     // The engine's GPU branch (the tensor decoder), on the CPU device: voices of different
     // lengths, their own random streams, progress and cancellation, as with the CPU decoder.
     let s = Setup::new();
-    let load = || {
-        engine::synth::Engine::load(
-            &engine::synth::ModelSource::Dir(s.dir.path().join("model")),
-            None,
-            &Device::Cpu,
-        )
-        .unwrap()
-        .with_cache(None)
-    };
+    let load = || testkit::tiny::load(&s.dir.path().join("model"));
     let cpu = load();
     let tensor = load().with_tensor_decoder(&Device::Cpu).unwrap();
     assert!(tensor.uses_tensor_decoder() && !cpu.uses_tensor_decoder());

@@ -5,7 +5,8 @@
 #[path = "support/tiny_notes.rs"]
 mod tiny_notes;
 
-use tests::{ok, timbrel};
+use tests::{glide, ok, timbrel};
+use tiny_notes::{TINY_ENCODER, TINY_STUDENT};
 
 const TINY: &str = r#"{"num_stages": 4, "num_layers": 4, "filter_length": 3, "width": 8,
   "skip_width": 8, "ae_num_stages": 4, "ae_num_layers": 3, "ae_filter_length": 3,
@@ -87,17 +88,7 @@ fn train_resume_and_eval_end_to_end() {
     assert_eq!(report["reconstructed"], 2);
     let nll = report["nll_nats"].as_f64().unwrap();
     assert!(nll > 0.0 && nll < 6.0, "{nll}");
-    let wavs = std::fs::read_dir(tmp.path().join("eval"))
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "wav")
-        })
-        .count();
-    assert_eq!(wavs, 2);
+    assert_eq!(testkit::notes::wav_count(&tmp.path().join("eval")), 2);
 }
 
 #[test]
@@ -111,25 +102,11 @@ fn a_student_trains_resumes_and_is_evaluated_end_to_end() {
         args.extend_from_slice(extra);
         timbrel(&args)
     };
-    let text = ok(&train(&[
+    let flags = [
         "--data",
         &notes,
         "--steps",
         "2",
-        "--batch",
-        "1",
-        "--crop",
-        "1024",
-        "--flows",
-        "1",
-        "--width",
-        "4",
-        "--encoder-layers",
-        "1",
-        "--encoder-width",
-        "4",
-        "--warmup",
-        "1",
         "--checkpoint-every",
         "1",
         "--validate-every",
@@ -138,7 +115,8 @@ fn a_student_trains_resumes_and_is_evaluated_end_to_end() {
         "2",
         "--free-run-notes",
         "1",
-    ]));
+    ];
+    let text = ok(&train(&[&flags[..], &TINY_STUDENT, &TINY_ENCODER].concat()));
     assert!(text.contains("finished at step 2/2"), "{text}");
     assert!(text.contains("validation loss"), "{text}");
     let text = ok(&train(&["--resume", "--steps", "3"]));
@@ -172,22 +150,10 @@ fn a_student_trains_resumes_and_is_evaluated_end_to_end() {
         .map(|e| e.unwrap().path().to_str().unwrap().to_string())
         .collect();
     wavs.sort();
-    let out = timbrel(&[
-        "blend",
-        &wavs[0],
-        &wavs[1],
-        "--mix",
-        "0.5",
-        "--pitch",
-        "E4",
-        "--pitch-end",
-        "G4",
-        "--model",
-        &student,
-        "-o",
-        &p("blend.wav"),
-        "--json",
-    ]);
+    let blend_wav = p("blend.wav");
+    let mut args = glide(&wavs[0], &wavs[1], &blend_wav);
+    args.extend(["--model", &student, "--json"]);
+    let out = timbrel(&args);
     let summary: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
     assert!(summary["model"].as_str().unwrap().ends_with("(student)"));
     assert_eq!(summary["sources"][0]["shift_semitones"], 0);
@@ -226,33 +192,25 @@ fn a_student_is_distilled_from_a_teacher_and_plays_beside_it() {
         excitation_harmonics: 2,
         ..autoencoder::Config::small()
     };
-    engine::models::dir::write_random(&tmp.path().join("teacher"), &teacher, 1).unwrap();
-    let text = ok(&timbrel(&[
+    testkit::tiny::random_model(&tmp.path().join("teacher"), &teacher, 1);
+    let (teacher_dir, student_dir) = (p("teacher"), p("teacher/student"));
+    let flags = [
         "train-student",
         "--data",
         &notes,
         "--teacher",
-        &p("teacher"),
+        &teacher_dir,
         "--out",
-        &p("teacher/student"),
+        &student_dir,
         "--power-weight",
         "0.5",
         "--steps",
         "2",
-        "--batch",
-        "1",
-        "--crop",
-        "1024",
-        "--flows",
-        "1",
-        "--width",
-        "4",
-        "--warmup",
-        "1",
         "--free-run-every",
         "0",
         "--quiet",
-    ]));
+    ];
+    let text = ok(&timbrel(&[&flags[..], &TINY_STUDENT].concat()));
     assert!(text.contains("finished at step 2/2"), "{text}");
     let log = std::fs::read_to_string(tmp.path().join("teacher/student/train_log.jsonl")).unwrap();
     assert!(

@@ -18,17 +18,21 @@ use super::plots;
 use super::state::{PadMode, State};
 use super::worker::{Event, GridJob, Job, RenderJob, Rendered, Worker};
 
+mod commands;
 mod events;
 mod files;
 mod instrument_dialog;
 mod keyboard;
 mod live_keys;
+mod pad;
 mod panels;
 mod preview;
 mod result;
+pub use commands::Command;
 use instrument_dialog::instrument_ui;
 use keyboard::keyboard_ui;
 use live_keys::{LiveKeys, live_key_events};
+use pad::blend_ui;
 use panels::*;
 pub use preview::{PREVIEW_RES, Preview};
 
@@ -70,49 +74,6 @@ impl Default for Options {
     }
 }
 
-/// Something a panel asks for; the app applies it after the frame is drawn.
-#[derive(Debug, Clone, PartialEq)]
-#[must_use]
-pub enum Command {
-    AddSource(PathBuf),
-    RemoveSource(PathBuf),
-    SetCorner(usize, Option<PathBuf>),
-    Render,
-    Cancel,
-    PlayResult,
-    PlaySource(usize),
-    Stop,
-    /// Play the result transposed by this many semitones (the computer keyboard).
-    PlayTransposed(i32),
-    /// A key of the computer keyboard's row, this many semitones from the pitch, went
-    /// down or up (keys played live).
-    LiveKey {
-        semitones: i32,
-        down: bool,
-    },
-    /// Let every live key go (the window lost the keyboard).
-    LiveAllOff,
-    ExportDialog,
-    ExportTo(PathBuf),
-    ConfirmOverwrite(bool),
-    SaveSession,
-    OpenSession,
-    /// The puck was let go: with the preview grid ready, play the nearest cell and
-    /// render the exact blend; with a parallel decoder, render and play the exact blend.
-    PuckReleased,
-    /// The puck is being dragged: with a parallel decoder the result follows it.
-    PuckMoved,
-    /// File → Export instrument…: show (true) or hide the instrument dialog.
-    InstrumentDialog(bool),
-    /// Ask where the instrument goes (a file dialog), then export it there.
-    InstrumentChooseFile,
-    /// Export the instrument to this path (asking first if it exists).
-    InstrumentTo(PathBuf),
-    CancelInstrument,
-    /// The status line's error was dismissed.
-    DismissError,
-}
-
 /// An instrument export under way.
 #[derive(Debug)]
 pub struct InstrumentRun {
@@ -125,14 +86,42 @@ pub struct InstrumentRun {
 #[derive(Debug)]
 enum ModelStatus {
     Loading,
-    Ready {
-        name: String,
-        parameters: usize,
-        decoder: String,
-        pitched: bool,
-        parallel: bool,
-    },
+    Ready(ModelInfo),
     Failed(String),
+}
+
+/// A loaded model, as the worker reports it.
+#[derive(Debug)]
+struct ModelInfo {
+    name: String,
+    parameters: usize,
+    decoder: String,
+    /// Its decoder plays any pitch (an excitation).
+    pitched: bool,
+    /// A Parallel WaveNet student generates (the result follows the puck).
+    parallel: bool,
+}
+
+impl ModelInfo {
+    /// The status line's words for it.
+    fn describe(&self) -> String {
+        format!(
+            "{}, {:.2} M parameters{}, decoding {}{}",
+            self.name,
+            self.parameters as f64 / 1e6,
+            if self.pitched {
+                ", plays any pitch"
+            } else {
+                ""
+            },
+            self.decoder,
+            if self.parallel {
+                "; the result follows the puck"
+            } else {
+                ""
+            }
+        )
+    }
 }
 
 #[derive(Debug)]
@@ -349,7 +338,7 @@ impl TimbrelApp {
     }
 
     pub fn model_ready(&self) -> bool {
-        matches!(self.model, ModelStatus::Ready { .. })
+        matches!(self.model, ModelStatus::Ready(_))
     }
 
     /// The blend weights the pad or slider gives, with the sources they apply to.
@@ -386,157 +375,6 @@ impl TimbrelApp {
         }
     }
 
-    fn apply(&mut self, command: Command, ctx: &egui::Context) {
-        match command {
-            Command::AddSource(path) => {
-                if !self.state.packs.contains(&path) {
-                    self.state.packs.push(path.clone());
-                    if let Some(free) = self.state.corners.iter().position(Option::is_none) {
-                        self.state.corners[free] = Some(path.clone());
-                    }
-                    self.scan(path);
-                }
-            }
-            Command::RemoveSource(path) => {
-                self.state.packs.retain(|p| p != &path);
-                self.scans.remove(&path);
-                for c in &mut self.state.corners {
-                    if c.as_ref() == Some(&path) {
-                        *c = None;
-                    }
-                }
-            }
-            Command::SetCorner(i, path) => {
-                if let Some(c) = self.state.corners.get_mut(i) {
-                    *c = path;
-                }
-            }
-            Command::Render => self.start_render(),
-            Command::Cancel => {
-                if let Some(r) = &self.running {
-                    r.control.cancel();
-                }
-            }
-            Command::PlayResult => {
-                if let Some(r) = &self.result {
-                    self.player.play(&r.rendered.audio);
-                }
-            }
-            Command::PlaySource(i) => {
-                if let Some(s) = self.result.as_ref().and_then(|r| r.rendered.sources.get(i)) {
-                    self.player.play(&s.samples[..s.length]);
-                }
-            }
-            Command::Stop => self.player.stop(),
-            Command::PlayTransposed(semitones) => self.play_key(semitones),
-            Command::LiveKey { semitones, down } => self.live_key(semitones, down),
-            Command::LiveAllOff => self.live_all_off(),
-            Command::ExportDialog => {
-                let path = if self.options.dialogs {
-                    let mut dialog = rfd::FileDialog::new()
-                        .add_filter("WAV", &["wav"])
-                        .set_file_name(self.suggested_name());
-                    if let Some(dir) = self.state.last_export.as_ref().and_then(|p| p.parent()) {
-                        dialog = dialog.set_directory(dir);
-                    }
-                    dialog.save_file()
-                } else {
-                    self.export_path.clone()
-                };
-                if let Some(path) = path {
-                    self.commands.push(Command::ExportTo(path));
-                }
-            }
-            Command::ExportTo(path) => {
-                if path.exists() {
-                    self.confirm_overwrite = Some(path);
-                } else {
-                    self.export(path);
-                }
-            }
-            Command::ConfirmOverwrite(yes) => {
-                if let Some(path) = self.confirm_instrument.take() {
-                    if yes {
-                        self.export_instrument(path, true);
-                    }
-                } else if let Some(path) = self.confirm_overwrite.take()
-                    && yes
-                {
-                    self.export(path);
-                }
-            }
-            Command::InstrumentDialog(open) => self.instrument_dialog = open,
-            Command::InstrumentChooseFile => {
-                let format = self.state.instrument.format;
-                let ext = match format {
-                    engine::instrument::Format::Sf2 => "sf2",
-                    engine::instrument::Format::Sfz => "sfz",
-                };
-                let path = if self.options.dialogs {
-                    rfd::FileDialog::new()
-                        .add_filter(ext.to_uppercase(), &[ext])
-                        .set_file_name(self.suggested_name().replace(".wav", &format!(".{ext}")))
-                        .save_file()
-                } else {
-                    self.instrument_path.clone()
-                };
-                if let Some(path) = path {
-                    let path = if engine::instrument::Format::of(&path).is_some() {
-                        path
-                    } else {
-                        path.with_extension(ext)
-                    };
-                    self.commands.push(Command::InstrumentTo(path));
-                }
-            }
-            Command::InstrumentTo(path) => {
-                let taken = path.exists()
-                    || (engine::instrument::Format::of(&path)
-                        == Some(engine::instrument::Format::Sfz)
-                        && engine::instrument::samples_dir(&path).exists());
-                if taken {
-                    self.confirm_instrument = Some(path);
-                } else {
-                    self.export_instrument(path, false);
-                }
-            }
-            Command::DismissError => self.error = None,
-            Command::CancelInstrument => {
-                if let Some(run) = &self.instrument {
-                    run.control.cancel();
-                }
-            }
-            Command::SaveSession => self.save_session(),
-            Command::OpenSession => self.open_session(),
-            Command::PuckMoved => {
-                // Renders follow the puck, one at a time: the next starts with the
-                // position of the moment the last one is done.
-                if self.parallel() {
-                    self.follow_puck = true;
-                }
-            }
-            Command::PuckReleased if self.parallel() => {
-                self.follow_puck = false;
-                if let Some(r) = &self.running {
-                    r.control.cancel();
-                }
-                self.queued_render = true;
-            }
-            Command::PuckReleased => {
-                if let Some(cell) = self.play_nearest_cell() {
-                    self.preview_cell = Some(cell);
-                    // The exact blend of the new position: now, or once a render of the
-                    // old one has stopped.
-                    if let Some(r) = &self.running {
-                        r.control.cancel();
-                    }
-                    self.queued_render = true;
-                }
-            }
-        }
-        ctx.request_repaint();
-    }
-
     fn suggested_name(&self) -> String {
         let name = |p: &Option<PathBuf>| {
             p.as_ref()
@@ -556,12 +394,12 @@ impl TimbrelApp {
     }
 
     fn pitched(&self) -> bool {
-        matches!(self.model, ModelStatus::Ready { pitched: true, .. })
+        matches!(&self.model, ModelStatus::Ready(m) if m.pitched)
     }
 
     /// Whether a Parallel WaveNet student generates (the result follows the puck).
     pub fn parallel(&self) -> bool {
-        matches!(self.model, ModelStatus::Ready { parallel: true, .. })
+        matches!(&self.model, ModelStatus::Ready(m) if m.parallel)
     }
 
     /// The audio output (tests: what was sent to it).

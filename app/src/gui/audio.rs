@@ -338,7 +338,7 @@ mod live_tests;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::allocator::counting::calls_on_this_thread;
+    use testkit::alloc::calls_on_this_thread;
 
     #[test]
     fn the_callback_plays_replaces_and_stops_without_allocating() {

@@ -3,16 +3,14 @@
 //! audio comes out of `Renderer::fill` as a device would take it (stereo, 48 kHz, 480
 //! frames a buffer).
 
-use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use candle_core::Device;
 use engine::live::{Corners, LiveConfig, LiveEngine};
 use engine::pitch::{Pitch, detect};
-use engine::synth::{DecoderKind, Engine, ModelSource};
 
 use super::*;
-use crate::allocator::counting::calls_on_this_thread;
+use testkit::alloc::calls_on_this_thread;
+use testkit::demo::{default_student, demo_corners};
 
 const RATE: u32 = 48_000;
 const BUFFER_FRAMES: usize = 480;
@@ -26,18 +24,11 @@ struct Model {
 fn shared() -> &'static Model {
     static SHARED: OnceLock<Model> = OnceLock::new();
     SHARED.get_or_init(|| {
-        let engine = Engine::load(
-            &ModelSource::Default,
-            Some(DecoderKind::Parallel),
-            &Device::Cpu,
-        )
-        .unwrap()
-        .with_cache(None);
+        let engine = default_student();
         let dir = tempfile::tempdir().unwrap();
-        let packs = engine::demo::install(dir.path()).unwrap();
-        let paths: Vec<&Path> = packs.iter().map(|p| p.as_path()).collect();
+        let (_, corners) = demo_corners(&engine, dir.path());
         Model {
-            corners: Corners::encode(&engine, &paths).unwrap(),
+            corners,
             model: engine.student_model().unwrap(),
         }
     })

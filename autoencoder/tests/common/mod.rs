@@ -2,6 +2,8 @@
 //! Helpers shared by the integration tests (included with `mod common;`).
 #![allow(dead_code)]
 
+pub mod student;
+
 use autoencoder::wavenet::weights::BiasInit;
 use autoencoder::{Config, Stepper, WaveNetAutoencoder};
 use candle_core::{Device, Tensor};

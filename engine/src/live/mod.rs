@@ -40,6 +40,15 @@ use crate::error::{Error, Result};
 use crate::synth::{PITCH_RANGE, XyMode, xy_weights};
 pub use corners::{CornerNote, CornerSwap, Corners, MAX_CORNERS, PACK_KEYS};
 pub use output::RATE_RANGE;
+
+/// The latency, in host frames, of an engine for blocks of at most `max_block_frames` at
+/// `rate_hz` ([`LiveEngine::latency_secs`] × the rate): known before the engine is
+/// built, as a plugin host asks for it when it activates the plugin.
+pub fn latency_frames(rate_hz: u32, max_block_frames: usize) -> Result<usize> {
+    Ok(output::Output::new(rate_hz, max_block_frames)?
+        .0
+        .latency_frames())
+}
 use output::{MODEL_RATE_HZ, Output};
 use voice::{Controls, Phase, Voice};
 pub use voice::{VIBRATO_DEPTH_SEMITONES, VIBRATO_HZ};
@@ -111,6 +120,8 @@ pub struct LiveEngine {
     /// Notes started so far: a voice's age, and its noise stream.
     notes: u64,
     guard: bool,
+    /// The share of a block's duration the guard lets the voices take.
+    guard_share: f64,
     /// Seconds a voice-sample took lately (the guard's estimate).
     cost_secs: f64,
     load: f32,
@@ -176,6 +187,7 @@ impl LiveEngine {
             gain: 1.0,
             notes: 0,
             guard: true,
+            guard_share: GUARD_SHARE,
             cost_secs: 0.0,
             load: 0.0,
         })
@@ -296,6 +308,17 @@ impl LiveEngine {
         self.guard = on;
     }
 
+    /// The share of each block's duration the guard lets the voices take (default
+    /// [`GUARD_SHARE`]; clamped to 0 to 1): lower leaves the host more room for other
+    /// plugins, and fewer voices sound.
+    pub fn set_cpu_share(&mut self, share: f64) {
+        self.guard_share = if share.is_finite() {
+            share.clamp(0.0, 1.0)
+        } else {
+            GUARD_SHARE
+        };
+    }
+
     /// Voices sounding (held or releasing).
     pub fn active_voices(&self) -> usize {
         self.voices().filter(|v| v.phase != Phase::Free).count()
@@ -413,7 +436,7 @@ impl LiveEngine {
         if !self.guard || self.cost_secs <= 0.0 {
             return;
         }
-        let budget = samples as f64 / f64::from(MODEL_RATE_HZ) * GUARD_SHARE;
+        let budget = samples as f64 / f64::from(MODEL_RATE_HZ) * self.guard_share;
         let threads = 1 + self.pool.as_ref().map_or(0, pool::Pool::threads);
         loop {
             let active = self.active_voices();

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use autoencoder::student::cpu::CpuStudent;
 use autoencoder::student::generate::{StudentGenerator, render_cpu};
 use autoencoder::student::{StudentAutoencoder, StudentAutoencoderConfig};
-use autoencoder::{Config, Control, Generator, Request, WaveNetAutoencoder};
+use autoencoder::{Config, Control, FrameShape, Generator, Request, WaveNetAutoencoder};
 use candle_core::{Device, Tensor};
 
 use super::dir::{WEIGHTS_FILE, identity};
@@ -162,16 +162,12 @@ impl HostStudent {
 }
 
 impl Generator for HostStudent {
-    fn hop_length(&self) -> usize {
-        self.cpu.config().hop_length
-    }
-
-    fn bottleneck(&self) -> usize {
-        self.cpu.config().bottleneck
-    }
-
-    fn excitation_channels(&self) -> usize {
-        self.excitation_channels
+    fn shape(&self) -> FrameShape {
+        FrameShape {
+            hop_length: self.cpu.config().hop_length,
+            bottleneck: self.cpu.config().bottleneck,
+            excitation_channels: self.excitation_channels,
+        }
     }
 
     fn describe(&self, threads: usize) -> String {

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use clack_extensions::latency::PluginLatency;
 use clack_extensions::log::{HostLog, HostLogImpl, LogSeverity};
 use clack_extensions::state::PluginState;
 use clack_host::events::Match;
@@ -270,6 +271,15 @@ impl Harness {
             .save(&self.plugin.plugin_handle(), &mut bytes)
             .unwrap();
         bytes
+    }
+
+    /// The latency the plugin reports, in frames (0 when it has no latency extension).
+    pub fn latency_frames(&mut self) -> u32 {
+        let handle = self.plugin.plugin_handle();
+        match handle.get_extension::<PluginLatency>() {
+            Some(latency) => latency.get(&self.plugin.plugin_handle()),
+            None => 0,
+        }
     }
 
     pub fn load_state(&mut self, bytes: &[u8]) -> bool {

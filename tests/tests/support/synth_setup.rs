@@ -2,32 +2,15 @@
 //! temporary folder (included with `#[path = "support/synth_setup.rs"] mod setup;`).
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unused_imports)]
 
-use autoencoder::{Config, Sampling};
-use candle_core::Device;
-use engine::audio::wav::{self, WavFormat};
-use engine::fsutil::Overwrite;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use tests::timbrel_path;
+use autoencoder::Config;
+use engine::audio::wav::WavFormat;
+use std::process::{Command, Output};
+use testkit::notes;
+use tests::{run_ok, timbrel_in};
 
 /// Hop 64: a 0.5 s note is 125 frames.
 pub fn tiny() -> Config {
-    Config {
-        num_stages: 4,
-        num_layers: 5,
-        filter_length: 3,
-        width: 16,
-        skip_width: 16,
-        ae_num_stages: 4,
-        ae_num_layers: 3,
-        ae_filter_length: 3,
-        ae_width: 8,
-        ae_bottleneck_width: 4,
-        ae_hop_length: 64,
-        excitation_harmonics: 0,
-        excitation_into: Default::default(),
-    }
+    testkit::tiny::wavenet()
 }
 
 pub struct Setup {
@@ -38,12 +21,12 @@ impl Setup {
     /// A random tiny model, four instruments as sample packs (C3, C4, C5 each) and a cache.
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        engine::models::dir::write_random(&dir.path().join("model"), &tiny(), 7).unwrap();
+        testkit::tiny::random_model(&dir.path().join("model"), &tiny(), 7);
         for (i, name) in ["flute", "organ", "bass", "reed"].iter().enumerate() {
             let pack = dir.path().join(name);
             std::fs::create_dir_all(&pack).unwrap();
             for pitch in [48u8, 60, 72] {
-                let hz = 440.0 * 2f32.powf((f32::from(pitch) - 69.0) / 12.0);
+                let hz = notes::hz(pitch);
                 let samples: Vec<f32> = (0..8000)
                     .map(|t| {
                         let t = t as f32 / 16_000.0;
@@ -52,14 +35,11 @@ impl Setup {
                             + 0.1 * (i as f32) * (std::f32::consts::TAU * 2.0 * hz * t).sin())
                     })
                     .collect();
-                wav::write(
-                    &pack.join(format!("{name}_acoustic_000-{pitch:03}-100.wav")),
+                notes::write(
+                    &pack.join(notes::nsynth_name(name, pitch, 100)),
                     &samples,
-                    16_000,
                     WavFormat::S16,
-                    Overwrite::Never,
-                )
-                .unwrap();
+                );
             }
         }
         Self { dir }
@@ -70,14 +50,20 @@ impl Setup {
     }
 
     pub fn note(&self, pack: &str, pitch: u8) -> String {
-        self.p(&format!("{pack}/{pack}_acoustic_000-{pitch:03}-100.wav"))
+        self.p(&format!("{pack}/{}", notes::nsynth_name(pack, pitch, 100)))
     }
 
+    /// `timbrel ARGS --model <the tiny model> --quiet`, with the cache in the folder.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(timbrel_path());
-        cmd.args(args)
-            .args(["--model", &self.p("model"), "--quiet"])
-            .env("TIMBREL_CACHE_DIR", self.p("cache"));
+        let mut cmd = self.on_model("model", args);
+        cmd.arg("--quiet");
+        cmd
+    }
+
+    /// `timbrel ARGS --model <the folder's MODEL>` (not quiet), with the cache in the folder.
+    pub fn on_model(&self, model: &str, args: &[&str]) -> Command {
+        let mut cmd = timbrel_in(&self.dir.path().join("cache"), args);
+        cmd.args(["--model", &self.p(model)]);
         cmd
     }
 
@@ -86,14 +72,7 @@ impl Setup {
     }
 
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "timbrel {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        run_ok(&mut self.command(args))
     }
 
     pub fn json(&self, args: &[&str]) -> serde_json::Value {

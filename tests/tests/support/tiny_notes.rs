@@ -1,5 +1,6 @@
 //! A tiny dataset for the training tests: notes rendered by `timbrel dataset render` from
-//! the tiny SoundFont (included with `#[path = "support/tiny_notes.rs"] mod tiny_notes;`).
+//! the tiny SoundFont, and the flags of a tiny student to train on them (included with
+//! `#[path = "support/tiny_notes.rs"] mod tiny_notes;`).
 #![allow(clippy::unwrap_used, dead_code)]
 
 #[path = "../../../engine/tests/support/tiny_sf2.rs"]
@@ -32,3 +33,12 @@ pub fn render(dir: &Path, programs: &[u8], pitches: &str) -> String {
     ]));
     notes
 }
+
+/// `timbrel train-student` flags for a student small enough to train in seconds: one
+/// flow of width 4, batch 1 of 1,024 samples, one warm-up step.
+pub const TINY_STUDENT: [&str; 10] = [
+    "--batch", "1", "--crop", "1024", "--flows", "1", "--width", "4", "--warmup", "1",
+];
+
+/// With an encoder of its own (no teacher's): one layer of width 4.
+pub const TINY_ENCODER: [&str; 4] = ["--encoder-layers", "1", "--encoder-width", "4"];

@@ -17,13 +17,13 @@ impl TimbrelApp {
                     pitched,
                     parallel,
                 } => {
-                    self.model = ModelStatus::Ready {
+                    self.model = ModelStatus::Ready(ModelInfo {
                         name,
                         parameters,
                         decoder,
                         pitched,
                         parallel,
-                    };
+                    });
                     if self.options.render_on_start {
                         self.options.render_on_start = false;
                         self.start_render();
