@@ -25,8 +25,3 @@ pub mod synth;
 pub mod train;
 
 pub use error::{Error, OptionsError, Result};
-
-// The paths these had before issue 30 put them under `models`, kept only so that the
-// branches of that issue merge cleanly; nothing in the workspace uses them.
-#[doc(hidden)]
-pub use models::{dir as model_dir, embedded as default_model};
