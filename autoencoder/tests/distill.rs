@@ -7,7 +7,7 @@ mod common;
 
 use autoencoder::student::distill::{Bins, bin_edges, bin_of, teacher_input};
 use autoencoder::student::spectral::{POWER_SIZE, Stft, power_loss};
-use autoencoder::student::{Objective, Student, StudentConfig, Weights};
+use autoencoder::student::{LossWeights, Objective, Student, StudentConfig};
 use autoencoder::{Config, WaveNetAutoencoder, mulaw};
 use candle_core::{D, DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
@@ -227,7 +227,7 @@ fn distilling_a_tiny_teacher_lowers_the_kl() {
     let encoding = teacher.encode(&scaled).unwrap();
     let exc = excitation(batch, time);
     let objective = Objective::new(
-        Weights {
+        LossWeights {
             spectral: 0.0,
             power: 0.0,
             distill: 1.0,
@@ -275,7 +275,7 @@ fn the_power_loss_is_one_for_silence_zero_for_the_same_note_and_training_lowers_
     let vm = VarMap::new();
     let student = Student::new(&cfg, &VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
     let objective = Objective::new(
-        Weights {
+        LossWeights {
             spectral: 0.0,
             power: 1.0,
             distill: 0.0,
@@ -303,20 +303,20 @@ fn the_power_loss_is_one_for_silence_zero_for_the_same_note_and_training_lowers_
 #[test]
 fn bad_weights_and_a_missing_teacher_are_errors() {
     let dev = Device::Cpu;
-    let zero = Weights {
+    let zero = LossWeights {
         spectral: 0.0,
         power: 0.0,
         distill: 0.0,
     };
     assert!(Objective::new(zero, &dev).is_err());
-    let negative = Weights {
+    let negative = LossWeights {
         power: -1.0,
-        ..Weights::default()
+        ..LossWeights::default()
     };
     assert!(Objective::new(negative, &dev).is_err());
-    let distil = Weights {
+    let distil = LossWeights {
         distill: 1.0,
-        ..Weights::default()
+        ..LossWeights::default()
     };
     let objective = Objective::new(distil, &dev).unwrap();
     let cfg = student_config(vec![1]);

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use autoencoder::cpu::Isa;
 use autoencoder::student::fused::{FusedStudent, StudentBatch, variable_shapes};
 use autoencoder::student::{
-    Objective, StudentAutoencoder, StudentAutoencoderConfig, StudentConfig, Weights,
+    LossWeights, Objective, StudentAutoencoder, StudentAutoencoderConfig, StudentConfig,
 };
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
@@ -350,7 +350,7 @@ fn the_objective_backpropagates_through_it() {
     cfg.student.subpartial_bank = true;
     let vm = random(&cfg, 21);
     let x = inputs(&cfg, 2, 8);
-    let weights = Weights {
+    let weights = LossWeights {
         spectral: 1.0,
         power: 2.0,
         distill: 0.0,

@@ -284,7 +284,7 @@ fn decode_engine(
     let pitches = vec![engine.pitched().then(|| Glide::at(57.0)); args.batch];
     let streams: Vec<u64> = (0..args.batch as u64).collect();
     let sampling = autoencoder::Sampling::default();
-    let mut quiet = |_: &engine::synth::Progress| std::ops::ControlFlow::Continue(());
+    let mut quiet = |_: &engine::synth::DecodeProgress| std::ops::ControlFlow::Continue(());
     engine.decode_at(
         &[voice(1)],
         &pitches[..1],

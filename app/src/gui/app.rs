@@ -10,7 +10,7 @@ use autoencoder::Sampling;
 use eframe::egui::{self, Color32, Key, Sense, Stroke, Vec2};
 use engine::pack::Scan;
 use engine::pitch::midi_name;
-use engine::synth::{ModelSource, Progress, Weights, XyMode, xy_weights};
+use engine::synth::{DecodeProgress, ModelSource, Weights, XyMode, xy_weights};
 
 use super::audio::Player;
 use super::midi::{Midi, MidiEvent};
@@ -78,7 +78,7 @@ impl Default for Options {
 #[derive(Debug)]
 pub struct InstrumentRun {
     pub control: Arc<Control>,
-    pub progress: Option<Progress>,
+    pub progress: Option<DecodeProgress>,
     pub started: Instant,
     pub path: PathBuf,
 }
@@ -128,7 +128,7 @@ impl ModelInfo {
 struct Running {
     id: u64,
     control: Arc<Control>,
-    progress: Option<Progress>,
+    progress: Option<DecodeProgress>,
     started: Instant,
     /// Play the result as soon as it is there (a render started by the puck).
     autoplay: bool,

@@ -15,7 +15,7 @@ use engine::live::{CornerSwap, Corners, LiveConfig, LiveEngine};
 use engine::pack::Scan;
 use engine::synth::render::{self, RenderOptions};
 use engine::synth::{
-    Embedding, Engine, ModelSource, NoteSpec, Prepared, Progress, Voice, Weights, XyMode,
+    DecodeProgress, Embedding, Engine, ModelSource, NoteSpec, Prepared, Voice, Weights, XyMode,
 };
 
 /// What the GUI asks for.
@@ -117,7 +117,7 @@ pub enum Event {
     },
     Progress {
         id: u64,
-        progress: Progress,
+        progress: DecodeProgress,
     },
     Rendered {
         id: u64,
@@ -135,7 +135,7 @@ pub enum Event {
         cells: Vec<Arc<[f32]>>,
     },
     Exported(Result<PathBuf, String>),
-    InstrumentProgress(Progress),
+    InstrumentProgress(DecodeProgress),
     /// An instrument export ended: what was written, or why not.
     InstrumentDone {
         result: Result<String, String>,

@@ -13,7 +13,7 @@ use engine::audio::wav::WavFormat;
 use engine::audio::{DEFAULT_MAX_SECS, ReadOptions, SAMPLE_RATE_HZ};
 use engine::fsutil::Overwrite;
 use engine::synth::render::{self, RenderOptions};
-use engine::synth::{DecoderKind, Engine, ModelSource, Progress};
+use engine::synth::{DecodeProgress, DecoderKind, Engine, ModelSource};
 
 /// Flags every synthesis command takes.
 #[derive(Debug, Clone, clap::Args)]
@@ -249,7 +249,7 @@ impl Bar {
         }
     }
 
-    pub(super) fn update(&mut self, p: &Progress) {
+    pub(super) fn update(&mut self, p: &DecodeProgress) {
         if !self.quiet && !self.shown && self.started.elapsed().as_secs_f64() > 1.0 {
             self.bar
                 .set_draw_target(indicatif::ProgressDrawTarget::stderr());
@@ -284,7 +284,7 @@ pub(super) fn cancel_on_ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
 /// bar (neither when `quiet`); Ctrl-C cancels it through the progress callback.
 pub(crate) fn with_progress<T>(
     quiet: bool,
-    job: impl FnOnce(&mut dyn FnMut(&Progress) -> ControlFlow<()>, &mut dyn FnMut(&str)) -> T,
+    job: impl FnOnce(&mut dyn FnMut(&DecodeProgress) -> ControlFlow<()>, &mut dyn FnMut(&str)) -> T,
 ) -> anyhow::Result<T> {
     let stop = cancel_on_ctrl_c()?;
     let mut bar = Bar::new(quiet);
@@ -302,7 +302,7 @@ pub(crate) fn with_progress<T>(
 pub(super) fn watch<'a>(
     bar: &'a mut Bar,
     stop: &'a AtomicBool,
-) -> impl FnMut(&Progress) -> ControlFlow<()> + 'a {
+) -> impl FnMut(&DecodeProgress) -> ControlFlow<()> + 'a {
     move |p| {
         bar.update(p);
         if stop.load(Ordering::Relaxed) {

@@ -90,7 +90,7 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
         )
         .context("train-student --resume")?;
         let was = trainer.options().student_loss;
-        let weights = autoencoder::student::Weights {
+        let weights = autoencoder::student::LossWeights {
             spectral: args.spectral_weight.unwrap_or(was.spectral),
             power: args.power_weight.unwrap_or(was.power),
             distill: args.distill_weight.unwrap_or(was.distill),
@@ -147,7 +147,7 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
         let options = TrainOptions {
             sub_octave_share: args.sub_octave_share.unwrap_or(0.0),
             bank_weight: args.bank_weight.unwrap_or(0.0),
-            student_loss: autoencoder::student::Weights {
+            student_loss: autoencoder::student::LossWeights {
                 spectral: args.spectral_weight.unwrap_or(1.0),
                 power: args.power_weight.unwrap_or(0.0),
                 distill,

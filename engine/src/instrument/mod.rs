@@ -14,7 +14,7 @@ mod plan;
 pub mod sf2;
 pub mod sfz;
 mod write;
-pub use plan::{KeySpan, Layer, key_spans, parts_dir, samples_dir, velocity_spans};
+pub use plan::{KeySpan, PlannedNote, key_spans, parts_dir, samples_dir, velocity_spans};
 use plan::{PLAN_FILE, Plan, ZoneOf, open_parts, plan_layers, zones};
 use write::{Written, write_sf2, write_sfz};
 
@@ -30,7 +30,7 @@ use crate::audio::{ReadOptions, SAMPLE_RATE_HZ};
 use crate::error::{Error, Result};
 use crate::fsutil::Overwrite;
 use crate::synth::render::{self, PEAK_LIMIT, RenderOptions};
-use crate::synth::{Batches, Engine, NoteSpec, PITCH_RANGE, Progress, Voice, Weights};
+use crate::synth::{Batches, DecodeProgress, Engine, NoteSpec, PITCH_RANGE, Voice, Weights};
 
 /// The most notes one instrument renders.
 pub const MAX_NOTES: usize = 2_048;
@@ -182,7 +182,7 @@ pub fn run(
     engine: &Engine,
     spec: &InstrumentSpec,
     control: &Control,
-    progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
+    progress: &mut dyn FnMut(&DecodeProgress) -> ControlFlow<()>,
     log: &mut dyn FnMut(&str),
 ) -> Result<Report> {
     let format = check(engine, spec)?;
@@ -280,7 +280,7 @@ pub fn run(
 /// the loudest to [`PEAK_LIMIT`] (applied to all: velocity layers keep their levels).
 fn read_notes(
     parts: &Path,
-    layers: &[Layer],
+    layers: &[PlannedNote],
     render: &RenderOptions,
 ) -> Result<(Vec<Vec<f32>>, f32)> {
     let mut notes = Vec::with_capacity(layers.len());
@@ -301,11 +301,11 @@ fn read_notes(
 fn render_layers(
     engine: &Engine,
     spec: &InstrumentSpec,
-    layers: &[Layer],
+    layers: &[PlannedNote],
     todo: &[usize],
     parts: &Path,
     control: &Control,
-    progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
+    progress: &mut dyn FnMut(&DecodeProgress) -> ControlFlow<()>,
     log: &mut dyn FnMut(&str),
 ) -> Result<f64> {
     let hop = engine.hop() as u64;

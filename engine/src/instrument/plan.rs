@@ -65,7 +65,7 @@ pub fn velocity_spans(velocities: &[u8]) -> Vec<(u8, u8)> {
 /// One note to render: a key and the velocity layers it serves (layers whose sources
 /// pick the same notes share one render).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Layer {
+pub struct PlannedNote {
     pub file: String,
     pub key: u8,
     /// Indices into the request's velocities.
@@ -83,7 +83,7 @@ pub(super) struct Plan {
     pub(super) seconds: Option<f32>,
     pub(super) seed: u64,
     pub(super) temperature: f32,
-    pub(super) layers: Vec<Layer>,
+    pub(super) layers: Vec<PlannedNote>,
 }
 
 /// The work folder of an output: `NAME.sf2.parts` beside `NAME.sf2`.
@@ -105,7 +105,7 @@ pub(super) fn plan_layers(
     engine: &Engine,
     spec: &InstrumentSpec,
     spans: &[KeySpan],
-) -> Result<(Vec<Layer>, Vec<PathBuf>)> {
+) -> Result<(Vec<PlannedNote>, Vec<PathBuf>)> {
     let mut layers = Vec::new();
     let mut read = spec.sources.clone();
     for span in spans {
@@ -132,7 +132,7 @@ pub(super) fn plan_layers(
                 .map(|&v| spec.velocities[v])
                 .max()
                 .unwrap_or(0);
-            layers.push(Layer {
+            layers.push(PlannedNote {
                 file: format!("k{:03}_v{top:03}.wav", span.key),
                 key: span.key,
                 velocities,
@@ -149,7 +149,11 @@ pub(super) type ZoneOf = (usize, KeySpan, (u8, u8));
 
 /// Per rendered key and velocity layer, the note that plays it; neighbouring velocity
 /// layers that play the same note are one zone.
-pub(super) fn zones(layers: &[Layer], spans: &[KeySpan], velocities: &[u8]) -> Result<Vec<ZoneOf>> {
+pub(super) fn zones(
+    layers: &[PlannedNote],
+    spans: &[KeySpan],
+    velocities: &[u8],
+) -> Result<Vec<ZoneOf>> {
     let vel_spans = velocity_spans(velocities);
     let mut zones = Vec::new();
     for (i, layer) in layers.iter().enumerate() {

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{InstrumentSpec, Layer, ZoneOf, samples_dir, sf2, sfz};
+use super::{InstrumentSpec, PlannedNote, ZoneOf, samples_dir, sf2, sfz};
 use crate::audio::wav;
 use crate::error::{Error, Result};
 use crate::fsutil::{Overwrite, write_atomic};
@@ -10,7 +10,7 @@ use crate::synth::Engine;
 
 /// What goes into the written instrument.
 pub(super) struct Written<'a> {
-    pub layers: &'a [Layer],
+    pub layers: &'a [PlannedNote],
     pub notes: &'a [Vec<f32>],
     pub loops: &'a [Option<(u32, u32)>],
     pub zones: &'a [ZoneOf],

@@ -12,9 +12,9 @@ use serde::Serialize;
 use super::ModelFamily;
 use crate::error::Result;
 
-/// Progress of a decode, as handed to the progress callback.
+/// DecodeProgress of a decode, as handed to the progress callback.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Progress {
+pub struct DecodeProgress {
     /// Samples generated, summed over voices.
     pub done: u64,
     pub total: u64,
@@ -30,7 +30,7 @@ pub fn run_generator(
     generator: &dyn Generator,
     request: &Request<'_>,
     control: &Control,
-    progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
+    progress: &mut dyn FnMut(&DecodeProgress) -> ControlFlow<()>,
 ) -> Result<Vec<Vec<f32>>> {
     let total =
         (request.encoding.len() / generator.bottleneck().max(1) * generator.hop_length()) as u64;
@@ -38,7 +38,7 @@ pub fn run_generator(
     let report = |done: u64| {
         let elapsed = started.elapsed().as_secs_f64();
         let rate = done as f64 / elapsed.max(1e-9);
-        Progress {
+        DecodeProgress {
             done,
             total,
             samples_per_s: rate,

@@ -5,10 +5,10 @@ use std::time::Instant;
 
 use autoencoder::{Control, Sampling};
 
-use super::{Engine, Progress, Voice};
+use super::{DecodeProgress, Engine, Voice};
 use crate::error::Result;
 
-/// Progress over a job decoded in batches (a grid, an instrument): each batch's decode
+/// DecodeProgress over a job decoded in batches (a grid, an instrument): each batch's decode
 /// reports its own samples; this adds what the batches before it did.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Batches {
@@ -27,12 +27,12 @@ impl Batches {
     }
 
     /// The whole job's progress, `p` being the running batch's.
-    pub fn overall(&self, p: &Progress) -> Progress {
+    pub fn overall(&self, p: &DecodeProgress) -> DecodeProgress {
         let done = self.done + p.done;
         let total = self.total.max(done);
         let elapsed = self.secs + p.elapsed_secs;
         let rate = done as f64 / elapsed.max(1e-9);
-        Progress {
+        DecodeProgress {
             done,
             total,
             samples_per_s: rate,
@@ -62,7 +62,7 @@ impl Batches {
         voices: &[Voice<'_>],
         sampling: Sampling,
         control: &Control,
-        progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
+        progress: &mut dyn FnMut(&DecodeProgress) -> ControlFlow<()>,
     ) -> Result<Vec<Vec<f32>>> {
         let streams: Vec<u64> = items.iter().map(|&i| i as u64).collect();
         let samples: u64 = voices

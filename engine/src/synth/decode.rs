@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 
 use autoencoder::{Control, Request, Sampling};
 
-use super::{Embedding, Engine, Glide, PITCH_RANGE, Progress, Sources, Weights};
+use super::{DecodeProgress, Embedding, Engine, Glide, PITCH_RANGE, Sources, Weights};
 use crate::error::{Error, Result};
 use crate::models::run_generator;
 
@@ -56,7 +56,7 @@ impl Engine {
         streams: &[u64],
         sampling: Sampling,
         control: &Control,
-        progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
+        progress: &mut dyn FnMut(&DecodeProgress) -> ControlFlow<()>,
     ) -> Result<Vec<Vec<f32>>> {
         let embeddings: Vec<Embedding> = voices.iter().map(|v| v.embedding.clone()).collect();
         let pitches: Vec<Option<Glide>> = voices.iter().map(|v| v.pitch).collect();
@@ -90,7 +90,7 @@ impl Engine {
         streams: &[u64],
         sampling: Sampling,
         control: &Control,
-        progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
+        progress: &mut dyn FnMut(&DecodeProgress) -> ControlFlow<()>,
     ) -> Result<Vec<Vec<f32>>> {
         self.decode_at(embeddings, &[], streams, sampling, control, progress)
     }
@@ -105,7 +105,7 @@ impl Engine {
         streams: &[u64],
         sampling: Sampling,
         control: &Control,
-        progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
+        progress: &mut dyn FnMut(&DecodeProgress) -> ControlFlow<()>,
     ) -> Result<Vec<Vec<f32>>> {
         let channels = self.bottleneck();
         if pitches.iter().any(Option::is_some) && !self.pitched() {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::blend::{Weights, XyMode, xy_weights};
 use super::render::{self, RenderOptions};
-use super::{Batches, Engine, NoteSpec, Prepared, Progress, Sources, Voice};
+use super::{Batches, DecodeProgress, Engine, NoteSpec, Prepared, Sources, Voice};
 use crate::audio::ReadOptions;
 use crate::error::{Error, Result};
 use crate::fsutil::{Overwrite, write_atomic};
@@ -115,7 +115,7 @@ pub fn run(
     engine: &Engine,
     spec: &GridSpec,
     control: &Control,
-    progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
+    progress: &mut dyn FnMut(&DecodeProgress) -> ControlFlow<()>,
     log: &mut dyn FnMut(&str),
 ) -> Result<GridReport> {
     let dir = &spec.out_dir;

@@ -37,7 +37,7 @@ use candle_core::Device;
 
 use crate::audio::ReadOptions;
 use crate::error::Result;
-pub use crate::models::{DecoderKind, ModelSource, Progress, STUDENT_DIR};
+pub use crate::models::{DecodeProgress, DecoderKind, ModelSource, STUDENT_DIR};
 use crate::models::{Loaded, ModelFamily};
 pub use blend::{Embedding, Weights, XyMode, blend, xy_weights};
 pub use cache::Cache;

@@ -63,7 +63,7 @@ pub enum Event {
     #[serde(rename = "loss")]
     LossWeights {
         step: u64,
-        weights: autoencoder::student::Weights,
+        weights: autoencoder::student::LossWeights,
     },
     /// A run's sub-octave share changed on resume (in force from the step after `step`).
     #[serde(rename = "layering")]

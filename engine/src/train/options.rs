@@ -59,9 +59,9 @@ pub struct TrainOptions {
     pub free_run_notes: usize,
     #[serde(default = "default_free_run_secs")]
     pub free_run_secs: f64,
-    /// A student's loss terms (see [`autoencoder::student::Weights`]); unused by `train`.
+    /// A student's loss terms (see [`autoencoder::student::LossWeights`]); unused by `train`.
     #[serde(default)]
-    pub student_loss: autoencoder::student::Weights,
+    pub student_loss: autoencoder::student::LossWeights,
     /// The WaveNet teacher a student is distilled from (its model directory): the
     /// student carries the teacher's encoder, frozen. `None`: no teacher.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -114,7 +114,7 @@ impl Default for TrainOptions {
             free_run_every: 0,
             free_run_notes: default_free_run_notes(),
             free_run_secs: default_free_run_secs(),
-            student_loss: autoencoder::student::Weights::default(),
+            student_loss: autoencoder::student::LossWeights::default(),
             teacher: None,
             lr_restart: None,
         }

@@ -65,7 +65,7 @@ pub trait FamilyStep {
 
 /// A run's totals so far (saved in its state, so a resumed run goes on counting).
 #[derive(Clone, Debug, Default)]
-pub struct Progress {
+pub struct TrainProgress {
     pub samples_seen: u64,
     pub train_secs: f64,
     /// The last validation figure (NLL for the autoencoder, the spectral loss for a student).
@@ -82,7 +82,7 @@ pub struct Run {
     /// The batch sampler (stream 1 of the run's seed; its word is saved in the state).
     pub(crate) rng: ChaCha8Rng,
     pub(crate) device: Device,
-    pub(crate) progress: Progress,
+    pub(crate) progress: TrainProgress,
 }
 
 /// A new run, before its family's model is made.
@@ -123,7 +123,7 @@ impl NewRun<'_> {
             optimizer,
             rng,
             device: self.device.clone(),
-            progress: Progress::default(),
+            progress: TrainProgress::default(),
         })
     }
 }
@@ -146,7 +146,7 @@ impl Run {
             optimizer,
             rng,
             device: device.clone(),
-            progress: Progress {
+            progress: TrainProgress {
                 samples_seen: state.samples_seen,
                 train_secs: state.train_secs,
                 last_validation: None,

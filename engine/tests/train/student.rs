@@ -64,7 +64,7 @@ fn a_student_trains_on_spectra_checks_itself_free_running_and_resumes_exactly() 
 
 #[test]
 fn a_student_distilled_from_a_teacher_keeps_its_encoder_and_resumes_exactly() {
-    use autoencoder::student::Weights;
+    use autoencoder::student::LossWeights;
     use engine::train::student::StudentTrainer;
     let tmp = tempfile::tempdir().unwrap();
     let data = notes(tmp.path());
@@ -77,7 +77,7 @@ fn a_student_distilled_from_a_teacher_keeps_its_encoder_and_resumes_exactly() {
     let cfg = student_of(teacher_cfg.clone(), vec![2]);
     let opts = TrainOptions {
         teacher: Some(teacher.clone()),
-        student_loss: Weights {
+        student_loss: LossWeights {
             spectral: 0.5,
             power: 0.5,
             distill: 1.0,

@@ -24,7 +24,7 @@ pub struct Preview {
     key: PreviewKey,
     pub(super) id: u64,
     control: Arc<Control>,
-    pub progress: Option<Progress>,
+    pub progress: Option<DecodeProgress>,
     /// Row by row from A: cell `(ix, iy)` at `iy · res + ix`.
     pub cells: Option<Vec<Arc<[f32]>>>,
     pub failed: Option<String>,

@@ -32,7 +32,7 @@ use crate::{Error, Result};
 
 pub use autoencoder::{StudentAutoencoder, StudentAutoencoderConfig};
 pub use model::{Student, StudentOutput};
-pub use objective::{Objective, Terms, Weights};
+pub use objective::{LossWeights, Objective, Terms};
 
 /// The student's shape.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

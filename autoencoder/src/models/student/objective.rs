@@ -12,7 +12,7 @@ use crate::{Decoder, Error, Result};
 
 /// How much each term counts (0: not computed).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Weights {
+pub struct LossWeights {
     /// Multi-resolution spectral convergence + log magnitude.
     pub spectral: f64,
     /// Squared difference of time-averaged STFT power, relative (see
@@ -22,7 +22,7 @@ pub struct Weights {
     pub distill: f64,
 }
 
-impl Default for Weights {
+impl Default for LossWeights {
     /// The spectral loss alone: what the shipped student trained on first.
     fn default() -> Self {
         Self {
@@ -33,7 +33,7 @@ impl Default for Weights {
     }
 }
 
-impl Weights {
+impl LossWeights {
     pub fn validate(&self) -> Result<()> {
         for (name, w) in [
             ("spectral", self.spectral),
@@ -98,14 +98,14 @@ fn scalar(t: &Tensor) -> Result<f64> {
 /// The training objective, its transforms built once.
 #[derive(Debug, Clone)]
 pub struct Objective {
-    weights: Weights,
+    weights: LossWeights,
     spectral: MultiResolution,
     power: Stft,
     bins: Bins,
 }
 
 impl Objective {
-    pub fn new(weights: Weights, device: &Device) -> Result<Self> {
+    pub fn new(weights: LossWeights, device: &Device) -> Result<Self> {
         weights.validate()?;
         Ok(Self {
             weights,
@@ -116,14 +116,14 @@ impl Objective {
     }
 
     /// The same objective with the spectral loss at `sizes` (tests use small ones).
-    pub fn with_sizes(weights: Weights, sizes: &[usize], device: &Device) -> Result<Self> {
+    pub fn with_sizes(weights: LossWeights, sizes: &[usize], device: &Device) -> Result<Self> {
         Ok(Self {
             spectral: MultiResolution::new(sizes, device)?,
             ..Self::new(weights, device)?
         })
     }
 
-    pub fn weights(&self) -> Weights {
+    pub fn weights(&self) -> LossWeights {
         self.weights
     }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use autoencoder::WaveNetAutoencoder;
 use autoencoder::student::fused::FusedStudent;
 use autoencoder::student::generate::logistic;
-use autoencoder::student::{Objective, StudentAutoencoder, StudentAutoencoderConfig, Weights};
+use autoencoder::student::{LossWeights, Objective, StudentAutoencoder, StudentAutoencoderConfig};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use rand::{RngExt, SeedableRng};
@@ -240,7 +240,7 @@ impl StudentTrainer {
 
     /// Trains on `weights` from the next step on (saved with the next checkpoint and
     /// logged as a `loss` event). Distillation needs the run to have a teacher.
-    pub fn set_loss(&mut self, weights: Weights) -> Result<()> {
+    pub fn set_loss(&mut self, weights: LossWeights) -> Result<()> {
         if weights.distill > 0.0 && self.family.teacher.is_none() {
             return Err(Error::Compute(autoencoder::Error::Config(
                 "a distillation loss weight needs a teacher model".into(),
