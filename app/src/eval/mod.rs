@@ -13,7 +13,7 @@ use engine::audio::SAMPLE_RATE_HZ;
 use engine::audio::wav::{WavFormat, write};
 use engine::eval::{Report, by_instrument, score};
 use engine::fsutil::{Overwrite, write_atomic};
-use engine::models::{Encoder, ModelFamily, reconstruct};
+use engine::models::{ModelFamily, reconstruct};
 use engine::nsynth::Dataset;
 use engine::synth::{DecoderKind, ModelSource, STUDENT_DIR};
 
@@ -114,15 +114,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         seed: args.seed,
     };
     let started = std::time::Instant::now();
-    let generator = model.scoring_generator()?;
-    let reconstructions = reconstruct(
-        Encoder::Family(&*model),
-        &*generator,
-        &originals,
-        Some(&f0),
-        sampling,
-        &mut |done| bar.set_position(done as u64),
-    )?;
+    let reconstructions = reconstruct(&*model, &originals, Some(&f0), sampling, &mut |done| {
+        bar.set_position(done as u64)
+    })?;
     bar.finish_and_clear();
     let decode_secs = started.elapsed().as_secs_f64();
     let (pitch_accuracy, pitched_notes, distance, per_note) =
@@ -133,7 +127,6 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .collect();
     let kind = model.kind();
     // The blends load the model again, into the engine `timbrel blend` plays with.
-    drop(generator);
     drop(model);
     let blended = if args.blends > 0 {
         Some(blends::blend_pairs(

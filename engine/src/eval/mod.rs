@@ -13,13 +13,12 @@
 //!   scored on pitch, loudness against the sources and distance from the sources and from
 //!   their spectral average.
 
-use autoencoder::{Sampling, WaveNetAutoencoder};
-use candle_core::{DType, Tensor};
+use candle_core::DType;
 use serde::Serialize;
 
 use crate::error::Result;
 pub use crate::models::excitation::{excitation_of, excitation_partials_of, excitation_tensor};
-use crate::models::{Encoder, ModelFamily, scaled_tensor};
+use crate::models::{ModelFamily, scaled_tensor};
 
 mod blend;
 mod instruments;
@@ -31,26 +30,6 @@ pub use blend::{
 };
 pub use instruments::{InstrumentScore, by_instrument, worst_first};
 pub use mel::{MEL_BANDS, MelFrame, MelSpectrogram, pitch_match, spectral_distance_db, to_db};
-
-/// Teacher-forced NLL (nats per sample) of whole notes, `batch` at a time.
-pub fn nll(
-    model: &WaveNetAutoencoder,
-    notes: &[Vec<f32>],
-    f0_hz: Option<&[f32]>,
-    batch: usize,
-) -> Result<f64> {
-    family_nll(model, notes, f0_hz, batch).map(|nll| nll.unwrap_or(f64::NAN))
-}
-
-/// [`nll`] of a SampleRNN (teacher-forced from zero state over each whole note).
-pub fn samplernn_nll(
-    model: &autoencoder::samplernn::SampleRnn,
-    notes: &[Vec<f32>],
-    f0_hz: Option<&[f32]>,
-    batch: usize,
-) -> Result<f64> {
-    family_nll(model, notes, f0_hz, batch).map(|nll| nll.unwrap_or(f64::NAN))
-}
 
 /// The mean teacher-forced NLL per sample of any family over `notes` (each batch cut to
 /// the longest multiple of the hop all its notes have), `batch` at a time; `None` for a
@@ -84,49 +63,6 @@ pub fn family_nll(
         count += chunk.len() * len;
     }
     Ok(Some(total / count.max(1) as f64))
-}
-
-/// Encodes `notes` (16 kHz, lengths multiples of the hop) and decodes them back,
-/// all voices in one batch ([`crate::models::reconstruct`]). `progress(samples_done_per_voice)`.
-pub fn reconstruct(
-    model: &WaveNetAutoencoder,
-    notes: &[Vec<f32>],
-    f0_hz: Option<&[f32]>,
-    sampling: Sampling,
-    progress: &mut dyn FnMut(usize),
-) -> Result<Vec<Vec<f32>>> {
-    let generator = model.scoring_generator()?;
-    let encoder = Encoder::Family(model);
-    crate::models::reconstruct(encoder, &*generator, notes, f0_hz, sampling, progress)
-}
-
-/// A model's encoder and generator, as [`reconstruct_with`] takes them.
-pub struct Coder<'a> {
-    /// μ-law-scaled notes `[notes, len]` → embedding `[notes, frames, bottleneck]`.
-    pub encode: &'a dyn Fn(&Tensor) -> autoencoder::Result<Tensor>,
-    pub generator: &'a dyn autoencoder::Generator,
-    /// Where the encoder's tensors live.
-    pub device: &'a candle_core::Device,
-}
-
-impl std::fmt::Debug for Coder<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Coder")
-            .field("generator", &self.generator)
-            .finish_non_exhaustive()
-    }
-}
-
-/// [`reconstruct`] through `coder`'s encoder and generator.
-pub fn reconstruct_with(
-    coder: &Coder,
-    notes: &[Vec<f32>],
-    f0_hz: Option<&[f32]>,
-    sampling: Sampling,
-    progress: &mut dyn FnMut(usize),
-) -> Result<Vec<Vec<f32>>> {
-    let encoder = Encoder::Scaled(coder.encode, coder.device);
-    crate::models::reconstruct(encoder, coder.generator, notes, f0_hz, sampling, progress)
 }
 
 /// The figures of one evaluation.

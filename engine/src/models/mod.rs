@@ -21,7 +21,7 @@ pub mod student;
 pub mod wavenet;
 
 pub use open::{Loaded, open};
-pub use run::{DecodeProgress, Encoder, reconstruct, run_generator};
+pub use run::{DecodeProgress, reconstruct, run_generator};
 pub use wavenet::wavenet_generator;
 
 use std::path::PathBuf;

@@ -6,7 +6,6 @@ use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use autoencoder::{Control, Generator, Request, Sampling};
-use candle_core::Tensor;
 use serde::Serialize;
 
 use super::ModelFamily;
@@ -61,41 +60,19 @@ pub fn run_generator(
     Ok(audio)
 }
 
-/// What encodes the notes [`reconstruct`] plays.
-#[derive(Clone, Copy)]
-pub enum Encoder<'a> {
-    /// A family's encoder, given each note's f0 (where it measures at the pitch).
-    Family(&'a dyn ModelFamily),
-    /// μ-law-scaled notes `[notes, len]` on a device → embedding `[notes, frames,
-    /// bottleneck]`: a model held outside a [`ModelFamily`].
-    Scaled(
-        &'a dyn Fn(&Tensor) -> autoencoder::Result<Tensor>,
-        &'a candle_core::Device,
-    ),
-}
-
-impl std::fmt::Debug for Encoder<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Family(family) => f.debug_tuple("Family").field(family).finish(),
-            Self::Scaled(_, device) => f.debug_tuple("Scaled").field(device).finish(),
-        }
-    }
-}
-
-/// Encodes `notes` (16 kHz) with `encoder` and decodes them back with `generator`, all
-/// voices in one batch: each note cut to the longest length that every note has and
+/// Encodes `notes` (16 kHz) with `family`'s encoder and decodes them back with its
+/// scoring generator ([`ModelFamily::scoring_generator`]), all voices in one batch: each note cut to the longest length that every note has and
 /// that is a multiple of the hop (empty outputs when that is zero), voice `i` drawing
 /// from random stream `i` and held at `f0_hz[i]` (Hz, 0 = unpitched; `None`: no pitch
 /// given), on every core. `progress(samples_done_per_voice)`.
 pub fn reconstruct(
-    encoder: Encoder<'_>,
-    generator: &dyn Generator,
+    family: &dyn ModelFamily,
     notes: &[Vec<f32>],
     f0_hz: Option<&[f32]>,
     sampling: Sampling,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<Vec<f32>>> {
+    let generator = family.scoring_generator()?;
     let hop = generator.hop_length();
     let len = notes.iter().map(Vec::len).min().unwrap_or(0) / hop * hop;
     if len == 0 {
@@ -107,13 +84,8 @@ pub fn reconstruct(
             .flat_map(|&hz| std::iter::repeat_n(hz, len))
             .collect()
     });
-    let embedding = match encoder {
-        Encoder::Family(family) => {
-            let unpitched = vec![0.0; notes.len()];
-            family.encode(&cut, f0_hz.unwrap_or(&unpitched))?
-        }
-        Encoder::Scaled(encode, device) => encode(&super::scaled_tensor(&cut, device)?)?,
-    };
+    let unpitched = vec![0.0; notes.len()];
+    let embedding = family.encode(&cut, f0_hz.unwrap_or(&unpitched))?;
     let encoding: Vec<f32> = embedding
         .to_device(&candle_core::Device::Cpu)
         .and_then(|e| e.flatten_all())
@@ -128,7 +100,7 @@ pub fn reconstruct(
         sampling,
         threads,
     };
-    run_generator(generator, &request, &Control::default(), &mut |p| {
+    run_generator(&*generator, &request, &Control::default(), &mut |p| {
         // Per voice: the voices advance together.
         progress(p.done as usize / notes.len().max(1));
         ControlFlow::Continue(())

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use autoencoder::samplernn::{SampleRnn, SampleRnnConfig, SampleRnnGenerator};
+use autoencoder::samplernn::{SampleRnn, SampleRnnConfig};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 
@@ -162,16 +162,10 @@ impl FamilyStep for SampleRnnStep {
 
     fn free_run(&self, run: &Run) -> Result<Event> {
         let model = self.ema_model(run)?;
-        let generator = SampleRnnGenerator::new(&model)?;
-        let coder = crate::eval::Coder {
-            encode: &|x| model.encode(x),
-            generator: &generator,
-            device: model.device(),
-        };
         let hop = self.config.encoder.ae_hop_length;
         free_run_check(run, hop, false, |notes, f0| {
             let sampling = autoencoder::Sampling::default();
-            crate::eval::reconstruct_with(&coder, notes, Some(f0), sampling, &mut |_| {})
+            crate::models::reconstruct(&model, notes, Some(f0), sampling, &mut |_| {})
         })
     }
 }

@@ -42,10 +42,8 @@ pub fn reconstruct(
         ))));
     }
     // The CPU renderer whatever the device: voice `i` from noise stream `i`.
-    let generator = crate::models::ModelFamily::scoring_generator(model)?;
     crate::models::reconstruct(
-        crate::models::Encoder::Family(model),
-        &*generator,
+        model,
         notes,
         Some(f0_hz),
         autoencoder::Sampling {

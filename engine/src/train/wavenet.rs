@@ -172,7 +172,7 @@ impl FamilyStep for WaveNetStep {
         let model = self.ema_model(run)?;
         free_run_check(run, self.config.ae_hop_length, false, |notes, f0| {
             let sampling = autoencoder::Sampling::default();
-            crate::eval::reconstruct(&model, notes, Some(f0), sampling, &mut |_| {})
+            crate::models::reconstruct(&model, notes, Some(f0), sampling, &mut |_| {})
         })
     }
 }
