@@ -172,7 +172,8 @@ fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let x = Tensor::from_vec(audio.clone(), (args.batch, args.crop), &device)?;
     // A pitched preset trains with its excitation (A3 on every crop), as training does.
     let f0 = vec![220.0f32; args.batch];
-    let excitation = engine::eval::excitation_tensor(&model, Some(&f0), args.crop, &[])?;
+    let excitation =
+        engine::models::excitation::excitation_tensor(&model, Some(&f0), args.crop, &[])?;
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     // The fused step's buffers only where it runs (the CPU).
     let mut fused = (path == TrainPath::Fused)

@@ -17,7 +17,7 @@ use candle_core::DType;
 use serde::Serialize;
 
 use crate::error::Result;
-pub use crate::models::excitation::{excitation_of, excitation_partials_of, excitation_tensor};
+use crate::models::excitation::excitation_of;
 use crate::models::{ModelFamily, scaled_tensor};
 
 mod blend;

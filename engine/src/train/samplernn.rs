@@ -132,8 +132,13 @@ impl FamilyStep for SampleRnnStep {
         let crops = run.data.crops(&mut run.rng, &run.options)?;
         let (f0, noise) = step_draws(&run.options, &crops, step);
         let k = self.config.excitation_harmonics;
-        let excitation =
-            crate::eval::excitation_of(k, &run.device, Some(&f0), crop, &crops.offsets)?;
+        let excitation = crate::models::excitation::excitation_of(
+            k,
+            &run.device,
+            Some(&f0),
+            crop,
+            &crops.offsets,
+        )?;
         let tensor = |v: Vec<f32>| {
             Tensor::from_vec(v, (batch, crop), &run.device).map_err(autoencoder::Error::from)
         };
@@ -154,8 +159,13 @@ impl FamilyStep for SampleRnnStep {
         let model = self.ema_model(run)?;
         let k = self.config.excitation_harmonics;
         mean_over_crops(&self.validation, run, |x, f0| {
-            let excitation =
-                crate::eval::excitation_of(k, &run.device, Some(f0), run.options.crop, &[])?;
+            let excitation = crate::models::excitation::excitation_of(
+                k,
+                &run.device,
+                Some(f0),
+                run.options.crop,
+                &[],
+            )?;
             Ok(model.loss(x, None, excitation.as_ref())?)
         })
     }

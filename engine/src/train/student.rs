@@ -63,7 +63,7 @@ fn excitation(
     device: &Device,
 ) -> Result<Option<Tensor>> {
     let s = &config.student;
-    crate::eval::excitation_partials_of(
+    crate::models::excitation::excitation_partials_of(
         (s.excitation_harmonics, s.excitation_subpartials),
         device,
         Some(f0_hz),

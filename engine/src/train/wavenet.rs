@@ -78,8 +78,12 @@ impl WaveNetStep {
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (f0, noise) = step_draws(&run.options, batch, step);
         let crop = run.options.crop;
-        let excitation =
-            crate::eval::excitation_tensor(&self.model, Some(&f0), crop, &batch.offsets)?;
+        let excitation = crate::models::excitation::excitation_tensor(
+            &self.model,
+            Some(&f0),
+            crop,
+            &batch.offsets,
+        )?;
         let inputs = noise
             .map(|noise| {
                 Tensor::from_vec(noise, x.shape(), &run.device).and_then(|noise| x + noise)
@@ -162,8 +166,12 @@ impl FamilyStep for WaveNetStep {
     fn validate(&self, run: &Run) -> Result<f64> {
         let model = self.ema_model(run)?;
         mean_over_crops(&self.validation, run, |x, f0| {
-            let excitation =
-                crate::eval::excitation_tensor(&model, Some(f0), run.options.crop, &[])?;
+            let excitation = crate::models::excitation::excitation_tensor(
+                &model,
+                Some(f0),
+                run.options.crop,
+                &[],
+            )?;
             Ok(model.loss_excited(x, None, excitation.as_ref())?)
         })
     }
