@@ -41,6 +41,7 @@ fn config(
         excitation_subpartials: subpartials,
         subpartial_bank: bank,
         measured_subpartials: measured,
+        envelope_bands: 0,
     }
 }
 
@@ -112,7 +113,7 @@ fn stream(
     stream: u64,
     sizes: &[usize],
 ) -> Vec<f32> {
-    let bn = cpu.config().bottleneck;
+    let bn = cpu.config().frame_channels();
     let mut s = StudentStream::new(Arc::clone(cpu), seed, stream);
     let mut frames = SliceFrames {
         data: enc,
@@ -223,6 +224,71 @@ fn a_streamed_note_equals_the_whole_note_render() {
         let streamed = stream(&cpu, &enc, &f0, seed, stream_id, &[100, 3, 77]);
         let w = worst(&streamed, &reference);
         assert!(w < 1e-4, "{cfg:?} against candle: {w}");
+    }
+}
+
+/// A student with a measured envelope streams what the whole-note render plays, later by
+/// the envelope's window (the shaper's delay): the same `Shaper` runs in both, fed the
+/// same frames at the same samples.
+#[test]
+fn a_streamed_note_with_an_envelope_equals_the_whole_note_render_delayed() {
+    let mut cfg = config(vec![3, 2], 3, 3, true, true);
+    cfg.hop_length = 256;
+    cfg.envelope_bands = 8;
+    let student = random_student(&cfg, 7, 0.12);
+    let frames = 9;
+    let time = frames * cfg.hop_length;
+    let (bn, bands) = (cfg.bottleneck, cfg.envelope_bands);
+    // The flows' frames, each followed by an envelope: amplitudes from −60 to −30 dB
+    // moving from frame to frame and band to band.
+    let flows = frames_of(&cfg, frames);
+    let enc: Vec<f32> = flows
+        .chunks_exact(bn)
+        .enumerate()
+        .flat_map(|(f, frame)| {
+            let env = (0..bands).map(move |b| {
+                let db = -45.0 + 15.0 * ((f * 3 + b) as f32 * 0.7).sin();
+                10f32.powf(db / 20.0)
+            });
+            frame.iter().copied().chain(env).collect::<Vec<_>>()
+        })
+        .collect();
+    let f0 = gliding_f0(time, true);
+    let (seed, stream_id) = (11, 3);
+    let cpu = Arc::new(CpuStudent::new(&student).unwrap());
+    let request = Request {
+        encoding: &enc,
+        f0: Some(&f0),
+        streams: &[stream_id],
+        sampling: Sampling {
+            temperature: 1.0,
+            seed,
+        },
+        threads: 2,
+    };
+    let offline = render_cpu(&cpu, &request, &Control::default())
+        .unwrap()
+        .remove(0);
+    let p = peak(&offline);
+    assert!(p > 1e-4 && p < 0.99, "peak {p}");
+    let delay = StudentStream::new(Arc::clone(&cpu), 0, 0).delay();
+    assert_eq!(delay, autoencoder::student::envelope::WINDOW);
+    // Streamed past the end by the delay, the last frame held (as the render holds it).
+    let long_f0: Vec<f32> = f0
+        .iter()
+        .copied()
+        .chain(std::iter::repeat_n(f0[time - 1], delay))
+        .collect();
+    for plan in block_plans() {
+        let streamed = stream(&cpu, &enc, &long_f0, seed, stream_id, &plan);
+        // Up to a window before the end: there the whole-note stage hears the silence after
+        // the note, the stream the flows going on.
+        let w = worst(&streamed[delay..time], &offline[..time - delay]);
+        assert!(
+            w <= 1e-5 * p,
+            "blocks {:?}: {w} of peak {p}",
+            &plan[..plan.len().min(4)]
+        );
     }
 }
 

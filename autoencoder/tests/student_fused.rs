@@ -48,6 +48,7 @@ fn config(
             excitation_subpartials: subpartials,
             subpartial_bank: false,
             measured_subpartials: false,
+            envelope_bands: 0,
         },
     }
 }

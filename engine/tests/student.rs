@@ -36,6 +36,7 @@ fn config() -> StudentAutoencoderConfig {
             excitation_subpartials: 0,
             subpartial_bank: false,
             measured_subpartials: false,
+            envelope_bands: 0,
         },
     }
 }

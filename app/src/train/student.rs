@@ -45,6 +45,12 @@ pub struct StudentArgs {
     /// --resume, grows a student: the bank starts over at the measured levels).
     #[arg(long)]
     pub measured_subpartials: bool,
+    /// Carry each note's measured spectral envelope (its amplitude in this many mel bands,
+    /// 1 to 64, every embedding frame) after its embedding: the output stage shapes what
+    /// the flows play to it, and blends mix it. Not trained: with --resume it is added to
+    /// (or, with 0, taken off) a student at once.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=64))]
+    pub envelope_bands: Option<u8>,
     /// Weight of the bank's match term: each gain of the sub-partial bank against the
     /// amplitude the note has at its sub-partial (measured against the excitation), so
     /// the encoder learns what sub-octaves a note has (default 0; with --resume: changes
@@ -85,6 +91,7 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
                 subpartials: args.subpartials,
                 subpartial_bank: args.subpartial_bank,
                 measured_subpartials: args.measured_subpartials,
+                envelope_bands: args.envelope_bands.map(usize::from),
             },
             &device,
         )
@@ -125,6 +132,7 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
         config.encoder.ae_width = args.encoder_width;
         config.student.excitation_subpartials = args.subpartials.unwrap_or(0);
         config.student.subpartial_bank = args.subpartial_bank;
+        config.student.envelope_bands = args.envelope_bands.map_or(0, usize::from);
         if args.measured_subpartials {
             config.student.measured_subpartials = true;
             config.student.bottleneck += config.student.excitation_subpartials;

@@ -19,6 +19,7 @@ pub fn tiny(flows: Vec<usize>, harmonics: usize) -> StudentConfig {
         excitation_subpartials: 0,
         subpartial_bank: false,
         measured_subpartials: false,
+        envelope_bands: 0,
     }
 }
 

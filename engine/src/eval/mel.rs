@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use realfft::RealFftPlanner;
 
-use crate::audio::SAMPLE_RATE_HZ;
 use crate::pitch::{self, Pitch};
 
 const N_FFT: usize = 1024;
@@ -16,14 +15,6 @@ const DYNAMIC_RANGE_DB: f32 = 80.0;
 
 /// One frame of a mel spectrogram, a value per band.
 pub type MelFrame = [f32; MEL_BANDS];
-
-fn hz_to_mel(hz: f32) -> f32 {
-    2595.0 * (1.0 + hz / 700.0).log10()
-}
-
-fn mel_to_hz(mel: f32) -> f32 {
-    700.0 * (10f32.powf(mel / 2595.0) - 1.0)
-}
 
 /// Log-mel spectrograms: 64 triangular bands (HTK mel scale) from 0 to 8 kHz.
 pub struct MelSpectrogram {
@@ -51,29 +42,8 @@ impl MelSpectrogram {
         let window = (0..N_FFT)
             .map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / N_FFT as f32).cos())
             .collect();
-        let bins = N_FFT / 2 + 1;
-        let nyquist = SAMPLE_RATE_HZ as f32 / 2.0;
-        let top = hz_to_mel(nyquist);
-        let edges: Vec<f32> = (0..MEL_BANDS + 2)
-            .map(|i| mel_to_hz(top * i as f32 / (MEL_BANDS + 1) as f32))
-            .collect();
-        let filters = (0..MEL_BANDS)
-            .map(|b| {
-                let (lo, mid, hi) = (edges[b], edges[b + 1], edges[b + 2]);
-                (0..bins)
-                    .map(|k| {
-                        let f = k as f32 * nyquist / (bins - 1) as f32;
-                        if f <= lo || f >= hi {
-                            0.0
-                        } else if f <= mid {
-                            (f - lo) / (mid - lo)
-                        } else {
-                            (hi - f) / (hi - mid)
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
+        // Built as the student's measured envelope builds its own bands.
+        let filters = autoencoder::student::envelope::mel_filters(MEL_BANDS, N_FFT);
         Self {
             fft,
             window,

@@ -47,7 +47,45 @@ pub use output::RATE_RANGE;
 pub fn latency_frames(rate_hz: u32, max_block_frames: usize) -> Result<usize> {
     Ok(output::Output::new(rate_hz, max_block_frames)?
         .0
-        .latency_frames())
+        .latency_frames()
+        + model_delay_frames(rate_hz))
+}
+
+/// Samples (16 kHz) every engine's voices lag their keys by, whatever the student: the
+/// measured envelope's window (a student without an envelope is delayed as much, so the
+/// latency a host is told at activation holds for any model loaded later).
+pub const MODEL_DELAY_SAMPLES: usize = autoencoder::student::envelope::WINDOW;
+
+/// [`MODEL_DELAY_SAMPLES`] in frames at `rate_hz`, rounded up.
+fn model_delay_frames(rate_hz: u32) -> usize {
+    (MODEL_DELAY_SAMPLES as u64 * u64::from(rate_hz)).div_ceil(u64::from(MODEL_RATE_HZ)) as usize
+}
+
+/// A fixed delay of the 16 kHz mix (for a student whose voices lag less than
+/// [`MODEL_DELAY_SAMPLES`]). Allocates nothing after [`MixDelay::new`].
+#[derive(Debug)]
+struct MixDelay {
+    ring: Vec<f32>,
+    at: usize,
+}
+
+impl MixDelay {
+    fn new(samples: usize) -> Self {
+        Self {
+            ring: vec![0.0; samples],
+            at: 0,
+        }
+    }
+
+    fn process(&mut self, mix: &mut [f32]) {
+        if self.ring.is_empty() {
+            return;
+        }
+        for m in mix.iter_mut() {
+            std::mem::swap(m, &mut self.ring[self.at]);
+            self.at = (self.at + 1) % self.ring.len();
+        }
+    }
 }
 use output::{MODEL_RATE_HZ, Output};
 use voice::{Controls, Phase, Voice};
@@ -107,6 +145,8 @@ pub struct LiveEngine {
     pool: Option<pool::Pool>,
     /// The 16 kHz mix, `[max samples a refill asks for]`.
     mix: Vec<f32>,
+    /// Delays the mix up to [`MODEL_DELAY_SAMPLES`] for a student that lags less.
+    delay: MixDelay,
     output: Output,
     /// Weights as set (A, B, C, D); normalised over the corners there are per block.
     weights: [f32; MAX_CORNERS],
@@ -136,11 +176,11 @@ impl LiveEngine {
                 "this student has no excitation: it cannot be played at a key's pitch".into(),
             ));
         }
-        if corners.channels() != scfg.bottleneck {
+        if corners.channels() != scfg.frame_channels() {
             return Err(Error::Blend(format!(
                 "the corners' frames have {} channels; this student reads {}",
                 corners.channels(),
-                scfg.bottleneck
+                scfg.frame_channels()
             )));
         }
         if cfg.max_voices == 0 || cfg.max_voices > MAX_VOICES {
@@ -163,6 +203,12 @@ impl LiveEngine {
         }
         let (output, max_samples) = Output::new(cfg.output_rate_hz, cfg.max_block_frames)?;
         let cpu = Arc::new(CpuStudent::new(model.student())?);
+        let lag = if cpu.envelope().is_some() {
+            autoencoder::student::envelope::WINDOW
+        } else {
+            0
+        };
+        let delay = MixDelay::new(MODEL_DELAY_SAMPLES.saturating_sub(lag));
         let voices = (0..cfg.max_voices)
             .map(|_| Some(Box::new(Voice::new(Arc::clone(&cpu), max_samples))))
             .collect();
@@ -177,6 +223,7 @@ impl LiveEngine {
             voices,
             pool,
             mix: vec![0.0; max_samples],
+            delay,
             output,
             weights: [1.0, 0.0, 0.0, 0.0],
             bend: 0.0,
@@ -342,9 +389,11 @@ impl LiveEngine {
     }
 
     /// Seconds from a note-on (or any change) to its sound leaving a block, beyond the
-    /// block itself: the resampler's look-ahead and what the FIFO may hold.
+    /// block itself: the voices' delay ([`MODEL_DELAY_SAMPLES`]), the resampler's
+    /// look-ahead and what the FIFO may hold.
     pub fn latency_secs(&self) -> f64 {
-        self.output.latency_frames() as f64 / f64::from(self.cfg.output_rate_hz)
+        (self.output.latency_frames() + model_delay_frames(self.cfg.output_rate_hz)) as f64
+            / f64::from(self.cfg.output_rate_hz)
     }
 
     /// Fills `out` (mono, the output rate) with the next block, overwriting it. Any length
@@ -401,6 +450,7 @@ impl LiveEngine {
                     0.8 * self.cost_secs + 0.2 * per
                 };
             }
+            self.delay.process(&mut self.mix[..want]);
             self.output.push(&self.mix[..want]);
         }
         self.output.pop(out);

@@ -155,6 +155,9 @@ impl Voice {
             off: self.off,
         };
         let audio = &mut self.audio[..n];
+        // The stream's output lags its input by its delay (the measured envelope's window):
+        // the attack starts with the sound, not before it.
+        let (start, delay) = (self.stream.position(), self.stream.delay() as u64);
         // Lengths match by construction, the only error `process` has.
         if self
             .stream
@@ -168,8 +171,9 @@ impl Voice {
             1.0 / controls.attack_samples.max(1.0),
             1.0 / controls.release_samples.max(1.0),
         );
-        for (m, &a) in mix[..n].iter_mut().zip(audio.iter()) {
+        for (i, (m, &a)) in mix[..n].iter_mut().zip(audio.iter()).enumerate() {
             self.level = match self.phase {
+                Phase::Held if start + (i as u64) < delay => 0.0,
                 Phase::Held => (self.level + up).min(1.0),
                 _ => (self.level - down).max(0.0),
             };

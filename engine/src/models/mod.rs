@@ -105,6 +105,12 @@ pub trait ModelFamily: std::fmt::Debug + Send + Sync {
         false
     }
 
+    /// Whether its embedding frames carry the note's measured spectral envelope (a student
+    /// with `envelope_bands`): its output follows the frames' level and spectrum.
+    fn carries_envelope(&self) -> bool {
+        false
+    }
+
     /// Harmonics `K` of the excitation its teacher-forced loss takes (`2K` channels).
     fn excitation_harmonics(&self) -> usize;
 

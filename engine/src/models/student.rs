@@ -74,7 +74,7 @@ impl ModelFamily for StudentAutoencoder {
     }
 
     fn bottleneck(&self) -> usize {
-        self.config().student.bottleneck
+        self.config().student.frame_channels()
     }
 
     fn parameter_count(&self) -> usize {
@@ -93,6 +93,10 @@ impl ModelFamily for StudentAutoencoder {
         self.config().student.measured_subpartials
     }
 
+    fn carries_envelope(&self) -> bool {
+        self.config().student.envelope_bands > 0
+    }
+
     fn excitation_harmonics(&self) -> usize {
         self.config().student.excitation_harmonics
     }
@@ -100,23 +104,34 @@ impl ModelFamily for StudentAutoencoder {
     fn encode(&self, notes: &[&[f32]], f0_hz: &[f32]) -> Result<Tensor> {
         let device = StudentAutoencoder::device(self);
         let x = scaled_tensor(notes, device)?;
-        if !self.measures_pitch() {
+        let s = &self.config().student;
+        if !self.measures_pitch() && s.envelope_bands == 0 {
             return Ok(StudentAutoencoder::encode(self, &x, None)?);
         }
-        // The sub-partials are measured in the note itself, at its pitch.
         let len = notes.first().map_or(0, |n| n.len());
         let audio = Tensor::from_vec(notes.concat(), (notes.len(), len), device)
             .map_err(autoencoder::Error::from)?;
-        let s = &self.config().student;
-        let exc = super::excitation::excitation_partials_of(
-            (s.excitation_harmonics, s.excitation_subpartials),
-            device,
-            Some(f0_hz),
-            len,
-            &[],
-        )?;
-        let measured = self.measure(&audio, exc.as_ref())?;
-        Ok(StudentAutoencoder::encode(self, &x, measured.as_ref())?)
+        // The sub-partials are measured in the note itself, at its pitch.
+        let measured = if self.measures_pitch() {
+            let exc = super::excitation::excitation_partials_of(
+                (s.excitation_harmonics, s.excitation_subpartials),
+                device,
+                Some(f0_hz),
+                len,
+                &[],
+            )?;
+            self.measure(&audio, exc.as_ref())?
+        } else {
+            None
+        };
+        let frames = StudentAutoencoder::encode(self, &x, measured.as_ref())?;
+        // The envelope after the frames the flows read.
+        Ok(match self.envelope(&audio)? {
+            Some(envelope) => {
+                Tensor::cat(&[&frames, &envelope], 2).map_err(autoencoder::Error::from)?
+            }
+            None => frames,
+        })
     }
 
     fn generator(self: Arc<Self>) -> Result<Box<dyn Generator>> {
@@ -165,7 +180,7 @@ impl Generator for HostStudent {
     fn shape(&self) -> FrameShape {
         FrameShape {
             hop_length: self.cpu.config().hop_length,
-            bottleneck: self.cpu.config().bottleneck,
+            bottleneck: self.cpu.config().frame_channels(),
             excitation_channels: self.excitation_channels,
         }
     }

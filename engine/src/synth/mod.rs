@@ -188,8 +188,12 @@ impl Engine {
         self
     }
 
+    /// Whether blends are brought to their sources' level: asked for, and the model's
+    /// frames do not carry the level themselves (a student with a measured envelope
+    /// blends its sources' band amplitudes, the level with them; matching frame levels on
+    /// top made its blends quieter, see the student's MODEL.md).
     pub fn level_match(&self) -> bool {
-        self.level_match
+        self.level_match && !self.family.carries_envelope()
     }
 
     pub fn with_threads(mut self, threads: usize) -> Self {

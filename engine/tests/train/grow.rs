@@ -1,4 +1,4 @@
-//! A student grown on resume (sub-partials, a bank, measured sub-partials) plays as
+//! A student grown on resume (sub-partials, a bank, measured sub-partials, an envelope) plays as
 //! before and trains on.
 
 use std::path::Path;
@@ -279,4 +279,53 @@ fn a_student_grown_by_sub_partials_plays_as_before_and_trains_on() {
     let note: Vec<f32> = (0..time).map(|t| (t as f32 * 0.086).sin() * 0.3).collect();
     let out = engine::train::student::reconstruct(&grown, &[note], &[220.0], 0).unwrap();
     assert!(out[0].len() == time && out[0].iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn a_student_given_an_envelope_keeps_its_weights_trains_on_and_plays_the_envelope() {
+    use engine::models::ModelFamily;
+    use engine::train::student::{Grow, StudentTrainer, load};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = notes(tmp.path());
+    let cfg = tiny_student(vec![2]);
+    let dir = tmp.path().join("student");
+    run_to_end(&mut start_student(&dir, &cfg, options(&data, 2)));
+    let weights = std::fs::read(dir.join("weights.safetensors")).unwrap();
+    let envelope = Grow {
+        envelope_bands: Some(6),
+        ..Grow::default()
+    };
+    drop(StudentTrainer::resume_growing(&dir, Some(2), envelope, &Device::Cpu).unwrap());
+    let grown = load(&dir, &Device::Cpu).unwrap();
+    assert_eq!(grown.config().student.envelope_bands, 6);
+    assert_eq!(ModelFamily::bottleneck(&grown), 4 + 6);
+    assert_eq!(
+        std::fs::read(dir.join("weights.safetensors")).unwrap(),
+        weights
+    );
+    // Its frames carry the note's envelope after the flows' channels, and it plays a note
+    // back through the shaper: the same note's encoding, whole, and its envelope measured.
+    let time = 8 * 64;
+    let note: Vec<f32> = (0..time).map(|t| (t as f32 * 0.086).sin() * 0.3).collect();
+    let enc = ModelFamily::encode(&grown, &[&note], &[220.0]).unwrap();
+    assert_eq!(enc.dims(), &[1, 8, 10]);
+    let bands = autoencoder::student::envelope::Bands::new(6);
+    let want = autoencoder::student::envelope::measure(&bands, &note, 64);
+    let got: Vec<f32> = enc
+        .narrow(2, 4, 6)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    assert_eq!(got, want);
+    let out = engine::train::student::reconstruct(&grown, &[note], &[220.0], 0).unwrap();
+    assert!(out[0].len() == time && out[0].iter().all(|v| v.is_finite()));
+    // It resumes and trains on (the flows never see the envelope).
+    let mut t = StudentTrainer::resume(&dir, Some(4), &Device::Cpu).unwrap();
+    let losses = step_losses(&run_to_end(&mut t).1);
+    assert!(
+        losses.len() == 2 && losses.iter().all(|l| l.is_finite()),
+        "{losses:?}"
+    );
 }

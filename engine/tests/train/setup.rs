@@ -43,6 +43,7 @@ pub fn student_of(encoder: Config, flows: Vec<usize>) -> StudentAutoencoderConfi
             excitation_subpartials: 0,
             subpartial_bank: false,
             measured_subpartials: false,
+            envelope_bands: 0,
         },
     }
 }

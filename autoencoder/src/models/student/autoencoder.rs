@@ -160,6 +160,29 @@ impl StudentAutoencoder {
         )?))
     }
 
+    /// The measured envelope `[batch, frames, bands]` of notes `audio` `[batch, time]` (see
+    /// [`super::envelope`]) for a student with one, `None` for others. An embedding to
+    /// play is [`StudentAutoencoder::encode`]'s frames with these after them.
+    pub fn envelope(&self, audio: &Tensor) -> Result<Option<Tensor>> {
+        let s = &self.config.student;
+        if s.envelope_bands == 0 {
+            return Ok(None);
+        }
+        let (batch, time) = audio.dims2()?;
+        let frames = time / s.hop_length;
+        let bands = super::envelope::Bands::new(s.envelope_bands);
+        let samples = audio.flatten_all()?.to_vec1::<f32>()?;
+        let mut out = Vec::with_capacity(batch * frames * s.envelope_bands);
+        for note in samples.chunks_exact(time.max(1)) {
+            out.extend(super::envelope::measure(&bands, note, s.hop_length));
+        }
+        Ok(Some(Tensor::from_vec(
+            out,
+            (batch, frames, s.envelope_bands),
+            audio.device(),
+        )?))
+    }
+
     /// The student's audio from noise `z` (see [`Student::forward`]).
     pub fn render(
         &self,

@@ -146,6 +146,8 @@ pub struct CpuStudent {
     config: StudentConfig,
     flows: Vec<CpuFlow>,
     bank: Option<CpuBank>,
+    /// The envelope's analysis, for a student with one.
+    envelope: Option<super::envelope::Bands>,
     isa: Isa,
 }
 
@@ -154,7 +156,8 @@ pub struct CpuStudent {
 pub struct VoiceInput<'a> {
     /// Logistic noise `[time]`.
     pub z: &'a [f32],
-    /// Embedding frames `[frames, bottleneck]`, `time = frames · hop`.
+    /// Embedding frames `[frames, bottleneck]` (what the flows read: no envelope), `time =
+    /// frames · hop`.
     pub encoding: &'a [f32],
     /// Excitation `[time, 2K]`, or `None` (unpitched).
     pub excitation: Option<&'a [f32]>,
@@ -178,10 +181,13 @@ impl CpuStudent {
                 })
             })
             .transpose()?;
+        let envelope =
+            (config.envelope_bands > 0).then(|| super::envelope::Bands::new(config.envelope_bands));
         Ok(Self {
             config,
             flows,
             bank,
+            envelope,
             isa: Isa::detect(),
         })
     }
@@ -207,6 +213,11 @@ impl CpuStudent {
 
     pub(super) fn bank(&self) -> Option<&CpuBank> {
         self.bank.as_ref()
+    }
+
+    /// The envelope's analysis, for a student with a measured envelope.
+    pub fn envelope(&self) -> Option<&super::envelope::Bands> {
+        self.envelope.as_ref()
     }
 
     /// Samples a stretch is started early by (the largest of the flows').

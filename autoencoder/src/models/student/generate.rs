@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::StudentAutoencoder;
 use super::cpu::{CpuStudent, VoiceInput};
+use super::envelope::{self, Bands};
 use crate::excitation::Oscillator;
 use crate::generate::{Control, FrameShape, Generator, Request};
 use crate::{Error, Result};
@@ -52,6 +53,17 @@ pub fn output_stage(audio: &mut [f32]) {
     audio.iter_mut().for_each(|a| *a = a.clamp(-1.0, 1.0));
 }
 
+/// [`output_stage`] with the measured envelope between the DC blocker and the clamp (see
+/// [`envelope`]): `envelope` `[frames, bands]` of frames of `hop` samples, shaped
+/// where `bands` is given.
+pub fn output_stage_shaped(audio: &mut [f32], bands: Option<&Bands>, envelope: &[f32], hop: usize) {
+    block_dc(audio);
+    if let Some(bands) = bands {
+        envelope::shape_note(bands, audio, envelope, hop);
+    }
+    audio.iter_mut().for_each(|a| *a = a.clamp(-1.0, 1.0));
+}
+
 /// `n` draws of Logistic(0, 1) from `rng`: a student's noise.
 pub fn logistic(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| logistic_draw(rng)).collect()
@@ -81,9 +93,9 @@ pub fn render_cpu(
     control: &Control,
 ) -> Result<Vec<Vec<f32>>> {
     let cfg = cpu.config();
-    let (hop, bn) = (cfg.hop_length, cfg.bottleneck);
+    let (hop, bn, fc) = (cfg.hop_length, cfg.bottleneck, cfg.frame_channels());
     let voices = request.streams.len();
-    let frames = request.frames(bn, hop)?;
+    let frames = request.frames(fc, hop)?;
     let time = frames * hop;
     let mut out = Vec::with_capacity(voices);
     for (v, &stream) in request.streams.iter().enumerate() {
@@ -94,17 +106,27 @@ pub fn render_cpu(
         let exc = request
             .f0
             .and_then(|f0| cfg.excitation(&f0[v * time..(v + 1) * time], Oscillator::new()));
+        let (flows, env) = envelope::split_frames(
+            &request.encoding[v * frames * fc..(v + 1) * frames * fc],
+            bn,
+            cfg.envelope_bands,
+        );
         let voice = VoiceInput {
             z: &z,
-            encoding: &request.encoding[v * frames * bn..(v + 1) * frames * bn],
+            encoding: &flows,
             excitation: exc.as_deref(),
         };
         let mut audio = cpu.render(voice, request.threads, STRETCH_SAMPLES)?;
-        output_stage(&mut audio);
+        output_stage_shaped(&mut audio, cpu.envelope(), &env, hop);
         out.push(audio);
         control.add_samples(time as u64);
     }
     Ok(out)
+}
+
+/// The envelope's analysis for a student of `cfg`, if it has one.
+fn bands_of(cfg: &super::StudentConfig) -> Option<Bands> {
+    (cfg.envelope_bands > 0).then(|| Bands::new(cfg.envelope_bands))
 }
 
 /// A student that generates: its model and, on the CPU, the flows repacked.
@@ -112,6 +134,8 @@ pub fn render_cpu(
 pub struct StudentGenerator {
     model: Arc<StudentAutoencoder>,
     cpu: Option<CpuStudent>,
+    /// The envelope's analysis, for a student with one.
+    bands: Option<Bands>,
 }
 
 impl StudentGenerator {
@@ -121,13 +145,19 @@ impl StudentGenerator {
             Device::Cpu => Some(CpuStudent::new(model.student())?),
             _ => None,
         };
-        Ok(Self { model, cpu })
+        let bands = bands_of(&model.config().student);
+        Ok(Self { model, cpu, bands })
     }
 
     /// Renders through candle's tensors on the model's device (what a GPU runs; on the
     /// CPU device, the reference the CPU renderer is tested against).
     pub fn with_tensors(model: Arc<StudentAutoencoder>) -> Self {
-        Self { model, cpu: None }
+        let bands = bands_of(&model.config().student);
+        Self {
+            model,
+            cpu: None,
+            bands,
+        }
     }
 
     /// Whether [`CpuStudent`] renders.
@@ -148,7 +178,7 @@ impl Generator for StudentGenerator {
     fn shape(&self) -> FrameShape {
         FrameShape {
             hop_length: self.model.config().student.hop_length,
-            bottleneck: self.model.config().student.bottleneck,
+            bottleneck: self.model.config().student.frame_channels(),
             excitation_channels: self.model.config().student.excitation_channels(),
         }
     }
@@ -163,12 +193,14 @@ impl Generator for StudentGenerator {
     }
 
     fn generate(&self, request: &Request<'_>, control: &Control) -> Result<Vec<Vec<f32>>> {
-        let (hop, bn) = (self.hop_length(), self.bottleneck());
+        let (hop, fc) = (self.hop_length(), self.bottleneck());
         if let Some(cpu) = &self.cpu {
             return render_cpu(cpu, request, control);
         }
+        let cfg = &self.model.config().student;
+        let (bn, bands) = (cfg.bottleneck, cfg.envelope_bands);
         let voices = request.streams.len();
-        let frames = request.frames(bn, hop)?;
+        let frames = request.frames(fc, hop)?;
         let time = frames * hop;
         let seed = request.sampling.seed;
         let mut out = Vec::with_capacity(voices);
@@ -179,8 +211,12 @@ impl Generator for StudentGenerator {
             }
             let group = first..(first + VOICES_PER_PASS).min(voices);
             let n = group.len();
-            let enc = &request.encoding[first * frames * bn..group.end * frames * bn];
-            let enc = Tensor::from_slice(enc, (n, frames, bn), device)?;
+            let (enc, env) = envelope::split_frames(
+                &request.encoding[first * frames * fc..group.end * frames * fc],
+                bn,
+                bands,
+            );
+            let enc = Tensor::from_vec(enc, (n, frames, bn), device)?;
             let z: Vec<f32> = group
                 .clone()
                 .flat_map(|v| logistic_noise(seed, request.streams[v], time))
@@ -198,10 +234,18 @@ impl Generator for StudentGenerator {
             }
             .transpose()?;
             let audio = self.model.render(&z, &enc, exc.as_ref())?.audio;
-            out.extend(audio.to_vec2::<f32>()?.into_iter().map(|mut voice| {
-                output_stage(&mut voice);
-                voice
-            }));
+            let per_voice = frames * bands;
+            out.extend(
+                audio
+                    .to_vec2::<f32>()?
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, mut voice)| {
+                        let env = env.get(i * per_voice..(i + 1) * per_voice).unwrap_or(&[]);
+                        output_stage_shaped(&mut voice, self.bands.as_ref(), env, hop);
+                        voice
+                    }),
+            );
             control.add_samples((n * time) as u64);
         }
         Ok(out)

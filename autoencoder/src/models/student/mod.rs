@@ -19,6 +19,7 @@
 pub mod autoencoder;
 pub mod cpu;
 pub mod distill;
+pub mod envelope;
 pub mod fused;
 pub mod generate;
 pub mod model;
@@ -70,6 +71,12 @@ pub struct StudentConfig {
     /// N` channels. False (and absent from older students' files): all are learned.
     #[serde(default, skip_serializing_if = "is_false")]
     pub measured_subpartials: bool,
+    /// Bands of the measured spectral envelope every embedding frame carries after its
+    /// `bottleneck` channels (see [`envelope`]): the source note's amplitude per mel band
+    /// around the frame. The flows do not read them; the output stage shapes the flows'
+    /// sound to them. 0 (and absent from older students' files): none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub envelope_bands: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -96,7 +103,14 @@ impl StudentConfig {
             excitation_subpartials: 0,
             subpartial_bank: false,
             measured_subpartials: false,
+            envelope_bands: 0,
         }
+    }
+
+    /// Channels of an embedding frame: the `bottleneck` the flows read, then the
+    /// envelope's bands.
+    pub fn frame_channels(&self) -> usize {
+        self.bottleneck + self.envelope_bands
     }
 
     /// Measured channels at the end of every embedding frame (see
@@ -157,6 +171,13 @@ impl StudentConfig {
                     "{name} must be from 1 to {max}, got {value}"
                 )));
             }
+        }
+        if self.envelope_bands > envelope::MAX_BANDS {
+            return Err(Error::Config(format!(
+                "envelope_bands = {} is larger than the supported maximum {}",
+                self.envelope_bands,
+                envelope::MAX_BANDS
+            )));
         }
         if self.flows.contains(&0) {
             return Err(Error::Config("every flow needs at least one layer".into()));

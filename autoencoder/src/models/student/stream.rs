@@ -10,8 +10,9 @@
 //! carried from one block to the next: each layer's past, each flow's last inputs, the
 //! oscillator's phase (f0 may change every sample: bends, glides, vibrato), the noise
 //! stream, the embedding frame (asked for from a [`Frames`] when it falls due, every
-//! hop), the sub-partial bank's gains and the DC blocker of the output stage
-//! ([`super::generate::output_stage`]).
+//! hop), the sub-partial bank's gains, the DC blocker of the output stage
+//! ([`super::generate::output_stage`]) and the measured envelope's [`Shaper`] (whose
+//! window delays the output by [`StudentStream::delay`] samples).
 //!
 //! Exactness: the same arithmetic as [`CpuStudent::render`] in another summation order
 //! (the products here are [`crate::cpu::rows`]', there the `gemm` crate's), so a streamed note
@@ -28,6 +29,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::StudentConfig;
 use super::cpu::CpuStudent;
+use super::envelope::{self, Shaper};
 use super::generate::{DC_BLOCK_HZ, logistic_draw};
 use super::model::{INITIAL_LOG_SCALE, bank_gain, bank_sample, scale_by_measured};
 use crate::cpu::rows::{gate, matmul};
@@ -42,12 +44,13 @@ pub const CHUNK: usize = 128;
 /// Where a stream's embedding frames come from: asked for frame `index` (from 0 at the
 /// note's start) when its first sample is due.
 pub trait Frames {
-    /// Writes frame `index` (`bottleneck` values) into `frame`.
+    /// Writes frame `index` (the student's `frame_channels()` values) into `frame`.
     fn frame(&mut self, index: usize, frame: &mut [f32]);
 }
 
-/// The frames of a whole embedding `[frames, bottleneck]`, the last one held past its end
-/// (what a whole-note render of the same frames plays).
+/// The frames of a whole embedding `[frames, bottleneck]` (`bottleneck`: the student's
+/// `frame_channels()`), the last one held past its end (what a whole-note render of the
+/// same frames plays).
 #[derive(Debug, Clone, Copy)]
 pub struct SliceFrames<'a> {
     pub data: &'a [f32],
@@ -143,8 +146,10 @@ pub struct StudentStream {
     /// Per flow and layer, `[2 · width]`: the current frame's conditioning plus the
     /// dilated convolution's bias.
     cond: Vec<f32>,
-    /// The current frame, `[bottleneck]`.
+    /// The current frame, `[frame_channels]`.
     frame: Vec<f32>,
+    /// The measured envelope's output stage, for a student with one.
+    shaper: Option<Shaper>,
     /// The bank's gains for the current frame, `[N]`.
     gains: [f32; MAX_SUBPARTIALS],
     /// `[CHUNK, 2K + 2N]`.
@@ -185,7 +190,10 @@ impl StudentStream {
         let layers: usize = cfg.flows.iter().sum();
         let mut s = Self {
             cond: vec![0.0; layers * 2 * w],
-            frame: vec![0.0; cfg.bottleneck],
+            frame: vec![0.0; cfg.frame_channels()],
+            shaper: model
+                .envelope()
+                .map(|bands| Shaper::new(bands, cfg.hop_length)),
             gains: [0.0; MAX_SUBPARTIALS],
             excitation: vec![0.0; CHUNK * cfg.excitation_channels()],
             d: vec![0.0; CHUNK * 2 * w],
@@ -223,7 +231,21 @@ impl StudentStream {
         self.rng = ChaCha8Rng::seed_from_u64(seed);
         self.rng.set_stream(stream);
         self.dc = (0.0, 0.0);
+        if let Some(shaper) = &mut self.shaper {
+            shaper.reset();
+        }
         self.t = 0;
+    }
+
+    /// Samples the output lags the flows by: the envelope's window for a student with a
+    /// measured envelope, else 0. Sample `t` of a whole-note render is sample `t + delay`
+    /// of the stream.
+    pub fn delay(&self) -> usize {
+        if self.shaper.is_some() {
+            envelope::WINDOW
+        } else {
+            0
+        }
     }
 
     /// Generates the next `out.len()` samples (any number) at f0 `f0_hz[i]` for sample `i`
@@ -250,11 +272,20 @@ impl StudentStream {
                 let index = (self.t / hop) as usize;
                 frames.frame(index, &mut self.frame);
                 self.start_frame();
+                let bn = self.model.config().bottleneck;
+                if let Some(shaper) = &mut self.shaper {
+                    shaper.set_frame(index, &self.frame[bn..]);
+                }
             }
             let m = (out.len() - done)
                 .min(CHUNK)
                 .min((hop - into_frame) as usize);
-            self.step(&f0_hz[done..done + m], &mut out[done..done + m]);
+            let block = &mut out[done..done + m];
+            self.step(&f0_hz[done..done + m], block);
+            if let Some(shaper) = &mut self.shaper {
+                shaper.process(block);
+            }
+            block.iter_mut().for_each(|o| *o = o.clamp(-1.0, 1.0));
             done += m;
         }
         Ok(())
@@ -279,7 +310,7 @@ impl StudentStream {
             let n = bank.b.len();
             let gains = &mut self.gains[..n];
             gains.copy_from_slice(&bank.b);
-            for (c, &e) in self.frame.iter().enumerate() {
+            for (c, &e) in self.frame[..bn].iter().enumerate() {
                 for (g, &k) in gains.iter_mut().zip(&bank.w[c * n..(c + 1) * n]) {
                     *g += e * k;
                 }
@@ -288,7 +319,7 @@ impl StudentStream {
                 *g = bank_gain(*g);
             }
             if bank.measured {
-                scale_by_measured(gains, &self.frame);
+                scale_by_measured(gains, &self.frame[..bn]);
             }
         }
     }
@@ -426,7 +457,8 @@ impl StudentStream {
             let xv = f64::from(xt);
             let y = xv - x_prev + r * y_prev;
             (x_prev, y_prev) = (xv, y);
-            *o = (y as f32).clamp(-1.0, 1.0);
+            // Clamped in `process`, after the envelope.
+            *o = y as f32;
         }
         self.dc = (x_prev, y_prev);
         self.t += m as u64;

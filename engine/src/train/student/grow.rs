@@ -1,5 +1,5 @@
 //! Growing a student on resume ([`Grow`]): more sub-partials of excitation, a sub-partial
-//! bank, or measured sub-partials. The config grows at once; the state tensors grow when
+//! bank, measured sub-partials, or a measured envelope. The config grows at once; the state tensors grow when
 //! they are read ([`adapt`]), so a run stopped before its next checkpoint resumes all the
 //! same.
 
@@ -22,6 +22,9 @@ pub struct Grow {
     /// Measure the sub-partials into the frames (false: as it is; never undone). Needs a
     /// bank (or `subpartial_bank`).
     pub measured_subpartials: bool,
+    /// Carry a measured spectral envelope of this many bands in the frames (none: as it
+    /// is; 0 takes it off). The flows do not read it, so no weight changes.
+    pub envelope_bands: Option<usize>,
 }
 
 /// Zero-pads every excitation projection (`…/exc_map_N/W`, `[1, 1, channels, 2w]`) of
@@ -168,7 +171,13 @@ pub(super) fn grow_config(
         config.student.measured_subpartials = true;
         config.student.bottleneck += config.student.excitation_subpartials;
     }
-    let grown = grow_subs.is_some() || grow_bank || grow_measured_subs;
+    let grow_envelope = grow
+        .envelope_bands
+        .filter(|&n| n != config.student.envelope_bands);
+    if let Some(n) = grow_envelope {
+        config.student.envelope_bands = n;
+    }
+    let grown = grow_subs.is_some() || grow_bank || grow_measured_subs || grow_envelope.is_some();
     if grown {
         config.validate().map_err(|error| Error::Model {
             path: dir.join(STUDENT_FILE),

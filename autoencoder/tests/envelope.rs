@@ -1,0 +1,174 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code, helpers included
+//! The measured envelope and its output stage (`autoencoder::student::envelope`): the
+//! resynthesis returns a note unchanged where the gains are 1, a note is shaped towards
+//! the envelope it is given, silence is never raised, and the shaper streams in any block
+//! sizes what the whole-note stage plays.
+
+use autoencoder::student::envelope::{
+    Bands, HOP, MAX_GAIN_DB, Shaper, WINDOW, measure, shape_note, split_frames,
+};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const FRAME: usize = 512;
+const BANDS: usize = 24;
+
+fn sines(parts: &[(f32, f32)], len: usize) -> Vec<f32> {
+    (0..len)
+        .map(|t| {
+            parts
+                .iter()
+                .map(|&(hz, a)| a * (std::f32::consts::TAU * hz * t as f32 / 16_000.0).sin())
+                .sum()
+        })
+        .collect()
+}
+
+fn noise(len: usize, seed: u64) -> Vec<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..len)
+        .map(|_| 0.2 * (2.0 * rng.random::<f32>() - 1.0))
+        .collect()
+}
+
+fn db(a: f32) -> f32 {
+    20.0 * a.max(1e-10).log10()
+}
+
+/// Mean |dB| difference of two envelopes over frames `frames` and the bands where the
+/// target is within 60 dB of its loudest.
+fn envelope_distance(target: &[f32], got: &[f32], frames: std::ops::Range<usize>) -> f32 {
+    let loudest = target.iter().copied().fold(0f32, f32::max);
+    let (mut sum, mut n) = (0f32, 0);
+    for f in frames {
+        for b in 0..BANDS {
+            let (t, g) = (target[f * BANDS + b], got[f * BANDS + b]);
+            if db(t) > db(loudest) - 60.0 {
+                sum += (db(t) - db(g)).abs();
+                n += 1;
+            }
+        }
+    }
+    sum / n.max(1) as f32
+}
+
+#[test]
+fn a_full_scale_sine_reads_near_one_in_its_band() {
+    let bands = Bands::new(BANDS);
+    let note = sines(&[(1000.0, 1.0)], 8 * FRAME);
+    let env = measure(&bands, &note, FRAME);
+    assert_eq!(env.len(), 8 * BANDS);
+    let loudest = env[3 * BANDS..4 * BANDS]
+        .iter()
+        .copied()
+        .fold(0f32, f32::max);
+    // The sine lies between two bands' centres: each reads a fraction of it.
+    assert!(loudest > 0.5 && loudest < 1.1, "{loudest}");
+}
+
+#[test]
+fn a_steady_note_shaped_to_its_own_envelope_comes_back_unchanged() {
+    let bands = Bands::new(BANDS);
+    let note = sines(&[(220.0, 0.3), (660.0, 0.2), (2500.0, 0.1)], 10 * FRAME);
+    let env = measure(&bands, &note, FRAME);
+    let mut shaped = note.clone();
+    shape_note(&bands, &mut shaped, &env, FRAME);
+    // Away from the ends (the first and last windows see silence beyond the note).
+    let interior = FRAME..9 * FRAME;
+    let err = shaped[interior.clone()]
+        .iter()
+        .zip(&note[interior])
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    // Each window's band power differs from the frame's mean by the sines' beating within
+    // a band, a few hundredths of a dB here: the gains are 1 within ~0.5 %.
+    assert!(err < 0.01 * 0.6, "{err}");
+}
+
+#[test]
+fn noise_is_shaped_towards_the_envelope_it_is_given() {
+    let bands = Bands::new(BANDS);
+    let frames = 12;
+    // The target: a bright sawtooth-like note whose level falls 30 dB over the note.
+    let target_note: Vec<f32> = sines(
+        &(1..=20)
+            .map(|k| (180.0 * k as f32, 0.3 / k as f32))
+            .collect::<Vec<_>>(),
+        frames * FRAME,
+    )
+    .iter()
+    .enumerate()
+    .map(|(t, x)| x * 10f32.powf(-1.5 * t as f32 / (frames * FRAME) as f32))
+    .collect();
+    let target = measure(&bands, &target_note, FRAME);
+    let mut shaped = noise(frames * FRAME, 1);
+    let before = envelope_distance(&target, &measure(&bands, &shaped, FRAME), 1..frames - 1);
+    shape_note(&bands, &mut shaped, &target, FRAME);
+    let after = envelope_distance(&target, &measure(&bands, &shaped, FRAME), 1..frames - 1);
+    assert!(before > 10.0, "{before}");
+    assert!(after < 3.0, "{before} dB → {after} dB");
+}
+
+#[test]
+fn silence_is_never_raised_and_a_band_moves_at_most_the_limit() {
+    let bands = Bands::new(BANDS);
+    let loud = vec![1.0f32; 6 * BANDS];
+    let mut silence = vec![0f32; 6 * FRAME];
+    shape_note(&bands, &mut silence, &loud, FRAME);
+    assert!(silence.iter().all(|&x| x == 0.0));
+    // A quiet sine asked to be 60 dB louder comes up by the limit, no more.
+    let quiet = sines(&[(1000.0, 0.001)], 6 * FRAME);
+    let mut raised = quiet.clone();
+    shape_note(&bands, &mut raised, &loud, FRAME);
+    let rms = |x: &[f32]| (x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32).sqrt();
+    let gain = db(rms(&raised[FRAME..5 * FRAME]) / rms(&quiet[FRAME..5 * FRAME]));
+    assert!(
+        gain > MAX_GAIN_DB - 1.0 && gain < MAX_GAIN_DB + 0.5,
+        "{gain} dB"
+    );
+}
+
+#[test]
+fn the_shaper_streams_in_any_blocks_what_the_whole_note_stage_plays() {
+    let bands = Bands::new(BANDS);
+    let frames = 7;
+    let note = noise(frames * FRAME, 2);
+    let target = measure(
+        &bands,
+        &sines(&[(300.0, 0.5), (3000.0, 0.05)], frames * FRAME),
+        FRAME,
+    );
+    let mut whole = note.clone();
+    shape_note(&bands, &mut whole, &target, FRAME);
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    for _ in 0..3 {
+        let mut shaper = Shaper::new(&bands, FRAME);
+        let mut input: Vec<f32> = note.clone();
+        input.resize(note.len() + WINDOW, 0.0);
+        let mut t = 0;
+        while t < input.len() {
+            let f = t / FRAME;
+            let held = f.min(frames - 1);
+            shaper.set_frame(f, &target[held * BANDS..(held + 1) * BANDS]);
+            let n = rng
+                .random_range(1..=300)
+                .min((f + 1) * FRAME - t)
+                .min(input.len() - t);
+            shaper.process(&mut input[t..t + n]);
+            t += n;
+        }
+        assert_eq!(&input[WINDOW..], &whole[..], "streamed ≠ whole note");
+    }
+    assert_eq!(WINDOW % HOP, 0);
+}
+
+#[test]
+fn frames_split_into_the_flows_part_and_the_envelope() {
+    let frames: Vec<f32> = (0..10).map(|i| i as f32).collect();
+    let (flows, env) = split_frames(&frames, 3, 2);
+    assert_eq!(flows, [0.0, 1.0, 2.0, 5.0, 6.0, 7.0]);
+    assert_eq!(env, [3.0, 4.0, 8.0, 9.0]);
+    let (all, none) = split_frames(&frames, 10, 0);
+    assert_eq!(all, frames);
+    assert!(none.is_empty());
+}
