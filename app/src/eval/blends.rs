@@ -67,7 +67,8 @@ pub(super) fn blend_pairs(
     let encoded = engine.encode(&refs, &pitches)?;
     let half = Weights::Fixed(vec![0.5, 0.5]);
     // Each pair as `timbrel blend` plays it: brought to its sources' mean level in dB,
-    // frame by frame (the sources as encoded, so aligned with the blend), the whole
+    // frame by frame (the sources as encoded, so aligned with the blend; not for a model
+    // whose frames carry the level, see `Engine::level_match`), the whole
     // note, as long as its sources. A model without an excitation is not given a pitch:
     // both sources are at it already.
     let hop = engine.hop();
@@ -79,7 +80,7 @@ pub(super) fn blend_pairs(
             embeddings: e.iter().map(|e| e.embedding.clone()).collect(),
             cached: 0,
             length: ab[0].len().max(ab[1].len()),
-            levels: if args.no_level_match {
+            levels: if args.no_level_match || !engine.level_match() {
                 Vec::new()
             } else {
                 ab.iter()
