@@ -37,6 +37,9 @@ pub struct LiveArgs {
     /// Output rate in Hz.
     #[arg(long, default_value_t = 48_000)]
     pub rate: u32,
+    /// Voices play the student's measured envelope (its output stage, 16 ms more latency).
+    #[arg(long)]
+    pub envelope: bool,
 }
 
 /// One voice count's run: real-time factor (audio seconds per wall second), the same
@@ -133,6 +136,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<ExitCode> {
             max_block_frames: args.block,
             max_voices: voices,
             helper_threads: args.threads,
+            envelope: args.envelope,
         };
         let mut live = LiveEngine::new(Arc::clone(&model), corners.clone(), cfg)?;
         live.set_cpu_guard(false);

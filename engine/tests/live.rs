@@ -64,6 +64,7 @@ fn live(corners: &Corners, max_voices: usize) -> LiveEngine {
         max_block_frames: 256,
         max_voices,
         helper_threads: 0,
+        envelope: false,
     };
     let mut e = LiveEngine::new(Arc::clone(&shared().model), corners.clone(), cfg).unwrap();
     // The tests' debug build is far slower than real time: the guard would stop voices.
@@ -417,13 +418,29 @@ fn bad_input_is_refused_or_ignored_without_a_panic() {
             peak(&out) > 0.0 && out.iter().all(|x| x.is_finite()),
             "{rate} Hz"
         );
-        // The voices' delay (the measured envelope's 16 ms window), the resampler's
-        // look-ahead and a chunk.
-        let model_delay = engine::live::MODEL_DELAY_SAMPLES as f64 / 16_000.0;
+        assert!(e.latency_secs() < 0.01, "{rate} Hz: {}", e.latency_secs());
+        // With the measured envelope: its 16 ms window more, and it plays.
+        let cfg = LiveConfig {
+            output_rate_hz: rate,
+            envelope: true,
+            ..LiveConfig::default()
+        };
+        let mut shaped = LiveEngine::new(model(), s.corners.clone(), cfg).unwrap();
+        shaped.set_cpu_guard(false);
+        let more = shaped.latency_secs() - e.latency_secs();
+        let window = autoencoder::student::envelope::WINDOW as f64 / 16_000.0;
         assert!(
-            e.latency_secs() >= model_delay && e.latency_secs() < model_delay + 0.01,
-            "{rate} Hz: {}",
-            e.latency_secs()
+            more >= window && more < window + 1.0 / f64::from(rate),
+            "{rate} Hz: {more}"
+        );
+        shaped.note_on(60, 1.0);
+        let mut out = vec![0f32; rate as usize / 10];
+        for b in out.chunks_mut(300) {
+            shaped.process(b);
+        }
+        assert!(
+            peak(&out) > 0.0 && out.iter().all(|x| x.is_finite()),
+            "{rate} Hz, envelope"
         );
     }
 }
@@ -445,6 +462,7 @@ fn helper_threads_play_what_one_thread_plays() {
             max_block_frames: 256,
             max_voices: 5,
             helper_threads,
+            envelope: false,
         };
         let mut e = LiveEngine::new(Arc::clone(&s.model), s.corners.clone(), cfg).unwrap();
         e.set_cpu_guard(false);

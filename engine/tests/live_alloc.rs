@@ -21,12 +21,14 @@ fn process_never_calls_the_allocator() {
     let (packs, corners) = demo_corners(&engine, dir.path());
     let paths: Vec<&Path> = packs.iter().map(|p| p.as_path()).collect();
     let fewer = Corners::encode(&engine, &paths[1..3]).unwrap();
-    for helper_threads in [0, 1] {
+    // With and without the measured envelope's output stage (the shipped student has one).
+    for (helper_threads, envelope) in [(0, false), (1, false), (0, true)] {
         let cfg = LiveConfig {
             output_rate_hz: 44_100,
             max_block_frames: 128,
             max_voices: 3,
             helper_threads,
+            envelope,
         };
         let live = LiveEngine::new(engine.student_model().unwrap(), corners.clone(), cfg).unwrap();
         check(live, &fewer);

@@ -43,6 +43,7 @@ fn callback() -> (LiveInput, Arc<Shared>, Renderer) {
         max_block_frames: 512,
         max_voices: 4,
         helper_threads: 0,
+        envelope: false,
     };
     let s = shared();
     let mut engine = LiveEngine::new(Arc::clone(&s.model), s.corners.clone(), cfg).unwrap();
@@ -176,6 +177,7 @@ fn the_callback_with_live_voices_never_allocates() {
         max_block_frames: 512,
         max_voices: 2,
         helper_threads: 0,
+        envelope: false,
     };
     let mut second = LiveEngine::new(Arc::clone(&s.model), s.corners.clone(), cfg).unwrap();
     second.set_cpu_guard(false);

@@ -47,46 +47,17 @@ pub use output::RATE_RANGE;
 pub fn latency_frames(rate_hz: u32, max_block_frames: usize) -> Result<usize> {
     Ok(output::Output::new(rate_hz, max_block_frames)?
         .0
-        .latency_frames()
-        + model_delay_frames(rate_hz))
+        .latency_frames())
 }
 
-/// Samples (16 kHz) every engine's voices lag their keys by, whatever the student: the
-/// measured envelope's window (a student without an envelope is delayed as much, so the
-/// latency a host is told at activation holds for any model loaded later).
-pub const MODEL_DELAY_SAMPLES: usize = autoencoder::student::envelope::WINDOW;
-
-/// [`MODEL_DELAY_SAMPLES`] in frames at `rate_hz`, rounded up.
-fn model_delay_frames(rate_hz: u32) -> usize {
-    (MODEL_DELAY_SAMPLES as u64 * u64::from(rate_hz)).div_ceil(u64::from(MODEL_RATE_HZ)) as usize
+/// What a live engine with [`LiveConfig::envelope`] on adds to [`latency_frames`] at
+/// `rate_hz` for a student with a measured envelope: the envelope's window, in host
+/// frames (rounded up).
+pub fn envelope_latency_frames(rate_hz: u32) -> usize {
+    (autoencoder::student::envelope::WINDOW as u64 * u64::from(rate_hz))
+        .div_ceil(u64::from(MODEL_RATE_HZ)) as usize
 }
 
-/// A fixed delay of the 16 kHz mix (for a student whose voices lag less than
-/// [`MODEL_DELAY_SAMPLES`]). Allocates nothing after [`MixDelay::new`].
-#[derive(Debug)]
-struct MixDelay {
-    ring: Vec<f32>,
-    at: usize,
-}
-
-impl MixDelay {
-    fn new(samples: usize) -> Self {
-        Self {
-            ring: vec![0.0; samples],
-            at: 0,
-        }
-    }
-
-    fn process(&mut self, mix: &mut [f32]) {
-        if self.ring.is_empty() {
-            return;
-        }
-        for m in mix.iter_mut() {
-            std::mem::swap(m, &mut self.ring[self.at]);
-            self.at = (self.at + 1) % self.ring.len();
-        }
-    }
-}
 use output::{MODEL_RATE_HZ, Output};
 use voice::{Controls, Phase, Voice};
 pub use voice::{VIBRATO_DEPTH_SEMITONES, VIBRATO_HZ};
@@ -120,6 +91,11 @@ pub struct LiveConfig {
     pub max_voices: usize,
     /// Threads rendering voices beside the calling one (0 to [`MAX_HELPER_THREADS`]).
     pub helper_threads: usize,
+    /// Whether voices play a student's measured envelope (its output stage, as renders
+    /// do): the sound of the sources' spectra, at [`envelope_latency_frames`] more
+    /// latency (16 ms). Off by default: live play keeps its latency, and its voices are
+    /// the flows alone (see the student's MODEL.md for what the envelope is worth).
+    pub envelope: bool,
 }
 
 impl Default for LiveConfig {
@@ -129,6 +105,7 @@ impl Default for LiveConfig {
             max_block_frames: 512,
             max_voices: 8,
             helper_threads: 0,
+            envelope: false,
         }
     }
 }
@@ -145,8 +122,8 @@ pub struct LiveEngine {
     pool: Option<pool::Pool>,
     /// The 16 kHz mix, `[max samples a refill asks for]`.
     mix: Vec<f32>,
-    /// Delays the mix up to [`MODEL_DELAY_SAMPLES`] for a student that lags less.
-    delay: MixDelay,
+    /// Whether the voices play the student's measured envelope.
+    envelope: bool,
     output: Output,
     /// Weights as set (A, B, C, D); normalised over the corners there are per block.
     weights: [f32; MAX_CORNERS],
@@ -203,14 +180,15 @@ impl LiveEngine {
         }
         let (output, max_samples) = Output::new(cfg.output_rate_hz, cfg.max_block_frames)?;
         let cpu = Arc::new(CpuStudent::new(model.student())?);
-        let lag = if cpu.envelope().is_some() {
-            autoencoder::student::envelope::WINDOW
-        } else {
-            0
-        };
-        let delay = MixDelay::new(MODEL_DELAY_SAMPLES.saturating_sub(lag));
+        let envelope = cfg.envelope && cpu.envelope().is_some();
         let voices = (0..cfg.max_voices)
-            .map(|_| Some(Box::new(Voice::new(Arc::clone(&cpu), max_samples))))
+            .map(|_| {
+                Some(Box::new(Voice::new(
+                    Arc::clone(&cpu),
+                    max_samples,
+                    envelope,
+                )))
+            })
             .collect();
         let pool = (cfg.helper_threads > 0)
             .then(|| pool::Pool::new(cfg.helper_threads, cfg.max_voices, max_samples))
@@ -223,7 +201,7 @@ impl LiveEngine {
             voices,
             pool,
             mix: vec![0.0; max_samples],
-            delay,
+            envelope,
             output,
             weights: [1.0, 0.0, 0.0, 0.0],
             bend: 0.0,
@@ -389,11 +367,15 @@ impl LiveEngine {
     }
 
     /// Seconds from a note-on (or any change) to its sound leaving a block, beyond the
-    /// block itself: the voices' delay ([`MODEL_DELAY_SAMPLES`]), the resampler's
-    /// look-ahead and what the FIFO may hold.
+    /// block itself: the resampler's look-ahead, what the FIFO may hold and, with the
+    /// envelope on, its window.
     pub fn latency_secs(&self) -> f64 {
-        (self.output.latency_frames() + model_delay_frames(self.cfg.output_rate_hz)) as f64
-            / f64::from(self.cfg.output_rate_hz)
+        let envelope = if self.envelope {
+            envelope_latency_frames(self.cfg.output_rate_hz)
+        } else {
+            0
+        };
+        (self.output.latency_frames() + envelope) as f64 / f64::from(self.cfg.output_rate_hz)
     }
 
     /// Fills `out` (mono, the output rate) with the next block, overwriting it. Any length
@@ -450,7 +432,6 @@ impl LiveEngine {
                     0.8 * self.cost_secs + 0.2 * per
                 };
             }
-            self.delay.process(&mut self.mix[..want]);
             self.output.push(&self.mix[..want]);
         }
         self.output.pop(out);

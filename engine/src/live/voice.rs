@@ -88,10 +88,13 @@ pub(super) struct Voice {
 }
 
 impl Voice {
-    /// A free voice able to render `max_samples` a block.
-    pub fn new(model: Arc<CpuStudent>, max_samples: usize) -> Self {
+    /// A free voice able to render `max_samples` a block, with the student's measured
+    /// envelope (if it has one) or without.
+    pub fn new(model: Arc<CpuStudent>, max_samples: usize, envelope: bool) -> Self {
+        let mut stream = StudentStream::new(model, 0, 0);
+        stream.set_envelope(envelope);
         Self {
-            stream: StudentStream::new(model, 0, 0),
+            stream,
             phase: Phase::Free,
             key: 0,
             velocity: 0.0,
@@ -155,7 +158,7 @@ impl Voice {
             off: self.off,
         };
         let audio = &mut self.audio[..n];
-        // The stream's output lags its input by its delay (the measured envelope's window):
+        // With the envelope, the stream's output lags its input by the envelope's window:
         // the attack starts with the sound, not before it.
         let (start, delay) = (self.stream.position(), self.stream.delay() as u64);
         // Lengths match by construction, the only error `process` has.

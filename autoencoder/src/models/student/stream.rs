@@ -237,8 +237,19 @@ impl StudentStream {
         self.t = 0;
     }
 
+    /// Plays the student's measured envelope (the default, for a student with one) or
+    /// not (the flows alone, no delay). Allocates only when turned back on.
+    pub fn set_envelope(&mut self, on: bool) {
+        if !on {
+            self.shaper = None;
+        } else if self.shaper.is_none() {
+            let hop = self.model.config().hop_length;
+            self.shaper = self.model.envelope().map(|bands| Shaper::new(bands, hop));
+        }
+    }
+
     /// Samples the output lags the flows by: the envelope's window for a student with a
-    /// measured envelope, else 0. Sample `t` of a whole-note render is sample `t + delay`
+    /// measured envelope (played), else 0. Sample `t` of a whole-note render is sample `t + delay`
     /// of the stream.
     pub fn delay(&self) -> usize {
         if self.shaper.is_some() {
