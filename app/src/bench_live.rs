@@ -37,9 +37,10 @@ pub struct LiveArgs {
     /// Output rate in Hz.
     #[arg(long, default_value_t = 48_000)]
     pub rate: u32,
-    /// Voices play the student's measured envelope (its output stage, 16 ms more latency).
+    /// Voices play the flows alone, without the student's measured envelope (its output
+    /// stage, on by default).
     #[arg(long)]
-    pub envelope: bool,
+    pub no_envelope: bool,
 }
 
 /// One voice count's run: real-time factor (audio seconds per wall second), the same
@@ -136,7 +137,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<ExitCode> {
             max_block_frames: args.block,
             max_voices: voices,
             helper_threads: args.threads,
-            envelope: args.envelope,
+            envelope: !args.no_envelope,
         };
         let mut live = LiveEngine::new(Arc::clone(&model), corners.clone(), cfg)?;
         live.set_cpu_guard(false);

@@ -237,7 +237,7 @@ impl Worker {
             max_block_frames: active.max_block_frames,
             max_voices: MAX_VOICES,
             helper_threads: 1,
-            envelope: false,
+            envelope: true,
         };
         match LiveEngine::new(Arc::clone(&model.student), corners.clone(), cfg) {
             Ok(live) => {

@@ -50,14 +50,6 @@ pub fn latency_frames(rate_hz: u32, max_block_frames: usize) -> Result<usize> {
         .latency_frames())
 }
 
-/// What a live engine with [`LiveConfig::envelope`] on adds to [`latency_frames`] at
-/// `rate_hz` for a student with a measured envelope: the envelope's window, in host
-/// frames (rounded up).
-pub fn envelope_latency_frames(rate_hz: u32) -> usize {
-    (autoencoder::student::envelope::WINDOW as u64 * u64::from(rate_hz))
-        .div_ceil(u64::from(MODEL_RATE_HZ)) as usize
-}
-
 use output::{MODEL_RATE_HZ, Output};
 use voice::{Controls, Phase, Voice};
 pub use voice::{VIBRATO_DEPTH_SEMITONES, VIBRATO_HZ};
@@ -92,9 +84,9 @@ pub struct LiveConfig {
     /// Threads rendering voices beside the calling one (0 to [`MAX_HELPER_THREADS`]).
     pub helper_threads: usize,
     /// Whether voices play a student's measured envelope (its output stage, as renders
-    /// do): the sound of the sources' spectra, at [`envelope_latency_frames`] more
-    /// latency (16 ms). Off by default: live play keeps its latency, and its voices are
-    /// the flows alone (see the student's MODEL.md for what the envelope is worth).
+    /// do; on by default). Its 16 ms window adds no latency (a voice runs its flows that
+    /// far ahead from its first block, see `voice.rs`); off, voices play the flows alone
+    /// and a note-on costs no burst.
     pub envelope: bool,
 }
 
@@ -105,7 +97,7 @@ impl Default for LiveConfig {
             max_block_frames: 512,
             max_voices: 8,
             helper_threads: 0,
-            envelope: false,
+            envelope: true,
         }
     }
 }
@@ -122,8 +114,6 @@ pub struct LiveEngine {
     pool: Option<pool::Pool>,
     /// The 16 kHz mix, `[max samples a refill asks for]`.
     mix: Vec<f32>,
-    /// Whether the voices play the student's measured envelope.
-    envelope: bool,
     output: Output,
     /// Weights as set (A, B, C, D); normalised over the corners there are per block.
     weights: [f32; MAX_CORNERS],
@@ -201,7 +191,6 @@ impl LiveEngine {
             voices,
             pool,
             mix: vec![0.0; max_samples],
-            envelope,
             output,
             weights: [1.0, 0.0, 0.0, 0.0],
             bend: 0.0,
@@ -367,15 +356,9 @@ impl LiveEngine {
     }
 
     /// Seconds from a note-on (or any change) to its sound leaving a block, beyond the
-    /// block itself: the resampler's look-ahead, what the FIFO may hold and, with the
-    /// envelope on, its window.
+    /// block itself: the resampler's look-ahead and what the FIFO may hold.
     pub fn latency_secs(&self) -> f64 {
-        let envelope = if self.envelope {
-            envelope_latency_frames(self.cfg.output_rate_hz)
-        } else {
-            0
-        };
-        (self.output.latency_frames() + envelope) as f64 / f64::from(self.cfg.output_rate_hz)
+        self.output.latency_frames() as f64 / f64::from(self.cfg.output_rate_hz)
     }
 
     /// Fills `out` (mono, the output rate) with the next block, overwriting it. Any length
