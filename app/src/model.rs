@@ -213,7 +213,7 @@ fn info(args: &InfoArgs) -> anyhow::Result<ExitCode> {
 fn student_lines(out: &mut Output, student: &autoencoder::student::StudentAutoencoder, role: &str) {
     let c = student.config();
     out.line(format!(
-        "student: Parallel WaveNet, flows of {:?} layers, width {}, {}-harmonic excitation{}; its encoder {} layers, width {}; {} parameters; {role}",
+        "student: Parallel WaveNet, flows of {:?} layers, width {}, {}-harmonic excitation{}{}; its encoder {} layers, width {}; {} parameters; {role}",
         c.student.flows,
         c.student.width,
         c.student.excitation_harmonics,
@@ -227,6 +227,12 @@ fn student_lines(out: &mut Output, student: &autoencoder::student::StudentAutoen
             (n, true, false) => format!(" with {n} sub-partials and a bank of them"),
             (n, true, true) => format!(
                 " with {n} sub-partials and a bank of them at the levels measured into each frame"
+            ),
+        },
+        match c.student.envelope_bands {
+            0 => String::new(),
+            b => format!(
+                "; each frame carries the note's measured spectral envelope ({b} mel bands), which its output stage shapes the flows' sound to"
             ),
         },
         c.encoder.ae_num_layers,
