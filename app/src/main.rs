@@ -70,7 +70,8 @@ enum Command {
     /// a folder of WAVs), notes rendered at sampled keys and velocities, looped where
     /// they sustain.
     Instrument(instrument::Args),
-    /// Encode a note into its embedding (.npy, [frames, 16] float32).
+    /// Encode a note into its embedding (.npy, [frames, channels] float32: 16 channels for
+    /// NSynth's models; a student adds its measured channels).
     Encode(synth::EncodeArgs),
     /// Decode an embedding (.npy) into a note.
     Decode(synth::DecodeArgs),

@@ -109,7 +109,7 @@ pub struct EncodeArgs {
     /// Pitch to take from a folder or shift a file to (MIDI number or name).
     #[arg(long, value_parser = parse_pitch)]
     pub pitch: Option<u8>,
-    /// The embedding, as a numpy .npy [frames, 16] float32.
+    /// The embedding, as a numpy .npy [frames, channels] float32 (the model's channels).
     #[arg(short, long, value_name = "EMB.npy")]
     pub out: PathBuf,
     #[command(flatten)]
