@@ -189,7 +189,7 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
     };
     let loss = trainer.options().student_loss;
     eprintln!(
-        "training the student {} (flows {:?}, width {}; {} encoder, {} layers, width {}; loss {} spectral + {} power + {} distillation{}{}{}) {}, {}",
+        "training the student {} (flows {:?}, width {}; {} encoder, {} layers, width {}; loss {} spectral + {} power + {} distillation{}{}) {}, {}",
         args.run.out.display(),
         trainer.config().student.flows,
         trainer.config().student.width,
@@ -209,11 +209,6 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
             .as_ref()
             .map_or(String::new(), |t| format!(" from {}", t.display())),
         layering(trainer.options().sub_octave_share),
-        if trainer.options().through_envelope {
-            "; scored after the envelope stage"
-        } else {
-            ""
-        },
         notes_words(trainer.data()),
         engine::device::describe(&device),
     );
