@@ -5,8 +5,7 @@
 //! sizes what the whole-note stage plays.
 
 use autoencoder::student::envelope::{
-    Bands, HOP, MAX_GAIN_DB, Shaper, WINDOW, apply_gains, measure, note_gains, shape_note,
-    split_frames,
+    Bands, HOP, MAX_GAIN_DB, Shaper, WINDOW, measure, shape_note, split_frames,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -172,40 +171,4 @@ fn frames_split_into_the_flows_part_and_the_envelope() {
     let (all, none) = split_frames(&frames, 10, 0);
     assert_eq!(all, frames);
     assert!(none.is_empty());
-}
-
-/// With its gains fixed (what training through the stage holds them at), the stage is the
-/// whole-note stage itself, and a symmetric linear map: ⟨S x, y⟩ = ⟨x, S y⟩, so the same
-/// map carries a loss's gradient back.
-#[test]
-fn the_stage_with_fixed_gains_is_the_stage_and_its_own_adjoint() {
-    let bands = Bands::new(BANDS);
-    let frames = 6;
-    let note = noise(frames * FRAME, 4);
-    let target = measure(
-        &bands,
-        &sines(&[(440.0, 0.3), (1500.0, 0.05)], frames * FRAME),
-        FRAME,
-    );
-    let gains = note_gains(&bands, &note, &target, FRAME);
-    let shaped = apply_gains(&bands, &gains, &note);
-    let mut whole = note.clone();
-    shape_note(&bands, &mut whole, &target, FRAME);
-    let peak = whole.iter().fold(0f32, |m, x| m.max(x.abs()));
-    let worst = shaped
-        .iter()
-        .zip(&whole)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
-    assert!(worst <= 1e-5 * peak, "{worst} of {peak}");
-    let (x, y) = (noise(frames * FRAME, 5), noise(frames * FRAME, 6));
-    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(p, q)| f64::from(p * q)).sum::<f64>();
-    let (sx_y, x_sy) = (
-        dot(&apply_gains(&bands, &gains, &x), &y),
-        dot(&x, &apply_gains(&bands, &gains, &y)),
-    );
-    assert!(
-        (sx_y - x_sy).abs() <= 1e-5 * sx_y.abs().max(x_sy.abs()).max(1e-3),
-        "{sx_y} vs {x_sy}"
-    );
 }

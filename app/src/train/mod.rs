@@ -193,8 +193,7 @@ pub(crate) fn drive<F: FamilyStep>(
             Event::StudentTerms { .. }
             | Event::LossWeights { .. }
             | Event::SubOctaveShare { .. }
-            | Event::BankWeight { .. }
-            | Event::ThroughEnvelope { .. } => {}
+            | Event::BankWeight { .. } => {}
             Event::FreeRun {
                 step,
                 pitch_accuracy,
