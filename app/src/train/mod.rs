@@ -193,7 +193,8 @@ pub(crate) fn drive<F: FamilyStep>(
             Event::StudentTerms { .. }
             | Event::LossWeights { .. }
             | Event::SubOctaveShare { .. }
-            | Event::BankWeight { .. } => {}
+            | Event::BankWeight { .. }
+            | Event::ThroughEnvelope { .. } => {}
             Event::FreeRun {
                 step,
                 pitch_accuracy,

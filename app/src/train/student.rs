@@ -51,6 +51,12 @@ pub struct StudentArgs {
     /// (or, with 0, taken off) a student at once.
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=64))]
     pub envelope_bands: Option<u8>,
+    /// Score the flows' crops after the envelope stage (its gains from each crop, held
+    /// fixed), so the flows learn what the envelope does not set (needs a measured
+    /// envelope and the CPU's fused pass; default off; with --resume: `true` or `false`
+    /// changes the run's from here on, the bare flag turns it on).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub through_envelope: Option<bool>,
     /// Weight of the bank's match term: each gain of the sub-partial bank against the
     /// amplitude the note has at its sub-partial (measured against the excitation), so
     /// the encoder learns what sub-octaves a note has (default 0; with --resume: changes
@@ -115,6 +121,14 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
                 .set_sub_octave_share(share)
                 .context("train-student --resume")?;
         }
+        if let Some(on) = args
+            .through_envelope
+            .filter(|&on| on != trainer.options().through_envelope)
+        {
+            trainer
+                .set_through_envelope(on)
+                .context("train-student --resume")?;
+        }
         if let Some(weight) = args
             .bank_weight
             .filter(|&w| w != trainer.options().bank_weight)
@@ -155,6 +169,7 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
         let options = TrainOptions {
             sub_octave_share: args.sub_octave_share.unwrap_or(0.0),
             bank_weight: args.bank_weight.unwrap_or(0.0),
+            through_envelope: args.through_envelope.unwrap_or(false),
             student_loss: autoencoder::student::LossWeights {
                 spectral: args.spectral_weight.unwrap_or(1.0),
                 power: args.power_weight.unwrap_or(0.0),
@@ -174,7 +189,7 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
     };
     let loss = trainer.options().student_loss;
     eprintln!(
-        "training the student {} (flows {:?}, width {}; {} encoder, {} layers, width {}; loss {} spectral + {} power + {} distillation{}{}) {}, {}",
+        "training the student {} (flows {:?}, width {}; {} encoder, {} layers, width {}; loss {} spectral + {} power + {} distillation{}{}{}) {}, {}",
         args.run.out.display(),
         trainer.config().student.flows,
         trainer.config().student.width,
@@ -194,6 +209,11 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
             .as_ref()
             .map_or(String::new(), |t| format!(" from {}", t.display())),
         layering(trainer.options().sub_octave_share),
+        if trainer.options().through_envelope {
+            "; scored after the envelope stage"
+        } else {
+            ""
+        },
         notes_words(trainer.data()),
         engine::device::describe(&device),
     );

@@ -77,6 +77,13 @@ pub enum Event {
         step: u64,
         weight: f64,
     },
+    /// Whether a run trains through its envelope stage changed on resume (from the step
+    /// after `step`).
+    #[serde(rename = "through_envelope")]
+    ThroughEnvelope {
+        step: u64,
+        on: bool,
+    },
     /// The terms of a student's loss at a step (logged after its `Step`).
     #[serde(rename = "terms")]
     StudentTerms {

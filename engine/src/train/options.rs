@@ -50,6 +50,12 @@ pub struct TrainOptions {
     /// `autoencoder::student::model::bank_match`); computed by the CPU's fused pass. 0: off.
     #[serde(default)]
     pub bank_weight: f64,
+    /// Train a student with a measured envelope through its envelope stage: the loss
+    /// scores the flows' crop after the stage (its gains from the crop itself, held
+    /// fixed), so the flows learn what the envelope does not set. Computed by the CPU's
+    /// fused pass. false: the flows' own output is scored.
+    #[serde(default)]
+    pub through_envelope: bool,
     /// Steps between free-running checks (0: none): the EMA model decodes the first
     /// `free_run_secs` of `free_run_notes` held-out notes from their own embeddings and
     /// f0, sampled, and the log records their pitch accuracy and log-mel distance.
@@ -111,6 +117,7 @@ impl Default for TrainOptions {
             unpitched_share: 0.0,
             sub_octave_share: 0.0,
             bank_weight: 0.0,
+            through_envelope: false,
             free_run_every: 0,
             free_run_notes: default_free_run_notes(),
             free_run_secs: default_free_run_secs(),

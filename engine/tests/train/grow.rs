@@ -321,11 +321,44 @@ fn a_student_given_an_envelope_keeps_its_weights_trains_on_and_plays_the_envelop
     assert_eq!(got, want);
     let out = engine::train::student::reconstruct(&grown, &[note], &[220.0], 0).unwrap();
     assert!(out[0].len() == time && out[0].iter().all(|v| v.is_finite()));
-    // It resumes and trains on (the flows never see the envelope).
+    // It resumes and trains on (the flows never see the envelope), then through the
+    // envelope stage: the option is kept by its checkpoint, logged, and refused where
+    // the steps would go through candle's autograd.
     let mut t = StudentTrainer::resume(&dir, Some(4), &Device::Cpu).unwrap();
     let losses = step_losses(&run_to_end(&mut t).1);
     assert!(
         losses.len() == 2 && losses.iter().all(|l| l.is_finite()),
         "{losses:?}"
     );
+    let mut t = StudentTrainer::resume(&dir, Some(7), &Device::Cpu).unwrap();
+    t.set_through_envelope(true).unwrap();
+    let losses = step_losses(&run_to_end(&mut t).1);
+    assert!(
+        losses.len() == 3 && losses.iter().all(|l| l.is_finite()),
+        "{losses:?}"
+    );
+    let log = std::fs::read_to_string(dir.join("train_log.jsonl")).unwrap();
+    assert!(
+        log.contains(r#""event":"through_envelope","step":4,"on":true"#),
+        "{log}"
+    );
+    let mut t = StudentTrainer::resume(&dir, Some(8), &Device::Cpu).unwrap();
+    assert!(t.options().through_envelope);
+    assert!(t.use_autograd().is_err());
+}
+
+#[test]
+fn training_through_an_envelope_is_refused_for_a_student_without_one() {
+    use engine::train::student::StudentTrainer;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = notes(tmp.path());
+    let dir = tmp.path().join("student");
+    run_to_end(&mut start_student(
+        &dir,
+        &tiny_student(vec![2]),
+        options(&data, 1),
+    ));
+    let mut t = StudentTrainer::resume(&dir, Some(2), &Device::Cpu).unwrap();
+    let error = t.set_through_envelope(true).unwrap_err().to_string();
+    assert!(error.contains("measured envelope"), "{error}");
 }

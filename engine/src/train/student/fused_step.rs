@@ -1,7 +1,12 @@
 //! The student's fused training step: the flows and encoder by hand (on a CPU), the
 //! loss (and its gradient with respect to the audio) by candle, the bank's match term
-//! and the measured sub-partials from the crops.
+//! and the measured sub-partials from the crops, and (through the envelope) the envelope
+//! stage between the flows and the loss.
 
+use autoencoder::student::StudentConfig;
+use autoencoder::student::envelope::{
+    Bands, NoteGains, apply_gains, gains_backward, measure, note_gains,
+};
 use autoencoder::student::fused::StudentBatch;
 use autoencoder::student::model::measured_channel;
 use candle_core::Tensor;
@@ -77,6 +82,14 @@ impl StudentStep {
             measured: measured.as_deref(),
         };
         let audio = fused.forward(&batch)?;
+        let through = run
+            .options
+            .through_envelope
+            .then(|| Through::new(student, run.options.crop, &audio, target_audio));
+        let audio = match &through {
+            Some(t) => t.apply(&audio),
+            None => audio,
+        };
         let candidate = candle_core::Var::from_tensor(
             &Tensor::from_vec(audio, target.dims(), &run.device).map_err(compute)?,
         )
@@ -97,8 +110,65 @@ impl StudentStep {
             .flatten_all()
             .and_then(|t| t.to_vec1::<f32>())
             .map_err(compute)?;
+        // Back through the stage and its gains.
+        let d_audio = match &through {
+            Some(t) => t.backward(&d_audio),
+            None => d_audio,
+        };
         let grads = fused.backward(&batch, &d_audio)?;
         let stats = run.optimizer.step_with(&grads, lr)?;
         Ok((terms, stats))
+    }
+}
+
+/// Training through the envelope stage ([`crate::train::TrainOptions::through_envelope`]):
+/// each crop's stage towards the envelope measured from its target, its gains from the
+/// crop the flows played. [`Through::apply`] plays the stage; [`Through::backward`]
+/// carries the loss's gradient back through it and through its gains (held fixed, the
+/// gradient would push each band's level, which the stage undoes: session 16's run 17).
+pub(super) struct Through {
+    bands: Bands,
+    crop: usize,
+    gains: Vec<NoteGains>,
+    /// The flows' crops, `[batch · crop]`.
+    played: Vec<f32>,
+}
+
+impl Through {
+    /// For crops of `crop` samples of the flows' `audio` and their `target`s (both
+    /// `[batch · crop]`).
+    pub(super) fn new(student: &StudentConfig, crop: usize, audio: &[f32], target: &[f32]) -> Self {
+        let bands = Bands::new(student.envelope_bands);
+        let hop = student.hop_length;
+        let gains = audio
+            .chunks_exact(crop.max(1))
+            .zip(target.chunks_exact(crop.max(1)))
+            .map(|(a, t)| note_gains(&bands, a, &measure(&bands, t, hop), hop))
+            .collect();
+        Self {
+            bands,
+            crop,
+            gains,
+            played: audio.to_vec(),
+        }
+    }
+
+    /// The gradient with respect to the flows' crops from `dy`, the one with respect to
+    /// the stage's output.
+    pub(super) fn backward(&self, dy: &[f32]) -> Vec<f32> {
+        let crop = self.crop.max(1);
+        dy.chunks_exact(crop)
+            .zip(self.played.chunks_exact(crop))
+            .zip(&self.gains)
+            .flat_map(|((d, x), g)| gains_backward(&self.bands, g, x, d))
+            .collect()
+    }
+
+    /// The stage (fixed) over every crop of `x`.
+    pub(super) fn apply(&self, x: &[f32]) -> Vec<f32> {
+        x.chunks_exact(self.crop.max(1))
+            .zip(&self.gains)
+            .flat_map(|(c, g)| apply_gains(&self.bands, g, c))
+            .collect()
     }
 }

@@ -103,6 +103,21 @@ fn check_bank_weight(
     Ok(())
 }
 
+/// Refuses training through the envelope where the run cannot: a student without one, or
+/// steps through candle's autograd (which has no envelope stage).
+fn check_through_envelope(
+    options: &TrainOptions,
+    config: &StudentAutoencoderConfig,
+    fused: bool,
+) -> Result<()> {
+    if options.through_envelope && !(config.student.envelope_bands > 0 && fused) {
+        return Err(Error::Compute(autoencoder::Error::Config(
+            "training through the envelope needs a student with a measured envelope, trained on the CPU without a teacher term".into(),
+        )));
+    }
+    Ok(())
+}
+
 impl StudentStep {
     fn new(
         config: &StudentAutoencoderConfig,
@@ -126,6 +141,7 @@ impl StudentStep {
             fused,
         };
         check_bank_weight(&run.options, config, step.uses_fused())?;
+        check_through_envelope(&run.options, config, step.uses_fused())?;
         Ok(step)
     }
 
@@ -228,6 +244,7 @@ impl StudentTrainer {
     /// as it would be on a GPU).
     pub fn use_autograd(&mut self) -> Result<()> {
         check_bank_weight(&self.run.options, &self.family.config, false)?;
+        check_through_envelope(&self.run.options, &self.family.config, false)?;
         self.family.fused = None;
         Ok(())
     }
@@ -265,6 +282,21 @@ impl StudentTrainer {
         self.run.options = options;
         let step = self.step();
         append_log(&self.run.dir, &Event::BankWeight { step, weight })
+    }
+
+    /// Trains through the envelope stage (or not) from the next step on (see
+    /// [`TrainOptions::through_envelope`]; saved with the next checkpoint and logged as a
+    /// `through_envelope` event). It needs a student with a measured envelope, trained by
+    /// the fused pass.
+    pub fn set_through_envelope(&mut self, on: bool) -> Result<()> {
+        let options = TrainOptions {
+            through_envelope: on,
+            ..self.run.options.clone()
+        };
+        check_through_envelope(&options, &self.family.config, self.uses_fused())?;
+        self.run.options = options;
+        let step = self.step();
+        append_log(&self.run.dir, &Event::ThroughEnvelope { step, on })
     }
 
     /// Layers `share` of the crops over their octaves below from the next step on (see
@@ -358,14 +390,31 @@ impl FamilyStep for StudentStep {
             };
             let z = logistic(&mut step_rng(0, i as u64), chunk.len() * crop);
             let exc = excitation(&self.config, &f0, crop, &[], &run.device)?;
-            let (_, terms) = self.objective.evaluate(
-                &model,
-                self.teacher.as_ref().map(|t| t.decoder()),
-                &tensor(audio)?,
-                &tensor(scaled)?,
-                &tensor(z)?,
-                exc.as_ref(),
-            )?;
+            let (_, terms) = if run.options.through_envelope {
+                // Scored after the envelope stage, as the steps are.
+                let target = tensor(audio.clone())?;
+                let measured = model.measure(&target, exc.as_ref())?;
+                let encoding = model.encode(&tensor(scaled)?, measured.as_ref())?;
+                let played = model
+                    .render(&tensor(z)?, &encoding, exc.as_ref())?
+                    .audio
+                    .flatten_all()
+                    .and_then(|t| t.to_vec1::<f32>())
+                    .map_err(autoencoder::Error::from)?;
+                let through =
+                    super::fused_step::Through::new(&self.config.student, crop, &played, &audio);
+                self.objective
+                    .score_audio(&tensor(through.apply(&played))?, &target)?
+            } else {
+                self.objective.evaluate(
+                    &model,
+                    self.teacher.as_ref().map(|t| t.decoder()),
+                    &tensor(audio)?,
+                    &tensor(scaled)?,
+                    &tensor(z)?,
+                    exc.as_ref(),
+                )?
+            };
             total += terms.total * chunk.len() as f64;
         }
         Ok(total / notes.len().max(1) as f64)
