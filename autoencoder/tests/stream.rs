@@ -104,6 +104,30 @@ fn gliding_f0(time: usize, pitched: bool) -> Vec<f32> {
         .collect()
 }
 
+/// The whole-note render (`render_cpu`, 2 threads) of one voice, noise stream `stream` of
+/// `seed`.
+fn whole_note(
+    cpu: &CpuStudent,
+    enc: &[f32],
+    f0: Option<&[f32]>,
+    seed: u64,
+    stream: u64,
+) -> Vec<f32> {
+    let request = Request {
+        encoding: enc,
+        f0,
+        streams: &[stream],
+        sampling: Sampling {
+            temperature: 1.0,
+            seed,
+        },
+        threads: 2,
+    };
+    render_cpu(cpu, &request, &Control::default())
+        .unwrap()
+        .remove(0)
+}
+
 /// The note streamed in blocks of `sizes` (cycled).
 fn stream(
     cpu: &Arc<CpuStudent>,
@@ -174,19 +198,8 @@ fn a_streamed_note_equals_the_whole_note_render() {
         let (seed, stream_id) = (11, 3);
         for isa in [Isa::Generic, Isa::detect()] {
             let cpu = Arc::new(CpuStudent::new(&student).unwrap().with_isa(isa));
-            let request = Request {
-                encoding: &enc,
-                f0: (cfg.excitation_harmonics > 0).then_some(f0.as_slice()),
-                streams: &[stream_id],
-                sampling: Sampling {
-                    temperature: 1.0,
-                    seed,
-                },
-                threads: 2,
-            };
-            let offline = render_cpu(&cpu, &request, &Control::default())
-                .unwrap()
-                .remove(0);
+            let pitch = (cfg.excitation_harmonics > 0).then_some(f0.as_slice());
+            let offline = whole_note(&cpu, &enc, pitch, seed, stream_id);
             let p = peak(&offline);
             assert!(
                 p > 1e-3 && p < 0.99,
@@ -256,19 +269,7 @@ fn a_streamed_note_with_an_envelope_equals_the_whole_note_render_delayed() {
     let f0 = gliding_f0(time, true);
     let (seed, stream_id) = (11, 3);
     let cpu = Arc::new(CpuStudent::new(&student).unwrap());
-    let request = Request {
-        encoding: &enc,
-        f0: Some(&f0),
-        streams: &[stream_id],
-        sampling: Sampling {
-            temperature: 1.0,
-            seed,
-        },
-        threads: 2,
-    };
-    let offline = render_cpu(&cpu, &request, &Control::default())
-        .unwrap()
-        .remove(0);
+    let offline = whole_note(&cpu, &enc, Some(&f0), seed, stream_id);
     let p = peak(&offline);
     assert!(p > 1e-4 && p < 0.99, "peak {p}");
     let delay = StudentStream::new(Arc::clone(&cpu), 0, 0).delay();

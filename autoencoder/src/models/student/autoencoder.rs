@@ -165,12 +165,11 @@ impl StudentAutoencoder {
     /// play is [`StudentAutoencoder::encode`]'s frames with these after them.
     pub fn envelope(&self, audio: &Tensor) -> Result<Option<Tensor>> {
         let s = &self.config.student;
-        if s.envelope_bands == 0 {
+        let Some(bands) = super::envelope::Bands::of(s) else {
             return Ok(None);
-        }
+        };
         let (batch, time) = audio.dims2()?;
         let frames = time / s.hop_length;
-        let bands = super::envelope::Bands::new(s.envelope_bands);
         let samples = audio.flatten_all()?.to_vec1::<f32>()?;
         let mut out = Vec::with_capacity(batch * frames * s.envelope_bands);
         for note in samples.chunks_exact(time.max(1)) {
@@ -204,9 +203,21 @@ impl StudentAutoencoder {
         excitation: Option<&Tensor>,
         spectral: &MultiResolution,
     ) -> Result<Tensor> {
+        spectral.loss(&self.play(audio, scaled, z, excitation)?.audio, audio)
+    }
+
+    /// The notes `audio` `[batch, time]` (their μ-law-scaled copy `scaled` is what the
+    /// encoder reads) encoded, with their measured channels, and played from the noise `z`
+    /// with the excitation.
+    pub fn play(
+        &self,
+        audio: &Tensor,
+        scaled: &Tensor,
+        z: &Tensor,
+        excitation: Option<&Tensor>,
+    ) -> Result<StudentOutput> {
         let measured = self.measure(audio, excitation)?;
         let encoding = self.encode(scaled, measured.as_ref())?;
-        let out = self.render(z, &encoding, excitation)?;
-        spectral.loss(&out.audio, audio)
+        self.render(z, &encoding, excitation)
     }
 }

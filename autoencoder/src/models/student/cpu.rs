@@ -181,8 +181,7 @@ impl CpuStudent {
                 })
             })
             .transpose()?;
-        let envelope =
-            (config.envelope_bands > 0).then(|| super::envelope::Bands::new(config.envelope_bands));
+        let envelope = super::envelope::Bands::of(&config);
         Ok(Self {
             config,
             flows,

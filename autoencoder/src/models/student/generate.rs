@@ -124,17 +124,13 @@ pub fn render_cpu(
     Ok(out)
 }
 
-/// The envelope's analysis for a student of `cfg`, if it has one.
-fn bands_of(cfg: &super::StudentConfig) -> Option<Bands> {
-    (cfg.envelope_bands > 0).then(|| Bands::new(cfg.envelope_bands))
-}
-
 /// A student that generates: its model and, on the CPU, the flows repacked.
 #[derive(Debug)]
 pub struct StudentGenerator {
     model: Arc<StudentAutoencoder>,
     cpu: Option<CpuStudent>,
-    /// The envelope's analysis, for a student with one.
+    /// The envelope's analysis for candle's path, for a student with one (the CPU
+    /// renderer holds its own).
     bands: Option<Bands>,
 }
 
@@ -145,14 +141,17 @@ impl StudentGenerator {
             Device::Cpu => Some(CpuStudent::new(model.student())?),
             _ => None,
         };
-        let bands = bands_of(&model.config().student);
+        let bands = match cpu {
+            Some(_) => None,
+            None => Bands::of(&model.config().student),
+        };
         Ok(Self { model, cpu, bands })
     }
 
     /// Renders through candle's tensors on the model's device (what a GPU runs; on the
     /// CPU device, the reference the CPU renderer is tested against).
     pub fn with_tensors(model: Arc<StudentAutoencoder>) -> Self {
-        let bands = bands_of(&model.config().student);
+        let bands = Bands::of(&model.config().student);
         Self {
             model,
             cpu: None,

@@ -82,13 +82,11 @@ impl StudentStep {
             measured: measured.as_deref(),
         };
         let audio = fused.forward(&batch)?;
-        let through = run
-            .options
-            .through_envelope
-            .then(|| Through::new(student, run.options.crop, &audio, target_audio));
-        let audio = match &through {
-            Some(t) => t.apply(&audio),
-            None => audio,
+        let (audio, through) = if run.options.through_envelope {
+            let through = Through::new(student, run.options.crop, audio, target_audio);
+            (through.shaped(), Some(through))
+        } else {
+            (audio, None)
         };
         let candidate = candle_core::Var::from_tensor(
             &Tensor::from_vec(audio, target.dims(), &run.device).map_err(compute)?,
@@ -123,7 +121,7 @@ impl StudentStep {
 
 /// Training through the envelope stage ([`crate::train::TrainOptions::through_envelope`]):
 /// each crop's stage towards the envelope measured from its target, its gains from the
-/// crop the flows played. [`Through::apply`] plays the stage; [`Through::backward`]
+/// crop the flows played. [`Through::shaped`] plays the stage; [`Through::backward`]
 /// carries the loss's gradient back through it and through its gains (held fixed, the
 /// gradient would push each band's level, which the stage undoes: session 16's run 17).
 pub(super) struct Through {
@@ -137,7 +135,12 @@ pub(super) struct Through {
 impl Through {
     /// For crops of `crop` samples of the flows' `audio` and their `target`s (both
     /// `[batch · crop]`).
-    pub(super) fn new(student: &StudentConfig, crop: usize, audio: &[f32], target: &[f32]) -> Self {
+    pub(super) fn new(
+        student: &StudentConfig,
+        crop: usize,
+        audio: Vec<f32>,
+        target: &[f32],
+    ) -> Self {
         let bands = Bands::new(student.envelope_bands);
         let hop = student.hop_length;
         let gains = audio
@@ -149,7 +152,7 @@ impl Through {
             bands,
             crop,
             gains,
-            played: audio.to_vec(),
+            played: audio,
         }
     }
 
@@ -164,9 +167,10 @@ impl Through {
             .collect()
     }
 
-    /// The stage (fixed) over every crop of `x`.
-    pub(super) fn apply(&self, x: &[f32]) -> Vec<f32> {
-        x.chunks_exact(self.crop.max(1))
+    /// The stage over every crop the flows played.
+    pub(super) fn shaped(&self) -> Vec<f32> {
+        self.played
+            .chunks_exact(self.crop.max(1))
             .zip(&self.gains)
             .flat_map(|(c, g)| apply_gains(&self.bands, g, c))
             .collect()

@@ -88,32 +88,24 @@ fn model(
     Ok((model, varmap))
 }
 
-/// Refuses a bank match weight the run cannot use: a student without a sub-partial bank,
-/// or steps through candle's autograd (which does not compute the term).
-fn check_bank_weight(
+/// Refuses the terms only the fused pass computes where the run cannot use them: a bank
+/// match weight without a sub-partial bank, training through the envelope without one,
+/// and either through candle's autograd.
+fn check_fused_terms(
     options: &TrainOptions,
     config: &StudentAutoencoderConfig,
     fused: bool,
 ) -> Result<()> {
+    let refuse = |why: &str| Err(Error::Compute(autoencoder::Error::Config(why.into())));
     if options.bank_weight > 0.0 && !(config.student.subpartial_bank && fused) {
-        return Err(Error::Compute(autoencoder::Error::Config(
-            "a bank match weight needs a student with a sub-partial bank, trained on the CPU without a teacher term".into(),
-        )));
+        return refuse(
+            "a bank match weight needs a student with a sub-partial bank, trained on the CPU without a teacher term",
+        );
     }
-    Ok(())
-}
-
-/// Refuses training through the envelope where the run cannot: a student without one, or
-/// steps through candle's autograd (which has no envelope stage).
-fn check_through_envelope(
-    options: &TrainOptions,
-    config: &StudentAutoencoderConfig,
-    fused: bool,
-) -> Result<()> {
     if options.through_envelope && !(config.student.envelope_bands > 0 && fused) {
-        return Err(Error::Compute(autoencoder::Error::Config(
-            "training through the envelope needs a student with a measured envelope, trained on the CPU without a teacher term".into(),
-        )));
+        return refuse(
+            "training through the envelope needs a student with a measured envelope, trained on the CPU without a teacher term",
+        );
     }
     Ok(())
 }
@@ -140,8 +132,7 @@ impl StudentStep {
             varmap,
             fused,
         };
-        check_bank_weight(&run.options, config, step.uses_fused())?;
-        check_through_envelope(&run.options, config, step.uses_fused())?;
+        check_fused_terms(&run.options, config, step.uses_fused())?;
         Ok(step)
     }
 
@@ -243,8 +234,7 @@ impl StudentTrainer {
     /// runs on a GPU, run where there is none (a run with a bank match term is refused,
     /// as it would be on a GPU).
     pub fn use_autograd(&mut self) -> Result<()> {
-        check_bank_weight(&self.run.options, &self.family.config, false)?;
-        check_through_envelope(&self.run.options, &self.family.config, false)?;
+        check_fused_terms(&self.run.options, &self.family.config, false)?;
         self.family.fused = None;
         Ok(())
     }
@@ -278,7 +268,7 @@ impl StudentTrainer {
             ..self.run.options.clone()
         };
         options.check(&self.family.config.encoder)?;
-        check_bank_weight(&options, &self.family.config, self.uses_fused())?;
+        check_fused_terms(&options, &self.family.config, self.uses_fused())?;
         self.run.options = options;
         let step = self.step();
         append_log(&self.run.dir, &Event::BankWeight { step, weight })
@@ -293,7 +283,7 @@ impl StudentTrainer {
             through_envelope: on,
             ..self.run.options.clone()
         };
-        check_through_envelope(&options, &self.family.config, self.uses_fused())?;
+        check_fused_terms(&options, &self.family.config, self.uses_fused())?;
         self.run.options = options;
         let step = self.step();
         append_log(&self.run.dir, &Event::ThroughEnvelope { step, on })
@@ -393,18 +383,16 @@ impl FamilyStep for StudentStep {
             let (_, terms) = if run.options.through_envelope {
                 // Scored after the envelope stage, as the steps are.
                 let target = tensor(audio.clone())?;
-                let measured = model.measure(&target, exc.as_ref())?;
-                let encoding = model.encode(&tensor(scaled)?, measured.as_ref())?;
                 let played = model
-                    .render(&tensor(z)?, &encoding, exc.as_ref())?
+                    .play(&target, &tensor(scaled)?, &tensor(z)?, exc.as_ref())?
                     .audio
                     .flatten_all()
                     .and_then(|t| t.to_vec1::<f32>())
                     .map_err(autoencoder::Error::from)?;
                 let through =
-                    super::fused_step::Through::new(&self.config.student, crop, &played, &audio);
+                    super::fused_step::Through::new(&self.config.student, crop, played, &audio);
                 self.objective
-                    .score_audio(&tensor(through.apply(&played))?, &target)?
+                    .score_audio(&tensor(through.shaped())?, &target)?
             } else {
                 self.objective.evaluate(
                     &model,

@@ -3,9 +3,7 @@
 //! the loss's gradient back through it and through the gains themselves
 //! ([`gains_backward`]).
 
-use realfft::num_complex::Complex;
-
-use super::{BINS, Bands, HOP, MAX_GAIN_DB, OLA_GAIN, SILENT_DB, WINDOW, band_gains, db, frame_of};
+use super::{BINS, Bands, HOP, OLA_GAIN, WINDOW, band_gains, frame_of, window_of};
 
 /// The per-bin gains the stage gives every analysis window of a whole note (see
 /// [`note_gains`]): with them fixed the stage is a linear map, [`apply_gains`].
@@ -29,7 +27,7 @@ pub fn note_gains(bands: &Bands, audio: &[f32], envelope: &[f32], hop: usize) ->
     let mut gains = vec![0f32; windows * BINS];
     let mut frame = vec![0f32; WINDOW];
     let mut spectrum = bands.forward.make_output_vec();
-    let mut scratch = bands.forward.make_scratch_vec();
+    let mut scratch = bands.scratch();
     let (mut power, mut band) = (vec![0f32; b], vec![0f32; b]);
     let mut slopes = vec![0f32; windows * b];
     for (i, (out, slope)) in gains
@@ -43,14 +41,7 @@ pub fn note_gains(bands: &Bands, audio: &[f32], envelope: &[f32], hop: usize) ->
         let f = frame_of(end as u64, hop).min(frames.saturating_sub(1));
         let target = envelope.get(f * b..(f + 1) * b).unwrap_or(&[]);
         if target.len() == b {
-            band_gains(&power, target, &mut band);
-            // g = a / √P between the limits: dg/dP = −g / 2P.
-            for (((d, &g), &p), &a) in slope.iter_mut().zip(&band).zip(&power).zip(target) {
-                let actual = db(p);
-                let free = (db(a * a) - actual).abs() < MAX_GAIN_DB
-                    && (actual >= SILENT_DB || db(a * a) <= actual);
-                *d = if free { -g / (2.0 * (p + 1e-20)) } else { 0.0 };
-            }
+            band_gains(&power, target, &mut band, Some(slope));
         } else {
             band.fill(1.0);
         }
@@ -65,14 +56,13 @@ pub fn note_gains(bands: &Bands, audio: &[f32], envelope: &[f32], hop: usize) ->
     }
 }
 
-/// The samples `[end − WINDOW, end)` of `audio` (zeros outside it) into `frame`.
-fn window_of(audio: &[f32], end: usize, frame: &mut [f32]) {
-    for (i, x) in frame.iter_mut().enumerate() {
-        *x = (end + i)
-            .checked_sub(WINDOW)
-            .and_then(|t| audio.get(t))
-            .copied()
-            .unwrap_or(0.0);
+/// Adds a resynthesised window `frame` that ended after sample `end` to a whole note's
+/// `out` (what falls outside the note is dropped).
+fn add_at(out: &mut [f32], frame: &[f32], end: usize) {
+    for (j, &y) in frame.iter().enumerate() {
+        if let Some(o) = (end + j).checked_sub(WINDOW).and_then(|t| out.get_mut(t)) {
+            *o += y;
+        }
     }
 }
 
@@ -86,43 +76,16 @@ pub fn apply_gains(bands: &Bands, gains: &NoteGains, x: &[f32]) -> Vec<f32> {
     let mut out = vec![0f32; len];
     let mut frame = vec![0f32; WINDOW];
     let mut spectrum = bands.forward.make_output_vec();
-    let mut scratch = vec![
-        Complex::new(0.0, 0.0);
-        bands
-            .forward
-            .get_scratch_len()
-            .max(bands.inverse.get_scratch_len())
-    ];
+    let mut scratch = bands.scratch();
     for (i, g) in gains.gains.chunks_exact(BINS).enumerate() {
         let end = (i + 1) * HOP;
         window_of(&x[..len], end, &mut frame);
-        for (v, &w) in frame.iter_mut().zip(&bands.window) {
-            *v *= w;
-        }
-        if bands
-            .forward
-            .process_with_scratch(&mut frame, &mut spectrum, &mut scratch)
-            .is_err()
-        {
-            continue;
-        }
+        bands.spectrum(&mut frame, &mut spectrum, &mut scratch);
         for (c, &gain) in spectrum.iter_mut().zip(g) {
             *c *= gain / (WINDOW as f32 * OLA_GAIN);
         }
-        spectrum[0].im = 0.0;
-        spectrum[BINS - 1].im = 0.0;
-        if bands
-            .inverse
-            .process_with_scratch(&mut spectrum, &mut frame, &mut scratch)
-            .is_err()
-        {
-            continue;
-        }
-        for (j, (&y, &w)) in frame.iter().zip(&bands.window).enumerate() {
-            if let Some(o) = (end + j).checked_sub(WINDOW).and_then(|t| out.get_mut(t)) {
-                *o += y * w;
-            }
-        }
+        bands.resynthesise(&mut spectrum, &mut scratch, &mut frame);
+        add_at(&mut out, &frame, end);
     }
     out
 }
@@ -140,13 +103,7 @@ pub fn gains_backward(bands: &Bands, gains: &NoteGains, x: &[f32], dy: &[f32]) -
     let (mut u, mut v) = (vec![0f32; WINDOW], vec![0f32; WINDOW]);
     let mut xs = bands.forward.make_output_vec();
     let mut vs = bands.forward.make_output_vec();
-    let mut scratch = vec![
-        Complex::new(0.0, 0.0);
-        bands
-            .forward
-            .get_scratch_len()
-            .max(bands.inverse.get_scratch_len())
-    ];
+    let mut scratch = bands.scratch();
     let mut q = vec![0f32; b];
     for (i, slope) in gains.slopes.chunks_exact(b).enumerate() {
         if slope.iter().all(|&d| d == 0.0) {
@@ -155,21 +112,8 @@ pub fn gains_backward(bands: &Bands, gains: &NoteGains, x: &[f32], dy: &[f32]) -
         let end = (i + 1) * HOP;
         window_of(&x[..len], end, &mut u);
         window_of(&dy[..len], end, &mut v);
-        for ((a, c), &w) in u.iter_mut().zip(v.iter_mut()).zip(&bands.window) {
-            *a *= w;
-            *c *= w;
-        }
-        if bands
-            .forward
-            .process_with_scratch(&mut u, &mut xs, &mut scratch)
-            .is_err()
-            || bands
-                .forward
-                .process_with_scratch(&mut v, &mut vs, &mut scratch)
-                .is_err()
-        {
-            continue;
-        }
+        bands.spectrum(&mut u, &mut xs, &mut scratch);
+        bands.spectrum(&mut v, &mut vs, &mut scratch);
         // dL/dg_b = <dy, band b's part of the output>; then dL/dP_b.
         for (((qb, filter), &d), &sc) in q
             .iter_mut()
@@ -197,20 +141,8 @@ pub fn gains_backward(bands: &Bands, gains: &NoteGains, x: &[f32], dy: &[f32]) -
             let m = if k == 0 || k == BINS - 1 { 2.0 } else { 1.0 };
             *c *= m * sum;
         }
-        xs[0].im = 0.0;
-        xs[BINS - 1].im = 0.0;
-        if bands
-            .inverse
-            .process_with_scratch(&mut xs, &mut u, &mut scratch)
-            .is_err()
-        {
-            continue;
-        }
-        for (j, (&g, &w)) in u.iter().zip(&bands.window).enumerate() {
-            if let Some(o) = (end + j).checked_sub(WINDOW).and_then(|t| dx.get_mut(t)) {
-                *o += g * w;
-            }
-        }
+        bands.resynthesise(&mut xs, &mut scratch, &mut u);
+        add_at(&mut dx, &u, end);
     }
     dx
 }

@@ -141,6 +141,11 @@ impl Bands {
         }
     }
 
+    /// The analysis of a student's envelope, for a student of `cfg` with one.
+    pub fn of(cfg: &super::StudentConfig) -> Option<Self> {
+        (cfg.envelope_bands > 0).then(|| Self::new(cfg.envelope_bands))
+    }
+
     /// Bands of the envelope.
     pub fn len(&self) -> usize {
         self.bands
@@ -166,14 +171,22 @@ impl Bands {
         }
     }
 
+    /// Scratch for [`Bands::spectrum`] and [`Bands::resynthesise`].
+    fn scratch(&self) -> Vec<Complex<f32>> {
+        let len = self
+            .forward
+            .get_scratch_len()
+            .max(self.inverse.get_scratch_len());
+        vec![Complex::new(0.0, 0.0); len]
+    }
+
     /// The spectrum of `frame` (the last [`WINDOW`] samples, oldest first), windowed, into
-    /// `spectrum`, and each band's power (in the envelope's scale, squared) into `power`.
-    fn analyse(
+    /// `spectrum` (`frame` is overwritten).
+    fn spectrum(
         &self,
         frame: &mut [f32],
         spectrum: &mut [Complex<f32>],
         scratch: &mut [Complex<f32>],
-        power: &mut [f32],
     ) {
         for (x, &w) in frame.iter_mut().zip(&self.window) {
             *x *= w;
@@ -185,6 +198,18 @@ impl Bands {
         {
             spectrum.fill(Complex::new(0.0, 0.0));
         }
+    }
+
+    /// [`Bands::spectrum`], and each band's power (in the envelope's scale, squared) into
+    /// `power`.
+    fn analyse(
+        &self,
+        frame: &mut [f32],
+        spectrum: &mut [Complex<f32>],
+        scratch: &mut [Complex<f32>],
+        power: &mut [f32],
+    ) {
+        self.spectrum(frame, spectrum, scratch);
         for ((p, filter), &s) in power.iter_mut().zip(&self.filters).zip(&self.scale) {
             let sum: f32 = filter
                 .iter()
@@ -193,6 +218,40 @@ impl Bands {
                 .sum();
             *p = sum * s * s;
         }
+    }
+
+    /// `spectrum` back into `frame` (unnormalised) and windowed again, ready to be
+    /// overlap-added (`spectrum` is overwritten).
+    fn resynthesise(
+        &self,
+        spectrum: &mut [Complex<f32>],
+        scratch: &mut [Complex<f32>],
+        frame: &mut [f32],
+    ) {
+        // The real inverse needs zero imaginary parts at DC and Nyquist.
+        spectrum[0].im = 0.0;
+        spectrum[BINS - 1].im = 0.0;
+        if self
+            .inverse
+            .process_with_scratch(spectrum, frame, scratch)
+            .is_err()
+        {
+            frame.fill(0.0);
+        }
+        for (y, &w) in frame.iter_mut().zip(&self.window) {
+            *y *= w;
+        }
+    }
+}
+
+/// The samples `[end − WINDOW, end)` of `audio` (zeros outside it) into `frame`.
+fn window_of(audio: &[f32], end: usize, frame: &mut [f32]) {
+    for (i, x) in frame.iter_mut().enumerate() {
+        *x = (end + i)
+            .checked_sub(WINDOW)
+            .and_then(|t| audio.get(t))
+            .copied()
+            .unwrap_or(0.0);
     }
 }
 
@@ -213,21 +272,14 @@ pub fn measure(bands: &Bands, note: &[f32], hop: usize) -> Vec<f32> {
     let mut counts = vec![0usize; frames];
     let mut frame = vec![0f32; WINDOW];
     let mut spectrum = bands.forward.make_output_vec();
-    let mut scratch = bands.forward.make_scratch_vec();
+    let mut scratch = bands.scratch();
     let mut power = vec![0f32; b];
     // Windows ending every HOP samples, until the last centre passes the last frame.
     let mut end = HOP as u64;
     while frames > 0 && end <= (frames * hop + WINDOW / 2) as u64 {
         let f = frame_of(end, hop);
         if f < frames && end >= (WINDOW / 2) as u64 {
-            for (i, x) in frame.iter_mut().enumerate() {
-                let t = end as i64 - WINDOW as i64 + i as i64;
-                *x = usize::try_from(t)
-                    .ok()
-                    .and_then(|t| note.get(t))
-                    .copied()
-                    .unwrap_or(0.0);
-            }
+            window_of(note, end as usize, &mut frame);
             bands.analyse(&mut frame, &mut spectrum, &mut scratch, &mut power);
             for (s, &p) in sums[f * b..(f + 1) * b].iter_mut().zip(&power) {
                 *s += f64::from(p);
@@ -253,15 +305,25 @@ fn db(amplitude_squared: f32) -> f32 {
 }
 
 /// The shaper's rule: each band's linear gain from its power in the flows' window and the
-/// frame's measured amplitude (±[`MAX_GAIN_DB`], never up from below [`SILENT_DB`]).
-fn band_gains(power: &[f32], target: &[f32], gains: &mut [f32]) {
-    for ((g, &p), &a) in gains.iter_mut().zip(power).zip(target) {
+/// frame's measured amplitude (±[`MAX_GAIN_DB`], never up from below [`SILENT_DB`]); with
+/// `slopes`, also each gain's derivative with respect to its band's power (`g = a / √P`
+/// between the limits: `−g / 2P`; 0 at a limit or where the silence rule holds it).
+fn band_gains(power: &[f32], target: &[f32], gains: &mut [f32], mut slopes: Option<&mut [f32]>) {
+    for (i, ((g, &p), &a)) in gains.iter_mut().zip(power).zip(target).enumerate() {
         let actual = db(p);
-        let mut gain = (db(a * a) - actual).clamp(-MAX_GAIN_DB, MAX_GAIN_DB);
+        let wanted = db(a * a) - actual;
+        let mut gain = wanted.clamp(-MAX_GAIN_DB, MAX_GAIN_DB);
         if actual < SILENT_DB {
             gain = gain.min(0.0);
         }
         *g = 10f32.powf(gain / 20.0);
+        if let Some(d) = slopes.as_deref_mut().and_then(|s| s.get_mut(i)) {
+            *d = if gain == wanted && gain.abs() < MAX_GAIN_DB {
+                -*g / (2.0 * (p + 1e-20))
+            } else {
+                0.0
+            };
+        }
     }
 }
 
@@ -297,10 +359,6 @@ impl Shaper {
     /// A shaper of `bands` for frames of `hop` samples, at rest.
     pub fn new(bands: &Bands, hop: usize) -> Self {
         let b = bands.len();
-        let scratch = bands
-            .forward
-            .get_scratch_len()
-            .max(bands.inverse.get_scratch_len());
         Self {
             bands: bands.clone(),
             hop: hop.max(1),
@@ -313,7 +371,7 @@ impl Shaper {
             index: 0,
             frame: vec![0.0; WINDOW],
             spectrum: vec![Complex::new(0.0, 0.0); BINS],
-            scratch: vec![Complex::new(0.0, 0.0); scratch],
+            scratch: bands.scratch(),
             power: vec![0.0; b],
             gains: vec![0.0; b],
             t: 0,
@@ -378,23 +436,14 @@ impl Shaper {
         } else {
             &self.current
         };
-        band_gains(&self.power, target, &mut self.gains);
+        band_gains(&self.power, target, &mut self.gains, None);
         for (k, c) in self.spectrum.iter_mut().enumerate() {
             *c *= self.bands.bin_gain(&self.gains, k) / (WINDOW as f32 * OLA_GAIN);
         }
-        // The real inverse needs zero imaginary parts at DC and Nyquist.
-        self.spectrum[0].im = 0.0;
-        self.spectrum[BINS - 1].im = 0.0;
-        if self
-            .bands
-            .inverse
-            .process_with_scratch(&mut self.spectrum, &mut self.frame, &mut self.scratch)
-            .is_err()
-        {
-            self.frame.fill(0.0);
-        }
-        for ((a, &y), &w) in self.acc.iter_mut().zip(&self.frame).zip(&self.bands.window) {
-            *a += y * w;
+        self.bands
+            .resynthesise(&mut self.spectrum, &mut self.scratch, &mut self.frame);
+        for (a, &y) in self.acc.iter_mut().zip(&self.frame) {
+            *a += y;
         }
         self.ready.copy_from_slice(&self.acc[..HOP]);
         self.acc.copy_within(HOP.., 0);
