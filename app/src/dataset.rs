@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use engine::fsutil::Overwrite;
-use engine::nsynth::{Dataset, FAMILIES};
+use engine::nsynth::{Dataset, FAMILIES, SOURCES};
+use engine::pack_dataset::{PackDatasetOptions, pack_dataset};
 use engine::soundfont::{DEFAULT_PROGRAMS, GAIN, RenderOptions, render_dataset};
 
 use crate::output::Output;
@@ -17,6 +18,11 @@ pub enum Command {
     /// 4 s at 16 kHz mono, written in NSynth's layout (examples.json + audio/*.wav).
     /// Notes outside an instrument's range (silent renders) are skipped and counted.
     Render(RenderArgs),
+    /// Make a sample pack a dataset in NSynth's layout (real recordings to train or
+    /// evaluate on): each folder under the pack is one instrument (a drum kit, a
+    /// multisampled instrument), each sound file one note, its first 4 s at 16 kHz mono.
+    /// Pitch from the file name or YIN (none: unpitched); the pack is only read.
+    Pack(PackArgs),
     /// Summarise a dataset in NSynth's layout (a render, or the real NSynth download).
     Info(InfoArgs),
 }
@@ -60,6 +66,33 @@ pub struct RenderArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct PackArgs {
+    /// The sample pack's folder, e.g. /usr/share/hydrogen/data/drumkits.
+    #[arg(long, value_name = "DIR")]
+    pub pack: PathBuf,
+    /// Output folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Every note unpitched (drums), whatever its name or YIN says.
+    #[arg(long)]
+    pub unpitched: bool,
+    /// NSynth instrument family of every note (bass, brass, flute, guitar, keyboard,
+    /// mallet, organ, reed, string, synth_lead, vocal). Default: mallet with --unpitched
+    /// (as the rendered drum kits), else keyboard.
+    #[arg(long, value_name = "NAME")]
+    pub family: Option<String>,
+    /// NSynth instrument source: acoustic, electronic or synthetic.
+    #[arg(long, default_value = "acoustic", value_name = "NAME")]
+    pub source: String,
+    /// Replace a dataset already in --out.
+    #[arg(long)]
+    pub force: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct InfoArgs {
     /// The dataset's folder (holding examples.json and audio/).
     pub dir: PathBuf,
@@ -68,6 +101,7 @@ pub struct InfoArgs {
 pub fn run(command: &Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Render(args) => render(args),
+        Command::Pack(args) => pack(args),
         Command::Info(args) => info(args),
     }
 }
@@ -123,16 +157,7 @@ fn render(args: &RenderArgs) -> anyhow::Result<ExitCode> {
             Overwrite::Never
         },
     };
-    let bar = if args.quiet {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(0).with_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} notes  {per_sec}  ETA {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        )
-    };
+    let bar = progress_bar(args.quiet);
     let started = Instant::now();
     let summary = render_dataset(&args.soundfont, &args.out, &options, &|done, total| {
         bar.set_length(total as u64);
@@ -150,6 +175,74 @@ fn render(args: &RenderArgs) -> anyhow::Result<ExitCode> {
         "gain {GAIN} on every note; dataset: {}",
         summary.examples_path.display()
     ));
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
+    if quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(0).with_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} notes  {per_sec}  ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        )
+    }
+}
+
+fn named(list: &[&str], name: &str, what: &str) -> anyhow::Result<u8> {
+    match list.iter().position(|n| *n == name) {
+        Some(i) => Ok(i as u8),
+        None => bail!("{what}: {name:?} is not one of {}", list.join(", ")),
+    }
+}
+
+fn pack(args: &PackArgs) -> anyhow::Result<ExitCode> {
+    let family = match &args.family {
+        Some(name) => named(&FAMILIES, name, "--family")?,
+        None => named(
+            &FAMILIES,
+            if args.unpitched { "mallet" } else { "keyboard" },
+            "--family",
+        )?,
+    };
+    let options = PackDatasetOptions {
+        family,
+        source: named(&SOURCES, &args.source, "--source")?,
+        unpitched: args.unpitched,
+        overwrite: if args.force {
+            Overwrite::Allowed
+        } else {
+            Overwrite::Never
+        },
+    };
+    let bar = progress_bar(args.quiet);
+    let started = Instant::now();
+    let summary = pack_dataset(&args.pack, &args.out, &options, &|done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })
+    .context("dataset pack")?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    let mut out = Output::default();
+    out.line(format!(
+        "{} notes of {} instruments written ({} unpitched, {} longer than 4 s cut), {} near-silent files left out, in {secs:.1} s",
+        summary.written,
+        summary.instruments.len(),
+        summary.unpitched,
+        summary.cut,
+        summary.near_silent
+    ));
+    for (i, name) in summary.instruments.iter().enumerate() {
+        out.line(format!("  instrument {i}: {name}"));
+    }
+    for (_, why) in &summary.unreadable {
+        out.line(format!("  left out: {why}"));
+    }
+    out.line(format!("dataset: {}", summary.examples_path.display()));
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

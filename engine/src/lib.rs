@@ -2,7 +2,7 @@
 //!
 //! Sound files ([`audio`]), pitch ([`pitch`]), sample packs ([`pack`]), the model families
 //! and their one loader ([`models`]: model directories, the embedded default), parity
-//! fixtures ([`golden`]), datasets ([`nsynth`], [`soundfont`]), training ([`train`]) and
+//! fixtures ([`golden`]), datasets ([`nsynth`], [`soundfont`], [`pack_dataset`]), training ([`train`]) and
 //! evaluation ([`eval`]), the synthesizer itself ([`synth`]): encode (cached), blend,
 //! decode, render; and instruments made of its notes ([`instrument`]: SF2, SFZ).
 
@@ -19,6 +19,7 @@ pub mod live;
 pub mod models;
 pub mod nsynth;
 pub mod pack;
+pub mod pack_dataset;
 pub mod pitch;
 pub mod soundfont;
 pub mod synth;

@@ -126,6 +126,11 @@ pub struct RunArgs<W: Words> {
     pub free_run_every: u64,
     #[arg(long, default_value = W::WORDS.free_run_notes, help = W::WORDS.free_run_notes_help)]
     pub free_run_notes: usize,
+    /// Share of the instruments held out from training, for validation and for
+    /// `eval --held-out` (at least one; more than 0, at most 0.5). Fixed when a run
+    /// starts: a resumed run keeps its split. [default: 0.1]
+    #[arg(long, value_name = "SHARE", conflicts_with = "resume", value_parser = held_out_share)]
+    pub held_out_share: Option<f64>,
     #[arg(long, help = W::WORDS.resume_help)]
     pub resume: bool,
     #[arg(long, conflicts_with = "resume", help = W::WORDS.force_help)]
@@ -139,6 +144,13 @@ pub struct RunArgs<W: Words> {
     pub quiet: bool,
     #[arg(skip)]
     words: PhantomData<W>,
+}
+
+fn held_out_share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(share) if share > 0.0 && share <= 0.5 => Ok(share),
+        _ => Err(format!("{text:?} is not a share above 0 and at most 0.5")),
+    }
 }
 
 impl<W: Words> RunArgs<W> {
@@ -158,6 +170,7 @@ impl<W: Words> RunArgs<W> {
             unpitched_share: self.unpitched_share,
             free_run_every: self.free_run_every,
             free_run_notes: self.free_run_notes,
+            validation_share: self.held_out_share.unwrap_or(defaults.validation_share),
             ..defaults
         }
     }
@@ -223,5 +236,12 @@ mod tests {
         assert_eq!(parse::<TrainWords>(&[]).crop, 6144);
         let given = parse::<TrainWords>(&["--crop", "512", "--lr", "1e-4", "--seed", "3"]);
         assert_eq!((given.crop, given.lr, given.seed), (512, 1e-4, 3));
+        let held = parse::<StudentWords>(&["--held-out-share", "0.13"]);
+        assert_eq!(held.validation_share, 0.13);
+        let argv = ["timbrel", "--out", "m", "--data", "d", "--held-out-share"];
+        for bad in ["0", "0.6", "x"] {
+            let args = argv.iter().chain([&bad]);
+            assert!(Cli::<StudentWords>::try_parse_from(args).is_err(), "{bad}");
+        }
     }
 }
