@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code, helpers included
-//! `timbrel pack scan` and `timbrel dataset render/info` as a user runs them.
+//! `timbrel pack scan` and `timbrel dataset render/pack/info` as a user runs them.
 
 #[path = "../../engine/tests/support/tiny_sf2.rs"]
 mod tiny_sf2;
@@ -189,4 +189,74 @@ fn dataset_render_and_info() {
     let out = render("60-200", &["--force"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("more than 127"));
+}
+
+#[test]
+fn dataset_pack_makes_real_recordings_notes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = tmp.path().join("kits");
+    std::fs::create_dir_all(pack.join("rock")).unwrap();
+    std::fs::create_dir_all(pack.join("jazz")).unwrap();
+    wav(&pack.join("rock/kick.wav"), &noise(0.3));
+    wav(&pack.join("rock/snare.wav"), &noise(0.2));
+    wav(&pack.join("jazz/ride.wav"), &noise(5.0));
+    let before = std::fs::read(pack.join("jazz/ride.wav")).unwrap();
+    let out_dir = tmp.path().join("notes");
+    let pack_cmd = |extra: &[&str]| {
+        let mut args = vec![
+            "dataset",
+            "pack",
+            "--pack",
+            pack.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--unpitched",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        timbrel(&args)
+    };
+    let out = pack_cmd(&[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("3 notes of 2 instruments written (3 unpitched, 1 longer than 4 s cut)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("instrument 0: jazz") && text.contains("instrument 1: rock"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read(pack.join("jazz/ride.wav")).unwrap(), before);
+    let out = timbrel(&["dataset", "info", out_dir.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("3 notes, 2 instruments") && text.contains("mallet      3"),
+        "{text}"
+    );
+
+    // Never over an existing dataset without --force; bad input, one line.
+    let out = pack_cmd(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    assert!(pack_cmd(&["--force"]).status.success());
+    let out = pack_cmd(&["--force", "--family", "drums"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"drums\" is not one of bass"));
+    let missing = tmp.path().join("nowhere");
+    let out = timbrel(&[
+        "dataset",
+        "pack",
+        "--pack",
+        missing.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nowhere") && err.lines().count() == 1, "{err}");
 }
