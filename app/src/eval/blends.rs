@@ -68,7 +68,8 @@ pub(super) fn blend_pairs(
     let half = Weights::Fixed(vec![0.5, 0.5]);
     // Each pair as `timbrel blend` plays it: brought to its sources' mean level in dB,
     // frame by frame (the sources as encoded, so aligned with the blend; not for a model
-    // whose frames carry the level, see `Engine::level_match`), the whole
+    // whose frames carry the level, see `Engine::level_match`: its envelope is brought
+    // to its sources' whole-note levels instead, `Engine::loudness_bands`), the whole
     // note, as long as its sources. A model without an excitation is not given a pitch:
     // both sources are at it already.
     let hop = engine.hop();
@@ -89,6 +90,11 @@ pub(super) fn blend_pairs(
                     .collect()
             },
             hop,
+            envelope_bands: if args.no_level_match {
+                0
+            } else {
+                engine.loudness_bands()
+            },
         })
         .collect();
     let voices = pairs

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use crate::audio::ReadOptions;
 use crate::error::{Error, Result};
 use crate::synth::blend::Embedding;
+use crate::synth::loudness::Loudness;
 use crate::synth::stretch::Segments;
 use crate::synth::{Engine, Prepared, sounding_pitch};
 
@@ -77,6 +78,11 @@ pub struct Corners {
     channels: usize,
     /// What each corner was made from (for the user).
     names: Vec<String>,
+    /// Band amplitudes of a measured envelope ending every frame, whose blends are
+    /// brought to their corners' loudness (0: none; see [`crate::synth::loudness`]).
+    bands: usize,
+    /// By key (0–127), the loudness of the corners' notes nearest it; empty without bands.
+    loudness: Vec<Loudness>,
 }
 
 impl Corners {
@@ -144,7 +150,7 @@ impl Corners {
             }
             corners.push(out);
         }
-        Self::from_notes(corners, names)
+        Ok(Self::from_notes(corners, names)?.with_loudness(engine.loudness_bands()))
     }
 
     /// Corners from notes already encoded (`corners[c]`: corner `c`'s notes).
@@ -179,7 +185,38 @@ impl Corners {
             corners,
             channels,
             names,
+            bands: 0,
+            loudness: Vec::new(),
         })
+    }
+
+    /// These corners with their blends brought to their notes' loudness over `bands` band
+    /// amplitudes ending each frame (a measured envelope's; 0: not): for every key, the
+    /// loudness of the notes nearest it is computed here, so a voice only looks it up.
+    pub fn with_loudness(mut self, bands: usize) -> Self {
+        self.bands = bands.min(self.channels);
+        self.loudness = if self.bands == 0 {
+            Vec::new()
+        } else {
+            let range = self.channels - self.bands..self.channels;
+            (0..=127u8)
+                .map(|key| {
+                    let notes: Vec<&Embedding> = (0..self.len())
+                        .filter_map(|c| self.nearest(c, key).map(|n| &n.embedding))
+                        .collect();
+                    let frames = notes.iter().map(|e| e.frames).max().unwrap_or(0);
+                    Loudness::of(&notes, range.clone(), frames)
+                })
+                .collect()
+        };
+        self
+    }
+
+    /// The loudness of the corners' notes nearest `key` and the channels it scales, where
+    /// blends are brought to it (see [`Corners::with_loudness`]).
+    pub fn loudness(&self, key: u8) -> Option<(&Loudness, std::ops::Range<usize>)> {
+        let l = self.loudness.get(usize::from(key))?;
+        Some((l, self.channels - self.bands..self.channels))
     }
 
     /// How many corners (1 to 4).

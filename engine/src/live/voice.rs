@@ -19,6 +19,7 @@ use autoencoder::student::cpu::CpuStudent;
 use autoencoder::student::stream::{Frames, StudentStream};
 
 use super::corners::{Corners, MAX_CORNERS};
+use crate::synth::loudness::scale_bands;
 
 /// The model's rate.
 const RATE_HZ: f32 = crate::audio::SAMPLE_RATE_HZ as f32;
@@ -74,6 +75,11 @@ impl Frames for Walk<'_> {
             for (o, &v) in frame.iter_mut().zip(src) {
                 *o += w * v;
             }
+        }
+        // A measured envelope's blend, as loud as its corners (see `synth::loudness`).
+        if let Some((loudness, bands)) = self.corners.loudness(self.key) {
+            let n = self.corners.len().min(MAX_CORNERS);
+            scale_bands(frame, &bands, loudness.gain(&self.weights[..n]));
         }
     }
 }

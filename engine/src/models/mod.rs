@@ -108,7 +108,12 @@ pub trait ModelFamily: std::fmt::Debug + Send + Sync {
     /// Whether its embedding frames carry the note's measured spectral envelope (a student
     /// with `envelope_bands`): its output follows the frames' level and spectrum.
     fn carries_envelope(&self) -> bool {
-        false
+        self.envelope_bands() > 0
+    }
+
+    /// How many band amplitudes of a measured envelope end each embedding frame (0: none).
+    fn envelope_bands(&self) -> usize {
+        0
     }
 
     /// Harmonics `K` of the excitation its teacher-forced loss takes (`2K` channels).

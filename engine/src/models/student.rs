@@ -93,8 +93,8 @@ impl ModelFamily for StudentAutoencoder {
         self.config().student.measured_subpartials
     }
 
-    fn carries_envelope(&self) -> bool {
-        self.config().student.envelope_bands > 0
+    fn envelope_bands(&self) -> usize {
+        self.config().student.envelope_bands
     }
 
     fn excitation_harmonics(&self) -> usize {

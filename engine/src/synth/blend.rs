@@ -83,7 +83,12 @@ impl Weights {
         }
     }
 
-    /// The normalised weights at frame `f` of `frames`.
+    /// The weights at frame `f` of `frames`, normalised (`None` where they cannot be).
+    pub fn normalised_at(&self, f: usize, frames: usize) -> Option<Vec<f32>> {
+        normalise(&self.at(f, frames))
+    }
+
+    /// The weights at frame `f` of `frames`, as given.
     fn at(&self, f: usize, frames: usize) -> Vec<f32> {
         match self {
             Weights::Fixed(w) => w.clone(),

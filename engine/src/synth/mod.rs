@@ -17,6 +17,7 @@ mod decode;
 mod encode;
 pub mod grid;
 pub mod level;
+pub mod loudness;
 pub mod npy;
 pub mod prepare;
 pub mod render;
@@ -194,6 +195,17 @@ impl Engine {
     /// top made its blends quieter, see the student's MODEL.md).
     pub fn level_match(&self) -> bool {
         self.level_match && !self.family.carries_envelope()
+    }
+
+    /// The band amplitudes ending each frame that a blend brings to its sources' loudness
+    /// instead ([`loudness`]): the model's measured envelope's, with level matching asked
+    /// for; else 0.
+    pub fn loudness_bands(&self) -> usize {
+        if self.level_match {
+            self.family.envelope_bands()
+        } else {
+            0
+        }
     }
 
     pub fn with_threads(mut self, threads: usize) -> Self {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::blend::{Embedding, Weights, blend};
+use super::loudness::{Loudness, MAX_SOURCES, scale_bands};
 use super::stretch::{Segments, stretch};
 use super::{Engine, Glide, Prepared};
 use crate::audio::{ReadOptions, SAMPLE_RATE_HZ};
@@ -57,13 +58,32 @@ pub struct Sources {
     /// Samples per embedding frame.
     #[serde(skip)]
     pub hop: usize,
+    /// Band amplitudes of a measured envelope at the end of every frame, whose blends
+    /// [`Sources::blend`] brings to their sources' loudness (see [`super::loudness`]); 0
+    /// for a model without one, or with level matching off.
+    #[serde(skip)]
+    pub envelope_bands: usize,
 }
 
 impl Sources {
-    /// The blend of the sources with `weights`, one per source.
+    /// The blend of the sources with `weights`, one per source; for a model whose frames
+    /// carry a measured envelope, its envelope brought to the weighted mean in dB of the
+    /// sources' whole-note levels (at each frame's weights; see [`super::loudness`]).
     pub fn blend(&self, weights: &Weights) -> Result<Embedding> {
         let refs: Vec<&Embedding> = self.embeddings.iter().collect();
-        blend(&refs, weights)
+        let mut out = blend(&refs, weights)?;
+        if self.envelope_bands > 0 && (2..=MAX_SOURCES).contains(&refs.len()) {
+            let channels = out.channels;
+            let bands = channels.saturating_sub(self.envelope_bands)..channels;
+            let loudness = Loudness::of(&refs, bands.clone(), out.frames);
+            let frames = out.frames;
+            for (f, frame) in out.data.chunks_exact_mut(channels.max(1)).enumerate() {
+                if let Some(w) = weights.normalised_at(f, frames) {
+                    scale_bands(frame, &bands, loudness.gain(&w));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Brings `audio`, the decoded [`Sources::blend`] with `weights`, to the weighted
@@ -119,6 +139,7 @@ impl Engine {
             length: lengths.into_iter().max().unwrap_or(0),
             levels,
             hop: self.hop(),
+            envelope_bands: self.loudness_bands(),
         })
     }
 

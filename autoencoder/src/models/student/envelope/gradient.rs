@@ -115,22 +115,17 @@ pub fn gains_backward(bands: &Bands, gains: &NoteGains, x: &[f32], dy: &[f32]) -
         bands.spectrum(&mut u, &mut xs, &mut scratch);
         bands.spectrum(&mut v, &mut vs, &mut scratch);
         // dL/dg_b = <dy, band b's part of the output>; then dL/dP_b.
-        for (((qb, filter), &d), &sc) in q
-            .iter_mut()
-            .zip(&bands.filters)
-            .zip(slope)
-            .zip(&bands.scale)
+        for (((qb, apply), &d), &sc) in q.iter_mut().zip(&bands.apply).zip(slope).zip(&bands.scale)
         {
             if d == 0.0 {
                 *qb = 0.0;
                 continue;
             }
             let mut dot = 0f32;
-            for (k, (&f, (xk, vk))) in filter.iter().zip(xs.iter().zip(vs.iter())).enumerate() {
-                let w = bands.weight[k];
-                if f > 0.0 && w > 0.0 {
+            for (k, (&a, (xk, vk))) in apply.iter().zip(xs.iter().zip(vs.iter())).enumerate() {
+                if a > 0.0 {
                     let m = if k == 0 || k == BINS - 1 { 1.0 } else { 2.0 };
-                    dot += m * f / w * (xk.re * vk.re + xk.im * vk.im);
+                    dot += m * a * (xk.re * vk.re + xk.im * vk.im);
                 }
             }
             *qb = dot / (n * OLA_GAIN) * d * sc * sc;

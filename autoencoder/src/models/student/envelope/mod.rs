@@ -40,7 +40,7 @@ pub const WINDOW: usize = 256;
 /// analysis and the resynthesis overlap-add to a constant (2).
 pub const HOP: usize = WINDOW / 4;
 /// The most a band is turned up or down, dB.
-pub const MAX_GAIN_DB: f32 = 24.0;
+pub const MAX_GAIN_DB: f32 = 48.0;
 /// A band of the flows' output quieter than this (dB of the band's amplitude, 0 dB a
 /// full-scale sine's) is never raised: there is nothing there to shape but rounding.
 pub const SILENT_DB: f32 = -120.0;
@@ -96,8 +96,11 @@ pub struct Bands {
     window: Vec<f32>,
     /// `[band][bin]` triangular weights.
     filters: Vec<[f32; BINS]>,
-    /// Per bin, the sum of the bands' weights (0 outside every band: DC and Nyquist).
-    weight: [f32; BINS],
+    /// `[band][bin]`: how much of each band's gain a bin takes (its filter weight over
+    /// the bin's sum of weights; DC and Nyquist, outside every band, take the first and
+    /// the last band's whole gain, so a note's lowest partial, whose window leaks into
+    /// DC, is turned with its band, not cut).
+    apply: Vec<[f32; BINS]>,
     /// Per band, the scale that makes a full-scale sine at the band's centre read 1
     /// (0 dB).
     scale: Vec<f32>,
@@ -122,7 +125,21 @@ impl Bands {
             .into_iter()
             .map(|f| std::array::from_fn(|k| f[k]))
             .collect();
-        let weight = std::array::from_fn(|k| filters.iter().map(|f| f[k]).sum());
+        let weight: [f32; BINS] = std::array::from_fn(|k| filters.iter().map(|f| f[k]).sum());
+        let last = filters.len() - 1;
+        let apply = (0..filters.len())
+            .map(|b| {
+                std::array::from_fn(|k| {
+                    if weight[k] > 0.0 {
+                        filters[b][k] / weight[k]
+                    } else if (k == 0 && b == 0) || (k > 0 && b == last) {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                })
+            })
+            .collect();
         // A full-scale sine's peak bin has magnitude Σw / 2.
         let peak = window.iter().sum::<f32>() / 2.0;
         let scale = filters
@@ -134,7 +151,7 @@ impl Bands {
             bands,
             window,
             filters,
-            weight,
+            apply,
             scale,
             forward: planner.plan_fft_forward(WINDOW),
             inverse: planner.plan_fft_inverse(WINDOW),
@@ -156,19 +173,13 @@ impl Bands {
         self.bands == 0
     }
 
-    /// Bin `k`'s gain from the bands' (their weighted mean; 0 outside every band).
+    /// Bin `k`'s gain from the bands' (see `apply`).
     fn bin_gain(&self, band_gains: &[f32], k: usize) -> f32 {
-        let w = self.weight[k];
-        if w > 0.0 {
-            self.filters
-                .iter()
-                .zip(band_gains)
-                .map(|(f, &g)| f[k] * g)
-                .sum::<f32>()
-                / w
-        } else {
-            0.0
-        }
+        self.apply
+            .iter()
+            .zip(band_gains)
+            .map(|(a, &g)| a[k] * g)
+            .sum()
     }
 
     /// Scratch for [`Bands::spectrum`] and [`Bands::resynthesise`].
