@@ -97,6 +97,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             }
         })
         .collect();
+    let unpitched: Vec<bool> = names.iter().map(|k| ds.examples[k].unpitched).collect();
     // Teacher-forced NLL where the family has a likelihood (not the student).
     let nll_nats = engine::eval::family_nll(&*model, &originals, Some(&f0), 4)?;
     let bar = if args.quiet {
@@ -120,7 +121,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
     let decode_secs = started.elapsed().as_secs_f64();
     let (pitch_accuracy, pitched_notes, distance, per_note) =
-        score(&names, &originals, &reconstructions);
+        score(&names, &originals, &reconstructions, &unpitched);
     let instruments: Vec<String> = names
         .iter()
         .map(|k| ds.examples[k].instrument_str.clone())

@@ -3,7 +3,7 @@
 //! - Teacher-forced NLL (nats and bits per sample) of the notes.
 //! - A full encode → decode (free-running) reconstruction of each note, scored by
 //!   - pitch accuracy: the share of pitched originals whose reconstruction's f0 (YIN) is
-//!     within 50 cents of the original's;
+//!     within 50 cents of the original's (not of notes the dataset marks unpitched);
 //!   - log-mel distance: the mean |dB| difference of 64-band mel spectrograms (1024-point
 //!     STFT, hop 256, Hann; power in dB, both clipped 80 dB below the original's peak)
 //!     (`mel.rs`);
@@ -94,19 +94,27 @@ pub struct NoteScore {
     pub log_mel_distance_db: f32,
 }
 
-/// Scores reconstructions against their originals.
+/// Scores reconstructions against their originals. A note its dataset marks unpitched
+/// (`unpitched[i]`, a drum: it has no pitch to be in tune with) is scored on its
+/// spectrum only; the others on pitch too where YIN hears one in the original.
 pub fn score(
     names: &[String],
     originals: &[Vec<f32>],
     reconstructions: &[Vec<f32>],
+    unpitched: &[bool],
 ) -> (Option<f64>, usize, f64, Vec<NoteScore>) {
     let mel = MelSpectrogram::new();
     let per_note: Vec<NoteScore> = names
         .iter()
         .zip(originals.iter().zip(reconstructions))
-        .map(|(name, (o, r))| NoteScore {
+        .enumerate()
+        .map(|(i, (name, (o, r)))| NoteScore {
             note: name.clone(),
-            pitch_match: pitch_match(o, r),
+            pitch_match: if unpitched.get(i).copied().unwrap_or(false) {
+                None
+            } else {
+                pitch_match(o, r)
+            },
             log_mel_distance_db: mel.distance_db(&o[..r.len().min(o.len())], r),
         })
         .collect();
@@ -119,4 +127,31 @@ pub fn score(
         .sum::<f64>()
         / per_note.len().max(1) as f64;
     (accuracy, pitched.len(), distance, per_note)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_marked_unpitched_are_not_scored_on_pitch() {
+        let tone: Vec<f32> = (0..16_000)
+            .map(|i| 0.5 * (std::f32::consts::TAU * 220.0 * i as f32 / 16_000.0).sin())
+            .collect();
+        let octave: Vec<f32> = (0..16_000)
+            .map(|i| 0.5 * (std::f32::consts::TAU * 440.0 * i as f32 / 16_000.0).sin())
+            .collect();
+        let names = vec!["a".to_string(), "b".to_string()];
+        let originals = vec![tone.clone(), tone.clone()];
+        let recons = vec![tone, octave];
+        let (accuracy, pitched, _, notes) = score(&names, &originals, &recons, &[]);
+        assert_eq!((accuracy, pitched), (Some(0.5), 2));
+        assert_eq!(notes[1].pitch_match, Some(false));
+        // The second marked unpitched (a drum): its spectrum counts, its pitch does not.
+        let (accuracy, pitched, distance, notes) =
+            score(&names, &originals, &recons, &[false, true]);
+        assert_eq!((accuracy, pitched), (Some(1.0), 1));
+        assert_eq!(notes[1].pitch_match, None);
+        assert!(distance > 1.0, "{distance}");
+    }
 }

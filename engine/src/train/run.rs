@@ -456,6 +456,11 @@ pub(crate) struct FreeRunNotes {
 }
 
 impl FreeRunNotes {
+    /// Which notes have no pitch (f0 0: marked unpitched in their dataset).
+    fn unpitched(&self) -> Vec<bool> {
+        self.f0.iter().map(|&f| f <= 0.0).collect()
+    }
+
     pub fn pick(data: &TrainData, options: &TrainOptions, hop: usize, pad: bool) -> Result<Self> {
         let started = Instant::now();
         let len = ((options.free_run_secs * crate::audio::SAMPLE_RATE_HZ as f64) as usize / hop)
@@ -482,7 +487,7 @@ impl FreeRunNotes {
     /// The check's event for the notes played back as `out`, scored as `timbrel eval` does.
     pub fn scored(&self, step: u64, out: &[Vec<f32>]) -> Event {
         let (pitch_accuracy, pitched_notes, distance, _) =
-            crate::eval::score(&self.names, &self.originals, out);
+            crate::eval::score(&self.names, &self.originals, out, &self.unpitched());
         Event::FreeRun {
             step,
             notes: self.names.len(),
