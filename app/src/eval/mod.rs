@@ -48,7 +48,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub blends: usize,
     /// Score the blends at the level they decode at, without bringing each to its
-    /// sources' mean level in dB frame by frame (as `timbrel blend --no-level-match`).
+    /// sources' mean level in dB (as `timbrel blend --no-level-match`).
     #[arg(long)]
     pub no_level_match: bool,
     /// Print the report as JSON (what --out writes to eval.json) instead of text.

@@ -68,7 +68,9 @@ pub struct Common {
     #[arg(long)]
     pub no_cache: bool,
     /// Leave a blend of two or more sources at the level it decodes at, instead of
-    /// bringing it, frame by frame, to its sources' weighted mean level in dB.
+    /// bringing it to its sources' weighted mean level in dB (frame by frame; for a model
+    /// whose frames carry a measured envelope, the default student, the envelope over the
+    /// whole note).
     #[arg(long)]
     pub no_level_match: bool,
     /// Read at most this many seconds of each source note.
