@@ -4,6 +4,7 @@
 # each (two held-out notes of two instruments at one pitch, mixed 50/50):
 #
 #   scripts/eval-default-student.sh [more `timbrel eval` flags, e.g. --seed 1]
+#   scripts/eval-default-student.sh --seed 1 --notes 1   # another draw of blends, quickly
 #
 # - fluidr3: the FluidR3 instruments the student's training run held out (13 programs;
 #   the data scripts/train-default-model.sh renders into data/fluidr3), 64 notes;
@@ -45,5 +46,14 @@ eval_on() {
     nice -n 10 "$timbrel" eval --model "$model" --decoder parallel --quiet --blends 24 \
         --out "$out/$name" --force "$@"
 }
-eval_on fluidr3 --data data/fluidr3 --held-out --notes 64 "$@"
-eval_on timgm --data data/timgm --notes 72 "$@"
+# --notes given: it replaces the sets' own counts.
+fluidr3_notes=(--notes 64)
+timgm_notes=(--notes 72)
+for arg in "$@"; do
+    if [ "$arg" = --notes ]; then
+        fluidr3_notes=()
+        timgm_notes=()
+    fi
+done
+eval_on fluidr3 --data data/fluidr3 --held-out "${fluidr3_notes[@]}" "$@"
+eval_on timgm --data data/timgm "${timgm_notes[@]}" "$@"

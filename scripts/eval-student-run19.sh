@@ -31,6 +31,17 @@ eval_on() {
     nice -n 10 "$timbrel" eval --model "$out/model" --decoder parallel --quiet \
         --out "$out/$name" --force "$@"
 }
-eval_on fluidr3 --data data/fluidr3-12k --held-out --notes 64 --blends 24 "$@"
-eval_on hydrogen --data data/hydrogen --held-out --notes 24 "$@"
-eval_on timgm --data data/timgm --notes 72 --blends 24 "$@"
+# --notes given (e.g. `--seed 1 --notes 1`: another draw of blends): it replaces the sets'.
+melodic=(--notes 64)
+drums=(--notes 24)
+timgm=(--notes 72)
+for arg in "$@"; do
+    if [ "$arg" = --notes ]; then
+        melodic=()
+        drums=()
+        timgm=()
+    fi
+done
+eval_on fluidr3 --data data/fluidr3-12k --held-out --blends 24 "${melodic[@]}" "$@"
+eval_on hydrogen --data data/hydrogen --held-out "${drums[@]}" "$@"
+eval_on timgm --data data/timgm --blends 24 "${timgm[@]}" "$@"
