@@ -482,3 +482,51 @@ fn helper_threads_play_what_one_thread_plays() {
         assert!(worst < 1e-5, "{threads} helpers: {worst}");
     }
 }
+
+/// A live blend sounds as loud as its corners: halfway between the two neighbouring
+/// corners whose levels differ most (a held C4), its level is near the mean of theirs in
+/// dB, the envelope brought there by the corners' loudness (`synth::loudness`), nearer
+/// than the plain mix of band amplitudes.
+#[test]
+fn a_live_blend_is_as_loud_as_its_corners() {
+    let s = shared();
+    let level = |corners: &Corners, (x, y): (f32, f32)| {
+        let mut e = live(corners, 2);
+        e.set_xy(x, y);
+        e.note_on(60, 1.0);
+        let a = play(&mut e, 1.2);
+        let held = &a[9600..];
+        10.0 * (held.iter().map(|v| v * v).sum::<f32>() / held.len() as f32).log10()
+    };
+    let corner = [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0)].map(|p| level(&s.corners, p));
+    let edges = [(0, 1), (0, 2), (1, 3), (2, 3)];
+    let (a, b) = edges
+        .into_iter()
+        .max_by(|&(a, b), &(c, d)| {
+            (corner[a] - corner[b])
+                .abs()
+                .total_cmp(&(corner[c] - corner[d]).abs())
+        })
+        .unwrap();
+    let points = [(0.0f32, 0.0f32), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0)];
+    let middle = (
+        0.5 * (points[a].0 + points[b].0),
+        0.5 * (points[a].1 + points[b].1),
+    );
+    let blend = level(&s.corners, middle);
+    let plain = level(&s.corners.clone().with_loudness(0), middle);
+    let mean = 0.5 * (corner[a] + corner[b]);
+    eprintln!("corners {corner:?}: {a} and {b}, mean {mean} dB, blend {blend}, plain {plain}");
+    assert!(
+        (corner[a] - corner[b]).abs() > 3.0,
+        "corners of one level test nothing"
+    );
+    assert!(
+        (blend - mean).abs() < 3.0,
+        "blend {blend} dB, corners' mean {mean} dB"
+    );
+    assert!(
+        (blend - mean).abs() < (plain - mean).abs(),
+        "plain mix {plain} dB"
+    );
+}
