@@ -125,20 +125,20 @@ pub fn pack_dataset(
             "no readable sound file in this folder that is louder than silence",
         ));
     }
-    let names: Vec<String> = notes
+    // Each note's instrument, once; the instruments numbered in sorted order.
+    let of_note: Vec<String> = notes.iter().map(|(f, _)| instrument_of(f, pack)).collect();
+    let names: Vec<String> = of_note
         .iter()
-        .map(|(f, _)| instrument_of(f, pack))
+        .cloned()
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
     let planned: Vec<Planned> = notes
         .iter()
-        .map(|(f, n)| Planned {
+        .zip(&of_note)
+        .map(|((f, n), name)| Planned {
             file: f.to_path_buf(),
-            instrument: names
-                .iter()
-                .position(|name| *name == instrument_of(f, pack))
-                .unwrap_or(0) as u32,
+            instrument: names.binary_search(name).unwrap_or(0) as u32,
             pitch: if options.unpitched {
                 None
             } else {
