@@ -26,7 +26,7 @@ fn level_db(e: &Embedding, bands: &Range<usize>) -> f64 {
 fn an_envelope_blend_is_as_loud_as_its_sources_in_db() {
     let engine = default_student();
     let bands = engine.loudness_bands();
-    assert_eq!(bands, 24, "the shipped student carries a 24-band envelope");
+    assert!(bands > 0, "the shipped student carries an envelope");
     let dir = tempfile::tempdir().unwrap();
     let packs = engine::demo::install(dir.path()).unwrap();
     let spec = NoteSpec {
@@ -93,9 +93,10 @@ fn live_corners_know_the_loudness_of_every_key() {
     let dir = tempfile::tempdir().unwrap();
     let (_, corners) = demo_corners(&engine, dir.path());
     let channels = corners.channels();
+    let bands = engine.loudness_bands();
     for key in [21u8, 60, 108] {
         let (loudness, range) = corners.loudness(key).expect("a table for every key");
-        assert_eq!(range, channels - 24..channels);
+        assert_eq!(range, channels - bands..channels);
         // A corner alone: untouched; the centre: the corners' mean level in dB.
         assert_eq!(loudness.gain(&[0.0, 1.0, 0.0, 0.0]), 1.0);
         let g = loudness.gain(&[0.25; 4]);
