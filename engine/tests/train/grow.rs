@@ -362,3 +362,44 @@ fn training_through_an_envelope_is_refused_for_a_student_without_one() {
     let error = t.set_through_envelope(true).unwrap_err().to_string();
     assert!(error.contains("measured envelope"), "{error}");
 }
+
+#[test]
+fn a_student_trained_through_its_envelope_resumes_with_more_bands() {
+    use engine::models::ModelFamily;
+    use engine::train::student::{Grow, StudentTrainer, load};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = notes(tmp.path());
+    let dir = tmp.path().join("student");
+    let mut cfg = tiny_student(vec![2]);
+    cfg.student.envelope_bands = 6;
+    let mut t = start_student(&dir, &cfg, options(&data, 2));
+    t.set_through_envelope(true).unwrap();
+    run_to_end(&mut t);
+    let weights = std::fs::read(dir.join("weights.safetensors")).unwrap();
+    // Finer bands: the same weights (the flows never read the envelope), the frames
+    // carrying the new bands, and training goes on through the finer stage.
+    let finer = Grow {
+        envelope_bands: Some(9),
+        ..Grow::default()
+    };
+    let mut t = StudentTrainer::resume_growing(&dir, Some(4), finer, &Device::Cpu).unwrap();
+    assert_eq!(
+        std::fs::read(dir.join("weights.safetensors")).unwrap(),
+        weights
+    );
+    assert!(t.options().through_envelope);
+    let losses = step_losses(&run_to_end(&mut t).1);
+    assert!(
+        losses.len() == 2 && losses.iter().all(|l| l.is_finite()),
+        "{losses:?}"
+    );
+    let grown = load(&dir, &Device::Cpu).unwrap();
+    assert_eq!(grown.config().student.envelope_bands, 9);
+    let note: Vec<f32> = (0..8 * 64)
+        .map(|t| (t as f32 * 0.086).sin() * 0.3)
+        .collect();
+    let enc = ModelFamily::encode(&grown, &[&note], &[220.0]).unwrap();
+    assert_eq!(enc.dims(), &[1, 8, 4 + 9]);
+    let out = engine::train::student::reconstruct(&grown, &[note], &[220.0], 0).unwrap();
+    assert!(out[0].iter().all(|v| v.is_finite()));
+}
