@@ -23,7 +23,7 @@ rm -rf "$out"
 mkdir -p "$out/model/train"
 cp "$run/student.json" "$run/weights.safetensors" "$out/model/"
 cp "$run/train/state.json" "$out/model/train/"
-echo "step $(grep -o '"step": *[0-9]*' "$out/model/train/state.json" | grep -o '[0-9]*$')"
+echo "step $(grep -o '"step": *[0-9]*' "$out/model/train/state.json" | tail -1 | grep -o '[0-9]*$')"
 eval_on() {
     local name=$1
     shift
