@@ -57,11 +57,12 @@ def db_distance(a_power, b_power):
 
 
 def measures(original, render):
+    fine_o, fine_r = power(original, 2048, 512), power(render, 2048, 512)
+    mag_o, mag_r = np.sqrt(power(original, 512, 128)), np.sqrt(power(render, 512, 128))
     return (
-        db_distance(MEL_128 @ power(original, 2048, 512), MEL_128 @ power(render, 2048, 512)),
-        np.linalg.norm(np.sqrt(power(original, 512, 128)) - np.sqrt(power(render, 512, 128)))
-        / np.linalg.norm(np.sqrt(power(original, 512, 128))),
-        db_distance(power(original, 2048, 512), power(render, 2048, 512)),
+        db_distance(MEL_128 @ fine_o, MEL_128 @ fine_r),
+        np.linalg.norm(mag_o - mag_r) / np.linalg.norm(mag_o),
+        db_distance(fine_o, fine_r),
         db_distance(power(original, 128, 32), power(render, 128, 32)),
     )
 

@@ -276,7 +276,7 @@ fn a_student_grown_by_sub_partials_plays_as_before_and_trains_on() {
         .unwrap();
     assert_eq!(w.dims(), &[1, 1, 7, 3]);
     // The grown student reconstructs (its frames measured from the notes).
-    let note: Vec<f32> = (0..time).map(|t| (t as f32 * 0.086).sin() * 0.3).collect();
+    let note = sine_note(time);
     let out = engine::train::student::reconstruct(&grown, &[note], &[220.0], 0).unwrap();
     assert!(out[0].len() == time && out[0].iter().all(|v| v.is_finite()));
 }
@@ -290,7 +290,7 @@ fn a_student_given_an_envelope_keeps_its_weights_trains_on_and_plays_the_envelop
     let cfg = tiny_student(vec![2]);
     let dir = tmp.path().join("student");
     run_to_end(&mut start_student(&dir, &cfg, options(&data, 2)));
-    let weights = std::fs::read(dir.join("weights.safetensors")).unwrap();
+    let before = weights(&dir);
     let envelope = Grow {
         envelope_bands: Some(6),
         ..Grow::default()
@@ -299,14 +299,11 @@ fn a_student_given_an_envelope_keeps_its_weights_trains_on_and_plays_the_envelop
     let grown = load(&dir, &Device::Cpu).unwrap();
     assert_eq!(grown.config().student.envelope_bands, 6);
     assert_eq!(ModelFamily::bottleneck(&grown), 4 + 6);
-    assert_eq!(
-        std::fs::read(dir.join("weights.safetensors")).unwrap(),
-        weights
-    );
+    assert_eq!(weights(&dir), before);
     // Its frames carry the note's envelope after the flows' channels, and it plays a note
     // back through the shaper: the same note's encoding, whole, and its envelope measured.
     let time = 8 * 64;
-    let note: Vec<f32> = (0..time).map(|t| (t as f32 * 0.086).sin() * 0.3).collect();
+    let note = sine_note(time);
     let enc = ModelFamily::encode(&grown, &[&note], &[220.0]).unwrap();
     assert_eq!(enc.dims(), &[1, 8, 10]);
     let bands = autoencoder::student::envelope::Bands::new(6);
@@ -375,7 +372,7 @@ fn a_student_trained_through_its_envelope_resumes_with_more_bands() {
     let mut t = start_student(&dir, &cfg, options(&data, 2));
     t.set_through_envelope(true).unwrap();
     run_to_end(&mut t);
-    let weights = std::fs::read(dir.join("weights.safetensors")).unwrap();
+    let before = weights(&dir);
     // Finer bands: the same weights (the flows never read the envelope), the frames
     // carrying the new bands, and training goes on through the finer stage.
     let finer = Grow {
@@ -383,10 +380,7 @@ fn a_student_trained_through_its_envelope_resumes_with_more_bands() {
         ..Grow::default()
     };
     let mut t = StudentTrainer::resume_growing(&dir, Some(4), finer, &Device::Cpu).unwrap();
-    assert_eq!(
-        std::fs::read(dir.join("weights.safetensors")).unwrap(),
-        weights
-    );
+    assert_eq!(weights(&dir), before);
     assert!(t.options().through_envelope);
     let losses = step_losses(&run_to_end(&mut t).1);
     assert!(
@@ -395,9 +389,7 @@ fn a_student_trained_through_its_envelope_resumes_with_more_bands() {
     );
     let grown = load(&dir, &Device::Cpu).unwrap();
     assert_eq!(grown.config().student.envelope_bands, 9);
-    let note: Vec<f32> = (0..8 * 64)
-        .map(|t| (t as f32 * 0.086).sin() * 0.3)
-        .collect();
+    let note = sine_note(8 * 64);
     let enc = ModelFamily::encode(&grown, &[&note], &[220.0]).unwrap();
     assert_eq!(enc.dims(), &[1, 8, 4 + 9]);
     let out = engine::train::student::reconstruct(&grown, &[note], &[220.0], 0).unwrap();

@@ -127,6 +127,11 @@ pub fn step_losses(events: &[Event]) -> Vec<f64> {
         .collect()
 }
 
+/// A steady sine note of `len` samples (~219 Hz at 16 kHz, amplitude 0.3).
+pub fn sine_note(len: usize) -> Vec<f32> {
+    (0..len).map(|t| (t as f32 * 0.086).sin() * 0.3).collect()
+}
+
 pub fn weights(dir: &Path) -> Vec<u8> {
     std::fs::read(dir.join("weights.safetensors")).unwrap()
 }
