@@ -46,7 +46,11 @@ MEL_128 = mel_filters(128, 2048)
 
 
 def power(x, n_fft, hop):
-    return np.abs(stft(x, SR, nperseg=n_fft, noverlap=n_fft - hop, boundary=None)[2]) ** 2
+    # scipy scales a frame by 1 / sum(window) (n_fft / 2 for Hann); undone, as `timbrel
+    # eval` does not scale, so that the 1e-10 under the logarithm sits as far under a
+    # quiet note as it does there (scaled, it clipped the tails of quiet notes).
+    z = stft(x, SR, nperseg=n_fft, noverlap=n_fft - hop, boundary=None)[2] * (n_fft / 2)
+    return np.abs(z) ** 2
 
 
 def db_distance(a_power, b_power):

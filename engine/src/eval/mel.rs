@@ -137,6 +137,19 @@ pub fn pitch_match(reference: &[f32], candidate: &[f32]) -> Option<bool> {
     })
 }
 
+/// `x` as a 16-bit file holds it (clipped to [−1, 1], rounded to the nearest of 2^16
+/// levels, as [`crate::audio::wav::write`] writes `S16`): the resolution of every note a
+/// dataset holds (they are read from 16-bit files), at which a render is scored against
+/// one. Finer detail has nothing to be compared with: 80 dB under the peak of a quiet
+/// note (a FluidR3 note at velocity 25 peaks near −40 dBFS) lies under the original's
+/// last bit, where the original is rounding or digital silence, and a render's smooth
+/// tail there decided which of two sources a blend was "nearer" (session 19).
+pub fn at_pcm16(x: &[f32]) -> Vec<f32> {
+    x.iter()
+        .map(|&s| (s.clamp(-1.0, 1.0) * 32_768.0).round().min(32_767.0) / 32_768.0)
+        .collect()
+}
+
 /// Whether `hz` is within 50 cents of `f0_hz`.
 pub(crate) fn within_50_cents(hz: f32, f0_hz: f32) -> bool {
     (1200.0 * (hz / f0_hz).log2()).abs() <= 50.0
@@ -182,6 +195,45 @@ mod tests {
             "μ-law copy {d_copy} vs sine {d_sine}"
         );
         assert!(d_sine < d_silence, "sine {d_sine} vs silence {d_silence}");
+    }
+
+    #[test]
+    fn renders_are_scored_at_the_originals_16_bits() {
+        let mel = MelSpectrogram::new();
+        // A quiet note (peak near −40 dBFS, as FluidR3 plays velocity 25) that a 16-bit
+        // file ends in digital silence, and a render of it exact to the last bit whose
+        // tail goes on under that bit.
+        let quiet: Vec<f32> = note(220.0)
+            .iter()
+            .enumerate()
+            .map(|(i, x)| if i < 16_000 { 0.03 * x } else { 0.0 })
+            .collect();
+        let original = at_pcm16(&quiet);
+        let render: Vec<f32> = original
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                // Noise of ±0.45 of the last bit (a fixed linear congruential draw).
+                let draw = (i as u32)
+                    .wrapping_mul(1_664_525)
+                    .wrapping_add(1_013_904_223);
+                x + 0.45 / 32_768.0 * (draw as f32 / u32::MAX as f32 * 2.0 - 1.0)
+            })
+            .collect();
+        assert_eq!(at_pcm16(&render), original);
+        assert_eq!(at_pcm16(&at_pcm16(&render)), at_pcm16(&render));
+        // Unrounded, the noise under the last bit reads as a difference (0.4 dB).
+        let unrounded = mel.distance_db(&original, &render);
+        assert!(unrounded > 0.2, "{unrounded}");
+        let (_, _, distance, _) = crate::eval::score(
+            &["note".into()],
+            std::slice::from_ref(&original),
+            std::slice::from_ref(&render),
+            &[false],
+        );
+        assert_eq!(distance, 0.0);
+        // Full scale clips to the largest code, as the WAV writer does.
+        assert_eq!(at_pcm16(&[1.5, -1.5]), [32_767.0 / 32_768.0, -1.0]);
     }
 
     #[test]
