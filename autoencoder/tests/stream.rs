@@ -42,6 +42,7 @@ fn config(
         subpartial_bank: bank,
         measured_subpartials: measured,
         envelope_bands: 0,
+        envelope_refinements: 0,
     }
 }
 

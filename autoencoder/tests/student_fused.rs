@@ -49,6 +49,7 @@ fn config(
             subpartial_bank: false,
             measured_subpartials: false,
             envelope_bands: 0,
+            envelope_refinements: 0,
         },
     }
 }

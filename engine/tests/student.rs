@@ -37,6 +37,7 @@ fn config() -> StudentAutoencoderConfig {
             subpartial_bank: false,
             measured_subpartials: false,
             envelope_bands: 0,
+            envelope_refinements: 0,
         },
     }
 }

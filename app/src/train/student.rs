@@ -11,6 +11,11 @@ use engine::train::student::{Grow, StudentTrainer};
 use super::flags::{RunArgs, StudentWords};
 use super::{drive, notes_words};
 
+/// Refinements of the envelope stage's gains a new student plays with (session 19, the
+/// shipped student's held-out notes: 0 → 2.45 dB log-mel on TimGM6mb, 1 → 2.32, 2 →
+/// 2.27, 3 → 2.25).
+const DEFAULT_ENVELOPE_REFINEMENTS: usize = 3;
+
 #[derive(Debug, clap::Args)]
 pub struct StudentArgs {
     #[command(flatten)]
@@ -51,6 +56,12 @@ pub struct StudentArgs {
     /// (or, with 0, taken off) a student at once.
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=64))]
     pub envelope_bands: Option<u8>,
+    /// Times the envelope stage refines each window's band gains when it plays (0 to 8;
+    /// each pass corrects what the last left between neighbouring bands). Training shapes
+    /// in one pass. Default for a new student with an envelope: 3; with --resume, as the
+    /// student has it.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=8))]
+    pub envelope_refinements: Option<u8>,
     /// Score the flows' crops after the envelope stage (its gains from each crop, held
     /// fixed), so the flows learn what the envelope does not set (needs a measured
     /// envelope and the CPU's fused pass; default off; with --resume: `true` or `false`
@@ -98,6 +109,7 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
                 subpartial_bank: args.subpartial_bank,
                 measured_subpartials: args.measured_subpartials,
                 envelope_bands: args.envelope_bands.map(usize::from),
+                envelope_refinements: args.envelope_refinements.map(usize::from),
             },
             &device,
         )
@@ -147,6 +159,11 @@ pub fn run_student(args: &StudentArgs) -> anyhow::Result<ExitCode> {
         config.student.excitation_subpartials = args.subpartials.unwrap_or(0);
         config.student.subpartial_bank = args.subpartial_bank;
         config.student.envelope_bands = args.envelope_bands.map_or(0, usize::from);
+        if config.student.envelope_bands > 0 {
+            config.student.envelope_refinements = args
+                .envelope_refinements
+                .map_or(DEFAULT_ENVELOPE_REFINEMENTS, usize::from);
+        }
         if args.measured_subpartials {
             config.student.measured_subpartials = true;
             config.student.bottleneck += config.student.excitation_subpartials;

@@ -20,6 +20,7 @@ pub fn tiny(flows: Vec<usize>, harmonics: usize) -> StudentConfig {
         subpartial_bank: false,
         measured_subpartials: false,
         envelope_bands: 0,
+        envelope_refinements: 0,
     }
 }
 

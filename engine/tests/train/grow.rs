@@ -361,7 +361,7 @@ fn training_through_an_envelope_is_refused_for_a_student_without_one() {
 }
 
 #[test]
-fn a_student_trained_through_its_envelope_resumes_with_more_bands() {
+fn a_student_trained_through_its_envelope_resumes_with_more_bands_refined() {
     use engine::models::ModelFamily;
     use engine::train::student::{Grow, StudentTrainer, load};
     let tmp = tempfile::tempdir().unwrap();
@@ -373,10 +373,12 @@ fn a_student_trained_through_its_envelope_resumes_with_more_bands() {
     t.set_through_envelope(true).unwrap();
     run_to_end(&mut t);
     let before = weights(&dir);
-    // Finer bands: the same weights (the flows never read the envelope), the frames
-    // carrying the new bands, and training goes on through the finer stage.
+    // Finer bands, refined twice when played: the same weights (the flows never read the
+    // envelope), the frames carrying the new bands, and training goes on through the
+    // finer stage.
     let finer = Grow {
         envelope_bands: Some(9),
+        envelope_refinements: Some(2),
         ..Grow::default()
     };
     let mut t = StudentTrainer::resume_growing(&dir, Some(4), finer, &Device::Cpu).unwrap();
@@ -389,6 +391,7 @@ fn a_student_trained_through_its_envelope_resumes_with_more_bands() {
     );
     let grown = load(&dir, &Device::Cpu).unwrap();
     assert_eq!(grown.config().student.envelope_bands, 9);
+    assert_eq!(grown.config().student.envelope_refinements, 2);
     let note = sine_note(8 * 64);
     let enc = ModelFamily::encode(&grown, &[&note], &[220.0]).unwrap();
     assert_eq!(enc.dims(), &[1, 8, 4 + 9]);

@@ -44,6 +44,7 @@ pub fn student_of(encoder: Config, flows: Vec<usize>) -> StudentAutoencoderConfi
             subpartial_bank: false,
             measured_subpartials: false,
             envelope_bands: 0,
+            envelope_refinements: 0,
         },
     }
 }

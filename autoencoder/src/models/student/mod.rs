@@ -77,6 +77,13 @@ pub struct StudentConfig {
     /// sound to them. 0 (and absent from older students' files): none.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub envelope_bands: usize,
+    /// How many times the output stage refines each window's band gains after its first
+    /// estimate (see [`envelope::Bands::refine`]): each pass measures what the gains it
+    /// has give every band and corrects them by what is still missing. Training shapes
+    /// in one pass whatever this says (its gradient is that rule's); playing refines. 0
+    /// (and absent from older students' files): one pass.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub envelope_refinements: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -104,6 +111,7 @@ impl StudentConfig {
             subpartial_bank: false,
             measured_subpartials: false,
             envelope_bands: 0,
+            envelope_refinements: 0,
         }
     }
 

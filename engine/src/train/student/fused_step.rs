@@ -141,6 +141,8 @@ impl Through {
         audio: Vec<f32>,
         target: &[f32],
     ) -> Self {
+        // One pass, whatever the student's `envelope_refinements`: the gradient through
+        // the gains is that rule's (the refinements are what it plays with).
         let bands = Bands::new(student.envelope_bands);
         let hop = student.hop_length;
         let gains = audio

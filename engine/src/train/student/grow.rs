@@ -25,6 +25,9 @@ pub struct Grow {
     /// Carry a measured spectral envelope of this many bands in the frames (none: as it
     /// is; 0 takes it off). The flows do not read it, so no weight changes.
     pub envelope_bands: Option<usize>,
+    /// Refine the envelope stage's gains this many times when it plays (none: as it is).
+    /// Training shapes in one pass whatever this says, so nothing else changes.
+    pub envelope_refinements: Option<usize>,
 }
 
 /// Zero-pads every excitation projection (`…/exc_map_N/W`, `[1, 1, channels, 2w]`) of
@@ -177,7 +180,17 @@ pub(super) fn grow_config(
     if let Some(n) = grow_envelope {
         config.student.envelope_bands = n;
     }
-    let grown = grow_subs.is_some() || grow_bank || grow_measured_subs || grow_envelope.is_some();
+    let refine = grow
+        .envelope_refinements
+        .filter(|&n| n != config.student.envelope_refinements);
+    if let Some(n) = refine {
+        config.student.envelope_refinements = n;
+    }
+    let grown = grow_subs.is_some()
+        || grow_bank
+        || grow_measured_subs
+        || grow_envelope.is_some()
+        || refine.is_some();
     if grown {
         config.validate().map_err(|error| Error::Model {
             path: dir.join(STUDENT_FILE),

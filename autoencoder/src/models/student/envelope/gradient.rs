@@ -20,6 +20,9 @@ pub struct NoteGains {
 
 /// The gains [`shape_note`] would apply to `audio` towards `envelope` (frames of `hop`),
 /// window by window (each window's target the frame its centre falls in, the last held).
+/// The slopes are the first estimate's ([`band_gains`]): with [`Bands::refine`] passes
+/// the gradient through the gains is that rule's, the passes' corrections held fixed
+/// (training uses bands without them: see `StudentConfig::envelope_refinements`).
 pub fn note_gains(bands: &Bands, audio: &[f32], envelope: &[f32], hop: usize) -> NoteGains {
     let b = bands.len();
     let frames = envelope.len() / b;
@@ -42,6 +45,7 @@ pub fn note_gains(bands: &Bands, audio: &[f32], envelope: &[f32], hop: usize) ->
         let target = envelope.get(f * b..(f + 1) * b).unwrap_or(&[]);
         if target.len() == b {
             band_gains(&power, target, &mut band, Some(slope));
+            bands.refine(&spectrum, &power, target, &mut band);
         } else {
             band.fill(1.0);
         }

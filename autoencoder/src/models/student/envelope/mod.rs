@@ -6,8 +6,9 @@
 //! do not read them. The output stage ([`Shaper`]) does: it analyses what the flows
 //! played in short windows ([`WINDOW`] samples every [`HOP`]), compares each band with
 //! the frame's measured amplitude and turns the band up or down by the difference
-//! (at most [`MAX_GAIN_DB`]; a band the flows left silent is never raised), then
-//! resynthesises by overlap-add. The flows make the note's fine structure (its partials,
+//! (at most [`MAX_GAIN_DB`]; a band the flows left silent is never raised), refines
+//! those gains where a band still misses with them applied ([`Bands::refine`], as often
+//! as the student's `envelope_refinements` says), then resynthesises by overlap-add. The flows make the note's fine structure (its partials,
 //! noise and phase); the envelope makes its spectrum follow the source frame by frame,
 //! where the student alone missed by 6.5 dB of log-mel distance on held-out notes (decays,
 //! an over-loud fundamental, pads and organs; see the student's MODEL.md).
@@ -92,6 +93,8 @@ pub fn mel_filters(bands: usize, fft_len: usize) -> Vec<Vec<f32>> {
 #[derive(Clone)]
 pub struct Bands {
     bands: usize,
+    /// Passes of [`Bands::refine`] after each window's first gains.
+    refinements: usize,
     /// Square-root periodic Hann.
     window: Vec<f32>,
     /// `[band][bin]` triangular weights.
@@ -149,6 +152,7 @@ impl Bands {
         let mut planner = RealFftPlanner::<f32>::new();
         Self {
             bands,
+            refinements: 0,
             window,
             filters,
             apply,
@@ -158,9 +162,67 @@ impl Bands {
         }
     }
 
-    /// The analysis of a student's envelope, for a student of `cfg` with one.
+    /// The analysis of a student's envelope, for a student of `cfg` with one (with its
+    /// refinements).
     pub fn of(cfg: &super::StudentConfig) -> Option<Self> {
-        (cfg.envelope_bands > 0).then(|| Self::new(cfg.envelope_bands))
+        (cfg.envelope_bands > 0)
+            .then(|| Self::new(cfg.envelope_bands).with_refinements(cfg.envelope_refinements))
+    }
+
+    /// The same bands, refining each window's gains `n` times ([`Bands::refine`]).
+    pub fn with_refinements(mut self, n: usize) -> Self {
+        self.refinements = n;
+        self
+    }
+
+    /// Passes of [`Bands::refine`] after each window's first gains.
+    pub fn refinements(&self) -> usize {
+        self.refinements
+    }
+
+    /// Refines a window's band `gains` (linear, from [`band_gains`] of the window's band
+    /// `power` towards `target`) for its `spectrum`, [`Bands::refinements`] times.
+    ///
+    /// A bin takes a mix of its bands' gains (`apply`), and a band reads its neighbours'
+    /// bins, so after the first gains a band's power is not yet its target: most where
+    /// a quiet band lies beside a loud one, as between a low note's partials. Each pass
+    /// measures every band's power with the gains applied and moves its gain (in dB) by
+    /// the difference, within the same limits (±[`MAX_GAIN_DB`], never up from below
+    /// [`SILENT_DB`]). Measured on the shipped student's renders of TimGM6mb notes
+    /// (session 19), one pass brought the log-mel distance from 2.45 to 2.11 dB, three
+    /// to 2.07. Allocates nothing.
+    pub fn refine(
+        &self,
+        spectrum: &[Complex<f32>],
+        power: &[f32],
+        target: &[f32],
+        gains: &mut [f32],
+    ) {
+        for _ in 0..self.refinements {
+            let bins: [f32; BINS] = std::array::from_fn(|k| self.bin_gain(gains, k));
+            for ((((g, filter), &s), &p), &a) in gains
+                .iter_mut()
+                .zip(&self.filters)
+                .zip(&self.scale)
+                .zip(power)
+                .zip(target)
+            {
+                let shaped: f32 = filter
+                    .iter()
+                    .zip(spectrum)
+                    .zip(&bins)
+                    .map(|((&w, c), &b)| w * c.norm_sqr() * b * b)
+                    .sum::<f32>()
+                    * s
+                    * s;
+                let now = 20.0 * (*g).max(1e-12).log10();
+                let mut gain = (now + db(a * a) - db(shaped)).clamp(-MAX_GAIN_DB, MAX_GAIN_DB);
+                if db(p) < SILENT_DB {
+                    gain = gain.min(0.0);
+                }
+                *g = 10f32.powf(gain / 20.0);
+            }
+        }
     }
 
     /// Bands of the envelope.
@@ -448,6 +510,8 @@ impl Shaper {
             &self.current
         };
         band_gains(&self.power, target, &mut self.gains, None);
+        self.bands
+            .refine(&self.spectrum, &self.power, target, &mut self.gains);
         for (k, c) in self.spectrum.iter_mut().enumerate() {
             *c *= self.bands.bin_gain(&self.gains, k) / (WINDOW as f32 * OLA_GAIN);
         }
