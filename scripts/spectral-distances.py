@@ -9,7 +9,8 @@ ORIGINALS_DIR holds the originals (a dataset's `audio/`), each RENDERS_DIR what
 mean over its notes of: a 128-band log-mel distance (FFT 2,048, hop 512), the spectral
 convergence (FFT 512, hop 128), and log-magnitude distances on linear bins at FFT 2,048
 (fine in frequency) and 128 (fine in time); every dB distance clips both spectrograms 80
-dB under the original's peak, as the score does. Needs numpy and scipy (pip install).
+dB under the original's peak, as the score does (the score also floors each band at a 16-bit
+file's rounding noise; these do not). Needs numpy and scipy (pip install).
 """
 
 import glob

@@ -11,7 +11,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::mel::{MelSpectrogram, at_pcm16, padded, spectral_distance_db, to_db, within_50_cents};
+use super::mel::{MelSpectrogram, padded, spectral_distance_db, to_db, within_50_cents};
 use crate::pitch::{self, Pitch};
 
 /// A note that may be paired: its instrument, pitch and velocity.
@@ -112,8 +112,7 @@ pub fn rms_db(x: &[f32]) -> f32 {
 }
 
 /// Scores `blend`, asked to play `pitch_hz`, against its sources `a` and `b` (all 16 kHz;
-/// the shorter are padded with silence to the longest; the blend as a 16-bit file holds
-/// it, the sources' resolution: [`super::mel::at_pcm16`]).
+/// the shorter are padded with silence to the longest).
 pub fn score_blend(
     mel: &MelSpectrogram,
     a: &[f32],
@@ -122,11 +121,7 @@ pub fn score_blend(
     pitch_hz: f32,
 ) -> BlendFigures {
     let len = a.len().max(b.len()).max(blend.len());
-    let (a, b, blend) = (
-        padded(a, len),
-        padded(b, len),
-        at_pcm16(&padded(blend, len)),
-    );
+    let (a, b, blend) = (padded(a, len), padded(b, len), padded(blend, len));
     let (pa, pb) = (mel.power(&a), mel.power(&b));
     let average: Vec<_> = pa
         .iter()

@@ -12,6 +12,8 @@ const HOP: usize = 256;
 /// Bands of the mel spectrogram.
 pub const MEL_BANDS: usize = 64;
 const DYNAMIC_RANGE_DB: f32 = 80.0;
+/// How far over the mean level of a 16-bit file's rounding noise [`resolution_db`] lies.
+const NOISE_MARGIN_DB: f32 = 6.0;
 
 /// One frame of a mel spectrogram, a value per band.
 pub type MelFrame = [f32; MEL_BANDS];
@@ -107,22 +109,53 @@ pub fn to_db(power: &[MelFrame]) -> Vec<MelFrame> {
 
 /// [`MelSpectrogram::distance_db`] of two dB spectrograms: the mean |dB| difference of
 /// `candidate` from `reference` over the frames both have, both clipped 80 dB below the
-/// reference's peak.
+/// reference's peak, and in each band no lower than the originals' resolution
+/// ([`resolution_db`]).
 pub fn spectral_distance_db(reference: &[MelFrame], candidate: &[MelFrame]) -> f32 {
     let peak = reference
         .iter()
         .flatten()
         .copied()
         .fold(f32::NEG_INFINITY, f32::max);
-    let floor = peak - DYNAMIC_RANGE_DB;
+    let floors = resolution_db().map(|r| r.max(peak - DYNAMIC_RANGE_DB));
     let (mut total, mut count) = (0f64, 0usize);
     for (fa, fb) in reference.iter().zip(candidate) {
-        for (x, y) in fa.iter().zip(fb) {
+        for ((x, y), &floor) in fa.iter().zip(fb).zip(&floors) {
             total += f64::from((x.max(floor) - y.max(floor)).abs());
             count += 1;
         }
     }
     (total / count.max(1) as f64) as f32
+}
+
+/// Per band, the level (dB, as [`MelSpectrogram::db`] reads it) under which a 16-bit
+/// file, the format every note a dataset holds is read from, holds only its rounding
+/// noise: uniform noise of one step's width (variance 1 / (12 · 32768²)) gives each bin
+/// `σ² Σ w²` on average, each band that times its filter's weights, and a frame's reading
+/// of it exceeds 4 times (6 dB over) its average in under 2 % of frames (an exponential
+/// reading, the worst case, a band of one bin). Under it an original says nothing: a quiet note's tail is
+/// its own rounding noise or digital silence (a FluidR3 note at velocity 25 peaks near
+/// −40 dBFS, and 80 dB under its peak lies 30 dB under its last bit). Scored down there, a
+/// blend was "nearer" one source than the sources' average by its tail alone (session
+/// 19: unclipped, a bass and a keyboard at C4 scored 6.58 / 9.18 dB from the sources and
+/// 6.55 from their average; clipped here, 5.35 / 4.23 and 2.97), and a render exactly at
+/// an original's noise floor scored differently whether or not it was itself rounded.
+pub fn resolution_db() -> &'static MelFrame {
+    static FLOOR: std::sync::OnceLock<MelFrame> = std::sync::OnceLock::new();
+    FLOOR.get_or_init(|| {
+        let variance = 1.0 / (12.0 * 32_768f64 * 32_768f64);
+        let window_power: f64 = (0..N_FFT)
+            .map(|i| {
+                let w = 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / N_FFT as f64).cos();
+                w * w
+            })
+            .sum();
+        let filters = autoencoder::student::envelope::mel_filters(MEL_BANDS, N_FFT);
+        std::array::from_fn(|b| {
+            let weight: f64 = filters[b].iter().map(|&w| f64::from(w)).sum();
+            (10.0 * (variance * window_power * weight).log10()) as f32 + NOISE_MARGIN_DB
+        })
+    })
 }
 
 /// Whether `candidate`'s pitch is within 50 cents of `reference`'s; `None` when the
@@ -135,19 +168,6 @@ pub fn pitch_match(reference: &[f32], candidate: &[f32]) -> Option<bool> {
         Pitch::Detected { hz, .. } => within_50_cents(hz, f0),
         _ => false,
     })
-}
-
-/// `x` as a 16-bit file holds it (clipped to [−1, 1], rounded to the nearest of 2^16
-/// levels, as [`crate::audio::wav::write`] writes `S16`): the resolution of every note a
-/// dataset holds (they are read from 16-bit files), at which a render is scored against
-/// one. Finer detail has nothing to be compared with: 80 dB under the peak of a quiet
-/// note (a FluidR3 note at velocity 25 peaks near −40 dBFS) lies under the original's
-/// last bit, where the original is rounding or digital silence, and a render's smooth
-/// tail there decided which of two sources a blend was "nearer" (session 19).
-pub fn at_pcm16(x: &[f32]) -> Vec<f32> {
-    x.iter()
-        .map(|&s| (s.clamp(-1.0, 1.0) * 32_768.0).round().min(32_767.0) / 32_768.0)
-        .collect()
 }
 
 /// Whether `hz` is within 50 cents of `f0_hz`.
@@ -198,42 +218,42 @@ mod tests {
     }
 
     #[test]
-    fn renders_are_scored_at_the_originals_16_bits() {
+    fn nothing_under_a_16_bit_originals_last_bit_is_scored() {
         let mel = MelSpectrogram::new();
-        // A quiet note (peak near −40 dBFS, as FluidR3 plays velocity 25) that a 16-bit
-        // file ends in digital silence, and a render of it exact to the last bit whose
-        // tail goes on under that bit.
-        let quiet: Vec<f32> = note(220.0)
+        // A quiet note (peak near −40 dBFS, as FluidR3 plays velocity 25) that its 16-bit
+        // file ends in digital silence.
+        let original: Vec<f32> = note(220.0)
             .iter()
             .enumerate()
-            .map(|(i, x)| if i < 16_000 { 0.03 * x } else { 0.0 })
-            .collect();
-        let original = at_pcm16(&quiet);
-        let render: Vec<f32> = original
-            .iter()
-            .enumerate()
-            .map(|(i, &x)| {
-                // Noise of ±0.45 of the last bit (a fixed linear congruential draw).
-                let draw = (i as u32)
-                    .wrapping_mul(1_664_525)
-                    .wrapping_add(1_013_904_223);
-                x + 0.45 / 32_768.0 * (draw as f32 / u32::MAX as f32 * 2.0 - 1.0)
+            .map(|(i, x)| {
+                let x = if i < 16_000 { 0.03 * x } else { 0.0 };
+                (x * 32_768.0).round() / 32_768.0
             })
             .collect();
-        assert_eq!(at_pcm16(&render), original);
-        assert_eq!(at_pcm16(&at_pcm16(&render)), at_pcm16(&render));
-        // Unrounded, the noise under the last bit reads as a difference (0.4 dB).
-        let unrounded = mel.distance_db(&original, &render);
-        assert!(unrounded > 0.2, "{unrounded}");
-        let (_, _, distance, _) = crate::eval::score(
-            &["note".into()],
-            std::slice::from_ref(&original),
-            std::slice::from_ref(&render),
-            &[false],
-        );
-        assert_eq!(distance, 0.0);
-        // Full scale clips to the largest code, as the WAV writer does.
-        assert_eq!(at_pcm16(&[1.5, -1.5]), [32_767.0 / 32_768.0, -1.0]);
+        let with_noise = |amplitude: f32| -> Vec<f32> {
+            use rand::{RngExt, SeedableRng};
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+            original
+                .iter()
+                .map(|&x| x + amplitude / 32_768.0 * (2.0 * rng.random::<f32>() - 1.0))
+                .collect()
+        };
+        // Noise as loud as the file's own rounding, in its tail, is not told apart from
+        // silence; 20 dB above it is.
+        let rounding = mel.distance_db(&original, &with_noise(0.5));
+        let louder = mel.distance_db(&original, &with_noise(5.0));
+        assert!(rounding < 0.1, "{rounding}");
+        assert!(louder > 1.0, "{louder}");
+        // The floor is 6 dB over that noise's level: white noise of the rounding's
+        // variance reads within a dB of that level in every band, on average.
+        let noise = with_noise(0.5);
+        let db = mel.db(&noise[20_000..]);
+        for (b, &floor) in resolution_db().iter().enumerate() {
+            let power = db.iter().map(|f| 10f32.powf(f[b] / 10.0)).sum::<f32>() / db.len() as f32;
+            let level = 10.0 * power.log10();
+            let mean = floor - NOISE_MARGIN_DB;
+            assert!((level - mean).abs() < 1.0, "band {b}: {level} vs {mean}");
+        }
     }
 
     #[test]

@@ -5,12 +5,8 @@
 //!   - pitch accuracy: the share of pitched originals whose reconstruction's f0 (YIN) is
 //!     within 50 cents of the original's (not of notes the dataset marks unpitched);
 //!   - log-mel distance: the mean |dB| difference of 64-band mel spectrograms (1024-point
-//!     STFT, hop 256, Hann; power in dB, both clipped 80 dB below the original's peak)
-//!     (`mel.rs`);
-//!
-//!   a reconstruction (and a blend) is scored as a 16-bit file holds it, the resolution
-//!   of the originals ([`at_pcm16`]): what lies under their last bit has nothing to be
-//!   compared with;
+//!     STFT, hop 256, Hann; power in dB, both clipped 80 dB below the original's peak
+//!     and, band by band, at the rounding noise of a 16-bit original) (`mel.rs`);
 //!
 //!   both also per instrument, worst first (`instruments.rs`).
 //! - Blends (`blend.rs`): pairs of notes of two instruments at one pitch, blended 50/50,
@@ -34,7 +30,7 @@ pub use blend::{
 };
 pub use instruments::{InstrumentScore, by_instrument, worst_first};
 pub use mel::{
-    MEL_BANDS, MelFrame, MelSpectrogram, at_pcm16, pitch_match, spectral_distance_db, to_db,
+    MEL_BANDS, MelFrame, MelSpectrogram, pitch_match, resolution_db, spectral_distance_db, to_db,
 };
 
 /// The mean teacher-forced NLL per sample of any family over `notes` (each batch cut to
@@ -100,8 +96,7 @@ pub struct NoteScore {
     pub log_mel_distance_db: f32,
 }
 
-/// Scores reconstructions against their originals, each as a 16-bit file holds it
-/// ([`at_pcm16`]). A note its dataset marks unpitched
+/// Scores reconstructions against their originals. A note its dataset marks unpitched
 /// (`unpitched[i]`, a drum: it has no pitch to be in tune with) is scored on its
 /// spectrum only; the others on pitch too where YIN hears one in the original.
 pub fn score(
@@ -115,17 +110,14 @@ pub fn score(
         .iter()
         .zip(originals.iter().zip(reconstructions))
         .enumerate()
-        .map(|(i, (name, (o, r)))| {
-            let r = at_pcm16(r);
-            NoteScore {
-                note: name.clone(),
-                pitch_match: if unpitched.get(i).copied().unwrap_or(false) {
-                    None
-                } else {
-                    pitch_match(o, &r)
-                },
-                log_mel_distance_db: mel.distance_db(&o[..r.len().min(o.len())], &r),
-            }
+        .map(|(i, (name, (o, r)))| NoteScore {
+            note: name.clone(),
+            pitch_match: if unpitched.get(i).copied().unwrap_or(false) {
+                None
+            } else {
+                pitch_match(o, r)
+            },
+            log_mel_distance_db: mel.distance_db(&o[..r.len().min(o.len())], r),
         })
         .collect();
     let pitched: Vec<bool> = per_note.iter().filter_map(|n| n.pitch_match).collect();
