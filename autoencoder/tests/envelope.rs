@@ -68,6 +68,31 @@ fn a_full_scale_sine_reads_near_one_in_its_band() {
     assert!(loudest > 0.5 && loudest < 1.1, "{loudest}");
 }
 
+/// The output stage blocks DC, so the envelope is measured as it can be played: a note
+/// with a DC offset (FluidR3's square lead has one) measures as the same note without it,
+/// where the 256-sample window would read the offset as low partials (20 dB of them here).
+#[test]
+fn a_dc_offset_is_not_read_as_low_partials() {
+    let bands = Bands::new(BANDS);
+    let note = sines(&[(660.0, 0.3), (1320.0, 0.1)], 16 * FRAME);
+    let offset: Vec<f32> = note.iter().map(|x| x + 0.1).collect();
+    let (clean, with_offset) = (
+        measure(&bands, &note, FRAME),
+        measure(&bands, &offset, FRAME),
+    );
+    // After the blocker's first ~50 ms (its time constant is 16 ms).
+    let frames = 4..16;
+    let d = envelope_distance(&clean, &with_offset, frames.clone());
+    assert!(d < 0.1, "{d} dB");
+    let lowest = |env: &[f32]| frames.clone().map(|f| env[f * BANDS]).fold(0f32, f32::max);
+    assert!(
+        db(lowest(&with_offset)) < db(lowest(&clean)) + 1.0,
+        "{} vs {}",
+        db(lowest(&with_offset)),
+        db(lowest(&clean))
+    );
+}
+
 #[test]
 fn a_steady_note_shaped_to_its_own_envelope_comes_back_unchanged() {
     let bands = Bands::new(BANDS);

@@ -88,7 +88,8 @@ impl Cache {
     /// The key of `samples` encoded by the model `model_id`.
     pub fn key(model_id: &str, samples: &[f32]) -> String {
         let mut hash = Sha256::new();
-        hash.update(b"timbrel-embedding-v1\0");
+        // v2: a student's measured envelope is taken after the DC blocker (session 19).
+        hash.update(b"timbrel-embedding-v2\0");
         hash.update(model_id.as_bytes());
         hash.update(b"\0");
         hash.update((samples.len() as u64).to_le_bytes());

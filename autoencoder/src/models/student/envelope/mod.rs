@@ -338,7 +338,16 @@ fn frame_of(end: u64, hop: usize) -> usize {
 /// The envelope of `note` for frames of `hop` samples: `[frames][bands]`, frames =
 /// `note.len() / hop`, each band's RMS amplitude over the analysis windows centred in the
 /// frame (1: a full-scale sine in the band).
+///
+/// Measured on the note as the output stage can play it: after the same DC blocker
+/// ([`super::generate::block_dc`]). A 256-sample window spreads a DC offset over its
+/// lowest bins, so an offset in the source (FluidR3's Lead 1, square, at E5 sits 19 dB
+/// over its own 40–500 Hz content there) read as low partials; the stage, whose output
+/// has no DC, then raised the flows' 40–160 Hz by up to 20 dB to match it (session 19).
 pub fn measure(bands: &Bands, note: &[f32], hop: usize) -> Vec<f32> {
+    let mut blocked = note.to_vec();
+    super::generate::block_dc(&mut blocked);
+    let note = &blocked[..];
     let b = bands.len();
     let frames = note.len() / hop.max(1);
     let mut sums = vec![0f64; frames * b];
