@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # Measures the shipped student (assets/default-model/student) as its MODEL.md reports it,
-# on two sets of notes it never trained on, whole 4 s notes, free-running, with 24 blends
-# each (two held-out notes of two instruments at one pitch, mixed 50/50):
+# on notes it never trained on, whole 4 s notes, free-running:
 #
 #   scripts/eval-default-student.sh [more `timbrel eval` flags, e.g. --seed 1]
 #   scripts/eval-default-student.sh --seed 1 --notes 1   # another draw of blends, quickly
 #
-# - fluidr3: the FluidR3 instruments the student's training run held out (13 programs;
-#   the data scripts/train-default-model.sh renders into data/fluidr3), 64 notes;
+# - fluidr3: 64 notes of the 16 melodic FluidR3 programs its training run held out (the
+#   data scripts/train-default-student.sh renders into data/fluidr3-12k), with 24 blends
+#   (two held-out notes of two instruments at one pitch, mixed 50/50);
+# - hydrogen: 24 notes of the 3 Hydrogen kits it held out (data/hydrogen; drums, not
+#   scored on pitch);
 # - timgm: 72 notes of 24 General MIDI programs (every fifth, 0-115; pitches C2-C6 in
 #   half-octaves; velocities 75, 100, 127; drawn with seed 1) rendered from TimGM6mb, a
 #   SoundFont the project never trains on (Debian: timgm6mb-soundfont, installed here if
-#   missing; note that default-GM.sf2 may be FluidR3 itself), into data/timgm once.
+#   missing; note that default-GM.sf2 may be FluidR3 itself), into data/timgm once; with
+#   24 blends.
 #
 # Each report (text) goes to stdout and, with the reconstructions, the blends and
-# eval.json, to data/eval-default-student/{fluidr3,timgm}/ (replaced on every run). Runs at
-# nice 10: above the background training (nice 19), below anything interactive.
+# eval.json, to data/eval-default-student/{fluidr3,hydrogen,timgm}/ (replaced on every
+# run). Runs at nice 10: above the background training (nice 19), below anything
+# interactive.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=assets/default-model
@@ -24,8 +28,8 @@ timgm_font=/usr/share/sounds/sf2/TimGM6mb.sf2
 out=data/eval-default-student
 
 [ -x "$timbrel" ] || cargo build --release --locked -p app
-if [ ! -f data/fluidr3/examples.json ]; then
-    echo "render the training data first: scripts/train-default-model.sh does (then stop it)" >&2
+if [ ! -f data/fluidr3-12k/examples.json ] || [ ! -f data/hydrogen/examples.json ]; then
+    echo "render the training data first: scripts/train-default-student.sh does (then stop it)" >&2
     exit 1
 fi
 if [ ! -f "$timgm_font" ]; then
@@ -43,17 +47,20 @@ eval_on() {
     local name=$1
     shift
     echo "== $name"
-    nice -n 10 "$timbrel" eval --model "$model" --decoder parallel --quiet --blends 24 \
+    nice -n 10 "$timbrel" eval --model "$model" --decoder parallel --quiet \
         --out "$out/$name" --force "$@"
 }
-# --notes given: it replaces the sets' own counts.
-fluidr3_notes=(--notes 64)
-timgm_notes=(--notes 72)
+# --notes given (e.g. `--seed 1 --notes 1`: another draw of blends): it replaces the sets'.
+melodic=(--notes 64)
+drums=(--notes 24)
+timgm=(--notes 72)
 for arg in "$@"; do
     if [ "$arg" = --notes ]; then
-        fluidr3_notes=()
-        timgm_notes=()
+        melodic=()
+        drums=()
+        timgm=()
     fi
 done
-eval_on fluidr3 --data data/fluidr3 --held-out "${fluidr3_notes[@]}" "$@"
-eval_on timgm --data data/timgm "${timgm_notes[@]}" "$@"
+eval_on fluidr3 --data data/fluidr3-12k --held-out --blends 24 "${melodic[@]}" "$@"
+eval_on hydrogen --data data/hydrogen --held-out "${drums[@]}" "$@"
+eval_on timgm --data data/timgm --blends 24 "${timgm[@]}" "$@"
