@@ -69,7 +69,7 @@ fn a_full_scale_sine_reads_near_one_in_its_band() {
 }
 
 /// The output stage blocks DC, so the envelope is measured as it can be played: a note
-/// with a DC offset (FluidR3's square lead has one) measures as the same note without it,
+/// with a DC offset (FluidR3's program 88 has one) measures as the same note without it,
 /// where the 256-sample window would read the offset as low partials (20 dB of them here).
 #[test]
 fn a_dc_offset_is_not_read_as_low_partials() {
