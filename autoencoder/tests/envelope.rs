@@ -7,7 +7,7 @@
 use autoencoder::student::StudentConfig;
 use autoencoder::student::envelope::{
     Bands, HOP, MAX_GAIN_DB, Shaper, WINDOW, apply_gains, gains_backward, measure, note_gains,
-    shape_note, split_frames,
+    shape_note, shift, split_frames,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -91,6 +91,55 @@ fn a_dc_offset_is_not_read_as_low_partials() {
         db(lowest(&with_offset)),
         db(lowest(&clean))
     );
+}
+
+/// A note played away from the pitch its envelope was measured at: the envelope moved by
+/// the interval is (nearly) the one measured at the new pitch, where unmoved it puts the
+/// partials' bands where the new note has none.
+#[test]
+fn an_envelope_moved_by_an_interval_is_the_envelope_at_the_new_pitch() {
+    let bands = Bands::new(48);
+    let note = |hz: f32| {
+        let partials: Vec<(f32, f32)> = (1..=12)
+            .map(|k| (hz * k as f32, 0.3 / k as f32))
+            .filter(|&(f, _)| f < 7_500.0)
+            .collect();
+        measure(&bands, &sines(&partials, 6 * FRAME), FRAME)
+    };
+    let (c5, a4) = (note(523.25), note(440.0));
+    let frame = |env: &[f32]| env[3 * 48..4 * 48].to_vec();
+    let distance = |a: &[f32], b: &[f32]| {
+        let loudest = a.iter().copied().fold(0f32, f32::max);
+        let kept: Vec<(f32, f32)> = a
+            .iter()
+            .zip(b)
+            .filter(|&(&x, _)| db(x) > db(loudest) - 40.0)
+            .map(|(&x, &y)| (x, y))
+            .collect();
+        kept.iter()
+            .map(|&(x, y)| (db(x) - db(y)).abs())
+            .sum::<f32>()
+            / kept.len() as f32
+    };
+    let mut moved = frame(&c5);
+    shift(&mut moved, -3.0);
+    let (unmoved, shifted) = (
+        distance(&frame(&a4), &frame(&c5)),
+        distance(&frame(&a4), &moved),
+    );
+    assert!(
+        shifted < 0.5 * unmoved,
+        "unmoved {unmoved} dB, moved {shifted} dB"
+    );
+    // No interval, no change; an octave up and back down keeps the bands in between.
+    let mut same = frame(&c5);
+    shift(&mut same, 0.0);
+    assert_eq!(same, frame(&c5));
+    let mut there_and_back = frame(&c5);
+    shift(&mut there_and_back, 12.0);
+    shift(&mut there_and_back, -12.0);
+    let back = distance(&frame(&c5)[10..30], &there_and_back[10..30]);
+    assert!(back < 3.0, "{back} dB");
 }
 
 #[test]

@@ -232,7 +232,7 @@ fn the_engine_keeps_aligned_levels_and_spares_single_sources() {
         assert_eq!((l.frames, l.channels), (e.frames, 1), "stretched alike");
     }
     let decode = |weights: &Weights| {
-        let blended = sources.blend(weights).unwrap();
+        let blended = sources.blend(weights, None).unwrap();
         engine
             .decode(
                 &[blended],
@@ -269,7 +269,7 @@ fn the_engine_keeps_aligned_levels_and_spares_single_sources() {
         .render(
             &[
                 Voice::blend(&sources, &half, None).unwrap(),
-                Voice::of(sources.blend(&one).unwrap(), None),
+                Voice::of(sources.blend(&one, None).unwrap(), None),
             ],
             &[0, 0],
             Sampling {

@@ -49,7 +49,7 @@ fn an_envelope_blend_is_as_loud_as_its_sources_in_db() {
     for w in [0.5f32, 0.25] {
         let weights = Weights::Fixed(vec![1.0 - w, w]);
         let mixed = blend(&[a, b], &weights).unwrap();
-        let leveled = sources.blend(&weights).unwrap();
+        let leveled = sources.blend(&weights, None).unwrap();
         let target = f64::from(1.0 - w) * la + f64::from(w) * lb;
         let gain = target - level_db(&mixed, &range);
         assert!(gain.abs() < f64::from(MAX_GAIN_DB), "{gain}");
@@ -68,14 +68,16 @@ fn an_envelope_blend_is_as_loud_as_its_sources_in_db() {
         }
     }
     // One source: its own frames, bit for bit.
-    let one = sources.blend(&Weights::Fixed(vec![0.0, 1.0])).unwrap();
+    let one = sources
+        .blend(&Weights::Fixed(vec![0.0, 1.0]), None)
+        .unwrap();
     assert_eq!(one.data[..b.data.len()], b.data[..]);
     // A morph starts and ends at its sources' own level and moves between them.
     let morph = Weights::Morph {
         start: vec![1.0, 0.0],
         end: vec![0.0, 1.0],
     };
-    let m = sources.blend(&morph).unwrap();
+    let m = sources.blend(&morph, None).unwrap();
     assert_eq!(m.frame(0), a.frame(0));
     assert_eq!(m.frame(m.frames - 1), b.frame(m.frames - 1));
     // Level matching off: the plain mix.
@@ -84,7 +86,10 @@ fn an_envelope_blend_is_as_loud_as_its_sources_in_db() {
     let sources = off.sources(&packs[..2], &spec).unwrap();
     let half = Weights::Fixed(vec![0.5, 0.5]);
     let refs: Vec<&Embedding> = sources.embeddings.iter().collect();
-    assert_eq!(sources.blend(&half).unwrap(), blend(&refs, &half).unwrap());
+    assert_eq!(
+        sources.blend(&half, None).unwrap(),
+        blend(&refs, &half).unwrap()
+    );
 }
 
 #[test]
@@ -104,4 +109,39 @@ fn live_corners_know_the_loudness_of_every_key() {
     }
     let plain = corners.clone().with_loudness(0);
     assert!(plain.loudness(60).is_none());
+}
+
+/// A note played away from its source's pitch takes the source's envelope moved by the
+/// interval (`envelope::shift`), offline and live alike; at the source's own pitch, or
+/// without a pitch, the envelope is the source's, bit for bit.
+#[test]
+fn an_envelope_follows_the_pitch_a_source_is_played_at() {
+    use autoencoder::student::envelope::shift;
+    use engine::synth::Glide;
+    let engine = default_student();
+    let bands = engine.envelope_shift_bands();
+    assert!(bands > 0, "the shipped student carries an envelope and takes a pitch");
+    let dir = tempfile::tempdir().unwrap();
+    let packs = engine::demo::install(dir.path()).unwrap();
+    // The demo flute's C4, played at C4, at A4 and without a pitch.
+    let sources = engine.sources(&packs[..1], &NoteSpec::at(60)).unwrap();
+    let own = sources.pitches[0].expect("the flute's note has a pitch");
+    let source = &sources.embeddings[0];
+    let channels = source.channels;
+    let one = Weights::Fixed(vec![1.0]);
+    assert_eq!(&sources.blend(&one, None).unwrap(), source);
+    assert_eq!(&sources.blend(&one, Some(Glide::at(own))).unwrap(), source);
+    let up = sources.blend(&one, Some(Glide::at(own + 9.0))).unwrap();
+    for f in [0, source.frames / 2, source.frames - 1] {
+        let (was, now) = (source.frame(f), up.frame(f));
+        assert_eq!(&now[..channels - bands], &was[..channels - bands]);
+        let mut moved = was[channels - bands..].to_vec();
+        shift(&mut moved, 9.0);
+        assert_eq!(&now[channels - bands..], &moved[..], "frame {f}");
+    }
+    let f = source.frames / 4;
+    assert_ne!(
+        &up.frame(f)[channels - bands..],
+        &source.frame(f)[channels - bands..]
+    );
 }

@@ -95,6 +95,9 @@ pub(super) fn blend_pairs(
             } else {
                 engine.loudness_bands()
             },
+            // Both sources are at the blend's pitch: no envelope moves.
+            shift_bands: 0,
+            pitches: Vec::new(),
         })
         .collect();
     let voices = pairs

@@ -83,6 +83,9 @@ pub struct Corners {
     bands: usize,
     /// By key (0–127), the loudness of the corners' notes nearest it; empty without bands.
     loudness: Vec<Loudness>,
+    /// Band amplitudes of a measured envelope ending every frame that follow the pitch a
+    /// voice plays (0: none; [`Corners::with_envelope_shift`]).
+    shift_bands: usize,
 }
 
 impl Corners {
@@ -150,7 +153,9 @@ impl Corners {
             }
             corners.push(out);
         }
-        Ok(Self::from_notes(corners, names)?.with_loudness(engine.loudness_bands()))
+        Ok(Self::from_notes(corners, names)?
+            .with_loudness(engine.loudness_bands())
+            .with_envelope_shift(engine.envelope_shift_bands()))
     }
 
     /// Corners from notes already encoded (`corners[c]`: corner `c`'s notes).
@@ -186,6 +191,7 @@ impl Corners {
             channels,
             names,
             bands: 0,
+            shift_bands: 0,
             loudness: Vec::new(),
         })
     }
@@ -210,6 +216,19 @@ impl Corners {
                 .collect()
         };
         self
+    }
+
+    /// These corners with the last `bands` channels of every frame (a measured envelope)
+    /// moved from each note's pitch to the pitch a voice plays (see
+    /// [`autoencoder::student::envelope::shift`]).
+    pub fn with_envelope_shift(mut self, bands: usize) -> Self {
+        self.shift_bands = bands.min(self.channels);
+        self
+    }
+
+    /// The channels of a measured envelope that follow the pitch played (empty: none).
+    pub fn shift_channels(&self) -> std::ops::Range<usize> {
+        self.channels - self.shift_bands..self.channels
     }
 
     /// The loudness of the corners' notes nearest `key` and the channels it scales, where

@@ -20,6 +20,7 @@ use autoencoder::student::stream::{Frames, StudentStream};
 
 use super::corners::{Corners, MAX_CORNERS};
 use crate::synth::loudness::scale_bands;
+use autoencoder::student::envelope::{MAX_BANDS, shift};
 
 /// The model's rate.
 const RATE_HZ: f32 = crate::audio::SAMPLE_RATE_HZ as f32;
@@ -57,6 +58,8 @@ struct Walk<'a> {
     corners: &'a Corners,
     weights: [f32; MAX_CORNERS],
     key: u8,
+    /// The bend (semitones) at the block's start: an envelope follows the pitch played.
+    bend: f32,
     off: Option<usize>,
 }
 
@@ -72,8 +75,28 @@ impl Frames for Walk<'_> {
             };
             let f = note.walk(index, self.off);
             let src = note.embedding.frame(f);
-            for (o, &v) in frame.iter_mut().zip(src) {
+            let moved = self.corners.shift_channels();
+            if moved.is_empty() {
+                for (o, &v) in frame.iter_mut().zip(src) {
+                    *o += w * v;
+                }
+                continue;
+            }
+            for (o, &v) in frame[..moved.start].iter_mut().zip(&src[..moved.start]) {
                 *o += w * v;
+            }
+            // The note's envelope, moved from its pitch to the one played.
+            let mut envelope = [0f32; MAX_BANDS];
+            let envelope = &mut envelope[..moved.len().min(MAX_BANDS)];
+            for (e, &v) in envelope.iter_mut().zip(&src[moved.clone()]) {
+                *e = v;
+            }
+            shift(
+                envelope,
+                f32::from(self.key) + self.bend - f32::from(note.pitch),
+            );
+            for (o, &e) in frame[moved].iter_mut().zip(envelope.iter()) {
+                *o += w * e;
             }
         }
         // A measured envelope's blend, as loud as its corners (see `synth::loudness`).
@@ -190,6 +213,7 @@ impl Voice {
             corners,
             weights: controls.weights,
             key: self.key,
+            bend: b0,
             off: self.off,
         };
         if !self.prime_stream(&mut walk, midi_to_hz(key + b0)) {

@@ -27,7 +27,7 @@ impl<'a> Voice<'a> {
     /// level and cut to their note's length.
     pub fn blend(sources: &'a Sources, weights: &'a Weights, pitch: Option<Glide>) -> Result<Self> {
         Ok(Self {
-            embedding: sources.blend(weights)?,
+            embedding: sources.blend(weights, pitch)?,
             pitch,
             level: Some((sources, weights)),
             length: Some(sources.length),

@@ -197,6 +197,17 @@ impl Engine {
         self.level_match && !self.family.carries_envelope()
     }
 
+    /// The band amplitudes ending each frame (a measured envelope) that follow the pitch
+    /// a note is played at (`autoencoder::student::envelope::shift`): the model's
+    /// envelope for a model that takes a pitch, none otherwise.
+    pub fn envelope_shift_bands(&self) -> usize {
+        if self.pitched() {
+            self.family.envelope_bands()
+        } else {
+            0
+        }
+    }
+
     /// The band amplitudes ending each frame that a blend brings to its sources' loudness
     /// instead ([`loudness`]): the model's measured envelope's, with level matching asked
     /// for; else 0.

@@ -11,6 +11,7 @@ use super::stretch::{Segments, stretch};
 use super::{Engine, Glide, Prepared};
 use crate::audio::{ReadOptions, SAMPLE_RATE_HZ};
 use crate::error::{Error, Result};
+use autoencoder::student::envelope;
 
 /// The longest note `seconds` may ask for.
 pub const MAX_SECONDS: f32 = 60.0;
@@ -63,14 +64,29 @@ pub struct Sources {
     /// for a model without one, or with level matching off.
     #[serde(skip)]
     pub envelope_bands: usize,
+    /// Band amplitudes of a measured envelope at the end of every frame that follow the
+    /// pitch a blend is played at ([`Sources::blend`]); 0 for a model without an envelope
+    /// or without a pitch.
+    #[serde(skip)]
+    pub shift_bands: usize,
+    /// The pitch (MIDI) each source sounds at, where known: its envelope is moved from it
+    /// to the pitch played. Empty: none is moved.
+    #[serde(skip)]
+    pub pitches: Vec<Option<f32>>,
 }
 
 impl Sources {
-    /// The blend of the sources with `weights`, one per source; for a model whose frames
-    /// carry a measured envelope, its envelope brought to the weighted mean in dB of the
-    /// sources' whole-note levels (at each frame's weights; see [`super::loudness`]).
-    pub fn blend(&self, weights: &Weights) -> Result<Embedding> {
-        let refs: Vec<&Embedding> = self.embeddings.iter().collect();
+    /// The blend of the sources with `weights`, one per source, to be played at `pitch`;
+    /// for a model whose frames carry a measured envelope, each source's envelope moved
+    /// from its own pitch to the one played, frame by frame ([`envelope::shift`]), and the
+    /// blend's brought to the weighted mean in dB of the sources' whole-note levels (at
+    /// each frame's weights; see [`super::loudness`]).
+    pub fn blend(&self, weights: &Weights, pitch: Option<Glide>) -> Result<Embedding> {
+        let shifted = self.shifted(pitch);
+        let refs: Vec<&Embedding> = match &shifted {
+            Some(moved) => moved.iter().collect(),
+            None => self.embeddings.iter().collect(),
+        };
         let mut out = blend(&refs, weights)?;
         if self.envelope_bands > 0 && (2..=MAX_SOURCES).contains(&refs.len()) {
             let channels = out.channels;
@@ -84,6 +100,34 @@ impl Sources {
             }
         }
         Ok(out)
+    }
+
+    /// The embeddings with each source's envelope moved to `pitch` (at each frame's
+    /// centre, a glide's pitch there); `None` when none moves.
+    fn shifted(&self, pitch: Option<Glide>) -> Option<Vec<Embedding>> {
+        let pitch = pitch?;
+        if self.shift_bands == 0 || self.pitches.len() != self.embeddings.len() {
+            return None;
+        }
+        let moved = self
+            .embeddings
+            .iter()
+            .zip(&self.pitches)
+            .map(|(e, own)| {
+                let mut e = e.clone();
+                let (Some(own), Some(bands)) = (own, e.channels.checked_sub(self.shift_bands))
+                else {
+                    return e;
+                };
+                let frames = e.frames.max(1) as f32;
+                for (f, frame) in e.data.chunks_exact_mut(e.channels.max(1)).enumerate() {
+                    let at = pitch.start + (pitch.end - pitch.start) * (f as f32 + 0.5) / frames;
+                    envelope::shift(&mut frame[bands..], at - own);
+                }
+                e
+            })
+            .collect();
+        Some(moved)
     }
 
     /// Brings `audio`, the decoded [`Sources::blend`] with `weights`, to the weighted
@@ -140,6 +184,8 @@ impl Engine {
             levels,
             hop: self.hop(),
             envelope_bands: self.loudness_bands(),
+            shift_bands: self.envelope_shift_bands(),
+            pitches: pitches.iter().map(|p| p.map(f32::from)).collect(),
         })
     }
 

@@ -382,6 +382,39 @@ pub fn measure(bands: &Bands, note: &[f32], hop: usize) -> Vec<f32> {
     out
 }
 
+/// Moves a frame's `envelope` (its band amplitudes, one per band) `semitones` up the
+/// frequency scale, in place: each band takes the amplitude the envelope had at its centre
+/// frequency divided by the shift's ratio (linearly between the two nearest band centres,
+/// held at the first and last band beyond them). A note played away from the pitch it was
+/// measured at: its partials move with its f0, and so must the bands that hold them, or
+/// the stage turns the new partials down and the gaps between them up (a C5 flute played
+/// at A4, its envelope unmoved and the gains refined, read an octave low). Allocates
+/// nothing; at most [`MAX_BANDS`] bands are moved.
+pub fn shift(envelope: &mut [f32], semitones: f32) {
+    let b = envelope.len().min(MAX_BANDS);
+    if b < 2 || semitones == 0.0 || !semitones.is_finite() {
+        return;
+    }
+    let mut was = [0f32; MAX_BANDS];
+    was[..b].copy_from_slice(&envelope[..b]);
+    let top = hz_to_mel(SAMPLE_RATE_HZ as f32 / 2.0);
+    let ratio = 2f32.powf(semitones / 12.0);
+    for (i, out) in envelope[..b].iter_mut().enumerate() {
+        let centre = mel_to_hz(top * (i + 1) as f32 / (b + 1) as f32);
+        // Fractional band index of the frequency the band reads from.
+        let x = hz_to_mel(centre / ratio) / top * (b + 1) as f32 - 1.0;
+        *out = if x <= 0.0 {
+            was[0]
+        } else if x >= (b - 1) as f32 {
+            was[b - 1]
+        } else {
+            let k = x.floor() as usize;
+            let t = x - k as f32;
+            was[k] * (1.0 - t) + was[k + 1] * t
+        };
+    }
+}
+
 fn db(amplitude_squared: f32) -> f32 {
     10.0 * (amplitude_squared + 1e-20).log10()
 }
