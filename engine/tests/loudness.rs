@@ -120,7 +120,10 @@ fn an_envelope_follows_the_pitch_a_source_is_played_at() {
     use engine::synth::Glide;
     let engine = default_student();
     let bands = engine.envelope_shift_bands();
-    assert!(bands > 0, "the shipped student carries an envelope and takes a pitch");
+    assert!(
+        bands > 0,
+        "the shipped student carries an envelope and takes a pitch"
+    );
     let dir = tempfile::tempdir().unwrap();
     let packs = engine::demo::install(dir.path()).unwrap();
     // The demo flute's C4, played at C4, at A4 and without a pitch.
