@@ -133,9 +133,10 @@ pub fn spectral_distance_db(reference: &[MelFrame], candidate: &[MelFrame]) -> f
 /// noise: uniform noise of one step's width (variance 1 / (12 · 32768²)) gives each bin
 /// `σ² Σ w²` on average, each band that times its filter's weights, and a frame's reading
 /// of it exceeds 4 times (6 dB over) its average in under 2 % of frames (an exponential
-/// reading, the worst case, a band of one bin). Under it an original says nothing: a quiet note's tail is
-/// its own rounding noise or digital silence (a FluidR3 note at velocity 25 peaks near
-/// −40 dBFS, and 80 dB under its peak lies 30 dB under its last bit). Scored down there, a
+/// reading, the worst case, a band of one bin). Under it an original says nothing: a
+/// quiet note's tail is its own rounding noise or digital silence (a FluidR3 note at
+/// velocity 25 peaks near −40 dBFS, and 80 dB under its peak lies 30 dB under its last
+/// bit). Scored down there, a
 /// blend was "nearer" one source than the sources' average by its tail alone (session
 /// 19: unclipped, a bass and a keyboard at C4 scored 6.58 / 9.18 dB from the sources and
 /// 6.55 from their average; clipped here, 5.35 / 4.23 and 2.97), and a render exactly at

@@ -66,6 +66,7 @@ struct Walk<'a> {
 impl Frames for Walk<'_> {
     fn frame(&mut self, index: usize, frame: &mut [f32]) {
         frame.fill(0.0);
+        let moved = self.corners.shift_channels();
         for (c, &w) in self.weights.iter().enumerate().take(self.corners.len()) {
             if w <= 0.0 {
                 continue;
@@ -75,15 +76,12 @@ impl Frames for Walk<'_> {
             };
             let f = note.walk(index, self.off);
             let src = note.embedding.frame(f);
-            let moved = self.corners.shift_channels();
-            if moved.is_empty() {
-                for (o, &v) in frame.iter_mut().zip(src) {
-                    *o += w * v;
-                }
-                continue;
-            }
+            // Without an envelope that moves, `moved` is empty and starts at the end.
             for (o, &v) in frame[..moved.start].iter_mut().zip(&src[..moved.start]) {
                 *o += w * v;
+            }
+            if moved.is_empty() {
+                continue;
             }
             // The note's envelope, moved from its pitch to the one played.
             let mut envelope = [0f32; MAX_BANDS];
@@ -95,7 +93,7 @@ impl Frames for Walk<'_> {
                 envelope,
                 f32::from(self.key) + self.bend - f32::from(note.pitch),
             );
-            for (o, &e) in frame[moved].iter_mut().zip(envelope.iter()) {
+            for (o, &e) in frame[moved.clone()].iter_mut().zip(envelope.iter()) {
                 *o += w * e;
             }
         }

@@ -9,9 +9,10 @@
 //! (at most [`MAX_GAIN_DB`]; a band the flows left silent is never raised), refines
 //! those gains where a band still misses with them applied ([`Bands::refine`], as often
 //! as the student's `envelope_refinements` says), then resynthesises by overlap-add. The
-//! flows make the note's fine structure (its partials, noise and phase); the envelope makes its spectrum follow the source frame by frame,
-//! where the student alone missed by 6.5 dB of log-mel distance on held-out notes (decays,
-//! an over-loud fundamental, pads and organs; see the student's MODEL.md).
+//! flows make the note's fine structure (its partials, noise and phase); the envelope
+//! makes its spectrum follow the source frame by frame, where the student alone missed by
+//! 6.5 dB of log-mel distance on held-out notes (decays, an over-loud fundamental, pads
+//! and organs; see the student's MODEL.md).
 //!
 //! Blends mix embedding frames linearly, so the envelope channels, being amplitudes, blend
 //! as the mean of the sources' band amplitudes: a blend's spectrum lies between its
